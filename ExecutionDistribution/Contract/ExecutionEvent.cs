@@ -1,0 +1,155 @@
+using System.Diagnostics;
+
+namespace ExecutionDistribution.Contract;
+
+/// <summary>
+/// How an event is routed (the spec's <c>RoutingInfo</c>, written <c>distribution</c> in the
+/// <c>execution_distributed</c> output event).
+/// </summary>
+/// <param name="Topic">Logical topic, e.g. <c>execution/fills/processed</c> (at most 200 characters).</param>
+/// <param name="RoutingKey">Dot-separated key, e.g. <c>AAPL.fill.complete</c> (at most 200 characters).</param>
+/// <param name="TargetWorkflows">Downstream workflows the event is meant for.</param>
+/// <param name="Priority">1 is the most urgent; 1 to 9.</param>
+/// <param name="DeliveryGuarantee">The producer's requested guarantee.</param>
+public sealed record RoutingInfo(
+    string Topic,
+    string RoutingKey,
+    string[] TargetWorkflows,
+    int Priority,
+    DeliveryGuarantee DeliveryGuarantee);
+
+/// <summary>Who produced an event and how it must be treated (the spec's <c>ExecutionMetadata</c>).</summary>
+/// <param name="SourceService">The producing service.</param>
+/// <param name="ExecutionVenue">Venue the execution happened on, when there is one.</param>
+/// <param name="LatencySensitive">Delivered ahead of other events to a backlogged subscriber.</param>
+/// <param name="AuditRequired">Every delivery outcome is written to the audit trail.</param>
+/// <param name="ComplianceFlags">Regimes the event falls under, e.g. <c>MiFID_II</c>.</param>
+public sealed record ExecutionMetadata(
+    string SourceService,
+    string? ExecutionVenue,
+    bool LatencySensitive,
+    bool AuditRequired,
+    string[] ComplianceFlags);
+
+/// <summary>Where an event came from in its source log (a Kafka topic, partition and offset).</summary>
+/// <param name="Topic">Source topic.</param>
+/// <param name="Partition">Source partition.</param>
+/// <param name="Offset">Offset within the partition.</param>
+public readonly record struct SourcePosition(string Topic, int Partition, long Offset);
+
+/// <summary>
+/// One execution event: the spec's <c>ExecutionDistribution</c> envelope with a typed payload.
+/// Immutable once parsed, apart from the two fields the dispatch core stamps when it appends the
+/// event to the retained log (<see cref="Position"/> and <see cref="IngestTimestamp"/>).
+/// </summary>
+public sealed class ExecutionEvent
+{
+    private byte[]? _envelopeJson;
+    private byte[]? _distributedJson;
+
+    /// <summary>Creates an event; <paramref name="timestamp"/> is normalised to UTC microseconds.</summary>
+    public ExecutionEvent(
+        string eventId,
+        DateTime timestamp,
+        ExecutionDataType dataType,
+        ExecutionPayload data,
+        RoutingInfo routing,
+        ExecutionMetadata metadata)
+    {
+        Debug.Assert(data.DataType == dataType, "payload must match the data type");
+        EventId = eventId;
+        Timestamp = Timestamps.ToUtcMicroseconds(timestamp);
+        DataType = dataType;
+        Data = data;
+        Routing = routing;
+        Metadata = metadata;
+        (OrderId, InstrumentId, var venue) = PayloadRouting.Of(data);
+        Venue = venue ?? metadata.ExecutionVenue;
+        IsUrgent = routing.Priority == 1 || metadata.LatencySensitive;
+    }
+
+    /// <summary>Unique id of the event; redeliveries keep it.</summary>
+    public string EventId { get; }
+
+    /// <summary>When the event happened at its source, UTC, microsecond precision.</summary>
+    public DateTime Timestamp { get; }
+
+    /// <summary>The kind of payload in <see cref="Data"/>.</summary>
+    public ExecutionDataType DataType { get; }
+
+    /// <summary>The typed payload.</summary>
+    public ExecutionPayload Data { get; }
+
+    /// <summary>Routing information.</summary>
+    public RoutingInfo Routing { get; }
+
+    /// <summary>Producer metadata.</summary>
+    public ExecutionMetadata Metadata { get; }
+
+    /// <summary>The order the event belongs to (null for venue status); events of one order keep their order.</summary>
+    public string? OrderId { get; }
+
+    /// <summary>The instrument, when the payload names one.</summary>
+    public string? InstrumentId { get; }
+
+    /// <summary>The venue: the payload's, else <see cref="ExecutionMetadata.ExecutionVenue"/>.</summary>
+    public string? Venue { get; }
+
+    /// <summary>Priority 1 or latency-sensitive: delivered first to a backlogged subscriber.</summary>
+    public bool IsUrgent { get; }
+
+    /// <summary>Where the event was read from, when it came from Kafka.</summary>
+    public SourcePosition? Source { get; init; }
+
+    /// <summary>Position in the retained log, stamped by the dispatch core; -1 before.</summary>
+    public long Position { get; internal set; } = -1;
+
+    /// <summary><see cref="Stopwatch.GetTimestamp"/> when the service received the event (latency origin).</summary>
+    public long IngestTimestamp { get; internal set; }
+
+    /// <summary>The envelope as JSON (with <c>routing</c>), serialized once and shared by every reader.</summary>
+    public ReadOnlyMemory<byte> EnvelopeJson =>
+        _envelopeJson ?? Interlocked.CompareExchange(ref _envelopeJson, ExecutionEventWriter.Write(this, EnvelopeShape.Envelope), null) ?? _envelopeJson;
+
+    /// <summary>The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), serialized once.</summary>
+    public ReadOnlyMemory<byte> DistributedJson =>
+        _distributedJson ?? Interlocked.CompareExchange(ref _distributedJson, ExecutionEventWriter.Write(this, EnvelopeShape.Distributed), null) ?? _distributedJson;
+
+    /// <summary>Re-stamps a reused event object (benchmark harnesses that cycle a fixed set of events).</summary>
+    internal void ResetForReuse()
+    {
+        Position = -1;
+        IngestTimestamp = 0;
+    }
+}
+
+/// <summary>Which of the spec's two shapes to write.</summary>
+public enum EnvelopeShape
+{
+    /// <summary><c>ExecutionDistribution</c>: routing under <c>routing</c>.</summary>
+    Envelope,
+    /// <summary><c>execution_distributed</c>: routing under <c>distribution</c>.</summary>
+    Distributed,
+}
+
+/// <summary>UTC microsecond timestamps, the contract's only time representation.</summary>
+public static class Timestamps
+{
+    /// <summary>The wire format: ISO 8601, six fractional digits, <c>Z</c>.</summary>
+    public const string WireFormat = "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'";
+
+    /// <summary>Converts to UTC and truncates to whole microseconds.</summary>
+    public static DateTime ToUtcMicroseconds(DateTime value)
+    {
+        var utc = value.Kind switch
+        {
+            DateTimeKind.Utc => value,
+            DateTimeKind.Local => value.ToUniversalTime(),
+            _ => DateTime.SpecifyKind(value, DateTimeKind.Utc),
+        };
+        return new DateTime(utc.Ticks - (utc.Ticks % 10), DateTimeKind.Utc);
+    }
+
+    /// <summary>Now from <paramref name="time"/>, in UTC microseconds.</summary>
+    public static DateTime UtcNow(TimeProvider time) => ToUtcMicroseconds(time.GetUtcNow().UtcDateTime);
+}

@@ -1,0 +1,41 @@
+using System.Collections.Concurrent;
+
+namespace ExecutionDistribution.Contract;
+
+/// <summary>
+/// Interns the low-cardinality strings of the stream (instruments, venues, topics, routing keys,
+/// workflows, currencies) so that parsing them allocates nothing once they have been seen, and so that
+/// the routing index compares the same string instances. Bounded: past <see cref="MaxEntries"/> new
+/// strings are returned uninterned (correct, only slower), so a hostile stream cannot grow it forever.
+/// </summary>
+internal static class StringTable
+{
+    /// <summary>Upper bound on interned strings; 65,536 covers every instrument, venue and routing key of a large book.</summary>
+    public const int MaxEntries = 65_536;
+
+    /// <summary>Longer strings are never interned (they are ids, not symbols).</summary>
+    public const int MaxLength = 128;
+
+    private static readonly ConcurrentDictionary<string, string> Table = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> Lookup =
+        Table.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static int _count;
+
+    /// <summary>The interned instance equal to <paramref name="chars"/>.</summary>
+    public static string Intern(ReadOnlySpan<char> chars)
+    {
+        if (Lookup.TryGetValue(chars, out var existing))
+        {
+            return existing;
+        }
+
+        var created = chars.ToString();
+        if (chars.Length <= MaxLength && Volatile.Read(ref _count) < MaxEntries && Table.TryAdd(created, created))
+        {
+            Interlocked.Increment(ref _count);
+        }
+
+        return created;
+    }
+}

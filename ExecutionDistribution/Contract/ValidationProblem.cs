@@ -1,0 +1,19 @@
+namespace ExecutionDistribution.Contract;
+
+/// <summary>One thing wrong with an input, named by its JSON path (<c>data.quantity</c>, <c>[2].routing.topic</c>).</summary>
+/// <param name="Path">Dot path of the field; empty for the document itself.</param>
+/// <param name="Message">What is wrong, in words a producer can act on.</param>
+public readonly record struct ValidationProblem(string Path, string Message)
+{
+    /// <inheritdoc />
+    public override string ToString() => Path.Length == 0 ? Message : $"{Path}: {Message}";
+}
+
+/// <summary>The outcome of parsing one event: the event, or every problem found.</summary>
+/// <param name="Event">The event when valid.</param>
+/// <param name="Problems">Every problem found; empty when valid.</param>
+public readonly record struct EventParseResult(ExecutionEvent? Event, IReadOnlyList<ValidationProblem> Problems)
+{
+    /// <summary>True when the event parsed and validated.</summary>
+    public bool IsValid => Event is not null;
+}

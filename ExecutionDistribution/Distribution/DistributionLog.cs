@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>Log messages of the dispatch core; EventIds 1000-1099.</summary>
+internal static partial class DistributionLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "Dispatcher started: ingest queue {IngestCapacity}, retained log {LogCapacity} events, subscriber buffer {BufferCapacity}")]
+    public static partial void DispatcherStarted(ILogger logger, int ingestCapacity, int logCapacity, int bufferCapacity);
+
+    [LoggerMessage(1001, LogLevel.Information, "Dispatcher stopped after {Ingested} events and {Routed} deliveries")]
+    public static partial void DispatcherStopped(ILogger logger, long ingested, long routed);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Dispatcher drain timed out with {Remaining} events still queued")]
+    public static partial void DrainTimedOut(ILogger logger, int remaining);
+
+    [LoggerMessage(1003, LogLevel.Critical, "Dispatcher failed; distribution has stopped")]
+    public static partial void DispatcherFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1010, LogLevel.Debug, "Subscriber {SubscriberId} attached ({Guarantee})")]
+    public static partial void SubscriberAttached(ILogger logger, string subscriberId, string guarantee);
+
+    [LoggerMessage(1011, LogLevel.Debug, "Subscriber {SubscriberId} detached: delivered {Delivered}, dropped {Dropped}, catch-ups {CatchUps}")]
+    public static partial void SubscriberDetached(ILogger logger, string subscriberId, long delivered, long dropped, long catchUps);
+}

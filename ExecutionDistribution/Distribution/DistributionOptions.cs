@@ -1,0 +1,60 @@
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>Settings of the dispatch core (section <c>Distribution</c>).</summary>
+public sealed class DistributionOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Distribution";
+
+    /// <summary>Events waiting for the dispatcher; producers wait (Kafka) or get 503 (REST) when full.</summary>
+    public int IngestQueueCapacity { get; set; } = 65_536;
+
+    /// <summary>Events kept for catch-up and resume (rounded up to a power of two).</summary>
+    public int RetainedLogCapacity { get; set; } = 262_144;
+
+    /// <summary>Events older than this are not served from the log.</summary>
+    public TimeSpan RetainedLogMaxAge { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Positions buffered per subscriber before its overflow policy applies (rounded up to a power of two).</summary>
+    public int SubscriberBufferCapacity { get; set; } = 8_192;
+
+    /// <summary>Events the dispatcher takes per batch (wake-ups are per batch).</summary>
+    public int DispatchBatchSize { get; set; } = 256;
+
+    /// <summary>Most deliveries one subscriber read returns.</summary>
+    public int ReadBatchSize { get; set; } = 256;
+
+    /// <summary>Most subscribers attached at once.</summary>
+    public int MaxSubscribers { get; set; } = 10_000;
+}
+
+/// <summary>Validates <see cref="DistributionOptions"/> at start, naming the bad key.</summary>
+internal sealed class DistributionOptionsValidator : IValidateOptions<DistributionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DistributionOptions o)
+    {
+        var failures = new List<string>();
+        Range(failures, nameof(o.IngestQueueCapacity), o.IngestQueueCapacity, 1, 16_777_216);
+        Range(failures, nameof(o.RetainedLogCapacity), o.RetainedLogCapacity, 2, 67_108_864);
+        Range(failures, nameof(o.SubscriberBufferCapacity), o.SubscriberBufferCapacity, 2, 16_777_216);
+        Range(failures, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
+        Range(failures, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
+        Range(failures, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
+        if (o.RetainedLogMaxAge <= TimeSpan.Zero)
+        {
+            failures.Add($"{DistributionOptions.SectionName}:{nameof(o.RetainedLogMaxAge)} must be a positive time span such as 01:00:00 (was {o.RetainedLogMaxAge}).");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Range(List<string> failures, string key, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            failures.Add($"{DistributionOptions.SectionName}:{key} must be between {min} and {max} (was {value}).");
+        }
+    }
+}

@@ -1,0 +1,453 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using ExecutionDistribution.Contract;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>The seam every ingest path (Kafka, REST, the demo feed) publishes through.</summary>
+public interface IExecutionIngest
+{
+    /// <summary>Hands an event to the dispatch core if the ingest queue has room; never blocks.</summary>
+    bool TryPublish(ExecutionEvent e);
+
+    /// <summary>Hands an event to the dispatch core, waiting while the ingest queue is full (back-pressure).</summary>
+    ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The dispatch core: one dedicated thread takes events from the bounded ingest channel in batches,
+/// appends each to the retained log (which stamps its position), resolves its subscribers through the
+/// current <see cref="RoutingIndex"/> and appends the position to each subscriber's ring, then wakes
+/// each touched subscriber once for the whole batch.
+/// </summary>
+/// <remarks>
+/// <para>Nothing on this path blocks, locks or allocates: the ingest channel is the only queue producers
+/// wait on (a full one is back-pressure to Kafka or a 503 to REST), subscriber rings never make the
+/// dispatcher wait (see <see cref="Subscriber"/> for the overflow policies), and subscriber changes
+/// arrive as immutable index snapshots.</para>
+/// <para>Ordering: one thread assigns positions and fills every ring in position order, so events of one
+/// order reach every subscriber in ingest order.</para>
+/// </remarks>
+public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
+{
+    private readonly DistributionOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<ExecutionEvent> _ingest;
+    private readonly RetainedLog _log;
+    private readonly ConcurrentQueue<Subscriber> _rejoins = new();
+    private readonly Lock _registrationGate = new();
+    private readonly Dictionary<string, Subscriber> _subscribers = new(StringComparer.Ordinal);
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 100);
+    private readonly TimeProvider _time;
+    private RoutingIndex _index = RoutingIndex.Empty;
+    private Subscriber[] _touched = new Subscriber[256];
+    private int _touchedCount;
+    private long _batchStamp;
+    private int _sleeping;
+    private Thread? _thread;
+    private long _ingested;
+    private long _routed;
+    private long _rejected;
+
+    /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
+    public FanOutDispatcher(DistributionOptions options, TimeProvider time, ILogger<FanOutDispatcher>? logger = null)
+    {
+        _options = options;
+        _time = time;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
+        _ingest = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(options.IngestQueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+            SingleWriter = false,
+            AllowSynchronousContinuations = false,
+        });
+        LogEpoch = Guid.NewGuid();
+    }
+
+    /// <summary>
+    /// Identifies this process's log: positions restart at 0 with every start, so resume tokens carry
+    /// the epoch and a token from another epoch is recognised instead of misread.
+    /// </summary>
+    public Guid LogEpoch { get; }
+
+    /// <summary>The next position to be assigned.</summary>
+    public long Head => _log.Head;
+
+    /// <summary>The oldest position still retained.</summary>
+    public long Tail => _log.Tail;
+
+    internal RetainedLog Log => _log;
+
+    /// <summary>Starts the dispatcher thread. Idempotent.</summary>
+    public void Start()
+    {
+        lock (_registrationGate)
+        {
+            if (_thread is not null)
+            {
+                return;
+            }
+
+            _thread = new Thread(Run) { IsBackground = true, Name = "execdist-dispatcher", Priority = ThreadPriority.AboveNormal };
+            _thread.Start();
+        }
+
+        DistributionLog.DispatcherStarted(_logger, _options.IngestQueueCapacity, _log.Capacity, _options.SubscriberBufferCapacity);
+    }
+
+    /// <inheritdoc />
+    public bool TryPublish(ExecutionEvent e)
+    {
+        Stamp(e);
+        if (!_ingest.Writer.TryWrite(e))
+        {
+            Interlocked.Increment(ref _rejected);
+            return false;
+        }
+
+        WakeDispatcher();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken)
+    {
+        Stamp(e);
+        if (!_ingest.Writer.TryWrite(e))
+        {
+            await _ingest.Writer.WriteAsync(e, cancellationToken).ConfigureAwait(false);
+        }
+
+        WakeDispatcher();
+    }
+
+    /// <summary>
+    /// Attaches a subscriber. It receives matching events from <paramref name="startPosition"/>
+    /// (default: the current head, i.e. from now on) with sequence numbers continuing after
+    /// <paramref name="initialSequence"/>. Never blocks dispatch.
+    /// </summary>
+    /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
+    public Subscriber Subscribe(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        long? startPosition = null,
+        long initialSequence = 0,
+        int? bufferCapacity = null)
+    {
+        Subscriber subscriber;
+        lock (_registrationGate)
+        {
+            if (_subscribers.ContainsKey(id))
+            {
+                throw new SubscriptionRejectedException(SubscriptionRejection.DuplicateId, $"subscriber '{id}' is already attached");
+            }
+
+            if (_subscribers.Count >= _options.MaxSubscribers)
+            {
+                throw new SubscriptionRejectedException(SubscriptionRejection.LimitReached,
+                    $"the service already has {_options.MaxSubscribers} subscribers (Distribution:MaxSubscribers)");
+            }
+
+            var start = startPosition ?? _log.Head;
+            subscriber = new Subscriber(id, filter, guarantee, bufferCapacity ?? _options.SubscriberBufferCapacity, _options.ReadBatchSize,
+                start, initialSequence, _log, this);
+            _subscribers.Add(id, subscriber);
+            Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
+        }
+
+        // After the snapshot is published: the dispatcher loads the index after taking rejoin requests,
+        // so the subscriber is in the index by the time it goes live (no event slips between).
+        RequestRejoin(subscriber);
+        DistributionLog.SubscriberAttached(_logger, id, guarantee.Name());
+        return subscriber;
+    }
+
+    /// <summary>Detaches and closes a subscriber; its pending wait completes with false. Idempotent.</summary>
+    public void Unsubscribe(Subscriber subscriber)
+    {
+        lock (_registrationGate)
+        {
+            if (_subscribers.TryGetValue(subscriber.Id, out var current) && ReferenceEquals(current, subscriber))
+            {
+                _subscribers.Remove(subscriber.Id);
+                Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
+            }
+        }
+
+        subscriber.Close();
+        DistributionLog.SubscriberDetached(_logger, subscriber.Id, subscriber.Delivered, subscriber.Dropped, subscriber.CatchUps);
+    }
+
+    /// <summary>The event at a position, if still retained.</summary>
+    public bool TryGetRetained(long position, out ExecutionEvent e) => _log.TryGet(position, out e);
+
+    /// <summary>A snapshot of the core's counters.</summary>
+    public DistributionStats GetStats()
+    {
+        var subscribers = Volatile.Read(ref _index).All;
+        long catchingUp = 0, dropped = 0, delivered = 0;
+        foreach (var s in subscribers)
+        {
+            delivered += s.Delivered;
+            dropped += s.Dropped;
+            if (s.IsCatchingUp)
+            {
+                catchingUp++;
+            }
+        }
+
+        return new DistributionStats(
+            Volatile.Read(ref _ingested),
+            Volatile.Read(ref _routed),
+            delivered,
+            dropped,
+            Volatile.Read(ref _rejected),
+            subscribers.Length,
+            catchingUp,
+            _log.Head,
+            _log.Tail,
+            _log.Capacity,
+            _ingest.Reader.Count,
+            LogEpoch);
+    }
+
+    /// <summary>
+    /// Phased stop: refuse new events, let the dispatcher drain what was accepted (up to
+    /// <paramref name="drainTimeout"/>), then close every subscriber so their readers finish.
+    /// </summary>
+    public Task StopAsync(TimeSpan drainTimeout)
+    {
+        _ingest.Writer.TryComplete();
+        _wake.Set();
+        var thread = _thread;
+        return Task.Run(() =>
+        {
+            if (thread is not null && !thread.Join(drainTimeout))
+            {
+                DistributionLog.DrainTimedOut(_logger, _ingest.Reader.Count);
+            }
+
+            Subscriber[] all;
+            lock (_registrationGate)
+            {
+                all = [.. _subscribers.Values];
+            }
+
+            foreach (var s in all)
+            {
+                s.Close();
+            }
+
+            DistributionLog.DispatcherStopped(_logger, Volatile.Read(ref _ingested), Volatile.Read(ref _routed));
+        });
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _ingest.Writer.TryComplete();
+        _wake.Set();
+        _thread?.Join(TimeSpan.FromSeconds(5));
+        _wake.Dispose();
+    }
+
+    /// <summary>Dispatcher thread: a matching subscriber takes the position (or applies its overflow policy).</summary>
+    internal void Deliver(Subscriber s, long position)
+    {
+        if (!s.Offer(position))
+        {
+            return;
+        }
+
+        _routed++;
+        if (s.TouchedStamp != _batchStamp)
+        {
+            s.TouchedStamp = _batchStamp;
+            if (_touchedCount == _touched.Length)
+            {
+                Array.Resize(ref _touched, _touched.Length * 2);
+            }
+
+            _touched[_touchedCount++] = s;
+        }
+    }
+
+    /// <summary>A catching-up (or new) subscriber asks to be put on the live path.</summary>
+    internal void RequestRejoin(Subscriber s)
+    {
+        _rejoins.Enqueue(s);
+        WakeDispatcher();
+    }
+
+    private void Stamp(ExecutionEvent e)
+    {
+        if (e.IngestTimestamp == 0)
+        {
+            e.IngestTimestamp = _time.GetTimestamp();
+        }
+    }
+
+    private void WakeDispatcher()
+    {
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            _wake.Set();
+        }
+    }
+
+    private void Run()
+    {
+        var reader = _ingest.Reader;
+        var batch = new ExecutionEvent[Math.Max(1, _options.DispatchBatchSize)];
+        try
+        {
+            while (true)
+            {
+                var n = 0;
+                while (n < batch.Length && reader.TryRead(out var e))
+                {
+                    batch[n++] = e;
+                }
+
+                // Rejoins first, then the index: see Subscribe for why this order matters.
+                ProcessRejoins();
+                if (n == 0)
+                {
+                    if (reader.Completion.IsCompleted)
+                    {
+                        return;
+                    }
+
+                    Sleep(reader);
+                    continue;
+                }
+
+                var index = Volatile.Read(ref _index);
+                _batchStamp++;
+                for (var i = 0; i < n; i++)
+                {
+                    var e = batch[i];
+                    batch[i] = null!;
+                    _log.Append(e);
+                    index.Route(e, this);
+                }
+
+                Volatile.Write(ref _ingested, _ingested + n);
+                Volatile.Write(ref _routed, _routed);
+                for (var i = 0; i < _touchedCount; i++)
+                {
+                    _touched[i].Signal();
+                    _touched[i] = null!;
+                }
+
+                _touchedCount = 0;
+                _log.TrimExpired(n + 16);
+            }
+        }
+        catch (Exception ex)
+        {
+            // A bug here would silently stop all distribution: make it loud.
+            DistributionLog.DispatcherFailed(_logger, ex);
+            throw;
+        }
+    }
+
+    private void ProcessRejoins()
+    {
+        if (_rejoins.IsEmpty)
+        {
+            return;
+        }
+
+        var head = _log.Head;
+        while (_rejoins.TryDequeue(out var s))
+        {
+            s.CompleteRejoin(head);
+        }
+    }
+
+    private void Sleep(ChannelReader<ExecutionEvent> reader)
+    {
+        _wake.Reset();
+        Interlocked.Exchange(ref _sleeping, 1);
+        if (reader.TryPeek(out _) || !_rejoins.IsEmpty || reader.Completion.IsCompleted)
+        {
+            Volatile.Write(ref _sleeping, 0);
+            return;
+        }
+
+        // Wake at least once a second to trim events past the retention age while idle.
+        _wake.Wait(TimeSpan.FromSeconds(1));
+        Volatile.Write(ref _sleeping, 0);
+        _log.TrimExpired(4096);
+    }
+}
+
+/// <summary>Counters of the dispatch core.</summary>
+/// <param name="Ingested">Events appended to the log.</param>
+/// <param name="Routed">Deliveries offered to subscribers (including ones that overflowed).</param>
+/// <param name="Delivered">Deliveries read by subscribers currently attached.</param>
+/// <param name="Dropped">at_most_once deliveries dropped, for subscribers currently attached.</param>
+/// <param name="RejectedFull">TryPublish calls refused because the ingest queue was full.</param>
+/// <param name="Subscribers">Attached subscribers.</param>
+/// <param name="CatchingUp">Subscribers currently reading from the log instead of the live path.</param>
+/// <param name="LogHead">Next position.</param>
+/// <param name="LogTail">Oldest retained position.</param>
+/// <param name="LogCapacity">Retained log slots.</param>
+/// <param name="IngestQueueDepth">Events waiting for the dispatcher.</param>
+/// <param name="LogEpoch">This process's log epoch.</param>
+public sealed record DistributionStats(
+    long Ingested,
+    long Routed,
+    long Delivered,
+    long Dropped,
+    long RejectedFull,
+    int Subscribers,
+    long CatchingUp,
+    long LogHead,
+    long LogTail,
+    int LogCapacity,
+    int IngestQueueDepth,
+    Guid LogEpoch);
+
+/// <summary>Why a subscription was refused.</summary>
+public enum SubscriptionRejection
+{
+    /// <summary>A subscriber with that id is already attached.</summary>
+    DuplicateId,
+    /// <summary>The service's subscriber limit is reached.</summary>
+    LimitReached,
+}
+
+/// <summary>Thrown when the core refuses a subscriber; transports map it to their error (ResourceExhausted, 1008, 409/429).</summary>
+public sealed class SubscriptionRejectedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(SubscriptionRejection reason, string message)
+        : base(message) => Reason = reason;
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Why.</summary>
+    public SubscriptionRejection Reason { get; }
+}

@@ -1,0 +1,224 @@
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>
+/// An immutable snapshot that resolves an event to its candidate subscribers without testing every
+/// subscriber's filter. Each subscriber is filed under one anchor dimension (its most selective:
+/// order id, routing key pattern, instrument, topic pattern, venue, workflow, data type, or none);
+/// an event looks up each dimension once, and only the candidates found are checked against the rest
+/// of their filter. Pattern lookups are resolved once per distinct routing key (or topic) and cached.
+/// </summary>
+/// <remarks>
+/// The registry builds a new snapshot on every subscribe/unsubscribe and publishes it with a volatile
+/// write; the dispatcher picks it up at its next batch, so registration never blocks dispatch. The
+/// pattern caches are touched only by the dispatcher thread.
+/// </remarks>
+internal sealed class RoutingIndex
+{
+    /// <summary>Bound on cached pattern results per snapshot; cleared when exceeded (hostile key cardinality).</summary>
+    private const int MaxCachedKeys = 100_000;
+
+    public static readonly RoutingIndex Empty = new([]);
+
+    private readonly Subscriber[] _unanchored;
+    private readonly Subscriber[][] _byDataType;
+    private readonly Dictionary<string, Subscriber[]>? _byOrderId;
+    private readonly Dictionary<string, Subscriber[]>? _byInstrument;
+    private readonly Dictionary<string, Subscriber[]>? _byVenue;
+    private readonly Dictionary<string, Subscriber[]>? _byWorkflow;
+    private readonly PatternTrie<Subscriber>? _routingKeys;
+    private readonly PatternTrie<Subscriber>? _topics;
+    private readonly Dictionary<string, Subscriber[]> _routingKeyCache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Subscriber[]> _topicCache = new(StringComparer.Ordinal);
+    private readonly HashSet<Subscriber> _scratch = new(ReferenceEqualityComparer.Instance);
+
+    public RoutingIndex(Subscriber[] subscribers)
+    {
+        All = subscribers;
+        var unanchored = new List<Subscriber>();
+        var byType = new List<Subscriber>[6];
+        Dictionary<string, List<Subscriber>>? orders = null, instruments = null, venues = null, workflows = null;
+        foreach (var s in subscribers)
+        {
+            var f = s.Filter;
+            switch (s.Anchor)
+            {
+                case FilterDimension.OrderId:
+                    AddAll(ref orders, f.OrderIds, s);
+                    break;
+                case FilterDimension.RoutingKey:
+                    _routingKeys ??= new PatternTrie<Subscriber>('.');
+                    foreach (var p in f.RoutingKeys)
+                    {
+                        _routingKeys.Add(p, s);
+                    }
+
+                    break;
+                case FilterDimension.Instrument:
+                    AddAll(ref instruments, f.Instruments, s);
+                    break;
+                case FilterDimension.Topic:
+                    _topics ??= new PatternTrie<Subscriber>('/');
+                    foreach (var p in f.Topics)
+                    {
+                        _topics.Add(p, s);
+                    }
+
+                    break;
+                case FilterDimension.Venue:
+                    AddAll(ref venues, f.Venues, s);
+                    break;
+                case FilterDimension.Workflow:
+                    AddAll(ref workflows, f.TargetWorkflows, s);
+                    break;
+                case FilterDimension.DataType:
+                    foreach (var t in f.DataTypes)
+                    {
+                        (byType[(int)t] ??= []).Add(s);
+                    }
+
+                    break;
+                default:
+                    unanchored.Add(s);
+                    break;
+            }
+        }
+
+        _unanchored = [.. unanchored];
+        _byDataType = new Subscriber[6][];
+        for (var i = 0; i < 6; i++)
+        {
+            _byDataType[i] = byType[i] is { } list ? [.. list] : [];
+        }
+
+        _byOrderId = Freeze(orders);
+        _byInstrument = Freeze(instruments);
+        _byVenue = Freeze(venues);
+        _byWorkflow = Freeze(workflows);
+    }
+
+    /// <summary>Every subscriber in this snapshot.</summary>
+    public Subscriber[] All { get; }
+
+    /// <summary>
+    /// Offers <paramref name="e"/> to every subscriber whose filter matches it. Dispatcher thread only.
+    /// </summary>
+    public void Route(ExecutionEvent e, FanOutDispatcher dispatcher)
+    {
+        var position = e.Position;
+        if (_unanchored.Length > 0)
+        {
+            Offer(_unanchored, e, position, dispatcher);
+        }
+
+        var byType = _byDataType[(int)e.DataType];
+        if (byType.Length > 0)
+        {
+            Offer(byType, e, position, dispatcher);
+        }
+
+        if (_byOrderId is not null && e.OrderId is { } orderId && _byOrderId.TryGetValue(orderId, out var watchers))
+        {
+            Offer(watchers, e, position, dispatcher);
+        }
+
+        if (_routingKeys is not null)
+        {
+            Offer(Resolve(_routingKeys, _routingKeyCache, e.Routing.RoutingKey), e, position, dispatcher);
+        }
+
+        if (_byInstrument is not null && e.InstrumentId is { } instrument && _byInstrument.TryGetValue(instrument, out var byInstrument))
+        {
+            Offer(byInstrument, e, position, dispatcher);
+        }
+
+        if (_topics is not null)
+        {
+            Offer(Resolve(_topics, _topicCache, e.Routing.Topic), e, position, dispatcher);
+        }
+
+        if (_byVenue is not null && e.Venue is { } venue && _byVenue.TryGetValue(venue, out var byVenue))
+        {
+            Offer(byVenue, e, position, dispatcher);
+        }
+
+        if (_byWorkflow is not null)
+        {
+            foreach (var workflow in e.Routing.TargetWorkflows)
+            {
+                if (_byWorkflow.TryGetValue(workflow, out var byWorkflow))
+                {
+                    Offer(byWorkflow, e, position, dispatcher);
+                }
+            }
+        }
+    }
+
+    private static void Offer(Subscriber[] candidates, ExecutionEvent e, long position, FanOutDispatcher dispatcher)
+    {
+        foreach (var s in candidates)
+        {
+            // A subscriber can be reached twice for one event (two target workflows); consider it once.
+            if (s.LastStamp == position)
+            {
+                continue;
+            }
+
+            s.LastStamp = position;
+            if (s.Filter.Matches(e, s.Anchor))
+            {
+                dispatcher.Deliver(s, position);
+            }
+        }
+    }
+
+    private Subscriber[] Resolve(PatternTrie<Subscriber> trie, Dictionary<string, Subscriber[]> cache, string name)
+    {
+        if (cache.TryGetValue(name, out var hit))
+        {
+            return hit;
+        }
+
+        _scratch.Clear();
+        trie.Match(name, _scratch);
+        Subscriber[] resolved = _scratch.Count == 0 ? [] : [.. _scratch];
+        if (cache.Count >= MaxCachedKeys)
+        {
+            cache.Clear();
+        }
+
+        cache[name] = resolved;
+        return resolved;
+    }
+
+    private static void AddAll(ref Dictionary<string, List<Subscriber>>? map, IReadOnlySet<string> keys, Subscriber s)
+    {
+        map ??= new Dictionary<string, List<Subscriber>>(StringComparer.Ordinal);
+        foreach (var key in keys)
+        {
+            if (!map.TryGetValue(key, out var list))
+            {
+                map[key] = list = [];
+            }
+
+            list.Add(s);
+        }
+    }
+
+    private static Dictionary<string, Subscriber[]>? Freeze(Dictionary<string, List<Subscriber>>? map)
+    {
+        if (map is null)
+        {
+            return null;
+        }
+
+        var frozen = new Dictionary<string, Subscriber[]>(map.Count, StringComparer.Ordinal);
+        foreach (var (key, list) in map)
+        {
+            frozen[key] = [.. list];
+        }
+
+        return frozen;
+    }
+}

@@ -1,0 +1,482 @@
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>
+/// One subscriber of the dispatch core: a bounded single-producer/single-consumer ring of log
+/// positions fed by the dispatcher thread, read by exactly one reader (a transport's send loop).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Modes: <b>live</b> (the dispatcher appends matching positions to the ring), <b>catching up</b>
+/// (the ring overflowed or the subscriber resumed from an old position: the reader scans the retained
+/// log itself with <see cref="SubscriptionFilter.Matches(ExecutionEvent)"/>), <b>rejoin pending</b>
+/// (the reader is near the head and asked the dispatcher to put it back on the live path; the
+/// dispatcher delivers the last few positions and flips it to live, so the seam has no gap and no
+/// repeat) and <b>closed</b>.
+/// </para>
+/// <para>
+/// Overflow policy: at_most_once drops the event, counts it and announces the count in the next
+/// batch; at_least_once leaves the live path and catches up from the log without loss. Either way the
+/// dispatcher never waits. The reader is woken at most once per dispatch batch, through the thread
+/// pool, without allocating (the subscriber is its own <see cref="IThreadPoolWorkItem"/>).
+/// </para>
+/// </remarks>
+public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
+{
+    internal const int Live = 0;
+    internal const int CatchingUp = 1;
+    internal const int RejoinPending = 2;
+    internal const int Closed = 3;
+
+    private readonly long[] _ring;
+    private readonly long _mask;
+    private readonly RetainedLog _log;
+    private readonly FanOutDispatcher _dispatcher;
+    private readonly int _rejoinThreshold;
+    private readonly HashSet<string> _deferredOrders = new(StringComparer.Ordinal);
+    private readonly ExecutionEvent[] _scratch;
+
+    // Producer (dispatcher thread) and consumer (reader) indices on separate cache lines.
+    private PaddedLong _producerIndex;
+    private PaddedLong _consumerIndex;
+    private long _cachedConsumerIndex;
+
+    private ManualResetValueTaskSourceCore<bool> _signal;
+    private int _waiting;
+    private int _mode;
+    private long _catchUpCursor;
+    private long _droppedPending;
+    private long _lostPending;
+    private long _sequence;
+    private long _resumePosition;
+
+    private long _delivered;
+    private long _droppedTotal;
+    private long _lostTotal;
+    private long _catchUps;
+
+    internal Subscriber(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        int bufferCapacity,
+        int readBatchSize,
+        long startPosition,
+        long initialSequence,
+        RetainedLog log,
+        FanOutDispatcher dispatcher)
+    {
+        Id = id;
+        Filter = filter;
+        Anchor = filter.Anchor;
+        Guarantee = guarantee;
+        var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(bufferCapacity, 2));
+        _ring = new long[size];
+        _mask = size - 1;
+        _log = log;
+        _dispatcher = dispatcher;
+        _rejoinThreshold = Math.Max(1, size / 2);
+        _scratch = new ExecutionEvent[Math.Max(1, readBatchSize)];
+        _catchUpCursor = startPosition;
+        _resumePosition = startPosition;
+        _sequence = initialSequence;
+        _mode = RejoinPending;
+        LastStamp = -1;
+        TouchedStamp = -1;
+    }
+
+    /// <summary>The subscriber's id (a durable subscription id, or one made up for an ad hoc stream).</summary>
+    public string Id { get; }
+
+    /// <summary>What the subscriber takes.</summary>
+    public SubscriptionFilter Filter { get; }
+
+    /// <summary>What happens when the subscriber falls behind.</summary>
+    public DeliveryGuarantee Guarantee { get; }
+
+    /// <summary>Ring capacity (positions).</summary>
+    public int BufferCapacity => _ring.Length;
+
+    /// <summary>Events handed to the reader so far.</summary>
+    public long Delivered => Volatile.Read(ref _delivered);
+
+    /// <summary>at_most_once events dropped because the reader was behind.</summary>
+    public long Dropped => Volatile.Read(ref _droppedTotal);
+
+    /// <summary>Log positions that were gone (beyond retention) when this subscriber reached them.</summary>
+    public long LostPositions => Volatile.Read(ref _lostTotal);
+
+    /// <summary>How often an at_least_once subscriber left the live path to catch up.</summary>
+    public long CatchUps => Volatile.Read(ref _catchUps);
+
+    /// <summary>True while the subscriber reads from the log instead of the live path.</summary>
+    public bool IsCatchingUp => Volatile.Read(ref _mode) is CatchingUp or RejoinPending;
+
+    /// <summary>True once closed; reads then return nothing and waits return false.</summary>
+    public bool IsClosed => Volatile.Read(ref _mode) == Closed;
+
+    /// <summary>Positions waiting in the ring.</summary>
+    public long Backlog => Volatile.Read(ref _producerIndex.Value) - Volatile.Read(ref _consumerIndex.Value);
+
+    internal FilterDimension Anchor { get; }
+
+    /// <summary>Dispatcher-only: the position this subscriber was last considered for (de-duplicates index hits).</summary>
+    internal long LastStamp;
+
+    /// <summary>Dispatcher-only: the dispatch batch in which this subscriber was last queued for a wake-up.</summary>
+    internal long TouchedStamp;
+
+    internal int Mode => Volatile.Read(ref _mode);
+
+    internal long CatchUpCursor => Volatile.Read(ref _catchUpCursor);
+
+    /// <summary>
+    /// Waits until there is something to read (true) or the subscriber is closed (false).
+    /// One waiter at a time; cancel by closing the subscriber (the transport ties its
+    /// cancellation token to <see cref="FanOutDispatcher.Unsubscribe"/>).
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync()
+    {
+        if (HasWork())
+        {
+            return new ValueTask<bool>(true);
+        }
+
+        if (IsClosed)
+        {
+            return new ValueTask<bool>(false);
+        }
+
+        _signal.Reset();
+        Interlocked.Exchange(ref _waiting, 1);
+
+        // Re-check after announcing: a producer that published before seeing _waiting == 1 did not signal.
+        if (HasWork() || IsClosed)
+        {
+            if (Interlocked.Exchange(ref _waiting, 0) == 1)
+            {
+                return new ValueTask<bool>(!IsClosed || HasWork());
+            }
+
+            // A producer took the flag and queued the signal: wait for it so it is consumed.
+        }
+
+        return new ValueTask<bool>(this, _signal.Version);
+    }
+
+    /// <summary>
+    /// Reads up to <see cref="DeliveryBatch.Capacity"/> deliveries into <paramref name="batch"/>.
+    /// Within one batch, urgent events (priority 1 or latency-sensitive) come first unless an earlier
+    /// event of the same order is not urgent: per-order order always holds. Single reader only.
+    /// </summary>
+    /// <returns>False when there is nothing to deliver or announce.</returns>
+    public bool TryReadBatch(DeliveryBatch batch)
+    {
+        batch.Reset();
+        var max = Math.Min(batch.Capacity, _scratch.Length);
+        var events = _scratch;
+        var n = 0;
+        long lost = 0;
+
+        if (Volatile.Read(ref _droppedPending) > 0)
+        {
+            batch.Dropped = Interlocked.Exchange(ref _droppedPending, 0);
+        }
+
+        if (Volatile.Read(ref _lostPending) > 0)
+        {
+            lost += Interlocked.Exchange(ref _lostPending, 0);
+        }
+
+        var consumer = _consumerIndex.Value;
+        var producer = Volatile.Read(ref _producerIndex.Value);
+        if (consumer == producer && Volatile.Read(ref _mode) == CatchingUp)
+        {
+            // The dispatcher fills the ring before it flips the mode, so re-read the producer index.
+            producer = Volatile.Read(ref _producerIndex.Value);
+            if (consumer == producer)
+            {
+                n = ScanLog(events, max, ref lost);
+            }
+        }
+
+        while (consumer < producer && n < max)
+        {
+            var position = _ring[consumer & _mask];
+            consumer++;
+            if (_log.TryGet(position, out var e))
+            {
+                events[n++] = e;
+            }
+            else
+            {
+                lost++;
+            }
+
+            _resumePosition = position + 1;
+        }
+
+        Volatile.Write(ref _consumerIndex.Value, consumer);
+
+        if (n > 1)
+        {
+            n = OrderByUrgency(events, n, batch.Items);
+        }
+        else if (n == 1)
+        {
+            batch.Items[0] = new Delivery(events[0], 0);
+        }
+
+        var items = batch.Items;
+        for (var i = 0; i < n; i++)
+        {
+            items[i] = new Delivery(items[i].Event, ++_sequence);
+            events[i] = null!;
+        }
+
+        batch.SetCount(n);
+        batch.LostPositions = lost;
+        batch.ResumePosition = _resumePosition;
+        batch.LastSequence = _sequence;
+        if (n > 0)
+        {
+            Volatile.Write(ref _delivered, _delivered + n);
+        }
+
+        if (lost > 0)
+        {
+            Interlocked.Add(ref _lostTotal, lost);
+        }
+
+        return !batch.IsEmpty;
+    }
+
+    // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
+    private int ScanLog(ExecutionEvent[] events, int max, ref long lost)
+    {
+        var cursor = _catchUpCursor;
+        var tail = _log.Tail;
+        if (cursor < tail)
+        {
+            // Beyond retention: announce, never skip silently.
+            lost += tail - cursor;
+            cursor = tail;
+        }
+
+        var head = _log.Head;
+
+        // Bound the work of one call so a sparse filter over a long log still yields regularly.
+        var budget = max * 64;
+        var n = 0;
+        while (cursor < head && n < max && budget-- > 0)
+        {
+            if (!_log.TryGet(cursor, out var e) || _log.IsExpired(e))
+            {
+                lost++;
+            }
+            else if (Filter.Matches(e))
+            {
+                events[n++] = e;
+            }
+
+            cursor++;
+        }
+
+        Volatile.Write(ref _catchUpCursor, cursor);
+        _resumePosition = cursor;
+        if (_log.Head - cursor <= _rejoinThreshold
+            && Interlocked.CompareExchange(ref _mode, RejoinPending, CatchingUp) == CatchingUp)
+        {
+            _dispatcher.RequestRejoin(this);
+        }
+
+        return n;
+    }
+
+    // Stable partition: urgent events first, unless an earlier event of the same order was deferred.
+    private int OrderByUrgency(ExecutionEvent[] events, int n, Delivery[] output)
+    {
+        var urgent = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (events[i].IsUrgent)
+            {
+                urgent++;
+            }
+        }
+
+        if (urgent == 0 || urgent == n)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                output[i] = new Delivery(events[i], 0);
+            }
+
+            return n;
+        }
+
+        var written = 0;
+        _deferredOrders.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i];
+            if (e.IsUrgent && (e.OrderId is null || !_deferredOrders.Contains(e.OrderId)))
+            {
+                output[written++] = new Delivery(e, 0);
+                events[i] = null!;
+            }
+            else if (e.OrderId is not null)
+            {
+                _deferredOrders.Add(e.OrderId);
+            }
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            if (events[i] is { } e)
+            {
+                output[written++] = new Delivery(e, 0);
+            }
+        }
+
+        return written;
+    }
+
+    private bool HasWork() =>
+        Volatile.Read(ref _producerIndex.Value) != Volatile.Read(ref _consumerIndex.Value)
+        || Volatile.Read(ref _mode) == CatchingUp
+        || Volatile.Read(ref _droppedPending) > 0
+        || Volatile.Read(ref _lostPending) > 0;
+
+    /// <summary>Dispatcher thread: offer a matching event. Returns true when the reader should be woken.</summary>
+    internal bool Offer(long position)
+    {
+        if (Volatile.Read(ref _mode) != Live)
+        {
+            return false;
+        }
+
+        var producer = _producerIndex.Value;
+        if (producer - _cachedConsumerIndex >= _ring.Length)
+        {
+            _cachedConsumerIndex = Volatile.Read(ref _consumerIndex.Value);
+            if (producer - _cachedConsumerIndex >= _ring.Length)
+            {
+                Overflow(position);
+                return true;
+            }
+        }
+
+        _ring[producer & _mask] = position;
+        Volatile.Write(ref _producerIndex.Value, producer + 1);
+        return true;
+    }
+
+    private void Overflow(long position)
+    {
+        if (Guarantee == DeliveryGuarantee.AtMostOnce)
+        {
+            Interlocked.Increment(ref _droppedPending);
+            Volatile.Write(ref _droppedTotal, _droppedTotal + 1);
+            return;
+        }
+
+        // Leave the live path: the reader drains the ring, then reads the log from this position.
+        Volatile.Write(ref _catchUpCursor, position);
+        if (Interlocked.CompareExchange(ref _mode, CatchingUp, Live) == Live)
+        {
+            Volatile.Write(ref _catchUps, _catchUps + 1);
+        }
+    }
+
+    /// <summary>
+    /// Dispatcher thread, between batches: every position below <paramref name="head"/> has been
+    /// dispatched. Deliver [cursor, head) from the log and go live, or stay catching up if the ring fills.
+    /// </summary>
+    internal void CompleteRejoin(long head)
+    {
+        if (Volatile.Read(ref _mode) != RejoinPending)
+        {
+            return;
+        }
+
+        var cursor = Volatile.Read(ref _catchUpCursor);
+        if (cursor < _log.Tail)
+        {
+            Interlocked.Add(ref _lostPending, _log.Tail - cursor);
+            cursor = _log.Tail;
+        }
+
+        for (; cursor < head; cursor++)
+        {
+            if (!_log.TryGet(cursor, out var e))
+            {
+                Interlocked.Increment(ref _lostPending);
+                continue;
+            }
+
+            if (!Filter.Matches(e))
+            {
+                continue;
+            }
+
+            var producer = _producerIndex.Value;
+            if (producer - Volatile.Read(ref _consumerIndex.Value) >= _ring.Length)
+            {
+                Volatile.Write(ref _catchUpCursor, cursor);
+                Interlocked.CompareExchange(ref _mode, CatchingUp, RejoinPending);
+                Signal();
+                return;
+            }
+
+            _ring[producer & _mask] = cursor;
+            Volatile.Write(ref _producerIndex.Value, producer + 1);
+        }
+
+        Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
+        Signal();
+    }
+
+    /// <summary>Stops the subscriber; a pending wait completes with false. Idempotent; any thread.</summary>
+    internal void Close()
+    {
+        Interlocked.Exchange(ref _mode, Closed);
+        Signal();
+    }
+
+    /// <summary>Wakes the reader if it is waiting (at most one wake per wait).</summary>
+    internal void Signal()
+    {
+        if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _signal.SetResult(true);
+
+    bool IValueTaskSource<bool>.GetResult(short token)
+    {
+        _signal.GetResult(token);
+        return !IsClosed || HasWork();
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _signal.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _signal.OnCompleted(continuation, state, token, flags);
+
+    /// <inheritdoc />
+    public override string ToString() => $"Subscriber {Id} ({Guarantee.Name()}, backlog {Backlog})";
+
+    /// <summary>A long alone on its cache line pair, so producer and consumer indices do not false-share.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    private struct PaddedLong
+    {
+        [FieldOffset(64)]
+        public long Value;
+    }
+}

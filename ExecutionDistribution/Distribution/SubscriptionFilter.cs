@@ -1,0 +1,171 @@
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Distribution;
+
+/// <summary>
+/// What a subscriber wants. Every dimension that is set must match (AND); within a dimension any
+/// value may match (OR); an empty dimension matches everything. See docs/contract.md, "Filters".
+/// </summary>
+public sealed class SubscriptionFilter
+{
+    /// <summary>The filter that takes every event.</summary>
+    public static readonly SubscriptionFilter All = new();
+
+    /// <summary>Topic patterns over '/'-separated topics (<c>execution/fills/#</c>).</summary>
+    public IReadOnlyList<TopicPattern> Topics { get; init; } = [];
+
+    /// <summary>Routing key patterns over '.'-separated keys (<c>AAPL.#</c>, <c>*.fill.*</c>).</summary>
+    public IReadOnlyList<TopicPattern> RoutingKeys { get; init; } = [];
+
+    /// <summary>Data types taken; empty takes all.</summary>
+    public IReadOnlySet<ExecutionDataType> DataTypes { get; init; } = new HashSet<ExecutionDataType>();
+
+    /// <summary>Order ids watched.</summary>
+    public IReadOnlySet<string> OrderIds { get; init; } = new HashSet<string>();
+
+    /// <summary>Instruments taken.</summary>
+    public IReadOnlySet<string> Instruments { get; init; } = new HashSet<string>();
+
+    /// <summary>Venues taken (the payload's venue, else metadata.execution_venue).</summary>
+    public IReadOnlySet<string> Venues { get; init; } = new HashSet<string>();
+
+    /// <summary>Events whose target_workflows name one of these.</summary>
+    public IReadOnlySet<string> TargetWorkflows { get; init; } = new HashSet<string>();
+
+    /// <summary>
+    /// The least urgent priority taken: events with <c>priority &lt;= MinPriority</c> pass
+    /// (1 is the most urgent, so <c>MinPriority = 1</c> takes only priority-1 events). Null takes all.
+    /// </summary>
+    public int? MinPriority { get; init; }
+
+    private int DataTypeMask => field != 0 ? field : field = ComputeMask();
+
+    /// <summary>Does the event pass every dimension? (The reference semantics the routing index reproduces.)</summary>
+    public bool Matches(ExecutionEvent e) => Matches(e, FilterDimension.None);
+
+    /// <summary>Does the event pass every dimension but <paramref name="skip"/> (already matched by the index)?</summary>
+    internal bool Matches(ExecutionEvent e, FilterDimension skip)
+    {
+        var mask = DataTypeMask;
+        if (mask != AllTypesMask && (mask & (1 << (int)e.DataType)) == 0)
+        {
+            return false;
+        }
+
+        if (MinPriority is { } min && e.Routing.Priority > min)
+        {
+            return false;
+        }
+
+        if (skip != FilterDimension.OrderId && OrderIds.Count > 0 && (e.OrderId is null || !OrderIds.Contains(e.OrderId)))
+        {
+            return false;
+        }
+
+        if (skip != FilterDimension.Instrument && Instruments.Count > 0 && (e.InstrumentId is null || !Instruments.Contains(e.InstrumentId)))
+        {
+            return false;
+        }
+
+        if (skip != FilterDimension.Venue && Venues.Count > 0 && (e.Venue is null || !Venues.Contains(e.Venue)))
+        {
+            return false;
+        }
+
+        if (skip != FilterDimension.Workflow && TargetWorkflows.Count > 0 && !AnyWorkflow(e.Routing.TargetWorkflows))
+        {
+            return false;
+        }
+
+        if (skip != FilterDimension.Topic && Topics.Count > 0 && !AnyPattern(Topics, e.Routing.Topic))
+        {
+            return false;
+        }
+
+        return skip == FilterDimension.RoutingKey || RoutingKeys.Count == 0 || AnyPattern(RoutingKeys, e.Routing.RoutingKey);
+    }
+
+    /// <summary>How many values the filter holds (limits per client count these).</summary>
+    public int Size => Topics.Count + RoutingKeys.Count + DataTypes.Count + OrderIds.Count + Instruments.Count + Venues.Count + TargetWorkflows.Count;
+
+    /// <summary>The most selective dimension the routing index files this filter under.</summary>
+    internal FilterDimension Anchor =>
+        OrderIds.Count > 0 ? FilterDimension.OrderId
+        : RoutingKeys.Count > 0 && !HasCatchAll(RoutingKeys) ? FilterDimension.RoutingKey
+        : Instruments.Count > 0 ? FilterDimension.Instrument
+        : Topics.Count > 0 && !HasCatchAll(Topics) ? FilterDimension.Topic
+        : Venues.Count > 0 ? FilterDimension.Venue
+        : TargetWorkflows.Count > 0 ? FilterDimension.Workflow
+        : DataTypes.Count > 0 ? FilterDimension.DataType
+        : FilterDimension.None;
+
+    private const int AllTypesMask = (1 << 6) - 1;
+
+    private int ComputeMask()
+    {
+        if (DataTypes.Count == 0)
+        {
+            return AllTypesMask;
+        }
+
+        var mask = 0;
+        foreach (var type in DataTypes)
+        {
+            mask |= 1 << (int)type;
+        }
+
+        return mask;
+    }
+
+    private bool AnyWorkflow(string[] workflows)
+    {
+        foreach (var workflow in workflows)
+        {
+            if (TargetWorkflows.Contains(workflow))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool AnyPattern(IReadOnlyList<TopicPattern> patterns, string name)
+    {
+        for (var i = 0; i < patterns.Count; i++)
+        {
+            if (patterns[i].Matches(name))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static bool HasCatchAll(IReadOnlyList<TopicPattern> patterns)
+    {
+        foreach (var pattern in patterns)
+        {
+            if (pattern.MatchesEverything)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>The dimensions of a filter; the routing index files each subscriber under one of them.</summary>
+internal enum FilterDimension
+{
+    None,
+    OrderId,
+    RoutingKey,
+    Instrument,
+    Topic,
+    Venue,
+    Workflow,
+    DataType,
+}
