@@ -512,7 +512,10 @@ internal static class Fields
             return null;
         }
 
-        if (r.HasValueSequence || r.ValueIsEscaped || !HasUtcOffset(r.ValueSpan) || !r.TryGetDateTimeOffset(out var value))
+        // Check the unescaped text: a producer's JSON writer may escape '+' as \u002B.
+        Span<byte> text = stackalloc byte[64];
+        var byteLength = r.HasValueSequence ? (int)r.ValueSequence.Length : r.ValueSpan.Length;
+        if (byteLength > text.Length || !HasUtcOffset(text[..r.CopyString(text)]) || !r.TryGetDateTimeOffset(out var value))
         {
             c.Fail(parent, name, "must be an ISO 8601 timestamp with a UTC offset, e.g. 2025-06-21T10:00:00.000000Z");
             return null;

@@ -437,7 +437,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
-        Signal();
+
+        // Wake the reader only if the seam delivered something; going live alone is nothing to read.
+        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value))
+        {
+            Signal();
+        }
     }
 
     /// <summary>Stops the subscriber; a pending wait completes with false. Idempotent; any thread.</summary>

@@ -1,0 +1,87 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Ingest;
+
+namespace ExecutionDistribution.Tests.Contract;
+
+public sealed class SyntheticExecutionStreamTests
+{
+    [Test]
+    public void Same_seed_gives_the_same_stream()
+    {
+        var a = new SyntheticExecutionStream(seed: 99, liveOrders: 5_000);
+        var b = new SyntheticExecutionStream(seed: 99, liveOrders: 5_000);
+
+        for (var i = 0; i < 2_000; i++)
+        {
+            Assert.That(a.Next().EnvelopeJson.ToArray(), Is.EqualTo(b.Next().EnvelopeJson.ToArray()), $"event {i}");
+        }
+    }
+
+    [Test]
+    public void Different_seeds_give_different_streams()
+    {
+        var a = new SyntheticExecutionStream(seed: 1, liveOrders: 1_000).Next();
+        var b = new SyntheticExecutionStream(seed: 2, liveOrders: 1_000).Next();
+
+        Assert.That(a.EventId, Is.Not.EqualTo(b.EventId));
+    }
+
+    [Test]
+    public void Data_type_mix_follows_the_standard_workload()
+    {
+        var stream = new SyntheticExecutionStream(seed: 5, liveOrders: 10_000);
+        const int n = 100_000;
+        var counts = new int[6];
+        for (var i = 0; i < n; i++)
+        {
+            counts[(int)stream.Next().DataType]++;
+        }
+
+        double[] expected = [0.40, 0.40, 0.10, 0.05, 0.03, 0.02];
+        for (var t = 0; t < 6; t++)
+        {
+            Assert.That(counts[t] / (double)n, Is.EqualTo(expected[t]).Within(0.01), ((ExecutionDataType)t).Name());
+        }
+    }
+
+    [Test]
+    public void Instruments_follow_zipf_with_the_top_rank_most_frequent()
+    {
+        var stream = new SyntheticExecutionStream(seed: 3, liveOrders: 20_000);
+        var counts = new Dictionary<string, int>();
+        for (var i = 0; i < 50_000; i++)
+        {
+            if (stream.Next().InstrumentId is { } instrument)
+            {
+                counts[instrument] = counts.GetValueOrDefault(instrument) + 1;
+            }
+        }
+
+        var top = counts.OrderByDescending(kv => kv.Value).First();
+        Assert.That(top.Key, Is.EqualTo(stream.InstrumentSymbols[0]));
+        Assert.That(counts.Count, Is.GreaterThan(400), "most of the 500 instruments appear");
+    }
+
+    [Test]
+    public void Orders_fill_to_their_quantity_and_then_are_replaced()
+    {
+        var stream = new SyntheticExecutionStream(seed: 11, liveOrders: 50);
+        var filled = new Dictionary<string, decimal>();
+        var completed = 0;
+        for (var i = 0; i < 20_000; i++)
+        {
+            var e = stream.Next();
+            if (e.Data is FillNotification f)
+            {
+                filled[f.OrderId] = filled.GetValueOrDefault(f.OrderId) + f.Quantity;
+                if (e.Routing.RoutingKey.EndsWith(".complete", StringComparison.Ordinal))
+                {
+                    completed++;
+                }
+            }
+        }
+
+        Assert.That(completed, Is.GreaterThan(100), "orders complete and are replaced by new ones");
+        Assert.That(filled.Values, Has.All.GreaterThan(0m));
+    }
+}

@@ -1,0 +1,128 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Tests.Support;
+
+namespace ExecutionDistribution.Tests.Distribution;
+
+public sealed class RoutingIndexTests
+{
+    private static TopicPattern Key(string p) => TopicPattern.TryParse(p, '.', out var t, out _) ? t! : throw new ArgumentException(p);
+
+    private static TopicPattern Topic(string p) => TopicPattern.TryParse(p, '/', out var t, out _) ? t! : throw new ArgumentException(p);
+
+    [Test]
+    public async Task Index_delivers_exactly_what_each_filter_matches_for_random_filters()
+    {
+        var stream = new SyntheticExecutionStream(seed: 21, liveOrders: 500);
+        var events = Enumerable.Range(0, 5_000).Select(_ => stream.Next()).ToArray();
+        var rng = new Random(1234);
+        var filters = Enumerable.Range(0, 120).Select(_ => RandomFilter(rng, stream, events)).ToList();
+        filters.Add(SubscriptionFilter.All);
+        filters.Add(new SubscriptionFilter { RoutingKeys = [Key("#")], MinPriority = 1 });
+
+        using var core = Dispatchers.Start(bufferCapacity: 8_192);
+        var readers = filters.Select((f, i) => new CollectingReader(core, core.Subscribe($"s{i}", f, DeliveryGuarantee.AtLeastOnce))).ToList();
+        foreach (var e in events)
+        {
+            Assert.That(core.TryPublish(e), Is.True);
+        }
+
+        for (var i = 0; i < filters.Count; i++)
+        {
+            var expected = events.Where(filters[i].Matches).Select(e => e.EventId).ToList();
+            var reader = readers[i];
+            await Eventually.WaitUntilAsync(() => reader.Count >= expected.Count, $"subscriber {i} receives {expected.Count} events");
+            // Same events, none twice; order may differ only where urgent events were moved ahead in a
+            // backlogged batch, which never reorders the events of one order.
+            Assert.That(reader.Events.Select(e => e.EventId).ToList(), Is.EquivalentTo(expected), $"filter {i}");
+            Assert.That(reader.Count, Is.EqualTo(expected.Count), $"filter {i}: no duplicates");
+            AssertOrderPreservedPerOrderId(reader.Events, events, $"filter {i}");
+        }
+
+        foreach (var r in readers)
+        {
+            await r.DisposeAsync();
+        }
+    }
+
+    [Test]
+    public async Task Subscriber_reached_through_two_target_workflows_gets_the_event_once()
+    {
+        using var core = Dispatchers.Start();
+        await using var reader = new CollectingReader(core, core.Subscribe("wf", new SubscriptionFilter
+        {
+            TargetWorkflows = new HashSet<string> { "portfolio_management", "risk_management" },
+        }, DeliveryGuarantee.AtLeastOnce));
+
+        core.TryPublish(Events.Fill(workflows: ["portfolio_management", "risk_management"]));
+        core.TryPublish(Events.Fill(workflows: ["reporting_analytics"]));
+        core.TryPublish(Events.Fill(workflows: ["risk_management"]));
+
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == 3, "all ingested");
+        await Eventually.WaitUntilAsync(() => reader.Count == 2, "two deliveries");
+        Assert.That(reader.Deliveries.Select(d => d.Sequence), Is.EqualTo(new long[] { 1, 2 }));
+    }
+
+    [Test]
+    public async Task Dimensions_combine_with_and_values_within_a_dimension_with_or()
+    {
+        using var core = Dispatchers.Start();
+        await using var reader = new CollectingReader(core, core.Subscribe("combo", new SubscriptionFilter
+        {
+            Instruments = new HashSet<string> { "AAPL", "MSFT" },
+            Venues = new HashSet<string> { "NYSE" },
+            DataTypes = new HashSet<ExecutionDataType> { ExecutionDataType.FillNotification },
+            MinPriority = 2,
+        }, DeliveryGuarantee.AtLeastOnce));
+
+        core.TryPublish(Events.Fill(instrument: "AAPL", venue: "NYSE", eventId: "match-1"));
+        core.TryPublish(Events.Fill(instrument: "MSFT", venue: "NYSE", eventId: "match-2"));
+        core.TryPublish(Events.Fill(instrument: "AAPL", venue: "ARCA"));
+        core.TryPublish(Events.Fill(instrument: "TSLA", venue: "NYSE"));
+        core.TryPublish(Events.Fill(instrument: "AAPL", venue: "NYSE", priority: 5));
+        core.TryPublish(Events.Order(instrument: "AAPL"));
+
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == 6, "all ingested");
+        await Eventually.WaitUntilAsync(() => reader.Count == 2, "two matches");
+        Assert.That(reader.Events.Select(e => e.EventId), Is.EqualTo(new[] { "match-1", "match-2" }));
+    }
+
+    private static void AssertOrderPreservedPerOrderId(List<ExecutionEvent> received, ExecutionEvent[] published, string what)
+    {
+        var ingestIndex = published.Select((e, i) => (e.EventId, i)).ToDictionary(x => x.EventId, x => x.i);
+        var last = new Dictionary<string, int>();
+        foreach (var e in received.Where(e => e.OrderId is not null))
+        {
+            var index = ingestIndex[e.EventId];
+            Assert.That(index, Is.GreaterThan(last.GetValueOrDefault(e.OrderId!, -1)), $"{what}: order {e.OrderId} out of order");
+            last[e.OrderId!] = index;
+        }
+    }
+
+    private static SubscriptionFilter RandomFilter(Random rng, SyntheticExecutionStream stream, ExecutionEvent[] events)
+    {
+        var sample = events[rng.Next(events.Length)];
+        return rng.Next(9) switch
+        {
+            0 => new SubscriptionFilter { OrderIds = events.Skip(rng.Next(4_000)).Take(20).Select(e => e.OrderId).OfType<string>().ToHashSet() },
+            1 => new SubscriptionFilter { RoutingKeys = [Key($"{stream.InstrumentSymbols[rng.Next(40)]}.#")] },
+            2 => new SubscriptionFilter { RoutingKeys = [Key("*.fill.*"), Key($"{sample.Routing.RoutingKey.Split('.')[0]}.*.complete")], MinPriority = 1 },
+            3 => new SubscriptionFilter { Instruments = new HashSet<string> { stream.InstrumentSymbols[rng.Next(20)] }, Venues = new HashSet<string> { "NYSE", "ARCA" } },
+            4 => new SubscriptionFilter { Topics = [Topic(rng.Next(2) == 0 ? "execution/fills/#" : "execution/*/updates")] },
+            5 => new SubscriptionFilter { Venues = new HashSet<string> { SyntheticExecutionStream.Venues[rng.Next(10)] } },
+            6 => new SubscriptionFilter { TargetWorkflows = new HashSet<string> { SyntheticExecutionStream.Workflows[rng.Next(10)] }, MinPriority = rng.Next(1, 6) },
+            7 => new SubscriptionFilter
+            {
+                DataTypes = new HashSet<ExecutionDataType> { (ExecutionDataType)rng.Next(6), (ExecutionDataType)rng.Next(6) },
+                RoutingKeys = [Key("#.complete")],
+            },
+            _ => new SubscriptionFilter
+            {
+                OrderIds = new HashSet<string> { sample.OrderId ?? "none" },
+                RoutingKeys = [Key("*.fill.#")],
+                Instruments = new HashSet<string> { sample.InstrumentId ?? "none" },
+            },
+        };
+    }
+}

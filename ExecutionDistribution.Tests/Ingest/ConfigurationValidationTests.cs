@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Tests.Ingest;
+
+/// <summary>Every option is validated at start with a message naming the bad key.</summary>
+public sealed class ConfigurationValidationTests
+{
+    [TestCase("--Distribution:SubscriberBufferCapacity=0", "Distribution:SubscriberBufferCapacity")]
+    [TestCase("--Distribution:RetainedLogMaxAge=-00:01:00", "Distribution:RetainedLogMaxAge")]
+    [TestCase("--Distribution:MaxSubscribers=0", "Distribution:MaxSubscribers")]
+    [TestCase("--Ingest:MaxBatchSize=0", "Ingest:MaxBatchSize")]
+    [TestCase("--Ingest:PublishTimeout=00:00:00", "Ingest:PublishTimeout")]
+    [TestCase("--DemoFeed:EventsPerSecond=0", "DemoFeed:EventsPerSecond")]
+    public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)
+    {
+        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", setting]);
+
+        var ex = Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+
+        Assert.That(ex!.Message, Does.Contain(key));
+    }
+
+    [Test]
+    public void A_setting_of_the_wrong_type_fails_start_up_naming_the_key()
+    {
+        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Distribution:IngestQueueCapacity=lots"]);
+
+        var ex = Assert.CatchAsync(() => app.StartAsync());
+
+        Assert.That(ex!.ToString(), Does.Contain("Distribution:IngestQueueCapacity"));
+    }
+}

@@ -1,0 +1,40 @@
+using System.Text.Json;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Ingest;
+
+namespace ExecutionDistribution;
+
+/// <summary>
+/// The composition root: one host, each module registered by its own <c>AddXxxModule</c> and mapped
+/// by its own <c>MapXxx</c>. Tests build the same application with other settings (port 0, their own
+/// topics), so what they exercise is what runs.
+/// </summary>
+public static class ExecDistApplication
+{
+    /// <summary>Builds the application from command-line style arguments (<c>--Section:Key=value</c>).</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = AppContext.BaseDirectory, // appsettings.json is linked into the output folder
+        });
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+
+        builder.AddDistributionModule();
+        builder.AddIngestModule();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+
+        app.MapIngestApi();
+        app.MapDistributionApi();
+        app.MapHealthChecks("/health");
+        return app;
+    }
+}
