@@ -50,6 +50,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private long _ingested;
     private long _routed;
     private long _rejected;
+    private int _nextOrdinal;
 
     /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
     public FanOutDispatcher(DistributionOptions options, TimeProvider time, ILogger<FanOutDispatcher>? logger = null)
@@ -155,7 +156,10 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
             var start = startPosition ?? _log.Head;
             subscriber = new Subscriber(id, filter, guarantee, bufferCapacity ?? _options.SubscriberBufferCapacity, _options.ReadBatchSize,
-                start, initialSequence, _log, this);
+                start, initialSequence, _log, this)
+            {
+                Ordinal = _nextOrdinal++,
+            };
             _subscribers.Add(id, subscriber);
             Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
         }
@@ -277,6 +281,9 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
+    /// <summary>The current routing index (benchmarks drive it directly).</summary>
+    internal RoutingIndex CurrentIndex => Volatile.Read(ref _index);
+
     /// <summary>A catching-up (or new) subscriber asks to be put on the live path.</summary>
     internal void RequestRejoin(Subscriber s)
     {
@@ -328,13 +335,14 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 }
 
                 var index = Volatile.Read(ref _index);
+                var sink = new DispatchSink(this);
                 _batchStamp++;
                 for (var i = 0; i < n; i++)
                 {
                     var e = batch[i];
                     batch[i] = null!;
                     _log.Append(e);
-                    index.Route(e, this);
+                    index.Route(e, ref sink);
                 }
 
                 Volatile.Write(ref _ingested, _ingested + n);
@@ -386,6 +394,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         Volatile.Write(ref _sleeping, 0);
         _log.TrimExpired(4096);
     }
+}
+
+/// <summary>Routes matches of the dispatcher thread into subscriber rings.</summary>
+internal readonly struct DispatchSink(FanOutDispatcher dispatcher) : IRouteSink
+{
+    public void Deliver(Subscriber subscriber, long position) => dispatcher.Deliver(subscriber, position);
 }
 
 /// <summary>Counters of the dispatch core.</summary>

@@ -123,6 +123,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
     internal FilterDimension Anchor { get; }
 
+    /// <summary>A number unique within the core, in subscription order (lets benchmarks keep per-subscriber arrays).</summary>
+    internal int Ordinal { get; init; }
+
     /// <summary>Dispatcher-only: the position this subscriber was last considered for (de-duplicates index hits).</summary>
     internal long LastStamp;
 

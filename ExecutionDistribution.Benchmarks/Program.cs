@@ -1,0 +1,16 @@
+using BenchmarkDotNet.Running;
+using ExecutionDistribution.Benchmarks.Workloads;
+
+// Workload runners by name (w1, w2); anything else goes to BenchmarkDotNet
+// (e.g. --filter *RoutingIndex* or --list flat).
+return args.FirstOrDefault() switch
+{
+    "w1" or "w2" => CoreWorkload.Run(CoreWorkloadSettings.Parse(args[0], args[1..])),
+    _ => RunBenchmarkDotNet(args),
+};
+
+static int RunBenchmarkDotNet(string[] args)
+{
+    BenchmarkSwitcher.FromAssembly(typeof(CoreWorkload).Assembly).Run(args);
+    return 0;
+}
