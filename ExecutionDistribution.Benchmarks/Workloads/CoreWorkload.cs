@@ -20,7 +20,9 @@ public sealed record CoreWorkloadSettings(
     double LatencyFraction,
     bool IncludeBaseline,
     string? JsonPath,
-    int MaxPoolThreads)
+    int MaxPoolThreads,
+    int DispatchBatch,
+    bool YieldPacing)
 {
     /// <summary>Parses <c>--runs 3 --seconds 5 --warmup 2 --seed 42 --events 262144 --latency-fraction 0.5 --no-baseline --json file</c>.</summary>
     public static CoreWorkloadSettings Parse(string workload, string[] args)
@@ -37,7 +39,9 @@ public sealed record CoreWorkloadSettings(
             D("--latency-fraction", 0.5),
             !args.Contains("--no-baseline"),
             Get("--json"),
-            (int)D("--max-pool-threads", 0));
+            (int)D("--max-pool-threads", 0),
+            (int)D("--dispatch-batch", 256),
+            args.Contains("--yield-pacing"));
     }
 }
 
@@ -97,12 +101,12 @@ public static class CoreWorkload
         {
             if (settings.IncludeBaseline)
             {
-                var baseline = RunOnce(new ChannelsVariant(subscribers), events, settings);
+                var baseline = RunOnce(new ChannelsVariant(subscribers, settings), events, settings);
                 Print(run, baseline);
                 results.Add(baseline);
             }
 
-            var ours = RunOnce(new RingVariant(subscribers), events, settings);
+            var ours = RunOnce(new RingVariant(subscribers, settings), events, settings);
             ThreadPool.GetAvailableThreads(out var availableWorkers, out _);
             ThreadPool.GetMaxThreads(out var maxWorkers, out _);
             Console.WriteLine($"#   thread pool threads now {ThreadPool.ThreadCount} (busy {maxWorkers - availableWorkers})");
@@ -149,7 +153,7 @@ public static class CoreWorkload
             variant.Start();
 
             // Phase 1: saturate with one producer thread, measure after a warm-up.
-            var producer = new Producer(variant, events);
+            var producer = new Producer(variant, events, settings.YieldPacing);
             producer.Start(rate: 0);
             Thread.Sleep(TimeSpan.FromSeconds(settings.WarmupSeconds));
             GC.Collect();
@@ -171,7 +175,7 @@ public static class CoreWorkload
 
             // Phase 2: latency at a fixed offered rate, a fraction of the measured maximum.
             var rate = eventsPerSecond * settings.LatencyFraction;
-            var paced = new Producer(variant, events);
+            var paced = new Producer(variant, events, settings.YieldPacing);
             paced.Start(rate);
             Thread.Sleep(TimeSpan.FromSeconds(Math.Min(1, settings.WarmupSeconds)));
             var windowStart = Stopwatch.GetTimestamp();
@@ -251,7 +255,7 @@ public static class CoreWorkload
     }
 
     /// <summary>Publishes the pre-generated events cyclically, at full speed (rate 0) or paced.</summary>
-    private sealed class Producer(IVariant variant, ExecutionEvent[] events)
+    private sealed class Producer(IVariant variant, ExecutionEvent[] events, bool yieldPacing)
     {
         private const long MaxBacklogBeforeWaiting = 4_096;
 
@@ -282,7 +286,15 @@ public static class CoreWorkload
                 {
                     // Paced: publish what is owed in bursts about a millisecond apart, sleeping between them,
                     // so the load generator does not occupy one of the machine's two cores.
-                    Thread.Sleep(1);
+                    if (yieldPacing)
+                    {
+                        Thread.Yield();
+                    }
+                    else
+                    {
+                        Thread.Sleep(1);
+                    }
+
                     continue;
                 }
 
@@ -324,10 +336,10 @@ public static class CoreWorkload
         private readonly List<(Subscriber Subscriber, LatencyHistogram Histogram, Task Loop)> _readers = [];
         private long _recordFrom = long.MaxValue;
 
-        public RingVariant(List<SubscriberDefinition> definitions)
+        public RingVariant(List<SubscriberDefinition> definitions, CoreWorkloadSettings settings)
         {
             _definitions = definitions;
-            _core = new FanOutDispatcher(CoreOptions(), TimeProvider.System);
+            _core = new FanOutDispatcher(CoreOptions(settings), TimeProvider.System);
         }
 
         public string Name => "ring (ours)";
@@ -427,15 +439,17 @@ public static class CoreWorkload
         private readonly List<(Channel<ExecutionEvent> Channel, LatencyHistogram Histogram, Task Loop)> _readers = [];
         private readonly ChannelSink _sink = new();
         private readonly List<SubscriberDefinition> _definitions;
+        private readonly int _bufferCapacity;
         private Thread? _dispatcher;
         private long _recordFrom = long.MaxValue;
         private long _ingested;
         private long[] _delivered = [];
 
-        public ChannelsVariant(List<SubscriberDefinition> definitions)
+        public ChannelsVariant(List<SubscriberDefinition> definitions, CoreWorkloadSettings settings)
         {
             _definitions = definitions;
-            var options = CoreOptions();
+            var options = CoreOptions(settings);
+            _bufferCapacity = options.SubscriberBufferCapacity;
             _registry = new FanOutDispatcher(options, TimeProvider.System); // never started: only builds the routing index
             _ingest = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(options.IngestQueueCapacity)
             {
@@ -473,7 +487,7 @@ public static class CoreWorkload
             for (var i = 0; i < _definitions.Count; i++)
             {
                 var s = _registry.Subscribe(_definitions[i].Id, _definitions[i].Filter, DeliveryGuarantee.AtLeastOnce);
-                var ch = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(CoreOptions().SubscriberBufferCapacity)
+                var ch = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(_bufferCapacity)
                 {
                     FullMode = BoundedChannelFullMode.Wait,
                     SingleReader = true,
@@ -609,14 +623,14 @@ public static class CoreWorkload
         }
     }
 
-    private static DistributionOptions CoreOptions() => new()
+    private static DistributionOptions CoreOptions(CoreWorkloadSettings settings) => new()
     {
+        DispatchBatchSize = settings.DispatchBatch,
         IngestQueueCapacity = 16_384,
 
         // Events are reused cyclically (--events, default 2^19), so the log must stay below that reuse distance.
         RetainedLogCapacity = 262_144,
         SubscriberBufferCapacity = 8_192,
-        DispatchBatchSize = 256,
         ReadBatchSize = 256,
         MaxSubscribers = 10_000,
     };

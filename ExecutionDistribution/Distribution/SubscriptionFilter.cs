@@ -38,7 +38,11 @@ public sealed class SubscriptionFilter
     /// </summary>
     public int? MinPriority { get; init; }
 
-    private int DataTypeMask => field != 0 ? field : field = ComputeMask();
+    // Compiled form, computed on first use (the filter is immutable once built): one bit per
+    // dimension that is set, and the data type mask. A candidate from the routing index usually has
+    // nothing left to check but its anchor, which the index already matched.
+    private int _dimensions = -1;
+    private int _dataTypeMask;
 
     /// <summary>Does the event pass every dimension? (The reference semantics the routing index reproduces.)</summary>
     public bool Matches(ExecutionEvent e) => Matches(e, FilterDimension.None);
@@ -46,8 +50,19 @@ public sealed class SubscriptionFilter
     /// <summary>Does the event pass every dimension but <paramref name="skip"/> (already matched by the index)?</summary>
     internal bool Matches(ExecutionEvent e, FilterDimension skip)
     {
-        var mask = DataTypeMask;
-        if (mask != AllTypesMask && (mask & (1 << (int)e.DataType)) == 0)
+        var dimensions = _dimensions;
+        if (dimensions < 0)
+        {
+            dimensions = Compile();
+        }
+
+        dimensions &= ~(1 << (int)skip);
+        if (dimensions == 0)
+        {
+            return true;
+        }
+
+        if ((dimensions & Bit(FilterDimension.DataType)) != 0 && (_dataTypeMask & (1 << (int)e.DataType)) == 0)
         {
             return false;
         }
@@ -57,32 +72,32 @@ public sealed class SubscriptionFilter
             return false;
         }
 
-        if (skip != FilterDimension.OrderId && OrderIds.Count > 0 && (e.OrderId is null || !OrderIds.Contains(e.OrderId)))
+        if ((dimensions & Bit(FilterDimension.OrderId)) != 0 && (e.OrderId is null || !OrderIds.Contains(e.OrderId)))
         {
             return false;
         }
 
-        if (skip != FilterDimension.Instrument && Instruments.Count > 0 && (e.InstrumentId is null || !Instruments.Contains(e.InstrumentId)))
+        if ((dimensions & Bit(FilterDimension.Instrument)) != 0 && (e.InstrumentId is null || !Instruments.Contains(e.InstrumentId)))
         {
             return false;
         }
 
-        if (skip != FilterDimension.Venue && Venues.Count > 0 && (e.Venue is null || !Venues.Contains(e.Venue)))
+        if ((dimensions & Bit(FilterDimension.Venue)) != 0 && (e.Venue is null || !Venues.Contains(e.Venue)))
         {
             return false;
         }
 
-        if (skip != FilterDimension.Workflow && TargetWorkflows.Count > 0 && !AnyWorkflow(e.Routing.TargetWorkflows))
+        if ((dimensions & Bit(FilterDimension.Workflow)) != 0 && !AnyWorkflow(e.Routing.TargetWorkflows))
         {
             return false;
         }
 
-        if (skip != FilterDimension.Topic && Topics.Count > 0 && !AnyPattern(Topics, e.Routing.Topic))
+        if ((dimensions & Bit(FilterDimension.Topic)) != 0 && !AnyPattern(Topics, e.Routing.Topic))
         {
             return false;
         }
 
-        return skip == FilterDimension.RoutingKey || RoutingKeys.Count == 0 || AnyPattern(RoutingKeys, e.Routing.RoutingKey);
+        return (dimensions & Bit(FilterDimension.RoutingKey)) == 0 || AnyPattern(RoutingKeys, e.Routing.RoutingKey);
     }
 
     /// <summary>How many values the filter holds (limits per client count these).</summary>
@@ -99,22 +114,27 @@ public sealed class SubscriptionFilter
         : DataTypes.Count > 0 ? FilterDimension.DataType
         : FilterDimension.None;
 
-    private const int AllTypesMask = (1 << 6) - 1;
+    private static int Bit(FilterDimension dimension) => 1 << (int)dimension;
 
-    private int ComputeMask()
+    private int Compile()
     {
-        if (DataTypes.Count == 0)
-        {
-            return AllTypesMask;
-        }
-
         var mask = 0;
         foreach (var type in DataTypes)
         {
             mask |= 1 << (int)type;
         }
 
-        return mask;
+        _dataTypeMask = mask;
+        var dimensions = (DataTypes.Count > 0 ? Bit(FilterDimension.DataType) : 0)
+            | (MinPriority is not null ? Bit(FilterDimension.Priority) : 0)
+            | (OrderIds.Count > 0 ? Bit(FilterDimension.OrderId) : 0)
+            | (Instruments.Count > 0 ? Bit(FilterDimension.Instrument) : 0)
+            | (Venues.Count > 0 ? Bit(FilterDimension.Venue) : 0)
+            | (TargetWorkflows.Count > 0 ? Bit(FilterDimension.Workflow) : 0)
+            | (Topics.Count > 0 ? Bit(FilterDimension.Topic) : 0)
+            | (RoutingKeys.Count > 0 ? Bit(FilterDimension.RoutingKey) : 0);
+        Volatile.Write(ref _dimensions, dimensions);
+        return dimensions;
     }
 
     private bool AnyWorkflow(string[] workflows)
@@ -168,4 +188,5 @@ internal enum FilterDimension
     Venue,
     Workflow,
     DataType,
+    Priority,
 }
