@@ -44,6 +44,18 @@ public sealed class LatencyHistogram
         Max = Math.Max(Max, other.Max);
     }
 
+    /// <summary>One histogram holding the counts of all of <paramref name="histograms"/>.</summary>
+    public static LatencyHistogram Merge(IEnumerable<LatencyHistogram> histograms)
+    {
+        var all = new LatencyHistogram();
+        foreach (var h in histograms)
+        {
+            all.Add(h);
+        }
+
+        return all;
+    }
+
     /// <summary>Clears all counts.</summary>
     public void Reset()
     {

@@ -22,7 +22,10 @@ public sealed record CoreWorkloadSettings(
     string? JsonPath,
     int MaxPoolThreads,
     int DispatchBatch,
-    bool YieldPacing)
+    bool YieldPacing,
+    bool IncludeAsyncReaders,
+    int DeliveryThreads,
+    int SubscriberLimit)
 {
     /// <summary>Parses <c>--runs 3 --seconds 5 --warmup 2 --seed 42 --events 262144 --latency-fraction 0.5 --no-baseline --json file</c>.</summary>
     public static CoreWorkloadSettings Parse(string workload, string[] args)
@@ -41,7 +44,10 @@ public sealed record CoreWorkloadSettings(
             Get("--json"),
             (int)D("--max-pool-threads", 0),
             (int)D("--dispatch-batch", 256),
-            args.Contains("--yield-pacing"));
+            args.Contains("--yield-pacing"),
+            !args.Contains("--no-async-readers"),
+            (int)D("--delivery-threads", Environment.ProcessorCount),
+            (int)D("--subscribers", int.MaxValue));
     }
 }
 
@@ -89,6 +95,7 @@ public static class CoreWorkload
         Console.WriteLine($"# {settings.Workload.ToUpperInvariant()} core workload: seed {settings.Seed}, {settings.Runs} runs, {settings.MeasureSeconds}s windows, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         var stream = new SyntheticExecutionStream(settings.Seed);
         var subscribers = settings.Workload == "w2" ? StandardSubscribers.Broadcast() : StandardSubscribers.Standard(stream, settings.Seed);
+        subscribers = [.. subscribers.Take(settings.SubscriberLimit)];
         var events = new ExecutionEvent[settings.DistinctEvents];
         for (var i = 0; i < events.Length; i++)
         {
@@ -106,10 +113,14 @@ public static class CoreWorkload
                 results.Add(baseline);
             }
 
-            var ours = RunOnce(new RingVariant(subscribers, settings), events, settings);
-            ThreadPool.GetAvailableThreads(out var availableWorkers, out _);
-            ThreadPool.GetMaxThreads(out var maxWorkers, out _);
-            Console.WriteLine($"#   thread pool threads now {ThreadPool.ThreadCount} (busy {maxWorkers - availableWorkers})");
+            if (settings.IncludeAsyncReaders)
+            {
+                var pull = RunOnce(new RingVariant(subscribers, settings, push: false), events, settings);
+                Print(run, pull);
+                results.Add(pull);
+            }
+
+            var ours = RunOnce(new RingVariant(subscribers, settings, push: true), events, settings);
             Print(run, ours);
             results.Add(ours);
         }
@@ -122,11 +133,14 @@ public static class CoreWorkload
             Print(0, m);
         }
 
-        if (medians.Count == 2)
+        if (settings.IncludeBaseline && medians.Count >= 2)
         {
-            var (b, o) = (medians[0], medians[1]);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ratio ring/channels: events/s {o.EventsPerSecond / b.EventsPerSecond:0.00}x, p99 {o.P99Micros / Math.Max(b.P99Micros, 1e-9):0.00}x"));
+            var b = medians[0];
+            foreach (var o in medians.Skip(1))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ratio {o.Variant} / {b.Variant}: events/s {o.EventsPerSecond / b.EventsPerSecond:0.00}x, p99 {o.P99Micros / Math.Max(b.P99Micros, 1e-9):0.00}x"));
+            }
         }
 
         if (settings.JsonPath is { } path)
@@ -185,6 +199,7 @@ public static class CoreWorkload
             var achieved = (variant.Ingested - pacedIngested) / Stopwatch.GetElapsedTime(windowStart).TotalSeconds;
             variant.RecordFrom(long.MaxValue);
             paced.Stop();
+            Console.WriteLine($"#   paced generator: largest burst {paced.MaxBurst} events, {paced.LargeBursts} bursts of 1,024 or more");
             variant.WaitIdle(TimeSpan.FromSeconds(30));
             var histogram = variant.Latencies();
 
@@ -262,6 +277,12 @@ public static class CoreWorkload
         private volatile bool _stop;
         private Thread? _thread;
 
+        /// <summary>The largest number of events released at once (a measure of the generator's own burstiness).</summary>
+        public long MaxBurst { get; private set; }
+
+        /// <summary>Bursts of 1,024 events or more.</summary>
+        public long LargeBursts { get; private set; }
+
         public void Start(double rate)
         {
             _thread = new Thread(() => Run(rate)) { IsBackground = true, Name = "producer" };
@@ -309,6 +330,13 @@ public static class CoreWorkload
                     }
                 }
 
+                if (rate > 0)
+                {
+                    var burst = owed - published;
+                    MaxBurst = Math.Max(MaxBurst, burst);
+                    LargeBursts += burst >= 1_024 ? 1 : 0;
+                }
+
                 while (published < owed && !_stop)
                 {
                     var e = events[i];
@@ -328,21 +356,27 @@ public static class CoreWorkload
         }
     }
 
-    /// <summary>Ours: the <see cref="FanOutDispatcher"/> with SPSC rings and batched wake-ups.</summary>
-    private sealed class RingVariant : IVariant
+    /// <summary>
+    /// Ours: the <see cref="FanOutDispatcher"/> with SPSC rings, either in push mode (handlers run by the
+    /// core's delivery loops, how transports consume) or with one async reader task per subscriber.
+    /// </summary>
+    private sealed class RingVariant : IVariant, IDeliveryHandler
     {
         private readonly FanOutDispatcher _core;
         private readonly List<SubscriberDefinition> _definitions;
         private readonly List<(Subscriber Subscriber, LatencyHistogram Histogram, Task Loop)> _readers = [];
+        private readonly bool _push;
+        private LatencyHistogram[] _byOrdinal = [];
         private long _recordFrom = long.MaxValue;
 
-        public RingVariant(List<SubscriberDefinition> definitions, CoreWorkloadSettings settings)
+        public RingVariant(List<SubscriberDefinition> definitions, CoreWorkloadSettings settings, bool push)
         {
             _definitions = definitions;
+            _push = push;
             _core = new FanOutDispatcher(CoreOptions(settings), TimeProvider.System);
         }
 
-        public string Name => "ring (ours)";
+        public string Name => _push ? "ring + delivery loops" : "ring + async readers";
 
         public long Ingested => _core.GetStats().Ingested;
 
@@ -355,11 +389,44 @@ public static class CoreWorkload
         public void Start()
         {
             _core.Start();
+            _byOrdinal = new LatencyHistogram[_definitions.Count];
             foreach (var d in _definitions)
             {
-                var s = _core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce);
                 var h = new LatencyHistogram();
+                if (_push)
+                {
+                    var pushed = _core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce, this);
+                    _byOrdinal[pushed.Ordinal] = h;
+                    _readers.Add((pushed, h, Task.CompletedTask));
+                    continue;
+                }
+
+                var s = _core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce);
                 _readers.Add((s, h, Task.Run(() => ReadAsync(s, h))));
+            }
+        }
+
+        public bool OnDeliveries(Subscriber subscriber, DeliveryBatch batch)
+        {
+            Record(_byOrdinal[subscriber.Ordinal], batch);
+            return true;
+        }
+
+        public void OnClosed(Subscriber subscriber)
+        {
+        }
+
+        private void Record(LatencyHistogram h, DeliveryBatch batch)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var from = Volatile.Read(ref _recordFrom);
+            foreach (var d in batch.Deliveries)
+            {
+                var ts = d.Event.IngestTimestamp;
+                if (ts >= from)
+                {
+                    h.Record((long)((now - ts) * NanosPerTick));
+                }
             }
         }
 
@@ -376,16 +443,7 @@ public static class CoreWorkload
             }
         }
 
-        public LatencyHistogram Latencies()
-        {
-            var all = new LatencyHistogram();
-            foreach (var r in _readers)
-            {
-                all.Add(r.Histogram);
-            }
-
-            return all;
-        }
+        public LatencyHistogram Latencies() => LatencyHistogram.Merge(_readers.Select(r => r.Histogram));
 
         public long MaxBacklog()
         {
@@ -412,16 +470,7 @@ public static class CoreWorkload
             {
                 while (s.TryReadBatch(batch))
                 {
-                    var now = Stopwatch.GetTimestamp();
-                    var from = Volatile.Read(ref _recordFrom);
-                    foreach (var d in batch.Deliveries)
-                    {
-                        var ts = d.Event.IngestTimestamp;
-                        if (ts >= from)
-                        {
-                            h.Record((long)((now - ts) * NanosPerTick));
-                        }
-                    }
+                    Record(h, batch);
                 }
             }
         }
@@ -521,16 +570,7 @@ public static class CoreWorkload
             }
         }
 
-        public LatencyHistogram Latencies()
-        {
-            var all = new LatencyHistogram();
-            foreach (var r in _readers)
-            {
-                all.Add(r.Histogram);
-            }
-
-            return all;
-        }
+        public LatencyHistogram Latencies() => LatencyHistogram.Merge(_readers.Select(r => r.Histogram));
 
         public long MaxBacklog()
         {
@@ -626,6 +666,7 @@ public static class CoreWorkload
     private static DistributionOptions CoreOptions(CoreWorkloadSettings settings) => new()
     {
         DispatchBatchSize = settings.DispatchBatch,
+        DeliveryThreads = settings.DeliveryThreads,
         IngestQueueCapacity = 16_384,
 
         // Events are reused cyclically (--events, default 2^19), so the log must stay below that reuse distance.

@@ -17,6 +17,9 @@ internal static partial class DistributionLog
     [LoggerMessage(1003, LogLevel.Critical, "Dispatcher failed; distribution has stopped")]
     public static partial void DispatcherFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(1004, LogLevel.Error, "Delivery handler of subscriber {SubscriberId} failed; the subscriber is closed")]
+    public static partial void HandlerFailed(ILogger logger, string subscriberId, Exception exception);
+
     [LoggerMessage(1010, LogLevel.Debug, "Subscriber {SubscriberId} attached ({Guarantee})")]
     public static partial void SubscriberAttached(ILogger logger, string subscriberId, string guarantee);
 

@@ -28,6 +28,9 @@ public sealed class DistributionOptions
 
     /// <summary>Most subscribers attached at once.</summary>
     public int MaxSubscribers { get; set; } = 10_000;
+
+    /// <summary>Delivery loop threads serving push-mode subscribers (transports); default one per core.</summary>
+    public int DeliveryThreads { get; set; } = Environment.ProcessorCount;
 }
 
 /// <summary>Validates <see cref="DistributionOptions"/> at start, naming the bad key.</summary>
@@ -42,6 +45,7 @@ internal sealed class DistributionOptionsValidator : IValidateOptions<Distributi
         Range(failures, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
         Range(failures, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
         Range(failures, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
+        Range(failures, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
         if (o.RetainedLogMaxAge <= TimeSpan.Zero)
         {
             failures.Add($"{DistributionOptions.SectionName}:{nameof(o.RetainedLogMaxAge)} must be a positive time span such as 01:00:00 (was {o.RetainedLogMaxAge}).");

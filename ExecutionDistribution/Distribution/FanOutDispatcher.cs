@@ -51,6 +51,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private long _routed;
     private long _rejected;
     private int _nextOrdinal;
+    private DeliveryLoop[]? _loops;
 
     /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
     public FanOutDispatcher(DistributionOptions options, TimeProvider time, ILogger<FanOutDispatcher>? logger = null)
@@ -138,7 +139,30 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         DeliveryGuarantee guarantee,
         long? startPosition = null,
         long initialSequence = 0,
-        int? bufferCapacity = null)
+        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler: null);
+
+    /// <summary>
+    /// Attaches a push-mode subscriber: its deliveries are handed to <paramref name="handler"/> on one
+    /// of the core's delivery loop threads (chosen by subscription order), with no task per subscriber.
+    /// </summary>
+    /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
+    public Subscriber Subscribe(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        IDeliveryHandler handler,
+        long? startPosition = null,
+        long initialSequence = 0,
+        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler);
+
+    private Subscriber Attach(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        long? startPosition,
+        long initialSequence,
+        int? bufferCapacity,
+        IDeliveryHandler? handler)
     {
         Subscriber subscriber;
         lock (_registrationGate)
@@ -160,6 +184,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             {
                 Ordinal = _nextOrdinal++,
             };
+            if (handler is not null)
+            {
+                var loops = _loops ??= CreateLoops();
+                subscriber.AttachHandler(handler, loops[subscriber.Ordinal % loops.Length]);
+            }
+
             _subscribers.Add(id, subscriber);
             Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
         }
@@ -171,8 +201,19 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         return subscriber;
     }
 
-    /// <summary>Detaches and closes a subscriber; its pending wait completes with false. Idempotent.</summary>
+    /// <summary>
+    /// Detaches and closes a subscriber: a pending wait completes with false, a push-mode handler
+    /// gets <see cref="IDeliveryHandler.OnClosed"/>. Idempotent.
+    /// </summary>
     public void Unsubscribe(Subscriber subscriber)
+    {
+        Detach(subscriber);
+        subscriber.Close();
+        DistributionLog.SubscriberDetached(_logger, subscriber.Id, subscriber.Delivered, subscriber.Dropped, subscriber.CatchUps);
+    }
+
+    /// <summary>Removes a subscriber from the index (it stops being offered events).</summary>
+    internal void Detach(Subscriber subscriber)
     {
         lock (_registrationGate)
         {
@@ -182,9 +223,17 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
             }
         }
+    }
 
-        subscriber.Close();
-        DistributionLog.SubscriberDetached(_logger, subscriber.Id, subscriber.Delivered, subscriber.Dropped, subscriber.CatchUps);
+    private DeliveryLoop[] CreateLoops()
+    {
+        var loops = new DeliveryLoop[Math.Max(1, _options.DeliveryThreads)];
+        for (var i = 0; i < loops.Length; i++)
+        {
+            loops[i] = new DeliveryLoop(i, _options.MaxSubscribers, _options.ReadBatchSize, _logger);
+        }
+
+        return loops;
     }
 
     /// <summary>The event at a position, if still retained.</summary>
@@ -247,6 +296,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 s.Close();
             }
 
+            DisposeLoopsWhenIdle(all);
             DistributionLog.DispatcherStopped(_logger, Volatile.Read(ref _ingested), Volatile.Read(ref _routed));
         });
     }
@@ -257,7 +307,40 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         _ingest.Writer.TryComplete();
         _wake.Set();
         _thread?.Join(TimeSpan.FromSeconds(5));
+        Subscriber[] all;
+        lock (_registrationGate)
+        {
+            all = [.. _subscribers.Values];
+        }
+
+        foreach (var s in all)
+        {
+            s.Close();
+        }
+
+        DisposeLoopsWhenIdle(all);
         _wake.Dispose();
+    }
+
+    // Give push-mode handlers their OnClosed (bounded wait), then stop the loop threads.
+    private void DisposeLoopsWhenIdle(Subscriber[] closed)
+    {
+        var loops = Interlocked.Exchange(ref _loops, null);
+        if (loops is null)
+        {
+            return;
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (DateTime.UtcNow < deadline && Array.Exists(closed, s => s.IsPushMode && !s.ClosedNotified))
+        {
+            Thread.Sleep(1);
+        }
+
+        foreach (var loop in loops)
+        {
+            loop.Dispose();
+        }
     }
 
     /// <summary>Dispatcher thread: a matching subscriber takes the position (or applies its overflow policy).</summary>

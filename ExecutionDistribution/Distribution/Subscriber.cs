@@ -53,6 +53,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private long _sequence;
     private long _resumePosition;
 
+    private IDeliveryHandler? _handler;
+    private DeliveryLoop? _loop;
+    private int _scheduled;
+    private int _paused;
+    private int _closedNotified;
+
     private long _delivered;
     private long _droppedTotal;
     private long _lostTotal;
@@ -455,13 +461,116 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Signal();
     }
 
-    /// <summary>Wakes the reader if it is waiting (at most one wake per wait).</summary>
+    /// <summary>
+    /// Wakes the reader: push mode schedules the subscriber on its delivery loop (at most once until it
+    /// runs); pull mode completes a pending wait through the thread pool (at most one wake per wait).
+    /// </summary>
     internal void Signal()
     {
+        if (_loop is { } loop)
+        {
+            if (Volatile.Read(ref _paused) == 1 && !IsClosed)
+            {
+                return;
+            }
+
+            if (Volatile.Read(ref _scheduled) == 0 && Interlocked.Exchange(ref _scheduled, 1) == 0)
+            {
+                loop.Schedule(this);
+            }
+
+            return;
+        }
+
         if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
         {
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
+    }
+
+    /// <summary>True once a push-mode handler has been told the subscriber closed.</summary>
+    internal bool ClosedNotified => Volatile.Read(ref _closedNotified) == 1;
+
+    /// <summary>True for push-mode subscribers (served by a delivery loop).</summary>
+    public bool IsPushMode => _handler is not null;
+
+    /// <summary>Binds a push-mode subscriber to its handler and loop, before it is published.</summary>
+    internal void AttachHandler(IDeliveryHandler handler, DeliveryLoop loop)
+    {
+        _handler = handler;
+        _loop = loop;
+    }
+
+    /// <summary>
+    /// Delivery loop thread: read up to <paramref name="maxBatches"/> batches into the handler, then
+    /// yield to other subscribers, rescheduling itself if work remains.
+    /// </summary>
+    internal void RunTurn(DeliveryBatch batch, int maxBatches)
+    {
+        // Clear the flag before reading, so anything published from now on schedules us again.
+        Volatile.Write(ref _scheduled, 0);
+        var handler = _handler!;
+        if (IsClosed)
+        {
+            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+            {
+                handler.OnClosed(this);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < maxBatches && Volatile.Read(ref _paused) == 0 && TryReadBatch(batch); i++)
+        {
+            if (!handler.OnDeliveries(this, batch))
+            {
+                Volatile.Write(ref _paused, 1);
+            }
+        }
+
+        if (IsClosed)
+        {
+            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+            {
+                handler.OnClosed(this);
+            }
+
+            return;
+        }
+
+        if (Volatile.Read(ref _paused) == 0 && HasWork())
+        {
+            Signal();
+        }
+    }
+
+    /// <summary>Push mode: the handler is ready for more after returning false. Any thread.</summary>
+    public void ResumeDelivery()
+    {
+        Volatile.Write(ref _paused, 0);
+        Signal();
+    }
+
+    /// <summary>True while a push-mode handler has paused delivery.</summary>
+    public bool IsPaused => Volatile.Read(ref _paused) == 1;
+
+    /// <summary>The handler threw: close the subscriber so it stops receiving, and tell it once.</summary>
+    internal void FailHandler()
+    {
+        Interlocked.Exchange(ref _mode, Closed);
+        if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+        {
+            try
+            {
+                _handler?.OnClosed(this);
+            }
+            catch (Exception)
+            {
+                // Already failing; the loop has logged the first exception.
+            }
+        }
+
+        _dispatcher.Detach(this);
     }
 
     void IThreadPoolWorkItem.Execute() => _signal.SetResult(true);
