@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Kafka;
 
 namespace ExecutionDistribution;
 
@@ -26,6 +27,7 @@ public static class ExecDistApplication
 
         builder.AddDistributionModule();
         builder.AddIngestModule();
+        builder.AddKafkaModule();
         configure?.Invoke(builder);
 
         var app = builder.Build();

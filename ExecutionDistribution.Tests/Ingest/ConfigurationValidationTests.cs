@@ -11,9 +11,11 @@ public sealed class ConfigurationValidationTests
     [TestCase("--Ingest:MaxBatchSize=0", "Ingest:MaxBatchSize")]
     [TestCase("--Ingest:PublishTimeout=00:00:00", "Ingest:PublishTimeout")]
     [TestCase("--DemoFeed:EventsPerSecond=0", "DemoFeed:EventsPerSecond")]
+    [TestCase("--Kafka:OutputTopicTemplate=fixed", "Kafka:OutputTopicTemplate")]
+    [TestCase("--Kafka:SessionTimeout=00:00:00", "Kafka:SessionTimeout")]
     public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)
     {
-        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", setting]);
+        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kafka:Enabled=false", setting]);
 
         var ex = Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
 
@@ -23,7 +25,7 @@ public sealed class ConfigurationValidationTests
     [Test]
     public void A_setting_of_the_wrong_type_fails_start_up_naming_the_key()
     {
-        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Distribution:IngestQueueCapacity=lots"]);
+        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kafka:Enabled=false", "--Distribution:IngestQueueCapacity=lots"]);
 
         var ex = Assert.CatchAsync(() => app.StartAsync());
 

@@ -26,11 +26,19 @@ internal sealed class ServiceHost : IAsyncDisposable
 
     public static async Task<ServiceHost> StartAsync(params string[] settings)
     {
-        string[] args = ["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", .. settings];
+        // Kafka is off unless the test brings its own broker settings.
+        string[] args = ["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", .. settings];
         var app = ExecDistApplication.Build(args);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new ServiceHost(app, new Uri(address));
+    }
+
+    /// <summary>The status and body of GET /health (503 with "Unhealthy" when a part is down).</summary>
+    public string Health()
+    {
+        using var response = Client.GetAsync(new Uri("/health", UriKind.Relative)).GetAwaiter().GetResult();
+        return $"{(int)response.StatusCode} {response.Content.ReadAsStringAsync().GetAwaiter().GetResult()}";
     }
 
     public async ValueTask DisposeAsync()

@@ -99,7 +99,13 @@ public sealed class ExecutionEvent
     public bool IsUrgent { get; }
 
     /// <summary>Where the event was read from, when it came from Kafka.</summary>
-    public SourcePosition? Source { get; init; }
+    public SourcePosition? Source { get; internal set; }
+
+    /// <summary>
+    /// Kafka ingest bookkeeping: outputs not yet acknowledged by Kafka. The input offset becomes safe to
+    /// commit when this is 0 and the event has a position (see docs/architecture.md, "The safe point").
+    /// </summary>
+    internal int PendingOutputs;
 
     /// <summary>Position in the retained log, stamped by the dispatch core; -1 before.</summary>
     public long Position { get; internal set; } = -1;

@@ -11,6 +11,7 @@ internal static class IngestModule
         builder.Services.AddOptions<DemoFeedOptions>().Bind(builder.Configuration.GetSection(DemoFeedOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<IngestOptions>, IngestOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DemoFeedOptions>, IngestOptionsValidator>();
+        builder.Services.AddSingleton<IDemoFeedSink, CoreDemoFeedSink>();
         builder.Services.AddHostedService<DemoFeedService>();
         return builder;
     }

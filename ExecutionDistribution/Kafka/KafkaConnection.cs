@@ -1,0 +1,48 @@
+namespace ExecutionDistribution.Kafka;
+
+/// <summary>
+/// Where the Kafka clients connect: the configured brokers, or the embedded broker this host started.
+/// Resolved once at start, before the ingest and output services start.
+/// </summary>
+internal sealed class KafkaConnection : IHostedService, IDisposable
+{
+    private readonly KafkaOptions _options;
+    private readonly ILogger<KafkaConnection> _logger;
+    private EmbeddedKafkaCluster? _embedded;
+
+    public KafkaConnection(Microsoft.Extensions.Options.IOptions<KafkaOptions> options, ILogger<KafkaConnection> logger)
+    {
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>The bootstrap list the clients use.</summary>
+    public string BootstrapServers { get; private set; } = string.Empty;
+
+    /// <summary>The embedded broker, when this host runs one.</summary>
+    public EmbeddedKafkaCluster? Embedded => _embedded;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!string.IsNullOrWhiteSpace(_options.BootstrapServers))
+        {
+            BootstrapServers = _options.BootstrapServers;
+            return Task.CompletedTask;
+        }
+
+        _embedded = EmbeddedKafkaCluster.Start(_options.Embedded.Brokers);
+        string[] topics = [.. _options.InputTopics, _options.DeadLetterTopic, _options.UnroutedOutputTopic];
+        foreach (var topic in topics)
+        {
+            _embedded.CreateTopic(topic, _options.Embedded.Partitions);
+        }
+
+        BootstrapServers = _embedded.BootstrapServers;
+        KafkaLog.EmbeddedStarted(_logger, BootstrapServers, string.Join(", ", topics));
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose() => Interlocked.Exchange(ref _embedded, null)?.Dispose();
+}

@@ -1,0 +1,332 @@
+using System.Diagnostics;
+using System.Text;
+using Confluent.Kafka;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Kafka;
+
+/// <summary>
+/// Consumes the input topics on a dedicated thread (Kafka's Consume blocks), parses each record once,
+/// hands valid events to the dispatch core and invalid ones to the dead-letter topic, and stores for
+/// commit only offsets below which every record is safe (<see cref="SafePointTracker"/>). A crash at
+/// any instant therefore re-reads from the last safe point: events may repeat (with their event_id),
+/// never go missing. A full ingest queue blocks this thread: back-pressure to Kafka.
+/// </summary>
+internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDisposable
+{
+    /// <summary>Problems quoted in a dead-letter reason; the rest are counted.</summary>
+    private const int MaxProblemsInReason = 10;
+
+    private readonly KafkaOptions _options;
+    private readonly KafkaConnection _connection;
+    private readonly IExecutionIngest _ingest;
+    private readonly TimeProvider _time;
+    private readonly ILogger<KafkaIngestService> _logger;
+    private readonly SafePointTracker _tracker = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private Thread? _thread;
+    private IProducer<byte[]?, byte[]?>? _deadLetters;
+    private long _consumed;
+    private long _deadLettered;
+    private long _lastErrorTimestamp;
+    private long _lastSuccessTimestamp;
+    private string _lastError = string.Empty;
+    private int _disposed;
+
+    public KafkaIngestService(
+        IOptions<KafkaOptions> options,
+        KafkaConnection connection,
+        IExecutionIngest ingest,
+        TimeProvider time,
+        ILogger<KafkaIngestService> logger)
+    {
+        _options = options.Value;
+        _connection = connection;
+        _ingest = ingest;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Records consumed so far.</summary>
+    public long Consumed => Interlocked.Read(ref _consumed);
+
+    /// <summary>Records sent to the dead-letter topic so far.</summary>
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _deadLetters = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
+        {
+            BootstrapServers = _connection.BootstrapServers,
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            MessageMaxBytes = Math.Max(1_000_000, _options.MaxRecordBytes * 4),
+        }).SetErrorHandler((_, e) => KafkaLog.ClientError(_logger, e.Reason)).Build();
+        _thread = new Thread(Run) { IsBackground = true, Name = "execdist-kafka-ingest" };
+        _thread.Start();
+        KafkaLog.IngestStarted(_logger, string.Join(", ", _options.InputTopics), _options.ConsumerGroup, _connection.BootstrapServers);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping.Cancel();
+        return Task.Run(() =>
+        {
+            _thread?.Join(TimeSpan.FromSeconds(15));
+            _deadLetters?.Flush(TimeSpan.FromSeconds(5));
+        }, CancellationToken.None);
+    }
+
+    public void Dispose()
+    {
+        // Registered as a singleton and as a hosted service: the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        _stopping.Cancel();
+        _thread?.Join(TimeSpan.FromSeconds(5));
+        _deadLetters?.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Unhealthy while the brokers are unreachable (an error newer than the last success).</summary>
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object> { ["consumed"] = Consumed, ["dead_lettered"] = DeadLettered, ["in_flight"] = _tracker.InFlightCount };
+        var failing = Interlocked.Read(ref _lastErrorTimestamp) > Interlocked.Read(ref _lastSuccessTimestamp);
+        return Task.FromResult(failing
+            ? HealthCheckResult.Unhealthy($"Kafka unreachable: {Volatile.Read(ref _lastError)}", data: data)
+            : HealthCheckResult.Healthy(data: data));
+    }
+
+    private void Run()
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = _connection.BootstrapServers,
+            GroupId = _options.ConsumerGroup,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = true,
+            EnableAutoOffsetStore = false, // only safe offsets are stored, then committed
+            AutoCommitIntervalMs = (int)_options.CommitInterval.TotalMilliseconds,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
+            HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 3),
+            MaxPartitionFetchBytes = Math.Max(1_048_576, _options.MaxRecordBytes * 4),
+            FetchMaxBytes = Math.Max(52_428_800, _options.MaxRecordBytes * 8),
+        };
+
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, e) => OnError(e))
+            .SetPartitionsAssignedHandler((_, partitions) =>
+                KafkaLog.PartitionsAssigned(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}"))))
+            .SetPartitionsRevokedHandler((c, partitions) =>
+            {
+                // Before giving partitions up: store and commit what is safe; the rest is re-read by the new owner.
+                StoreSafeOffsets(c);
+                CommitStored(c);
+                _tracker.Forget(partitions.Select(p => p.TopicPartition));
+                KafkaLog.PartitionsRevoked(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
+            })
+            .SetPartitionsLostHandler((_, partitions) => _tracker.Forget(partitions.Select(p => p.TopicPartition)))
+            .Build();
+        consumer.Subscribe(_options.InputTopics);
+
+        var backoff = 100;
+        var nextStore = _time.GetTimestamp();
+        var storeEvery = (long)(_time.TimestampFrequency * Math.Min(_options.CommitInterval.TotalSeconds, 0.1));
+        try
+        {
+            while (!_stopping.IsCancellationRequested)
+            {
+                try
+                {
+                    var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                    if (record is not null && !record.IsPartitionEOF)
+                    {
+                        Handle(record);
+                        Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
+                    }
+
+                    backoff = 100;
+                }
+                catch (ConsumeException ex)
+                {
+                    // The partition goes on: the consumer keeps its position and retries with backoff.
+                    OnError(ex.Error);
+                    KafkaLog.ConsumeFailed(_logger, ex.Error.Reason, backoff);
+                    _stopping.Token.WaitHandle.WaitOne(backoff);
+                    backoff = Math.Min(backoff * 2, 5_000);
+                }
+
+                if (_time.GetTimestamp() >= nextStore)
+                {
+                    StoreSafeOffsets(consumer);
+                    nextStore = _time.GetTimestamp() + storeEvery;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            Debug.WriteLine("ingest stopping while waiting for room in the ingest queue");
+        }
+        finally
+        {
+            // Orderly stop: give in-flight outputs a moment, then commit what is safe and leave the group.
+            var deadline = _time.GetTimestamp() + (long)(_time.TimestampFrequency * 5);
+            while (_tracker.InFlightCount > 0 && _time.GetTimestamp() < deadline)
+            {
+                StoreSafeOffsets(consumer);
+                Thread.Sleep(10);
+            }
+
+            StoreSafeOffsets(consumer);
+            CommitStored(consumer);
+            consumer.Close();
+        }
+    }
+
+    private void Handle(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        Interlocked.Increment(ref _consumed);
+        var value = record.Message.Value;
+        string? reason = null;
+        EventParseResult parsed = default;
+        if (value is null || value.Length == 0)
+        {
+            reason = "empty value: a record must carry one execution event as JSON";
+        }
+        else if (value.Length > _options.MaxRecordBytes)
+        {
+            reason = $"value of {value.Length} bytes exceeds Kafka:MaxRecordBytes ({_options.MaxRecordBytes})";
+        }
+        else
+        {
+            parsed = ExecutionEventParser.Parse(value);
+            if (!parsed.IsValid)
+            {
+                reason = Describe(parsed.Problems);
+            }
+        }
+
+        if (reason is not null)
+        {
+            DeadLetter(record, reason);
+            return;
+        }
+
+        var e = parsed.Event!;
+        e.Source = new SourcePosition(record.Topic, record.Partition.Value, record.Offset.Value);
+        e.PendingOutputs = _options.OutputEnabled ? 1 : 0;
+        _tracker.Track(record.TopicPartition, record.Offset.Value, e);
+        if (!_ingest.TryPublish(e))
+        {
+            _ingest.PublishAsync(e, _stopping.Token).AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private void DeadLetter(ConsumeResult<byte[]?, byte[]?> record, string reason)
+    {
+        Interlocked.Increment(ref _deadLettered);
+        KafkaLog.DeadLettered(_logger, record.Topic, record.Partition.Value, record.Offset.Value, reason);
+        var ack = new DeadLetterAck();
+        _tracker.Track(record.TopicPartition, record.Offset.Value, ack);
+        var message = new Message<byte[]?, byte[]?>
+        {
+            Key = record.Message.Key,
+            Value = record.Message.Value,
+            Headers = new Headers
+            {
+                { "dlq.reason", Encoding.UTF8.GetBytes(reason) },
+                { "dlq.source.topic", Encoding.UTF8.GetBytes(record.Topic) },
+                { "dlq.source.partition", Encoding.UTF8.GetBytes(record.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
+                { "dlq.source.offset", Encoding.UTF8.GetBytes(record.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
+                { "dlq.time", Encoding.UTF8.GetBytes(Timestamps.UtcNow(_time).ToString(Timestamps.WireFormat, System.Globalization.CultureInfo.InvariantCulture)) },
+            },
+        };
+        ProduceDeadLetter(message, ack, attempt: 0);
+    }
+
+    private void ProduceDeadLetter(Message<byte[]?, byte[]?> message, DeadLetterAck ack, int attempt)
+    {
+        try
+        {
+            _deadLetters!.Produce(_options.DeadLetterTopic, message, report =>
+            {
+                if (report.Error.IsError)
+                {
+                    // Never dropped: retry until Kafka takes it; the input offset stays uncommitted meanwhile.
+                    KafkaLog.PublishFailed(_logger, _options.DeadLetterTopic, report.Error.Reason);
+                    _ = RetryLaterAsync(() => ProduceDeadLetter(message, ack, attempt + 1), attempt);
+                }
+                else
+                {
+                    ack.Acknowledge();
+                }
+            });
+        }
+        catch (ProduceException<byte[]?, byte[]?> ex)
+        {
+            KafkaLog.PublishFailed(_logger, _options.DeadLetterTopic, ex.Error.Reason);
+            _ = RetryLaterAsync(() => ProduceDeadLetter(message, ack, attempt + 1), attempt);
+        }
+    }
+
+    private async Task RetryLaterAsync(Action retry, int attempt)
+    {
+        await Task.Delay(Math.Min(100 << Math.Min(attempt, 6), 5_000), CancellationToken.None).ConfigureAwait(false);
+        retry();
+    }
+
+    private void StoreSafeOffsets(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        foreach (var offset in _tracker.TakeSafeOffsets())
+        {
+            try
+            {
+                consumer.StoreOffset(offset);
+            }
+            catch (KafkaException ex)
+            {
+                // The partition was revoked meanwhile; its new owner re-reads from the last commit.
+                KafkaLog.CommitFailed(_logger, ex.Error.Reason);
+            }
+        }
+    }
+
+    private void CommitStored(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        try
+        {
+            consumer.Commit();
+        }
+        catch (KafkaException ex) when (ex.Error.Code == ErrorCode.Local_NoOffset)
+        {
+            Debug.WriteLine("nothing to commit");
+        }
+        catch (KafkaException ex)
+        {
+            KafkaLog.CommitFailed(_logger, ex.Error.Reason);
+        }
+    }
+
+    private void OnError(Error error)
+    {
+        Volatile.Write(ref _lastError, error.Reason);
+        Interlocked.Exchange(ref _lastErrorTimestamp, _time.GetTimestamp());
+        KafkaLog.ClientError(_logger, error.Reason);
+    }
+
+    private static string Describe(IReadOnlyList<ValidationProblem> problems)
+    {
+        var quoted = string.Join("; ", problems.Take(MaxProblemsInReason).Select(p => p.ToString()));
+        return problems.Count > MaxProblemsInReason ? $"invalid event: {quoted}; and {problems.Count - MaxProblemsInReason} more" : $"invalid event: {quoted}";
+    }
+}

@@ -1,0 +1,77 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Ingest;
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Kafka;
+
+/// <summary>
+/// Registers the Kafka module: the connection (configured brokers, or the embedded broker), the
+/// execution_distributed output, then the ingest (in that order, so the output subscribes before
+/// anything is consumed), and a Kafka sink for the demo feed so demo events take the whole Kafka path.
+/// </summary>
+internal static class KafkaModule
+{
+    public static WebApplicationBuilder AddKafkaModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<KafkaOptions>().Bind(builder.Configuration.GetSection(KafkaOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<KafkaOptions>, KafkaOptionsValidator>();
+        var options = builder.Configuration.GetSection(KafkaOptions.SectionName).Get<KafkaOptions>() ?? new KafkaOptions();
+        if (!options.Enabled)
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton<KafkaConnection>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaConnection>());
+        if (options.OutputEnabled)
+        {
+            builder.Services.AddSingleton<KafkaOutputService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaOutputService>());
+        }
+
+        builder.Services.AddSingleton<KafkaIngestService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaIngestService>());
+        builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");
+        builder.Services.AddSingleton<IDemoFeedSink, KafkaDemoFeedSink>();
+        return builder;
+    }
+
+    /// <summary>Demo events go to the first input topic, keyed by order id, like a real producer's.</summary>
+    private sealed class KafkaDemoFeedSink(KafkaConnection connection, IOptions<KafkaOptions> options) : IDemoFeedSink, IDisposable
+    {
+        private Confluent.Kafka.IProducer<byte[], byte[]>? _producer;
+
+        public async ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken)
+        {
+            _producer ??= new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(new Confluent.Kafka.ProducerConfig
+            {
+                BootstrapServers = connection.BootstrapServers,
+                LingerMs = 5,
+                EnableIdempotence = true,
+            }).Build();
+            var message = new Confluent.Kafka.Message<byte[], byte[]>
+            {
+                Key = System.Text.Encoding.UTF8.GetBytes(e.OrderId ?? e.EventId),
+                Value = e.EnvelopeJson.ToArray(),
+            };
+            while (true)
+            {
+                try
+                {
+                    _producer.Produce(options.Value.InputTopics[0], message);
+                    return;
+                }
+                catch (Confluent.Kafka.ProduceException<byte[], byte[]> ex) when (ex.Error.Code == Confluent.Kafka.ErrorCode.Local_QueueFull)
+                {
+                    await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            _producer?.Flush(TimeSpan.FromSeconds(5));
+            _producer?.Dispose();
+        }
+    }
+}

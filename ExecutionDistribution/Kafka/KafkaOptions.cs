@@ -1,0 +1,117 @@
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Kafka;
+
+/// <summary>Settings of the Kafka ingest and output (section <c>Kafka</c>).</summary>
+public sealed class KafkaOptions
+{
+    /// <summary>Configuration section.</summary>
+    public const string SectionName = "Kafka";
+
+    /// <summary>Turns the Kafka ingest and output on.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Brokers; empty starts the embedded Kafka-protocol broker (librdkafka's mock cluster).</summary>
+    public string BootstrapServers { get; set; } = string.Empty;
+
+    /// <summary>Topics execution events are consumed from.</summary>
+    public string[] InputTopics { get; set; } = ["execution.events"];
+
+    /// <summary>Consumer group shared by the instances.</summary>
+    public string ConsumerGroup { get; set; } = "execdist";
+
+    /// <summary>Where records that fail parsing or validation go, with the reason in headers.</summary>
+    public string DeadLetterTopic { get; set; } = "execution.events.dlq";
+
+    /// <summary>Publishes execution_distributed events to Kafka.</summary>
+    public bool OutputEnabled { get; set; } = true;
+
+    /// <summary>Output topic per target workflow; <c>{workflow}</c> is replaced by the workflow name.</summary>
+    public string OutputTopicTemplate { get; set; } = "execution.distributed.{workflow}";
+
+    /// <summary>Output topic for events that name no target workflow.</summary>
+    public string UnroutedOutputTopic { get; set; } = "execution.distributed.unrouted";
+
+    /// <summary>Largest record value accepted; larger ones go to the dead-letter topic.</summary>
+    public int MaxRecordBytes { get; set; } = 512 * 1024;
+
+    /// <summary>Consumer session timeout (a rebalance after a crash takes about this long).</summary>
+    public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>How often safe offsets are committed.</summary>
+    public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Settings of the embedded broker, used when <see cref="BootstrapServers"/> is empty.</summary>
+    public EmbeddedKafkaOptions Embedded { get; set; } = new();
+}
+
+/// <summary>The embedded Kafka-protocol broker (../shared/KAFKA.md).</summary>
+public sealed class EmbeddedKafkaOptions
+{
+    /// <summary>Brokers in the mock cluster.</summary>
+    public int Brokers { get; set; } = 1;
+
+    /// <summary>Partitions of each topic the host creates.</summary>
+    public int Partitions { get; set; } = 12;
+}
+
+/// <summary>Validates the Kafka settings at start, naming the bad key.</summary>
+internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
+{
+    public ValidateOptionsResult Validate(string? name, KafkaOptions o)
+    {
+        var failures = new List<string>();
+        var p = KafkaOptions.SectionName;
+        if (o.Enabled && (o.InputTopics.Length == 0 || Array.Exists(o.InputTopics, string.IsNullOrWhiteSpace)))
+        {
+            failures.Add($"{p}:{nameof(o.InputTopics)} must name at least one topic, none empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.ConsumerGroup))
+        {
+            failures.Add($"{p}:{nameof(o.ConsumerGroup)} must not be empty.");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.DeadLetterTopic))
+        {
+            failures.Add($"{p}:{nameof(o.DeadLetterTopic)} must not be empty.");
+        }
+
+        if (!o.OutputTopicTemplate.Contains("{workflow}", StringComparison.Ordinal))
+        {
+            failures.Add($"{p}:{nameof(o.OutputTopicTemplate)} must contain {{workflow}} (was '{o.OutputTopicTemplate}').");
+        }
+
+        if (string.IsNullOrWhiteSpace(o.UnroutedOutputTopic))
+        {
+            failures.Add($"{p}:{nameof(o.UnroutedOutputTopic)} must not be empty.");
+        }
+
+        if (o.MaxRecordBytes is < 1024 or > 64 * 1024 * 1024)
+        {
+            failures.Add($"{p}:{nameof(o.MaxRecordBytes)} must be between 1024 and 67108864 (was {o.MaxRecordBytes}).");
+        }
+
+        if (o.SessionTimeout < TimeSpan.FromSeconds(1) || o.SessionTimeout > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{p}:{nameof(o.SessionTimeout)} must be between 00:00:01 and 00:05:00 (was {o.SessionTimeout}).");
+        }
+
+        if (o.CommitInterval < TimeSpan.FromMilliseconds(10) || o.CommitInterval > TimeSpan.FromMinutes(1))
+        {
+            failures.Add($"{p}:{nameof(o.CommitInterval)} must be between 00:00:00.010 and 00:01:00 (was {o.CommitInterval}).");
+        }
+
+        if (o.Embedded.Brokers is < 1 or > 10)
+        {
+            failures.Add($"{p}:Embedded:{nameof(o.Embedded.Brokers)} must be between 1 and 10 (was {o.Embedded.Brokers}).");
+        }
+
+        if (o.Embedded.Partitions is < 1 or > 1000)
+        {
+            failures.Add($"{p}:Embedded:{nameof(o.Embedded.Partitions)} must be between 1 and 1000 (was {o.Embedded.Partitions}).");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,87 @@
+using Confluent.Kafka;
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Kafka;
+
+/// <summary>
+/// Tracks the records of each assigned partition from the moment they are consumed until they are
+/// safe, and yields, per partition, the offset after the longest prefix of safe records: the only
+/// offsets ever committed. A record is safe when its event is in the dispatch core's log and every
+/// execution_distributed output of it is acknowledged by Kafka, or when its dead-letter copy is
+/// acknowledged. Owned by the consume thread; completions arrive from other threads through fields
+/// read with volatile semantics.
+/// </summary>
+internal sealed class SafePointTracker
+{
+    private readonly Dictionary<TopicPartition, Queue<InFlight>> _partitions = [];
+
+    /// <summary>Records tracked and not yet safe.</summary>
+    public int InFlightCount { get; private set; }
+
+    public void Track(TopicPartition partition, long offset, ExecutionEvent e) => Add(partition, new InFlight(offset, e, null));
+
+    public void Track(TopicPartition partition, long offset, DeadLetterAck ack) => Add(partition, new InFlight(offset, null, ack));
+
+    /// <summary>Pops every safe prefix and returns the offsets to commit (next offset to read, per partition).</summary>
+    public List<TopicPartitionOffset> TakeSafeOffsets()
+    {
+        var result = new List<TopicPartitionOffset>();
+        foreach (var (partition, queue) in _partitions)
+        {
+            long last = -1;
+            while (queue.TryPeek(out var head) && head.IsSafe)
+            {
+                last = head.Offset;
+                queue.Dequeue();
+                InFlightCount--;
+            }
+
+            if (last >= 0)
+            {
+                result.Add(new TopicPartitionOffset(partition, new Offset(last + 1)));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>Stops tracking partitions given up in a rebalance; their unsafe records will be read again by the new owner.</summary>
+    public void Forget(IEnumerable<TopicPartition> partitions)
+    {
+        foreach (var partition in partitions)
+        {
+            if (_partitions.Remove(partition, out var queue))
+            {
+                InFlightCount -= queue.Count;
+            }
+        }
+    }
+
+    private void Add(TopicPartition partition, InFlight record)
+    {
+        if (!_partitions.TryGetValue(partition, out var queue))
+        {
+            _partitions[partition] = queue = new Queue<InFlight>();
+        }
+
+        queue.Enqueue(record);
+        InFlightCount++;
+    }
+
+    private readonly record struct InFlight(long Offset, ExecutionEvent? Event, DeadLetterAck? DeadLetter)
+    {
+        public bool IsSafe => Event is { } e
+            ? e.Position >= 0 && Volatile.Read(ref e.PendingOutputs) == 0
+            : DeadLetter!.IsAcknowledged;
+    }
+}
+
+/// <summary>Completion flag of one dead-letter write.</summary>
+internal sealed class DeadLetterAck
+{
+    private int _acknowledged;
+
+    public bool IsAcknowledged => Volatile.Read(ref _acknowledged) == 1;
+
+    public void Acknowledge() => Volatile.Write(ref _acknowledged, 1);
+}
