@@ -6,6 +6,7 @@ using ExecutionDistribution.Benchmarks.Workloads;
 return args.FirstOrDefault() switch
 {
     "w1" or "w2" => CoreWorkload.Run(CoreWorkloadSettings.Parse(args[0], args[1..])),
+    "w3-ingest" => KafkaIngestWorkload.Run(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };
 

@@ -12,6 +12,15 @@ public interface IExecutionIngest
     /// <summary>Hands an event to the dispatch core if the ingest queue has room; never blocks.</summary>
     bool TryPublish(ExecutionEvent e);
 
+    /// <summary>
+    /// Like <see cref="TryPublish(ExecutionEvent)"/> but leaves the dispatcher asleep: a producer that has a
+    /// batch at hand publishes it all, then calls <see cref="WakeDispatcher"/> once (one wake-up per batch).
+    /// </summary>
+    bool TryPublishWithoutWake(ExecutionEvent e);
+
+    /// <summary>Wakes the dispatcher if it is asleep.</summary>
+    void WakeDispatcher();
+
     /// <summary>Hands an event to the dispatch core, waiting while the ingest queue is full (back-pressure).</summary>
     ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken);
 }
@@ -112,6 +121,19 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
 
         WakeDispatcher();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryPublishWithoutWake(ExecutionEvent e)
+    {
+        Stamp(e);
+        if (!_ingest.Writer.TryWrite(e))
+        {
+            Interlocked.Increment(ref _rejected);
+            return false;
+        }
+
         return true;
     }
 
@@ -382,7 +404,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
-    private void WakeDispatcher()
+    /// <inheritdoc />
+    public void WakeDispatcher()
     {
         if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
         {

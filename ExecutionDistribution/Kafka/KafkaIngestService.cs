@@ -20,6 +20,9 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     /// <summary>Problems quoted in a dead-letter reason; the rest are counted.</summary>
     private const int MaxProblemsInReason = 10;
 
+    /// <summary>Records handed to the core between two dispatcher wake-ups.</summary>
+    private const int MaxRecordsPerWake = 256;
+
     private readonly KafkaOptions _options;
     private readonly KafkaConnection _connection;
     private readonly IExecutionIngest _ingest;
@@ -148,10 +151,24 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
             {
                 try
                 {
+                    // Take what librdkafka has already fetched (up to a batch) and wake the dispatcher once
+                    // for all of it: a wake-up per record would cost more than the record.
                     var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
-                    if (record is not null && !record.IsPartitionEOF)
+                    var handled = 0;
+                    while (record is not null)
                     {
-                        Handle(record);
+                        if (!record.IsPartitionEOF)
+                        {
+                            Handle(record);
+                            handled++;
+                        }
+
+                        record = handled < MaxRecordsPerWake ? consumer.Consume(TimeSpan.Zero) : null;
+                    }
+
+                    if (handled > 0)
+                    {
+                        _ingest.WakeDispatcher();
                         Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
                     }
 
@@ -226,8 +243,10 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         e.Source = new SourcePosition(record.Topic, record.Partition.Value, record.Offset.Value);
         e.PendingOutputs = _options.OutputEnabled ? 1 : 0;
         _tracker.Track(record.TopicPartition, record.Offset.Value, e);
-        if (!_ingest.TryPublish(e))
+        if (!_ingest.TryPublishWithoutWake(e))
         {
+            // Full: back-pressure. Wake the dispatcher for what is queued, then wait for room.
+            _ingest.WakeDispatcher();
             _ingest.PublishAsync(e, _stopping.Token).AsTask().GetAwaiter().GetResult();
         }
     }
