@@ -2,6 +2,7 @@ using System.Text.Json;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
+using ExecutionDistribution.WebSockets;
 
 namespace ExecutionDistribution;
 
@@ -28,12 +29,14 @@ public static class ExecDistApplication
         builder.AddDistributionModule();
         builder.AddIngestModule();
         builder.AddKafkaModule();
+        builder.AddWebSocketModule();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
 
+        app.MapWebSocketStream();
         app.MapIngestApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");

@@ -261,6 +261,22 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>The event at a position, if still retained.</summary>
     public bool TryGetRetained(long position, out ExecutionEvent e) => _log.TryGet(position, out e);
 
+    /// <summary>Can a stream resume exactly from <paramref name="token"/>?</summary>
+    public ResumeCheck CheckResume(ResumeToken token)
+    {
+        if (token.Epoch != LogEpoch)
+        {
+            return ResumeCheck.OtherEpoch;
+        }
+
+        if (token.Position > _log.Head)
+        {
+            return ResumeCheck.Invalid;
+        }
+
+        return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
+    }
+
     /// <summary>A snapshot of the core's counters.</summary>
     public DistributionStats GetStats()
     {

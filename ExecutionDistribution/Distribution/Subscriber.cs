@@ -88,6 +88,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         _scratch = new ExecutionEvent[Math.Max(1, readBatchSize)];
         _catchUpCursor = startPosition;
         _resumePosition = startPosition;
+        StartPosition = startPosition;
+        InitialSequence = initialSequence;
         _sequence = initialSequence;
         _mode = RejoinPending;
         LastStamp = -1;
@@ -99,6 +101,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
     /// <summary>What the subscriber takes.</summary>
     public SubscriptionFilter Filter { get; }
+
+    /// <summary>The log position it started from.</summary>
+    public long StartPosition { get; }
+
+    /// <summary>The sequence number it continued from (0 for a new stream).</summary>
+    public long InitialSequence { get; }
 
     /// <summary>What happens when the subscriber falls behind.</summary>
     public DeliveryGuarantee Guarantee { get; }

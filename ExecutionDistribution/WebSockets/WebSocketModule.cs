@@ -1,0 +1,155 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace ExecutionDistribution.WebSockets;
+
+/// <summary>
+/// Registers <c>WebSocket /api/v1/execution/stream</c>: query parameters <c>order_ids</c>,
+/// <c>data_types</c> (the spec's), plus <c>topics</c>, <c>routing_keys</c>, <c>instruments</c>,
+/// <c>venues</c>, <c>target_workflows</c>, <c>min_priority</c>, <c>delivery_guarantee</c> and
+/// <c>resume_token</c>. Lists are comma-separated or repeated. A bad parameter closes the socket with
+/// 1008 and a reason naming it. See docs/streaming.md.
+/// </summary>
+internal static class WebSocketModule
+{
+    private static int _openStreams;
+
+    public static WebApplicationBuilder AddWebSocketModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<WebSocketOptions>().Bind(builder.Configuration.GetSection(WebSocketOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<WebSocketOptions>, WebSocketOptionsValidator>();
+        return builder;
+    }
+
+    public static WebApplication MapWebSocketStream(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
+        app.UseWebSockets(new Microsoft.AspNetCore.Builder.WebSocketOptions { KeepAliveInterval = options.KeepAliveInterval });
+        app.Map("/api/v1/execution/stream", StreamAsync);
+        return app;
+    }
+
+    private static async Task StreamAsync(HttpContext context, FanOutDispatcher core, IOptions<WebSocketOptions> options, TimeProvider time)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "WebSocket upgrade required",
+                detail: "Connect to /api/v1/execution/stream with a WebSocket client.").ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
+        var query = context.Request.Query;
+        var problems = new List<ValidationProblem>();
+        var spec = new FilterSpec
+        {
+            Topics = List(query["topics"]),
+            RoutingKeys = List(query["routing_keys"]),
+            DataTypes = List(query["data_types"]),
+            OrderIds = List(query["order_ids"]),
+            Instruments = List(query["instruments"]),
+            Venues = List(query["venues"]),
+            TargetWorkflows = List(query["target_workflows"]),
+            MinPriority = ParseInt(query["min_priority"], "min_priority", problems),
+        };
+        var filter = spec.Build(out var filterProblems);
+        problems.AddRange(filterProblems);
+        var guarantee = DeliveryGuarantee.AtLeastOnce;
+        if (query["delivery_guarantee"] is { Count: > 0 } g && !WireNames.TryParseDeliveryGuarantee(g[0], out guarantee))
+        {
+            problems.Add(new ValidationProblem("delivery_guarantee", "must be at_least_once or at_most_once"));
+        }
+
+        ResumeToken? resume = null;
+        if (query["resume_token"] is { Count: > 0 } t)
+        {
+            if (!ResumeToken.TryDecode(t[0], out var token, out var reason))
+            {
+                problems.Add(new ValidationProblem("resume_token", reason));
+            }
+            else
+            {
+                resume = token;
+                var check = core.CheckResume(token);
+                if (check != ResumeCheck.Available)
+                {
+                    problems.Add(new ValidationProblem("resume_token", check switch
+                    {
+                        ResumeCheck.OtherEpoch => "is from an earlier run of the service; its events cannot be replayed exactly",
+                        ResumeCheck.Expired => $"points before the oldest retained event (position {core.Tail}); events were missed",
+                        _ => "is not a resume token issued by this service",
+                    }));
+                }
+            }
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        if (problems.Count > 0)
+        {
+            await WebSocketStreamSession.RejectAsync(socket, problems[0].ToString()).ConfigureAwait(false);
+            return;
+        }
+
+        if (Interlocked.Increment(ref _openStreams) > options.Value.MaxStreams)
+        {
+            Interlocked.Decrement(ref _openStreams);
+            await WebSocketStreamSession.RejectAsync(socket, $"too many streams: the service allows {options.Value.MaxStreams} (WebSocket:MaxStreams)").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            var session = new WebSocketStreamSession(socket, core, options.Value, time);
+            await session.RunAsync($"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (SubscriptionRejectedException ex)
+        {
+            await WebSocketStreamSession.RejectAsync(socket, ex.Message).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _openStreams);
+        }
+    }
+
+    private static string[] List(StringValues values)
+    {
+        if (values.Count == 0)
+        {
+            return [];
+        }
+
+        var items = new List<string>();
+        foreach (var value in values)
+        {
+            if (value is null)
+            {
+                continue;
+            }
+
+            foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                items.Add(part);
+            }
+        }
+
+        return [.. items];
+    }
+
+    private static int? ParseInt(StringValues values, string field, List<ValidationProblem> problems)
+    {
+        if (values.Count == 0)
+        {
+            return null;
+        }
+
+        if (int.TryParse(values[0], System.Globalization.CultureInfo.InvariantCulture, out var value))
+        {
+            return value;
+        }
+
+        problems.Add(new ValidationProblem(field, "must be an integer"));
+        return null;
+    }
+}
