@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.WebSockets;
@@ -30,6 +31,7 @@ public static class ExecDistApplication
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddWebSocketModule();
+        builder.AddGrpcModule();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -37,6 +39,7 @@ public static class ExecDistApplication
         app.UseStatusCodePages();
 
         app.MapWebSocketStream();
+        app.MapGrpcApi();
         app.MapIngestApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");

@@ -1,3 +1,4 @@
+using ExecutionDistribution.Tests.Support;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Tests.Ingest;
@@ -13,9 +14,11 @@ public sealed class ConfigurationValidationTests
     [TestCase("--DemoFeed:EventsPerSecond=0", "DemoFeed:EventsPerSecond")]
     [TestCase("--Kafka:OutputTopicTemplate=fixed", "Kafka:OutputTopicTemplate")]
     [TestCase("--Kafka:SessionTimeout=00:00:00", "Kafka:SessionTimeout")]
+    [TestCase("--WebSocket:MaxEventsPerFrame=0", "WebSocket:MaxEventsPerFrame")]
+    [TestCase("--Grpc:DefaultEventsPerMessage=5000", "Grpc:DefaultEventsPerMessage")]
     public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)
     {
-        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kafka:Enabled=false", setting]);
+        var app = ExecDistApplication.Build([.. ServiceHost.FreePorts, "--Kafka:Enabled=false", setting]);
 
         var ex = Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
 
@@ -25,7 +28,7 @@ public sealed class ConfigurationValidationTests
     [Test]
     public void A_setting_of_the_wrong_type_fails_start_up_naming_the_key()
     {
-        var app = ExecDistApplication.Build(["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kafka:Enabled=false", "--Distribution:IngestQueueCapacity=lots"]);
+        var app = ExecDistApplication.Build([.. ServiceHost.FreePorts, "--Kafka:Enabled=false", "--Distribution:IngestQueueCapacity=lots"]);
 
         var ex = Assert.CatchAsync(() => app.StartAsync());
 

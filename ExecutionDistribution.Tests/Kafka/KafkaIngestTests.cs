@@ -207,7 +207,11 @@ internal sealed class ChildHost : IDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.dll"));
-        info.ArgumentList.Add("--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0");
+        foreach (var port in ServiceHost.FreePorts)
+        {
+            info.ArgumentList.Add(port);
+        }
+
         foreach (var s in settings)
         {
             info.ArgumentList.Add(s);

@@ -9,10 +9,11 @@ namespace ExecutionDistribution.Tests.Support;
 /// <summary>The real application on a real socket (127.0.0.1, a free port), built exactly as Program builds it.</summary>
 internal sealed class ServiceHost : IAsyncDisposable
 {
-    private ServiceHost(WebApplication app, Uri baseAddress)
+    private ServiceHost(WebApplication app, Uri baseAddress, Uri grpcAddress)
     {
         App = app;
         BaseAddress = baseAddress;
+        GrpcAddress = grpcAddress;
         Client = new HttpClient { BaseAddress = baseAddress };
     }
 
@@ -20,18 +21,42 @@ internal sealed class ServiceHost : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The HTTP/2 (cleartext) endpoint gRPC listens on.</summary>
+    public Uri GrpcAddress { get; }
+
     public HttpClient Client { get; }
 
     public FanOutDispatcher Core => App.Services.GetRequiredService<FanOutDispatcher>();
 
+    /// <summary>Both endpoints on free loopback ports, so hosts never collide.</summary>
+    public static readonly string[] FreePorts = ["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0"];
+
     public static async Task<ServiceHost> StartAsync(params string[] settings)
     {
         // Kafka is off unless the test brings its own broker settings.
-        string[] args = ["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", .. settings];
+        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", .. settings];
         var app = ExecDistApplication.Build(args);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ServiceHost(app, new Uri(address));
+
+        // Two endpoints on random ports, listed in no guaranteed order: the one that answers HTTP/1.1 is REST.
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Select(a => new Uri(a)).ToArray();
+        var http = addresses.First(AnswersHttp1);
+        return new ServiceHost(app, http, addresses.First(a => a != http));
+    }
+
+    private static bool AnswersHttp1(Uri address)
+    {
+        using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            using var response = probe.GetAsync(new Uri("/health", UriKind.Relative)).GetAwaiter().GetResult();
+            return response.IsSuccessStatusCode; // the HTTP/2-only endpoint answers HTTP/1.1 with an error status
+
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
     }
 
     /// <summary>The status and body of GET /health (503 with "Unhealthy" when a part is down).</summary>

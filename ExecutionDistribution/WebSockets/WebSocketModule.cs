@@ -20,13 +20,16 @@ internal static class WebSocketModule
     {
         builder.Services.AddOptions<WebSocketOptions>().Bind(builder.Configuration.GetSection(WebSocketOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<WebSocketOptions>, WebSocketOptionsValidator>();
+
+        // Protocol pings from our settings, read when the pipeline is built at start (after validation).
+        builder.Services.AddOptions<Microsoft.AspNetCore.Builder.WebSocketOptions>()
+            .Configure<IOptions<WebSocketOptions>>((aspnet, ours) => aspnet.KeepAliveInterval = ours.Value.KeepAliveInterval);
         return builder;
     }
 
     public static WebApplication MapWebSocketStream(this WebApplication app)
     {
-        var options = app.Services.GetRequiredService<IOptions<WebSocketOptions>>().Value;
-        app.UseWebSockets(new Microsoft.AspNetCore.Builder.WebSocketOptions { KeepAliveInterval = options.KeepAliveInterval });
+        app.UseWebSockets();
         app.Map("/api/v1/execution/stream", StreamAsync);
         return app;
     }

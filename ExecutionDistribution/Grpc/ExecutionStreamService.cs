@@ -1,0 +1,336 @@
+using System.Globalization;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc.V1;
+using Google.Protobuf;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Delivery = ExecutionDistribution.Grpc.V1.Delivery;
+using Filter = ExecutionDistribution.Grpc.V1.Filter;
+
+namespace ExecutionDistribution.Grpc;
+
+/// <summary>
+/// The spec's <c>ExecutionStream</c> gRPC service, a thin layer over the dispatch core: a stream is a
+/// core subscriber whose batches become <see cref="ExecutionMessage"/>s. Each event's JSON bytes are
+/// serialized once by the core and wrapped, not copied, into every message that carries it.
+/// Errors: InvalidArgument (a field named), NotFound, AlreadyExists, FailedPrecondition (paused,
+/// already streaming, token from an earlier run), OutOfRange (events after the token no longer
+/// retained), ResourceExhausted (stream limit), Aborted (the subscription changed under the stream),
+/// Unavailable (the service is stopping). See docs/streaming.md.
+/// </summary>
+internal sealed class ExecutionStreamService(
+    FanOutDispatcher core,
+    SubscriptionRegistry registry,
+    IOptions<GrpcStreamOptions> options,
+    TimeProvider time) : ExecutionStream.ExecutionStreamBase
+{
+    private static int _openStreams;
+
+    public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
+    {
+        var o = options.Value;
+        var (filter, guarantee, managed) = ResolveTarget(request);
+        ResumeToken? resume = null;
+        if (request.ResumeToken.Length > 0)
+        {
+            if (!ResumeToken.TryDecode(request.ResumeToken, out var token, out var reason))
+            {
+                throw Invalid("resume_token", reason);
+            }
+
+            resume = token;
+            switch (core.CheckResume(token))
+            {
+                case ResumeCheck.OtherEpoch:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service; its events cannot be replayed exactly"));
+                case ResumeCheck.Expired:
+                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token points before the oldest retained event (position {core.Tail}); events were missed"));
+                case ResumeCheck.Invalid:
+                    throw Invalid("resume_token", "is not a resume token issued by this service");
+            }
+        }
+
+        var perMessage = request.MaxEventsPerMessage == 0 ? o.DefaultEventsPerMessage : request.MaxEventsPerMessage;
+        if (perMessage is < 1 or > 1_024)
+        {
+            throw Invalid("max_events_per_message", "must be between 1 and 1024");
+        }
+
+        if (Interlocked.Increment(ref _openStreams) > o.MaxStreams)
+        {
+            Interlocked.Decrement(ref _openStreams);
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"too many streams: the service allows {o.MaxStreams} (Grpc:MaxStreams)"));
+        }
+
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
+        try
+        {
+            if (managed is not null && !registry.TryAttach(id, ended))
+            {
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
+            }
+
+            Subscriber subscriber;
+            try
+            {
+                subscriber = core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, o.BufferCapacity);
+            }
+            catch (SubscriptionRejectedException ex)
+            {
+                throw new RpcException(new Status(ex.Reason == SubscriptionRejection.LimitReached ? StatusCode.ResourceExhausted : StatusCode.FailedPrecondition, ex.Message));
+            }
+
+            using var release = ended.Token.Register(() => core.Unsubscribe(subscriber));
+            try
+            {
+                // Headers now: a client that has them knows it is attached, and where it started.
+                var start = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
+                await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                await StreamAsync(subscriber, responseStream, perMessage, ended.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                core.Unsubscribe(subscriber);
+            }
+
+            if (context.CancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            throw ended.IsCancellationRequested
+                ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
+                : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
+        }
+        finally
+        {
+            if (managed is not null)
+            {
+                registry.Detach(id, ended);
+            }
+
+            Interlocked.Decrement(ref _openStreams);
+        }
+    }
+
+    public override Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
+    {
+        var id = request.SubscriptionId;
+        if (id.Length is 0 or > 100)
+        {
+            throw Invalid("subscription_id", "must be 1 to 100 characters");
+        }
+
+        switch (request.Action)
+        {
+            case SubscriptionAction.Create:
+                if (!registry.TryAdd(Build(request, "active", Timestamps.UtcNow(time))))
+                {
+                    throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
+                }
+
+                break;
+            case SubscriptionAction.Update:
+                var existing = Existing(id);
+                registry.Replace(Build(request, existing.Status, existing.CreatedAt));
+                break;
+            case SubscriptionAction.Pause:
+                registry.Replace(Existing(id) with { Status = "paused" });
+                break;
+            case SubscriptionAction.Resume:
+                registry.Replace(Existing(id) with { Status = "active" });
+                break;
+            case SubscriptionAction.Delete:
+                var deleted = Existing(id);
+                registry.Remove(id);
+                return Task.FromResult(new SubscriptionResponse { Subscription = ToMessage(deleted with { Status = "deleted" }) });
+            case SubscriptionAction.Get:
+                break;
+            default:
+                throw Invalid("action", "must be CREATE, UPDATE, PAUSE, RESUME, DELETE or GET");
+        }
+
+        return Task.FromResult(new SubscriptionResponse { Subscription = ToMessage(Existing(id)) });
+    }
+
+    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, CancellationToken cancellationToken)
+    {
+        var batch = new DeliveryBatch(perMessage);
+        var heartbeat = options.Value.HeartbeatInterval;
+        var token = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var wait = subscriber.WaitToReadAsync();
+            bool more;
+            if (wait.IsCompleted)
+            {
+                more = wait.Result;
+            }
+            else
+            {
+                var waiting = wait.AsTask();
+                while (!waiting.IsCompleted)
+                {
+                    var first = await Task.WhenAny(waiting, Task.Delay(heartbeat, time, cancellationToken)).ConfigureAwait(false);
+
+                    // Cancelled: leave now. Waiting for the subscriber's close signal here would spin, since a
+                    // delay on a cancelled token completes at once, and many such loops starve the pool that
+                    // must deliver the signal.
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        return;
+                    }
+
+                    if (first != waiting)
+                    {
+                        await responseStream.WriteAsync(new ExecutionMessage
+                        {
+                            SubscriptionId = subscriber.Id,
+                            ResumeToken = token,
+                            Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
+                        }, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                more = await waiting.ConfigureAwait(false);
+            }
+
+            if (!more)
+            {
+                return;
+            }
+
+            while (subscriber.TryReadBatch(batch))
+            {
+                token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+                var events = new EventBatch { Dropped = batch.Dropped, LostPositions = batch.LostPositions };
+                foreach (var d in batch.Deliveries)
+                {
+                    var e = d.Event;
+                    events.Deliveries.Add(new Delivery
+                    {
+                        Sequence = d.Sequence,
+                        EventId = e.EventId,
+                        DataType = WireNames.DataTypes[(int)e.DataType],
+                        OrderId = e.OrderId ?? string.Empty,
+                        EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
+                    });
+                }
+
+                await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private (SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed) ResolveTarget(StreamRequest request)
+    {
+        if (request.SubscriptionId.Length > 0)
+        {
+            if (request.Filter is not null)
+            {
+                throw Invalid("filter", "give either filter or subscription_id, not both");
+            }
+
+            var managed = registry.Get(request.SubscriptionId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{request.SubscriptionId}' does not exist"));
+            if (managed.Status != "active")
+            {
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{managed.SubscriptionId}' is {managed.Status}"));
+            }
+
+            return (managed.Filter, managed.Guarantee, managed);
+        }
+
+        var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
+        var filter = BuildFilter(request.Filter ?? new Filter(), [], "filter");
+        return (filter, guarantee, null);
+    }
+
+    private ManagedSubscription Existing(string id) =>
+        registry.Get(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{id}' does not exist"));
+
+    private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt)
+    {
+        if (request.TopicName.Length is 0 or > 200)
+        {
+            throw Invalid("topic_name", "must be 1 to 200 characters (a topic or topic pattern)");
+        }
+
+        if (request.SubscriberWorkflow.Length is 0 or > 100)
+        {
+            throw Invalid("subscriber_workflow", "must be 1 to 100 characters");
+        }
+
+        var given = request.Filter ?? new Filter();
+        if (given.Topics.Count > 0)
+        {
+            throw Invalid("filter.topics", "a subscription's topic is topic_name; leave filter.topics empty");
+        }
+
+        var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
+        var filter = BuildFilter(given, [request.TopicName], "filter", out var spec);
+        return new ManagedSubscription(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, spec, filter, guarantee, status, createdAt);
+    }
+
+    private static SubscriptionFilter BuildFilter(Filter filter, string[] extraTopics, string field) => BuildFilter(filter, extraTopics, field, out _);
+
+    private static SubscriptionFilter BuildFilter(Filter filter, string[] extraTopics, string field, out FilterSpec spec)
+    {
+        spec = new FilterSpec
+        {
+            Topics = [.. filter.Topics, .. extraTopics],
+            RoutingKeys = [.. filter.RoutingKeys],
+            DataTypes = [.. filter.DataTypes],
+            OrderIds = [.. filter.OrderIds],
+            Instruments = [.. filter.Instruments],
+            Venues = [.. filter.Venues],
+            TargetWorkflows = [.. filter.TargetWorkflows],
+            MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
+        };
+        var built = spec.Build(out var problems);
+        if (built is null)
+        {
+            var first = problems[0];
+            var path = extraTopics.Length > 0 && first.Path.StartsWith("topics[", StringComparison.Ordinal) ? "topic_name" : $"{field}.{first.Path}";
+            throw Invalid(path, first.Message + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty));
+        }
+
+        return built;
+    }
+
+    private static DeliveryGuarantee ParseGuarantee(string text, string field)
+    {
+        if (text.Length == 0)
+        {
+            return DeliveryGuarantee.AtLeastOnce;
+        }
+
+        return WireNames.TryParseDeliveryGuarantee(text, out var g) ? g : throw Invalid(field, "must be at_least_once or at_most_once");
+    }
+
+    private Subscription ToMessage(ManagedSubscription s)
+    {
+        var filter = new Filter { MinPriority = s.Spec.MinPriority ?? 0 };
+        filter.RoutingKeys.AddRange(s.Spec.RoutingKeys);
+        filter.DataTypes.AddRange(s.Spec.DataTypes);
+        filter.OrderIds.AddRange(s.Spec.OrderIds);
+        filter.Instruments.AddRange(s.Spec.Instruments);
+        filter.Venues.AddRange(s.Spec.Venues);
+        filter.TargetWorkflows.AddRange(s.Spec.TargetWorkflows);
+        return new Subscription
+        {
+            SubscriptionId = s.SubscriptionId,
+            TopicName = s.TopicName,
+            SubscriberWorkflow = s.SubscriberWorkflow,
+            Filter = filter,
+            DeliveryGuarantee = s.Guarantee.Name(),
+            Status = s.Status,
+            CreatedAt = s.CreatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
+            Streaming = registry.IsStreaming(s.SubscriptionId),
+        };
+    }
+
+    private static RpcException Invalid(string field, string message) =>
+        new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
+}

@@ -1,0 +1,107 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+
+namespace ExecutionDistribution.Grpc;
+
+/// <summary>A subscription as managed through ManageSubscription (the spec's execution_subscriptions row).</summary>
+/// <param name="SubscriptionId">Its id.</param>
+/// <param name="TopicName">Topic pattern AND-ed into the filter.</param>
+/// <param name="SubscriberWorkflow">Who subscribes.</param>
+/// <param name="Spec">The filter as given.</param>
+/// <param name="Filter">The filter built from it (with the topic).</param>
+/// <param name="Guarantee">Delivery guarantee.</param>
+/// <param name="Status">active, paused or deleted.</param>
+/// <param name="CreatedAt">When created, UTC.</param>
+internal sealed record ManagedSubscription(
+    string SubscriptionId,
+    string TopicName,
+    string SubscriberWorkflow,
+    FilterSpec Spec,
+    SubscriptionFilter Filter,
+    DeliveryGuarantee Guarantee,
+    string Status,
+    DateTime CreatedAt);
+
+/// <summary>
+/// The subscriptions managed through the API, and which of them has a stream attached. In memory for
+/// now: issue 5 stores them (and their acknowledged positions) in PostgreSQL's execution_subscriptions.
+/// A change that affects an attached stream (update, pause, delete) ends that stream; the client
+/// reconnects with its resume token and gets the new definition with no gap.
+/// </summary>
+internal sealed class SubscriptionRegistry
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, ManagedSubscription> _subscriptions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, CancellationTokenSource> _streams = new(StringComparer.Ordinal);
+
+    public ManagedSubscription? Get(string id)
+    {
+        lock (_gate)
+        {
+            return _subscriptions.GetValueOrDefault(id);
+        }
+    }
+
+    public bool IsStreaming(string id)
+    {
+        lock (_gate)
+        {
+            return _streams.ContainsKey(id);
+        }
+    }
+
+    public bool TryAdd(ManagedSubscription subscription)
+    {
+        lock (_gate)
+        {
+            return _subscriptions.TryAdd(subscription.SubscriptionId, subscription);
+        }
+    }
+
+    /// <summary>Replaces a subscription and ends its stream, if any.</summary>
+    public void Replace(ManagedSubscription subscription)
+    {
+        lock (_gate)
+        {
+            _subscriptions[subscription.SubscriptionId] = subscription;
+            EndStream(subscription.SubscriptionId);
+        }
+    }
+
+    public bool Remove(string id)
+    {
+        lock (_gate)
+        {
+            EndStream(id);
+            return _subscriptions.Remove(id);
+        }
+    }
+
+    /// <summary>Claims the subscription for one stream; false when another stream has it.</summary>
+    public bool TryAttach(string id, CancellationTokenSource stream)
+    {
+        lock (_gate)
+        {
+            return _streams.TryAdd(id, stream);
+        }
+    }
+
+    public void Detach(string id, CancellationTokenSource stream)
+    {
+        lock (_gate)
+        {
+            if (_streams.TryGetValue(id, out var current) && ReferenceEquals(current, stream))
+            {
+                _streams.Remove(id);
+            }
+        }
+    }
+
+    private void EndStream(string id)
+    {
+        if (_streams.Remove(id, out var stream))
+        {
+            stream.Cancel();
+        }
+    }
+}
