@@ -305,3 +305,30 @@ internal sealed class MessageReader(AsyncServerStreamingCall<ExecutionMessage> c
 
     public void Dispose() => _timeout.Dispose();
 }
+
+/// <summary>Stopping the service ends gRPC streams with Unavailable, pointing to the resume token.</summary>
+public sealed class GrpcShutdownTests
+{
+    [Test]
+    public async Task Stopping_the_service_ends_streams_with_unavailable()
+    {
+        var host = await ServiceHost.StartAsync();
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var filter = new Filter();
+        filter.OrderIds.Add("shutdown");
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = filter });
+        await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var stopping = host.DisposeAsync().AsTask();
+        var ended = Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+        await stopping;
+
+        Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That(ended.Status.Detail, Does.Contain("resume token"));
+    }
+}

@@ -293,3 +293,22 @@ internal sealed class StreamClient : IAsyncDisposable
         _socket.Dispose();
     }
 }
+
+/// <summary>Stopping the service ends streams with 1001 and a reason, so clients reconnect with their token.</summary>
+public sealed class WebSocketShutdownTests
+{
+    [Test]
+    public async Task Stopping_the_service_closes_streams_with_1001()
+    {
+        var host = await ServiceHost.StartAsync();
+        await using var client = await StreamClient.ConnectAsync(host, "order_ids=shutdown");
+        await client.ReceiveAsync();
+
+        var stopping = host.DisposeAsync().AsTask();
+        var close = await client.ReceiveCloseAsync();
+        await stopping;
+
+        Assert.That(close.Status, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
+        Assert.That(close.Reason, Does.Contain("resume token"));
+    }
+}

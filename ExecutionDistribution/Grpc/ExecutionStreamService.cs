@@ -23,7 +23,8 @@ internal sealed class ExecutionStreamService(
     FanOutDispatcher core,
     SubscriptionRegistry registry,
     IOptions<GrpcStreamOptions> options,
-    TimeProvider time) : ExecutionStream.ExecutionStreamBase
+    TimeProvider time,
+    IHostApplicationLifetime lifetime) : ExecutionStream.ExecutionStreamBase
 {
     private static int _openStreams;
 
@@ -63,7 +64,8 @@ internal sealed class ExecutionStreamService(
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"too many streams: the service allows {o.MaxStreams} (Grpc:MaxStreams)"));
         }
 
-        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
         try
         {
@@ -100,7 +102,7 @@ internal sealed class ExecutionStreamService(
                 return;
             }
 
-            throw ended.IsCancellationRequested
+            throw ended.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested
                 ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
                 : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
         }

@@ -34,7 +34,7 @@ internal static class WebSocketModule
         return app;
     }
 
-    private static async Task StreamAsync(HttpContext context, FanOutDispatcher core, IOptions<WebSocketOptions> options, TimeProvider time)
+    private static async Task StreamAsync(HttpContext context, FanOutDispatcher core, IOptions<WebSocketOptions> options, TimeProvider time, IHostApplicationLifetime lifetime)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -104,7 +104,7 @@ internal static class WebSocketModule
         try
         {
             var session = new WebSocketStreamSession(socket, core, options.Value, time);
-            await session.RunAsync($"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, context.RequestAborted).ConfigureAwait(false);
+            await session.RunAsync($"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         catch (SubscriptionRejectedException ex)
         {

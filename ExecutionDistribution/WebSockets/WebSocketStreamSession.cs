@@ -26,6 +26,7 @@ internal sealed class WebSocketStreamSession
     private readonly Utf8JsonWriter _writer;
     private long _lastSend;
     private string _resumeToken = string.Empty;
+    private volatile bool _clientClosed;
 
     public WebSocketStreamSession(WebSocket socket, FanOutDispatcher core, WebSocketOptions options, TimeProvider time)
     {
@@ -36,29 +37,46 @@ internal sealed class WebSocketStreamSession
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
     }
 
-    public async Task RunAsync(string id, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, CancellationToken aborted)
+    public async Task RunAsync(string id, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, CancellationToken aborted, CancellationToken serviceStopping)
     {
         var subscriber = _core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, _options.BufferCapacity);
         _resumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        using var unsubscribe = stop.Token.Register(() => _core.Unsubscribe(subscriber));
+
+        // `stop` ends the stream gracefully (the client closed, or the service is stopping): it releases the
+        // subscriber, which ends the send loop. Socket operations only take `aborted` (the client is gone):
+        // cancelling a pending WebSocket operation aborts the socket, and then no close frame can be sent.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
+        using var release = stop.Token.Register(() => _core.Unsubscribe(subscriber));
+        Task receive = Task.CompletedTask;
+        Task heartbeat = Task.CompletedTask;
         try
         {
-            await SendControlAsync("subscribed", subscriber.Id, stop.Token).ConfigureAwait(false);
-            var receive = ReceiveLoopAsync(stop);
-            var heartbeat = HeartbeatLoopAsync(subscriber.Id, stop.Token);
-            await SendLoopAsync(subscriber, stop.Token).ConfigureAwait(false);
-            await stop.CancelAsync().ConfigureAwait(false);
-            await Task.WhenAll(receive, heartbeat).ConfigureAwait(false);
+            await SendControlAsync("subscribed", subscriber.Id, aborted).ConfigureAwait(false);
+            receive = ReceiveLoopAsync(stop, aborted);
+            heartbeat = HeartbeatLoopAsync(subscriber.Id, stop.Token, aborted);
+            await SendLoopAsync(subscriber, aborted).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
         {
-            // The client went away or the service is stopping; the subscriber is released below.
+            // The client went away; the subscriber is released below.
         }
         finally
         {
             _core.Unsubscribe(subscriber);
-            await CloseAsync(aborted.IsCancellationRequested ? WebSocketCloseStatus.EndpointUnavailable : WebSocketCloseStatus.NormalClosure, "stream ended").ConfigureAwait(false);
+            await stop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
+            {
+                // The service ended the stream: 1001, and the last token says where to resume.
+                await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "service stopping; reconnect with your resume token").ConfigureAwait(false);
+            }
+            else
+            {
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, "stream ended").ConfigureAwait(false);
+            }
+
+            // Let the receive loop take the client's close reply, briefly.
+            await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
             _sendGate.Dispose();
             await _writer.DisposeAsync().ConfigureAwait(false);
         }
@@ -154,46 +172,55 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    private async Task ReceiveLoopAsync(CancellationTokenSource stop)
+    private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
     {
         var buffer = new byte[4 * 1024];
         try
         {
-            while (!stop.IsCancellationRequested)
+            while (true)
             {
-                var result = await _socket.ReceiveAsync(buffer, stop.Token).ConfigureAwait(false);
+                var result = await _socket.ReceiveAsync(buffer, aborted).ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    _clientClosed = true;
                     break;
                 }
 
-                if (result.EndOfMessage && IsPing(buffer.AsSpan(0, result.Count)))
+                if (result.EndOfMessage && !stop.IsCancellationRequested && IsPing(buffer.AsSpan(0, result.Count)))
                 {
-                    await SendControlAsync("pong", string.Empty, stop.Token).ConfigureAwait(false);
+                    await SendControlAsync("pong", string.Empty, aborted).ConfigureAwait(false);
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
             // Closed or aborted.
         }
         finally
         {
             // The client closed or vanished: stop the stream.
-            await stop.CancelAsync().ConfigureAwait(false);
+            _clientClosed = true;
+            try
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The session already ended.
+            }
         }
     }
 
-    private async Task HeartbeatLoopAsync(string subscriptionId, CancellationToken cancellationToken)
+    private async Task HeartbeatLoopAsync(string subscriptionId, CancellationToken stopping, CancellationToken aborted)
     {
         using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
                 if (_time.GetElapsedTime(Volatile.Read(ref _lastSend)) >= _options.HeartbeatInterval)
                 {
-                    await SendControlAsync("heartbeat", subscriptionId, cancellationToken).ConfigureAwait(false);
+                    await SendControlAsync("heartbeat", subscriptionId, aborted).ConfigureAwait(false);
                 }
             }
         }
