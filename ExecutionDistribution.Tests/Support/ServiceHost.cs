@@ -49,8 +49,9 @@ internal sealed class ServiceHost : IAsyncDisposable
         using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(10) };
         try
         {
-            using var response = probe.GetAsync(new Uri("/health", UriKind.Relative)).GetAwaiter().GetResult();
-            return response.IsSuccessStatusCode; // the HTTP/2-only endpoint answers HTTP/1.1 with an error status
+            // Not /health: it is 503 while a part (Kafka) is unhealthy. The HTTP/2-only endpoint answers HTTP/1.1 with an error status.
+            using var response = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
+            return response.IsSuccessStatusCode;
 
         }
         catch (HttpRequestException)

@@ -20,6 +20,9 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     /// <summary>Problems quoted in a dead-letter reason; the rest are counted.</summary>
     private const int MaxProblemsInReason = 10;
 
+    /// <summary>How long a client error keeps the service unhealthy without a newer success.</summary>
+    private static readonly TimeSpan ErrorsStayRelevantFor = TimeSpan.FromSeconds(30);
+
     /// <summary>Records handed to the core between two dispatcher wake-ups.</summary>
     private const int MaxRecordsPerWake = 256;
 
@@ -99,11 +102,15 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         _stopping.Dispose();
     }
 
-    /// <summary>Unhealthy while the brokers are unreachable (an error newer than the last success).</summary>
+    /// <summary>
+    /// Unhealthy while the brokers are unreachable: a client error newer than the last success (a record
+    /// consumed or partitions assigned) and recent (librdkafka repeats its errors while an outage lasts).
+    /// </summary>
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var data = new Dictionary<string, object> { ["consumed"] = Consumed, ["dead_lettered"] = DeadLettered, ["in_flight"] = _tracker.InFlightCount };
-        var failing = Interlocked.Read(ref _lastErrorTimestamp) > Interlocked.Read(ref _lastSuccessTimestamp);
+        var lastError = Interlocked.Read(ref _lastErrorTimestamp);
+        var failing = lastError > Interlocked.Read(ref _lastSuccessTimestamp) && _time.GetElapsedTime(lastError) < ErrorsStayRelevantFor;
         return Task.FromResult(failing
             ? HealthCheckResult.Unhealthy($"Kafka unreachable: {Volatile.Read(ref _lastError)}", data: data)
             : HealthCheckResult.Healthy(data: data));
@@ -129,7 +136,10 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => OnError(e))
             .SetPartitionsAssignedHandler((_, partitions) =>
-                KafkaLog.PartitionsAssigned(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}"))))
+            {
+                Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
+                KafkaLog.PartitionsAssigned(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
+            })
             .SetPartitionsRevokedHandler((c, partitions) =>
             {
                 // Before giving partitions up: store and commit what is safe; the rest is re-read by the new owner.
