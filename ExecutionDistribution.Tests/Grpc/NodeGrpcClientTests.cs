@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using ExecutionDistribution.Tests.Contract;
 using ExecutionDistribution.Tests.Support;
@@ -22,13 +21,13 @@ public sealed class NodeGrpcClientTests
         var address = $"{host.GrpcAddress.Host}:{host.GrpcAddress.Port}";
         var order = $"node-{Guid.NewGuid():N}";
 
-        var first = await RunAsync(clients, [proto, address, order, "10"], () =>
+        var first = await ExternalClient.RunAsync("node", [Path.Combine(clients, "grpc-client.js"), proto, address, order, "10"], () =>
         {
             for (var i = 0; i < 10; i++)
             {
                 host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a{i}"));
             }
-        });
+        }, clients);
         Assert.That(first["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-a{i}")));
 
         for (var i = 0; i < 10; i++)
@@ -37,40 +36,9 @@ public sealed class NodeGrpcClientTests
         }
 
         await Eventually.WaitUntilAsync(() => host.Core.TryGetRetained(host.Core.Head - 1, out var e) && e.EventId == $"{order}-b9", "missed events ingested");
-        var second = await RunAsync(clients, [proto, address, order, "10", (string)first["token"]!], () => { });
+        var second = await ExternalClient.RunAsync("node", [Path.Combine(clients, "grpc-client.js"), proto, address, order, "10", (string)first["token"]!], () => { }, clients);
 
         Assert.That(second["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-b{i}")));
         Assert.That(second["events"]!.AsArray().Select(e => (long)e![1]!), Is.EqualTo(Enumerable.Range(11, 10).Select(i => (long)i)));
-    }
-
-    private static async Task<JsonObject> RunAsync(string clients, string[] args, Action onReady)
-    {
-        var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = clients };
-        info.ArgumentList.Add(Path.Combine(clients, "grpc-client.js"));
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(info)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        string? line;
-        while ((line = await process.StandardOutput.ReadLineAsync(timeout.Token)) is not null)
-        {
-            if (line == "READY")
-            {
-                onReady();
-                continue;
-            }
-
-            await process.WaitForExitAsync(timeout.Token);
-            Assert.That(process.ExitCode, Is.Zero, await errors);
-            return JsonNode.Parse(line)!.AsObject();
-        }
-
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.Fail($"the node client printed no result (exit {process.ExitCode}): {await errors}");
-        return null!;
     }
 }

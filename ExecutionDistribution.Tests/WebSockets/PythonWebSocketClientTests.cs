@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using ExecutionDistribution.Tests.Support;
 
@@ -33,7 +32,7 @@ public sealed class PythonWebSocketClientTests
         var order = $"py-{Guid.NewGuid():N}";
         var url = new UriBuilder(host.BaseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = $"order_ids={order}" }.Uri.ToString();
 
-        var first = await RunClientAsync(url, 10, () =>
+        var first = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, url, "10"], () =>
         {
             for (var i = 0; i < 10; i++)
             {
@@ -48,37 +47,9 @@ public sealed class PythonWebSocketClientTests
         }
 
         await Eventually.WaitUntilAsync(() => host.Core.TryGetRetained(host.Core.Head - 1, out var e) && e.EventId == $"{order}-b9", "missed events ingested");
-        var second = await RunClientAsync($"{url}&resume_token={(string?)first["token"]}", 10, () => { });
+        var second = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, $"{url}&resume_token={(string?)first["token"]}", "10"], () => { });
 
         Assert.That(second["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-b{i}")));
         Assert.That(second["events"]!.AsArray().Select(e => (long)e![1]!), Is.EqualTo(Enumerable.Range(11, 10).Select(i => (long)i)));
-    }
-
-    private static async Task<JsonObject> RunClientAsync(string url, int count, Action onReady)
-    {
-        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(Client);
-        info.ArgumentList.Add(url);
-        info.ArgumentList.Add(count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        using var process = Process.Start(info)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        string? line;
-        while ((line = await process.StandardOutput.ReadLineAsync(timeout.Token)) is not null)
-        {
-            if (line == "READY")
-            {
-                onReady();
-                continue;
-            }
-
-            await process.WaitForExitAsync(timeout.Token);
-            return JsonNode.Parse(line)!.AsObject();
-        }
-
-        await process.WaitForExitAsync(timeout.Token);
-        Assert.Fail($"the python client printed no result (exit {process.ExitCode}): {await errors}");
-        return null!;
     }
 }

@@ -39,26 +39,15 @@ internal sealed class DistributionOptionsValidator : IValidateOptions<Distributi
     public ValidateOptionsResult Validate(string? name, DistributionOptions o)
     {
         var failures = new List<string>();
-        Range(failures, nameof(o.IngestQueueCapacity), o.IngestQueueCapacity, 1, 16_777_216);
-        Range(failures, nameof(o.RetainedLogCapacity), o.RetainedLogCapacity, 2, 67_108_864);
-        Range(failures, nameof(o.SubscriberBufferCapacity), o.SubscriberBufferCapacity, 2, 16_777_216);
-        Range(failures, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
-        Range(failures, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
-        Range(failures, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
-        Range(failures, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
-        if (o.RetainedLogMaxAge <= TimeSpan.Zero)
-        {
-            failures.Add($"{DistributionOptions.SectionName}:{nameof(o.RetainedLogMaxAge)} must be a positive time span such as 01:00:00 (was {o.RetainedLogMaxAge}).");
-        }
-
+        var p = DistributionOptions.SectionName;
+        OptionRules.Range(failures, p, nameof(o.IngestQueueCapacity), o.IngestQueueCapacity, 1, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.RetainedLogCapacity), o.RetainedLogCapacity, 2, 67_108_864);
+        OptionRules.Range(failures, p, nameof(o.SubscriberBufferCapacity), o.SubscriberBufferCapacity, 2, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
+        OptionRules.Range(failures, p, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
+        OptionRules.Range(failures, p, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
+        OptionRules.Range(failures, p, nameof(o.RetainedLogMaxAge), o.RetainedLogMaxAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    private static void Range(List<string> failures, string key, int value, int min, int max)
-    {
-        if (value < min || value > max)
-        {
-            failures.Add($"{DistributionOptions.SectionName}:{key} must be between {min} and {max} (was {value}).");
-        }
     }
 }

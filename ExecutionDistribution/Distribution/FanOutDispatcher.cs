@@ -323,18 +323,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 DistributionLog.DrainTimedOut(_logger, _ingest.Reader.Count);
             }
 
-            Subscriber[] all;
-            lock (_registrationGate)
-            {
-                all = [.. _subscribers.Values];
-            }
-
-            foreach (var s in all)
-            {
-                s.Close();
-            }
-
-            DisposeLoopsWhenIdle(all);
+            CloseAllSubscribers();
             DistributionLog.DispatcherStopped(_logger, Volatile.Read(ref _ingested), Volatile.Read(ref _routed));
         });
     }
@@ -345,6 +334,13 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         _ingest.Writer.TryComplete();
         _wake.Set();
         _thread?.Join(TimeSpan.FromSeconds(5));
+        CloseAllSubscribers();
+        _wake.Dispose();
+    }
+
+    // Closes every subscriber (readers see false, handlers get OnClosed), then stops the delivery loops.
+    private void CloseAllSubscribers()
+    {
         Subscriber[] all;
         lock (_registrationGate)
         {
@@ -357,7 +353,6 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
 
         DisposeLoopsWhenIdle(all);
-        _wake.Dispose();
     }
 
     // Give push-mode handlers their OnClosed (bounded wait), then stop the loop threads.

@@ -28,26 +28,10 @@ internal sealed class GrpcOptionsValidator : IValidateOptions<GrpcStreamOptions>
     {
         var failures = new List<string>();
         var p = GrpcStreamOptions.SectionName;
-        if (o.MaxStreams is < 1 or > 1_000_000)
-        {
-            failures.Add($"{p}:{nameof(o.MaxStreams)} must be between 1 and 1000000 (was {o.MaxStreams}).");
-        }
-
-        if (o.DefaultEventsPerMessage is < 1 or > 1_024)
-        {
-            failures.Add($"{p}:{nameof(o.DefaultEventsPerMessage)} must be between 1 and 1024 (was {o.DefaultEventsPerMessage}).");
-        }
-
-        if (o.HeartbeatInterval < TimeSpan.FromMilliseconds(100))
-        {
-            failures.Add($"{p}:{nameof(o.HeartbeatInterval)} must be at least 00:00:00.100 (was {o.HeartbeatInterval}).");
-        }
-
-        if (o.BufferCapacity is < 2 or > 16_777_216)
-        {
-            failures.Add($"{p}:{nameof(o.BufferCapacity)} must be between 2 and 16777216 (was {o.BufferCapacity}).");
-        }
-
+        OptionRules.Range(failures, p, nameof(o.MaxStreams), o.MaxStreams, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.DefaultEventsPerMessage), o.DefaultEventsPerMessage, 1, 1_024);
+        OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

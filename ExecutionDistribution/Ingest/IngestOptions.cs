@@ -46,42 +46,20 @@ internal sealed class IngestOptionsValidator : IValidateOptions<IngestOptions>, 
     public ValidateOptionsResult Validate(string? name, IngestOptions o)
     {
         var failures = new List<string>();
-        if (o.MaxRequestBodyBytes is < 1024 or > 256 * 1024 * 1024)
-        {
-            failures.Add($"{IngestOptions.SectionName}:{nameof(o.MaxRequestBodyBytes)} must be between 1024 and 268435456 (was {o.MaxRequestBodyBytes}).");
-        }
-
-        if (o.MaxBatchSize is < 1 or > 1_000_000)
-        {
-            failures.Add($"{IngestOptions.SectionName}:{nameof(o.MaxBatchSize)} must be between 1 and 1000000 (was {o.MaxBatchSize}).");
-        }
-
-        if (o.PublishTimeout <= TimeSpan.Zero)
-        {
-            failures.Add($"{IngestOptions.SectionName}:{nameof(o.PublishTimeout)} must be a positive time span (was {o.PublishTimeout}).");
-        }
-
+        var p = IngestOptions.SectionName;
+        OptionRules.Range(failures, p, nameof(o.MaxRequestBodyBytes), o.MaxRequestBodyBytes, 1024, 256 * 1024 * 1024);
+        OptionRules.Range(failures, p, nameof(o.MaxBatchSize), o.MaxBatchSize, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.PublishTimeout), o.PublishTimeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(10));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
     public ValidateOptionsResult Validate(string? name, DemoFeedOptions o)
     {
         var failures = new List<string>();
-        if (o.EventsPerSecond is < 1 or > 10_000_000)
-        {
-            failures.Add($"{DemoFeedOptions.SectionName}:{nameof(o.EventsPerSecond)} must be between 1 and 10000000 (was {o.EventsPerSecond}).");
-        }
-
-        if (o.MaxEvents < 0)
-        {
-            failures.Add($"{DemoFeedOptions.SectionName}:{nameof(o.MaxEvents)} must be 0 (unbounded) or more (was {o.MaxEvents}).");
-        }
-
-        if (o.LiveOrders is < 1 or > 10_000_000)
-        {
-            failures.Add($"{DemoFeedOptions.SectionName}:{nameof(o.LiveOrders)} must be between 1 and 10000000 (was {o.LiveOrders}).");
-        }
-
+        var p = DemoFeedOptions.SectionName;
+        OptionRules.Range(failures, p, nameof(o.EventsPerSecond), o.EventsPerSecond, 1, 10_000_000);
+        OptionRules.Range(failures, p, nameof(o.MaxEvents), o.MaxEvents, 0, long.MaxValue);
+        OptionRules.Range(failures, p, nameof(o.LiveOrders), o.LiveOrders, 1, 10_000_000);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -87,31 +87,11 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
             failures.Add($"{p}:{nameof(o.UnroutedOutputTopic)} must not be empty.");
         }
 
-        if (o.MaxRecordBytes is < 1024 or > 64 * 1024 * 1024)
-        {
-            failures.Add($"{p}:{nameof(o.MaxRecordBytes)} must be between 1024 and 67108864 (was {o.MaxRecordBytes}).");
-        }
-
-        if (o.SessionTimeout < TimeSpan.FromSeconds(1) || o.SessionTimeout > TimeSpan.FromMinutes(5))
-        {
-            failures.Add($"{p}:{nameof(o.SessionTimeout)} must be between 00:00:01 and 00:05:00 (was {o.SessionTimeout}).");
-        }
-
-        if (o.CommitInterval < TimeSpan.FromMilliseconds(10) || o.CommitInterval > TimeSpan.FromMinutes(1))
-        {
-            failures.Add($"{p}:{nameof(o.CommitInterval)} must be between 00:00:00.010 and 00:01:00 (was {o.CommitInterval}).");
-        }
-
-        if (o.Embedded.Brokers is < 1 or > 10)
-        {
-            failures.Add($"{p}:Embedded:{nameof(o.Embedded.Brokers)} must be between 1 and 10 (was {o.Embedded.Brokers}).");
-        }
-
-        if (o.Embedded.Partitions is < 1 or > 1000)
-        {
-            failures.Add($"{p}:Embedded:{nameof(o.Embedded.Partitions)} must be between 1 and 1000 (was {o.Embedded.Partitions}).");
-        }
-
+        OptionRules.Range(failures, p, nameof(o.MaxRecordBytes), o.MaxRecordBytes, 1024, 64 * 1024 * 1024);
+        OptionRules.Range(failures, p, nameof(o.SessionTimeout), o.SessionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
+        OptionRules.Range(failures, p, nameof(o.CommitInterval), o.CommitInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
+        OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
+        OptionRules.Range(failures, p, "Embedded:Partitions", o.Embedded.Partitions, 1, 1000);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -31,31 +31,11 @@ internal sealed class WebSocketOptionsValidator : IValidateOptions<WebSocketOpti
     {
         var failures = new List<string>();
         var p = WebSocketOptions.SectionName;
-        if (o.MaxStreams is < 1 or > 1_000_000)
-        {
-            failures.Add($"{p}:{nameof(o.MaxStreams)} must be between 1 and 1000000 (was {o.MaxStreams}).");
-        }
-
-        if (o.MaxEventsPerFrame is < 1 or > 4_096)
-        {
-            failures.Add($"{p}:{nameof(o.MaxEventsPerFrame)} must be between 1 and 4096 (was {o.MaxEventsPerFrame}).");
-        }
-
-        if (o.HeartbeatInterval < TimeSpan.FromMilliseconds(100))
-        {
-            failures.Add($"{p}:{nameof(o.HeartbeatInterval)} must be at least 00:00:00.100 (was {o.HeartbeatInterval}).");
-        }
-
-        if (o.KeepAliveInterval < TimeSpan.FromSeconds(1))
-        {
-            failures.Add($"{p}:{nameof(o.KeepAliveInterval)} must be at least 00:00:01 (was {o.KeepAliveInterval}).");
-        }
-
-        if (o.BufferCapacity is < 2 or > 16_777_216)
-        {
-            failures.Add($"{p}:{nameof(o.BufferCapacity)} must be between 2 and 16777216 (was {o.BufferCapacity}).");
-        }
-
+        OptionRules.Range(failures, p, nameof(o.MaxStreams), o.MaxStreams, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.MaxEventsPerFrame), o.MaxEventsPerFrame, 1, 4_096);
+        OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
+        OptionRules.Range(failures, p, nameof(o.KeepAliveInterval), o.KeepAliveInterval, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
+        OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }
