@@ -33,9 +33,17 @@ internal sealed class ExecutionStreamService(
         var o = options.Value;
         var (filter, guarantee, managed) = ResolveTarget(request);
         ResumeToken? resume = null;
-        if (request.ResumeToken.Length > 0)
+        var tokenText = request.ResumeToken;
+        if (tokenText.Length == 0 && managed is not null)
         {
-            if (!ResumeToken.TryDecode(request.ResumeToken, out var token, out var reason))
+            // A subscription's stream without a token continues after its last acknowledgement
+            // (or from its creation): everything not acknowledged is delivered again.
+            tokenText = managed.Acknowledged.Encode();
+        }
+
+        if (tokenText.Length > 0)
+        {
+            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
             {
                 throw Invalid("resume_token", reason);
             }
@@ -128,7 +136,9 @@ internal sealed class ExecutionStreamService(
         switch (request.Action)
         {
             case SubscriptionAction.Create:
-                if (!registry.TryAdd(Build(request, "active", Timestamps.UtcNow(time))))
+                // Durable from now: a first stream, whenever it comes, starts at this point.
+                var created = new ResumeToken(core.LogEpoch, core.Head, 0);
+                if (!registry.TryAdd(Build(request, "active", Timestamps.UtcNow(time), created)))
                 {
                     throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
                 }
@@ -136,7 +146,7 @@ internal sealed class ExecutionStreamService(
                 break;
             case SubscriptionAction.Update:
                 var existing = Existing(id);
-                registry.Replace(Build(request, existing.Status, existing.CreatedAt));
+                registry.Replace(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged));
                 break;
             case SubscriptionAction.Pause:
                 registry.Replace(Existing(id) with { Status = "paused" });
@@ -155,6 +165,28 @@ internal sealed class ExecutionStreamService(
         }
 
         return Task.FromResult(new SubscriptionResponse { Subscription = ToMessage(Existing(id)) });
+    }
+
+    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context)
+    {
+        if (request.SubscriptionId.Length is 0 or > 100)
+        {
+            throw Invalid("subscription_id", "must be 1 to 100 characters");
+        }
+
+        if (!ResumeToken.TryDecode(request.ResumeToken, out var token, out var reason))
+        {
+            throw Invalid("resume_token", reason);
+        }
+
+        if (token.Epoch != core.LogEpoch)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service"));
+        }
+
+        var held = registry.Acknowledge(request.SubscriptionId, token)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{request.SubscriptionId}' does not exist"));
+        return Task.FromResult(new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence });
     }
 
     private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, CancellationToken cancellationToken)
@@ -252,7 +284,7 @@ internal sealed class ExecutionStreamService(
     private ManagedSubscription Existing(string id) =>
         registry.Get(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{id}' does not exist"));
 
-    private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt)
+    private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt, ResumeToken acknowledged)
     {
         if (request.TopicName.Length is 0 or > 200)
         {
@@ -272,7 +304,7 @@ internal sealed class ExecutionStreamService(
 
         var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
         var filter = BuildFilter(given, [request.TopicName], "filter", out var spec);
-        return new ManagedSubscription(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, spec, filter, guarantee, status, createdAt);
+        return new ManagedSubscription(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, spec, filter, guarantee, status, createdAt, acknowledged);
     }
 
     private static SubscriptionFilter BuildFilter(Filter filter, string[] extraTopics, string field) => BuildFilter(filter, extraTopics, field, out _);
@@ -330,6 +362,7 @@ internal sealed class ExecutionStreamService(
             Status = s.Status,
             CreatedAt = s.CreatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
             Streaming = registry.IsStreaming(s.SubscriptionId),
+            AcknowledgedToken = s.Acknowledged.Encode(),
         };
     }
 

@@ -12,6 +12,7 @@ namespace ExecutionDistribution.Grpc;
 /// <param name="Guarantee">Delivery guarantee.</param>
 /// <param name="Status">active, paused or deleted.</param>
 /// <param name="CreatedAt">When created, UTC.</param>
+/// <param name="Acknowledged">Where a stream without a token starts: the creation point, then the last acknowledgement.</param>
 internal sealed record ManagedSubscription(
     string SubscriptionId,
     string TopicName,
@@ -20,7 +21,8 @@ internal sealed record ManagedSubscription(
     SubscriptionFilter Filter,
     DeliveryGuarantee Guarantee,
     string Status,
-    DateTime CreatedAt);
+    DateTime CreatedAt,
+    ResumeToken Acknowledged);
 
 /// <summary>
 /// The subscriptions managed through the API, and which of them has a stream attached. In memory for
@@ -65,6 +67,26 @@ internal sealed class SubscriptionRegistry
         {
             _subscriptions[subscription.SubscriptionId] = subscription;
             EndStream(subscription.SubscriptionId);
+        }
+    }
+
+    /// <summary>Moves the acknowledged point forward (never back); returns the point now held.</summary>
+    public ResumeToken? Acknowledge(string id, ResumeToken token)
+    {
+        lock (_gate)
+        {
+            if (!_subscriptions.TryGetValue(id, out var s))
+            {
+                return null;
+            }
+
+            if (token.Epoch == s.Acknowledged.Epoch && token.Sequence > s.Acknowledged.Sequence)
+            {
+                s = s with { Acknowledged = token };
+                _subscriptions[id] = s;
+            }
+
+            return s.Acknowledged;
         }
     }
 
