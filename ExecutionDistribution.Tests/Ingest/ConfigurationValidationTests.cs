@@ -14,6 +14,8 @@ public sealed class ConfigurationValidationTests
     [TestCase("--DemoFeed:EventsPerSecond=0", "DemoFeed:EventsPerSecond")]
     [TestCase("--Kafka:OutputTopicTemplate=fixed", "Kafka:OutputTopicTemplate")]
     [TestCase("--Kafka:SessionTimeout=00:00:00", "Kafka:SessionTimeout")]
+    [TestCase("--Kafka:InputTopics:0=bad topic", "Kafka:InputTopics:0")]
+    [TestCase("--Kafka:DeadLetterTopic=dlq/1", "Kafka:DeadLetterTopic")]
     [TestCase("--WebSocket:MaxEventsPerFrame=0", "WebSocket:MaxEventsPerFrame")]
     [TestCase("--Grpc:DefaultEventsPerMessage=5000", "Grpc:DefaultEventsPerMessage")]
     public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)

@@ -53,6 +53,22 @@ public sealed class KafkaIngestTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    public async Task A_topic_named_twice_in_configuration_is_consumed_once()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, $"--Kafka:InputTopics:1={topics.Input}"]);
+        await using var reader = new CollectingReader(host.Core, host.Core.Subscribe("twice", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce));
+        using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
+        {
+            KafkaClients.Produce(producer, topics.Input, "O-1", KafkaClients.Json(Events.Fill("O-1", eventId: "once")));
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        await WaitUntilAsync(() => reader.Count >= 1, "the record is delivered");
+        Assert.That(host.Health(), Does.StartWith("200"), "the consumer runs");
+    }
+
+    [Test]
     public async Task Malformed_records_go_to_the_dead_letter_topic_with_reasons_and_the_good_ones_around_them_are_delivered()
     {
         var topics = new KafkaTestTopics(Cluster, partitions: 1);

@@ -72,7 +72,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
             LingerMs = 5,
             MessageMaxBytes = Math.Max(1_000_000, _options.MaxRecordBytes * 4),
         }).SetErrorHandler((_, e) => KafkaLog.ClientError(_logger, e.Reason)).Build();
-        _thread = new Thread(Run) { IsBackground = true, Name = "execdist-kafka-ingest" };
+        _thread = new Thread(RunUntilStopped) { IsBackground = true, Name = "execdist-kafka-ingest" };
         _thread.Start();
         KafkaLog.IngestStarted(_logger, string.Join(", ", _options.InputTopics), _options.ConsumerGroup, _connection.BootstrapServers);
         return Task.CompletedTask;
@@ -114,6 +114,30 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         return Task.FromResult(failing
             ? HealthCheckResult.Unhealthy($"Kafka unreachable: {Volatile.Read(ref _lastError)}", data: data)
             : HealthCheckResult.Healthy(data: data));
+    }
+
+    // Nothing may take the host down from this thread: a failure of the consumer (a bad setting, a
+    // fatal client error) is logged, reported unhealthy, and the consumer is built again after a backoff.
+    // Records not yet safe are re-read from the last committed offsets.
+    private void RunUntilStopped()
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        while (!_stopping.IsCancellationRequested)
+        {
+            try
+            {
+                Run();
+                return;
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested)
+            {
+                OnError(new Error(ErrorCode.Local_Fail, ex.Message));
+                KafkaLog.ConsumerFailed(_logger, ex, (int)backoff.TotalMilliseconds);
+                _tracker.Forget(_tracker.Partitions);
+                _stopping.Token.WaitHandle.WaitOne(backoff);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            }
+        }
     }
 
     private void Run()

@@ -32,6 +32,9 @@ internal static partial class KafkaLog
     [LoggerMessage(3008, LogLevel.Warning, "Committing offsets failed: {Reason}")]
     public static partial void CommitFailed(ILogger logger, string reason);
 
+    [LoggerMessage(3010, LogLevel.Error, "Kafka consumer failed; rebuilding it in {DelayMs} ms")]
+    public static partial void ConsumerFailed(ILogger logger, Exception exception, int delayMs);
+
     [LoggerMessage(3009, LogLevel.Information, "Kafka output publishing execution_distributed to {Template}")]
     public static partial void OutputStarted(ILogger logger, string template);
 }

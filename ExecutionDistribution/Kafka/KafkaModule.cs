@@ -13,7 +13,10 @@ internal static class KafkaModule
 {
     public static WebApplicationBuilder AddKafkaModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<KafkaOptions>().Bind(builder.Configuration.GetSection(KafkaOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddOptions<KafkaOptions>()
+            .Bind(builder.Configuration.GetSection(KafkaOptions.SectionName))
+            .PostConfigure(o => o.InputTopics = o.InputTopics.Length == 0 ? [KafkaOptions.DefaultInputTopic] : [.. o.InputTopics.Distinct(StringComparer.Ordinal)])
+            .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<KafkaOptions>, KafkaOptionsValidator>();
         var options = builder.Configuration.GetSection(KafkaOptions.SectionName).Get<KafkaOptions>() ?? new KafkaOptions();
         if (!options.Enabled)

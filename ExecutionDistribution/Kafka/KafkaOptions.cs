@@ -14,8 +14,14 @@ public sealed class KafkaOptions
     /// <summary>Brokers; empty starts the embedded Kafka-protocol broker (librdkafka's mock cluster).</summary>
     public string BootstrapServers { get; set; } = string.Empty;
 
-    /// <summary>Topics execution events are consumed from.</summary>
-    public string[] InputTopics { get; set; } = ["execution.events"];
+    /// <summary>The input topic when none is configured.</summary>
+    public const string DefaultInputTopic = "execution.events";
+
+    /// <summary>
+    /// Topics execution events are consumed from (default <see cref="DefaultInputTopic"/>). Empty here and
+    /// defaulted after binding: the configuration binder appends to an array's initial items.
+    /// </summary>
+    public string[] InputTopics { get; set; } = [];
 
     /// <summary>Consumer group shared by the instances.</summary>
     public string ConsumerGroup { get; set; } = "execdist";
@@ -62,10 +68,19 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
     {
         var failures = new List<string>();
         var p = KafkaOptions.SectionName;
-        if (o.Enabled && (o.InputTopics.Length == 0 || Array.Exists(o.InputTopics, string.IsNullOrWhiteSpace)))
+        if (o.Enabled && o.InputTopics.Length == 0)
         {
-            failures.Add($"{p}:{nameof(o.InputTopics)} must name at least one topic, none empty.");
+            failures.Add($"{p}:{nameof(o.InputTopics)} must name at least one topic.");
         }
+
+        for (var i = 0; i < o.InputTopics.Length; i++)
+        {
+            TopicName(failures, $"{p}:{nameof(o.InputTopics)}:{i}", o.InputTopics[i]);
+        }
+
+        TopicName(failures, $"{p}:{nameof(o.DeadLetterTopic)}", o.DeadLetterTopic);
+        TopicName(failures, $"{p}:{nameof(o.UnroutedOutputTopic)}", o.UnroutedOutputTopic);
+        TopicName(failures, $"{p}:{nameof(o.OutputTopicTemplate)}", o.OutputTopicTemplate.Replace("{workflow}", "w", StringComparison.Ordinal));
 
         if (string.IsNullOrWhiteSpace(o.ConsumerGroup))
         {
@@ -93,5 +108,14 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
         OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
         OptionRules.Range(failures, p, "Embedded:Partitions", o.Embedded.Partitions, 1, 1000);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    // Kafka's rule: 1 to 249 characters of ASCII letters, digits, '.', '_' and '-'.
+    private static void TopicName(List<string> failures, string key, string name)
+    {
+        if (name.Length is 0 or > 249 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        {
+            failures.Add($"{key} must be a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-' (was '{name}').");
+        }
     }
 }

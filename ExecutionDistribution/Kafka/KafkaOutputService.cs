@@ -87,11 +87,26 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
         var batch = new DeliveryBatch(256);
         while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (subscriber.TryReadBatch(batch))
+            var index = 0;
+            try
             {
-                for (var i = 0; i < batch.Count; i++)
+                while (subscriber.TryReadBatch(batch))
                 {
-                    await PublishAsync(batch.Deliveries[i].Event).ConfigureAwait(false);
+                    for (index = 0; index < batch.Count; index++)
+                    {
+                        await PublishAsync(batch.Deliveries[index].Event).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is KafkaException or InvalidOperationException or ArgumentException)
+            {
+                // Never stop silently (the input's safe point would stop with it): log, wait, and publish
+                // the rest of the batch again; duplicates keep their event_id.
+                KafkaLog.PublishFailed(_logger, _options.OutputTopicTemplate, ex.Message);
+                await Task.Delay(1_000).ConfigureAwait(false);
+                for (; index < batch.Count; index++)
+                {
+                    await PublishAsync(batch.Deliveries[index].Event).ConfigureAwait(false);
                 }
             }
         }

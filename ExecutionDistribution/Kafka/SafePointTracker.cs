@@ -15,6 +15,9 @@ internal sealed class SafePointTracker
 {
     private readonly Dictionary<TopicPartition, Queue<InFlight>> _partitions = [];
 
+    /// <summary>Partitions with records in flight.</summary>
+    public TopicPartition[] Partitions => [.. _partitions.Keys];
+
     /// <summary>Records tracked and not yet safe.</summary>
     public int InFlightCount { get; private set; }
 
