@@ -463,7 +463,6 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 }
 
                 Volatile.Write(ref _ingested, _ingested + n);
-                Volatile.Write(ref _routed, _routed);
                 for (var i = 0; i < _touchedCount; i++)
                 {
                     _touched[i].Signal();

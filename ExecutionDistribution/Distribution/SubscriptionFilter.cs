@@ -100,9 +100,6 @@ public sealed class SubscriptionFilter
         return (dimensions & Bit(FilterDimension.RoutingKey)) == 0 || AnyPattern(RoutingKeys, e.Routing.RoutingKey);
     }
 
-    /// <summary>How many values the filter holds (limits per client count these).</summary>
-    public int Size => Topics.Count + RoutingKeys.Count + DataTypes.Count + OrderIds.Count + Instruments.Count + Venues.Count + TargetWorkflows.Count;
-
     /// <summary>The most selective dimension the routing index files this filter under.</summary>
     internal FilterDimension Anchor =>
         OrderIds.Count > 0 ? FilterDimension.OrderId
