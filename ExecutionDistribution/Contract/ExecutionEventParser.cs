@@ -128,6 +128,8 @@ public static class ExecutionEventParser
         ExecutionDataType? dataType = null;
         var dataTypeInvalid = false;
         int dataStart = -1, dataEnd = -1;
+        var dataSeen = false;
+        ExecutionPayload? parsedData = null;
         RoutingInfo? routing = null;
         var routingSeen = false;
         ExecutionMetadata? metadata = null;
@@ -155,11 +157,19 @@ public static class ExecutionEventParser
             else if (r.ValueTextEquals("data"u8))
             {
                 r.Read();
-                if (r.TokenType == JsonTokenType.StartObject)
+                if (r.TokenType == JsonTokenType.StartObject && dataType is { } knownType)
                 {
+                    // data_type came first (as we write it): parse the payload in place, in one pass.
+                    parsedData = PayloadParser.Parse(ref r, c, knownType);
+                    dataSeen = true;
+                }
+                else if (r.TokenType == JsonTokenType.StartObject)
+                {
+                    // data first: remember where it is and parse it once data_type is known.
                     dataStart = (int)r.TokenStartIndex;
                     r.Skip();
                     dataEnd = (int)r.BytesConsumed;
+                    dataSeen = true;
                 }
                 else
                 {
@@ -210,12 +220,12 @@ public static class ExecutionEventParser
             c.Required(string.Empty, "metadata");
         }
 
-        ExecutionPayload? data = null;
-        if (dataStart < 0)
+        var data = parsedData;
+        if (!dataSeen)
         {
             c.Required(string.Empty, "data");
         }
-        else if (!dataTypeInvalid)
+        else if (dataStart >= 0 && !dataTypeInvalid)
         {
             var type = dataType ?? ExecutionDataType.FillNotification;
             var dr = new Utf8JsonReader(json[dataStart..dataEnd], ReaderOptions);
