@@ -54,6 +54,31 @@ public sealed class IndependentClientTests : EmbeddedKafkaTestBase
         Assert.That(JsonSerializer.Deserialize<string[]>(read.Output.Trim().Split('\n')[^1]), Is.EquivalentTo(ids));
     }
 
+    [Test]
+    public async Task The_embedded_broker_can_be_reached_on_a_fixed_port_with_kcat()
+    {
+        var port = FreePort();
+        await using var host = await ServiceHost.StartAsync("--Kafka:Enabled=true", "--Kafka:BootstrapServers=", $"--Kafka:Embedded:Port={port}",
+            $"--Kafka:ConsumerGroup=fixed-{Guid.NewGuid():N}", "--Kafka:Embedded:Partitions=2");
+        var core = host.Core;
+        await using var reader = new CollectingReader(core, core.Subscribe("fixed-port", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce));
+
+        var json = Encoding.UTF8.GetString(KafkaClients.Json(Events.Fill("O-1", eventId: "via-fixed-port")));
+        var produced = await RunAsync("kcat", ["-b", $"127.0.0.1:{port}", "-P", "-t", "execution.events", "-K", "|"], $"O-1|{json}\n");
+        Assert.That(produced.ExitCode, Is.Zero, produced.Error);
+
+        await WaitUntilAsync(() => reader.Events.Any(e => e.EventId == "via-fixed-port"), "kcat's record, bootstrapped through the fixed port, is delivered");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(string file, string[] args, string? stdin)
     {
         var info = new ProcessStartInfo(file)

@@ -9,6 +9,7 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
     private readonly KafkaOptions _options;
     private readonly ILogger<KafkaConnection> _logger;
     private EmbeddedKafkaCluster? _embedded;
+    private LoopbackForwarder? _forwarder;
 
     public KafkaConnection(Microsoft.Extensions.Options.IOptions<KafkaOptions> options, ILogger<KafkaConnection> logger)
     {
@@ -38,11 +39,21 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         }
 
         BootstrapServers = _embedded.BootstrapServers;
+        if (_options.Embedded.Port > 0)
+        {
+            _forwarder = new LoopbackForwarder(_options.Embedded.Port, BootstrapServers.Split(',')[0]);
+            BootstrapServers = $"127.0.0.1:{_forwarder.Port}";
+        }
+
         KafkaLog.EmbeddedStarted(_logger, BootstrapServers, string.Join(", ", topics));
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public void Dispose() => Interlocked.Exchange(ref _embedded, null)?.Dispose();
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _forwarder, null)?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Interlocked.Exchange(ref _embedded, null)?.Dispose();
+    }
 }

@@ -59,6 +59,9 @@ public sealed class EmbeddedKafkaOptions
 
     /// <summary>Partitions of each topic the host creates.</summary>
     public int Partitions { get; set; } = 12;
+
+    /// <summary>A fixed loopback bootstrap port (e.g. 9092, for <c>kcat -b localhost:9092</c>); 0 for none.</summary>
+    public int Port { get; set; }
 }
 
 /// <summary>Validates the Kafka settings at start, naming the bad key.</summary>
@@ -107,6 +110,7 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
         OptionRules.Range(failures, p, nameof(o.CommitInterval), o.CommitInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
         OptionRules.Range(failures, p, "Embedded:Partitions", o.Embedded.Partitions, 1, 1000);
+        OptionRules.Range(failures, p, "Embedded:Port", o.Embedded.Port, 0, 65_535);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
