@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
+using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.WebSockets;
 
 namespace ExecutionDistribution;
@@ -30,6 +31,7 @@ public static class ExecDistApplication
         builder.AddDistributionModule();
         builder.AddIngestModule();
         builder.AddKafkaModule();
+        builder.AddSubscriptionsModule();
         builder.AddWebSocketModule();
         builder.AddGrpcModule();
         configure?.Invoke(builder);

@@ -2,6 +2,7 @@ using System.Globalization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Subscriptions;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -267,12 +268,8 @@ internal sealed class ExecutionStreamService(
                 throw Invalid("filter", "give either filter or subscription_id, not both");
             }
 
-            var managed = registry.Get(request.SubscriptionId) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{request.SubscriptionId}' does not exist"));
-            if (managed.Status != "active")
-            {
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{managed.SubscriptionId}' is {managed.Status}"));
-            }
-
+            var managed = registry.ResolveForStream(request.SubscriptionId, out var reason, out var notFound)
+                ?? throw new RpcException(new Status(notFound ? StatusCode.NotFound : StatusCode.FailedPrecondition, reason!));
             return (managed.Filter, managed.Guarantee, managed);
         }
 

@@ -13,7 +13,6 @@ internal static class GrpcModule
     {
         builder.Services.AddOptions<GrpcStreamOptions>().Bind(builder.Configuration.GetSection(GrpcStreamOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GrpcStreamOptions>, GrpcOptionsValidator>();
-        builder.Services.AddSingleton<SubscriptionRegistry>();
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = 1024 * 1024;

@@ -1,6 +1,7 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Subscriptions;
 using Microsoft.Extensions.Primitives;
 
 namespace ExecutionDistribution.WebSockets;
@@ -34,7 +35,15 @@ internal static class WebSocketModule
         return app;
     }
 
-    private static async Task StreamAsync(HttpContext context, FanOutDispatcher core, IOptions<WebSocketOptions> options, TimeProvider time, IHostApplicationLifetime lifetime)
+    private static readonly string[] FilterParameters = ["topics", "routing_keys", "data_types", "order_ids", "instruments", "venues", "target_workflows", "min_priority", "delivery_guarantee"];
+
+    private static async Task StreamAsync(
+        HttpContext context,
+        FanOutDispatcher core,
+        SubscriptionRegistry registry,
+        IOptions<WebSocketOptions> options,
+        TimeProvider time,
+        IHostApplicationLifetime lifetime)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -64,10 +73,34 @@ internal static class WebSocketModule
             problems.Add(new ValidationProblem("delivery_guarantee", "must be at_least_once or at_most_once"));
         }
 
-        ResumeToken? resume = null;
-        if (query["resume_token"] is { Count: > 0 } t)
+        // A managed subscription brings its own filter and guarantee, and starts at its acknowledged point.
+        ManagedSubscription? managed = null;
+        if (query["subscription_id"] is { Count: > 0 } sid)
         {
-            if (!ResumeToken.TryDecode(t[0], out var token, out var reason))
+            if (Array.Exists(FilterParameters, p => query.ContainsKey(p)))
+            {
+                problems.Add(new ValidationProblem("subscription_id", "give either a subscription_id or filter parameters, not both"));
+            }
+            else
+            {
+                managed = registry.ResolveForStream(sid[0] ?? string.Empty, out var why, out _);
+                if (managed is null)
+                {
+                    problems.Add(new ValidationProblem("subscription_id", why!));
+                }
+                else
+                {
+                    filter = managed.Filter;
+                    guarantee = managed.Guarantee;
+                }
+            }
+        }
+
+        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.Acknowledged.Encode();
+        ResumeToken? resume = null;
+        if (tokenText is not null)
+        {
+            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
             {
                 problems.Add(new ValidationProblem("resume_token", reason));
             }
@@ -101,10 +134,19 @@ internal static class WebSocketModule
             return;
         }
 
+        using var changed = new CancellationTokenSource();
         try
         {
+            if (managed is not null && !registry.TryAttach(managed.SubscriptionId, changed))
+            {
+                await WebSocketStreamSession.RejectAsync(socket, $"subscription_id: '{managed.SubscriptionId}' already has an active stream").ConfigureAwait(false);
+                return;
+            }
+
             var session = new WebSocketStreamSession(socket, core, options.Value, time);
-            await session.RunAsync($"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
+            var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed.Token);
+            await session.RunAsync(managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, attachment,
+                context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         catch (SubscriptionRejectedException ex)
         {
@@ -112,6 +154,11 @@ internal static class WebSocketModule
         }
         finally
         {
+            if (managed is not null)
+            {
+                registry.Detach(managed.SubscriptionId, changed);
+            }
+
             Interlocked.Decrement(ref _openStreams);
         }
     }

@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Subscriptions;
 
 namespace ExecutionDistribution.WebSockets;
 
@@ -27,6 +28,7 @@ internal sealed class WebSocketStreamSession
     private long _lastSend;
     private string _resumeToken = string.Empty;
     private volatile bool _clientClosed;
+    private SubscriptionAttachment? _attachment;
 
     public WebSocketStreamSession(WebSocket socket, FanOutDispatcher core, WebSocketOptions options, TimeProvider time)
     {
@@ -37,15 +39,23 @@ internal sealed class WebSocketStreamSession
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
     }
 
-    public async Task RunAsync(string id, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, CancellationToken aborted, CancellationToken serviceStopping)
+    public async Task RunAsync(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        ResumeToken? resume,
+        SubscriptionAttachment? attachment,
+        CancellationToken aborted,
+        CancellationToken serviceStopping)
     {
+        _attachment = attachment;
         var subscriber = _core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, _options.BufferCapacity);
         _resumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
 
         // `stop` ends the stream gracefully (the client closed, or the service is stopping): it releases the
         // subscriber, which ends the send loop. Socket operations only take `aborted` (the client is gone):
         // cancelling a pending WebSocket operation aborts the socket, and then no close frame can be sent.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping, attachment?.Changed ?? CancellationToken.None);
         using var release = stop.Token.Register(() => _core.Unsubscribe(subscriber));
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
@@ -65,7 +75,11 @@ internal sealed class WebSocketStreamSession
             _core.Unsubscribe(subscriber);
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
-            if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
+            if (attachment?.Changed.IsCancellationRequested == true && !serviceStopping.IsCancellationRequested)
+            {
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, "subscription changed, paused or deleted; reconnect with your resume token").ConfigureAwait(false);
+            }
+            else if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
             {
                 // The service ended the stream: 1001, and the last token says where to resume.
                 await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "service stopping; reconnect with your resume token").ConfigureAwait(false);
@@ -186,9 +200,19 @@ internal sealed class WebSocketStreamSession
                     break;
                 }
 
-                if (result.EndOfMessage && !stop.IsCancellationRequested && IsPing(buffer.AsSpan(0, result.Count)))
+                if (!result.EndOfMessage || stop.IsCancellationRequested)
+                {
+                    continue;
+                }
+
+                var (type, token) = ReadClientMessage(buffer.AsSpan(0, result.Count));
+                if (type == "ping")
                 {
                     await SendControlAsync("pong", string.Empty, aborted).ConfigureAwait(false);
+                }
+                else if (type == "ack")
+                {
+                    await AcknowledgeAsync(token, aborted).ConfigureAwait(false);
                 }
             }
         }
@@ -248,26 +272,79 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    private static bool IsPing(ReadOnlySpan<byte> message)
+    // {"type":"ack","resume_token":"..."} from a subscription's client: record it, answer with the point held.
+    private async Task AcknowledgeAsync(string? token, CancellationToken aborted)
     {
+        string reply;
+        if (_attachment is null)
+        {
+            reply = "acknowledgements are for streams of a subscription (connect with subscription_id)";
+        }
+        else if (!ResumeToken.TryDecode(token, out var parsed, out var why))
+        {
+            reply = $"resume_token {why}";
+        }
+        else if (_attachment.Registry.Acknowledge(_attachment.SubscriptionId, parsed) is { } held)
+        {
+            await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", _attachment.SubscriptionId, held.Encode(), held.Sequence), ControlFrame.Json), aborted).ConfigureAwait(false);
+            return;
+        }
+        else
+        {
+            reply = $"subscription '{_attachment.SubscriptionId}' no longer exists";
+        }
+
+        await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", reply), ControlFrame.Json), aborted).ConfigureAwait(false);
+    }
+
+    private static (string? Type, string? Token) ReadClientMessage(ReadOnlySpan<byte> message)
+    {
+        string? type = null, token = null;
         try
         {
             var reader = new Utf8JsonReader(message);
             while (reader.Read())
             {
-                if (reader.TokenType == JsonTokenType.PropertyName && reader.ValueTextEquals("type"u8) && reader.Read())
+                if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
                 {
-                    return reader.ValueTextEquals("ping"u8);
+                    continue;
+                }
+
+                if (reader.ValueTextEquals("type"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    type = reader.GetString();
+                }
+                else if (reader.ValueTextEquals("resume_token"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    token = reader.GetString();
                 }
             }
         }
         catch (JsonException)
         {
-            // Not JSON: not a ping.
+            // Not JSON: ignored.
         }
 
-        return false;
+        return (type, token);
     }
+
+    private async Task SendFrameAsync(byte[] frame, CancellationToken cancellationToken)
+    {
+        await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _lastSend, _time.GetTimestamp());
+        }
+        finally
+        {
+            _sendGate.Release();
+        }
+    }
+
+    private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence);
+
+    private sealed record ErrorFrame(string Type, string Message);
 
     /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
     private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time)
@@ -275,3 +352,6 @@ internal sealed class WebSocketStreamSession
         public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
     }
 }
+
+/// <summary>A stream attached to a managed subscription: where acknowledgements go, and what ends it when the subscription changes.</summary>
+internal sealed record SubscriptionAttachment(string SubscriptionId, SubscriptionRegistry Registry, CancellationToken Changed);

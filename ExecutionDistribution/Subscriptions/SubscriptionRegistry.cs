@@ -1,7 +1,7 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 
-namespace ExecutionDistribution.Grpc;
+namespace ExecutionDistribution.Subscriptions;
 
 /// <summary>A subscription as managed through ManageSubscription (the spec's execution_subscriptions row).</summary>
 /// <param name="SubscriptionId">Its id.</param>
@@ -35,6 +35,21 @@ internal sealed class SubscriptionRegistry
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ManagedSubscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, CancellationTokenSource> _streams = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// What a stream of subscription <paramref name="id"/> runs with: its filter, its guarantee and where it
+    /// starts (the client's token, else the subscription's acknowledged point). Null with a reason when
+    /// it cannot stream (unknown, or not active).
+    /// </summary>
+    public ManagedSubscription? ResolveForStream(string id, out string? reason, out bool notFound)
+    {
+        var managed = Get(id);
+        notFound = managed is null;
+        reason = managed is null ? $"subscription '{id}' does not exist"
+            : managed.Status != "active" ? $"subscription '{id}' is {managed.Status}"
+            : null;
+        return reason is null ? managed : null;
+    }
 
     public ManagedSubscription? Get(string id)
     {
