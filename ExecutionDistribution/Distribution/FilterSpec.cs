@@ -15,6 +15,9 @@ public sealed class FilterSpec
     /// <summary>Most order ids watched by one subscription.</summary>
     public const int MaxOrderIds = 10_000;
 
+    /// <summary>How size-limit problems begin.</summary>
+    private const string LimitPrefix = "exceeds the limit of";
+
     /// <summary>Topic patterns.</summary>
     public IReadOnlyList<string> Topics { get; init; } = [];
 
@@ -40,7 +43,13 @@ public sealed class FilterSpec
     public int? MinPriority { get; init; }
 
     /// <summary>Builds the filter, or returns every problem (field name, message).</summary>
-    public SubscriptionFilter? Build(out List<ValidationProblem> problems)
+    public SubscriptionFilter? Build(out List<ValidationProblem> problems) => Build(out problems, out _);
+
+    /// <summary>
+    /// Builds the filter, or returns every problem; <paramref name="overLimit"/> tells that a size limit
+    /// (values per dimension, order ids) was exceeded, which transports answer as a resource limit.
+    /// </summary>
+    public SubscriptionFilter? Build(out List<ValidationProblem> problems, out bool overLimit)
     {
         problems = [];
         var topics = Patterns(Topics, '/', "topics", problems);
@@ -67,6 +76,7 @@ public sealed class FilterSpec
             problems.Add(new ValidationProblem("min_priority", "must be between 1 and 9"));
         }
 
+        overLimit = problems.Exists(p => p.Message.StartsWith(LimitPrefix, StringComparison.Ordinal));
         return problems.Count > 0 ? null : new SubscriptionFilter
         {
             Topics = topics,
@@ -85,7 +95,7 @@ public sealed class FilterSpec
         var patterns = new List<TopicPattern>();
         if (texts.Count > MaxValuesPerDimension)
         {
-            problems.Add(new ValidationProblem(field, $"at most {MaxValuesPerDimension} patterns"));
+            problems.Add(new ValidationProblem(field, $"{LimitPrefix} {MaxValuesPerDimension} patterns"));
             return patterns;
         }
 
@@ -109,7 +119,7 @@ public sealed class FilterSpec
         var set = new HashSet<string>(StringComparer.Ordinal);
         if (texts.Count > max)
         {
-            problems.Add(new ValidationProblem(field, $"at most {max} values"));
+            problems.Add(new ValidationProblem(field, $"{LimitPrefix} {max} values"));
             return set;
         }
 

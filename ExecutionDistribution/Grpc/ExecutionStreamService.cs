@@ -25,10 +25,9 @@ internal sealed class ExecutionStreamService(
     SubscriptionRegistry registry,
     IOptions<GrpcStreamOptions> options,
     TimeProvider time,
-    IHostApplicationLifetime lifetime) : ExecutionStream.ExecutionStreamBase
+    IHostApplicationLifetime lifetime,
+    [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter) : ExecutionStream.ExecutionStreamBase
 {
-    private static int _openStreams;
-
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
         var o = options.Value;
@@ -67,10 +66,10 @@ internal sealed class ExecutionStreamService(
             throw Invalid("max_events_per_message", "must be between 1 and 1024");
         }
 
-        if (Interlocked.Increment(ref _openStreams) > o.MaxStreams)
+        var client = ClientOf(context);
+        if (!limiter.TryAcquire(client, out var refusal))
         {
-            Interlocked.Decrement(ref _openStreams);
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"too many streams: the service allows {o.MaxStreams} (Grpc:MaxStreams)"));
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
         }
 
         // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
@@ -122,8 +121,17 @@ internal sealed class ExecutionStreamService(
                 registry.Detach(id, ended);
             }
 
-            Interlocked.Decrement(ref _openStreams);
+            limiter.Release(client);
         }
+    }
+
+    // "ipv4:127.0.0.1:50312" -> "127.0.0.1": the client is its address, whatever its port.
+    private static string ClientOf(ServerCallContext context)
+    {
+        var peer = context.Peer ?? "unknown";
+        var colon = peer.LastIndexOf(':');
+        var first = peer.IndexOf(':', StringComparison.Ordinal);
+        return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
     }
 
     public override Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
@@ -319,12 +327,13 @@ internal sealed class ExecutionStreamService(
             TargetWorkflows = [.. filter.TargetWorkflows],
             MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
         };
-        var built = spec.Build(out var problems);
+        var built = spec.Build(out var problems, out var overLimit);
         if (built is null)
         {
             var first = problems[0];
             var path = extraTopics.Length > 0 && first.Path.StartsWith("topics[", StringComparison.Ordinal) ? "topic_name" : $"{field}.{first.Path}";
-            throw Invalid(path, first.Message + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty));
+            var message = $"{path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
+            throw new RpcException(new Status(overLimit ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, message));
         }
 
         return built;

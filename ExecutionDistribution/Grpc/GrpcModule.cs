@@ -13,6 +13,11 @@ internal static class GrpcModule
     {
         builder.Services.AddOptions<GrpcStreamOptions>().Bind(builder.Configuration.GetSection(GrpcStreamOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<GrpcStreamOptions>, GrpcOptionsValidator>();
+        builder.Services.AddKeyedSingleton(GrpcStreamOptions.SectionName, (sp, _) =>
+        {
+            var o = sp.GetRequiredService<IOptions<GrpcStreamOptions>>().Value;
+            return new Subscriptions.StreamLimiter(o.MaxStreams, o.MaxStreamsPerClient, GrpcStreamOptions.SectionName);
+        });
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = 1024 * 1024;

@@ -11,6 +11,9 @@ public sealed class GrpcStreamOptions
     /// <summary>Most gRPC streams open at once; more get ResourceExhausted.</summary>
     public int MaxStreams { get; set; } = 10_000;
 
+    /// <summary>Most streams one client (remote address) may hold open.</summary>
+    public int MaxStreamsPerClient { get; set; } = 2_000;
+
     /// <summary>Events per message when the request does not say.</summary>
     public int DefaultEventsPerMessage { get; set; } = 64;
 
@@ -29,6 +32,7 @@ internal sealed class GrpcOptionsValidator : IValidateOptions<GrpcStreamOptions>
         var failures = new List<string>();
         var p = GrpcStreamOptions.SectionName;
         OptionRules.Range(failures, p, nameof(o.MaxStreams), o.MaxStreams, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.MaxStreamsPerClient), o.MaxStreamsPerClient, 1, 1_000_000);
         OptionRules.Range(failures, p, nameof(o.DefaultEventsPerMessage), o.DefaultEventsPerMessage, 1, 1_024);
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);

@@ -15,12 +15,15 @@ namespace ExecutionDistribution.WebSockets;
 /// </summary>
 internal static class WebSocketModule
 {
-    private static int _openStreams;
-
     public static WebApplicationBuilder AddWebSocketModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<WebSocketOptions>().Bind(builder.Configuration.GetSection(WebSocketOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<WebSocketOptions>, WebSocketOptionsValidator>();
+        builder.Services.AddKeyedSingleton(WebSocketOptions.SectionName, (sp, _) =>
+        {
+            var o = sp.GetRequiredService<IOptions<WebSocketOptions>>().Value;
+            return new StreamLimiter(o.MaxStreams, o.MaxStreamsPerClient, WebSocketOptions.SectionName);
+        });
 
         // Protocol pings from our settings, read when the pipeline is built at start (after validation).
         builder.Services.AddOptions<Microsoft.AspNetCore.Builder.WebSocketOptions>()
@@ -43,7 +46,8 @@ internal static class WebSocketModule
         SubscriptionRegistry registry,
         IOptions<WebSocketOptions> options,
         TimeProvider time,
-        IHostApplicationLifetime lifetime)
+        IHostApplicationLifetime lifetime,
+        [FromKeyedServices(WebSocketOptions.SectionName)] StreamLimiter limiter)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -127,10 +131,10 @@ internal static class WebSocketModule
             return;
         }
 
-        if (Interlocked.Increment(ref _openStreams) > options.Value.MaxStreams)
+        var client = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+        if (!limiter.TryAcquire(client, out var refusal))
         {
-            Interlocked.Decrement(ref _openStreams);
-            await WebSocketStreamSession.RejectAsync(socket, $"too many streams: the service allows {options.Value.MaxStreams} (WebSocket:MaxStreams)").ConfigureAwait(false);
+            await WebSocketStreamSession.RejectAsync(socket, refusal).ConfigureAwait(false);
             return;
         }
 
@@ -159,7 +163,7 @@ internal static class WebSocketModule
                 registry.Detach(managed.SubscriptionId, changed);
             }
 
-            Interlocked.Decrement(ref _openStreams);
+            limiter.Release(client);
         }
     }
 

@@ -11,6 +11,9 @@ public sealed class WebSocketOptions
     /// <summary>Most WebSocket streams open at once; more are closed with 1008.</summary>
     public int MaxStreams { get; set; } = 10_000;
 
+    /// <summary>Most streams one client (remote address) may hold open.</summary>
+    public int MaxStreamsPerClient { get; set; } = 2_000;
+
     /// <summary>Most events in one frame (a stream that is behind gets full frames).</summary>
     public int MaxEventsPerFrame { get; set; } = 64;
 
@@ -32,6 +35,7 @@ internal sealed class WebSocketOptionsValidator : IValidateOptions<WebSocketOpti
         var failures = new List<string>();
         var p = WebSocketOptions.SectionName;
         OptionRules.Range(failures, p, nameof(o.MaxStreams), o.MaxStreams, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.MaxStreamsPerClient), o.MaxStreamsPerClient, 1, 1_000_000);
         OptionRules.Range(failures, p, nameof(o.MaxEventsPerFrame), o.MaxEventsPerFrame, 1, 4_096);
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.KeepAliveInterval), o.KeepAliveInterval, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
