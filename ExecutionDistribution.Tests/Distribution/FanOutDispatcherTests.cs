@@ -353,3 +353,37 @@ public sealed class FanOutDispatcherTests
         }
     }
 }
+
+/// <summary>Where a new subscriber's catch-up work happens.</summary>
+public sealed class SubscriberStartTests
+{
+    [Test]
+    public async Task A_subscriber_starting_far_behind_catches_up_on_its_own_reader_and_then_goes_live()
+    {
+        using var core = Dispatchers.Start(bufferCapacity: 64, logCapacity: 1 << 16);
+        for (var i = 0; i < 5_000; i++)
+        {
+            core.TryPublish(Events.Fill($"O-{i % 3}", eventId: $"old-{i}"));
+        }
+
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == 5_000, "history ingested");
+        var subscriber = core.Subscribe("far-behind", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, startPosition: 0);
+
+        Assert.That(subscriber.Mode, Is.EqualTo(Subscriber.CatchingUp), "the reader, not the dispatcher, scans 5,000 positions");
+        await using var reader = new CollectingReader(core, subscriber);
+        core.TryPublish(Events.Fill("O-live", eventId: "live-0"));
+        await Eventually.WaitUntilAsync(() => reader.Count == 5_001, "history then live");
+        Assert.That(reader.Events.Select(e => e.EventId), Is.EqualTo(Enumerable.Range(0, 5_000).Select(i => $"old-{i}").Append("live-0")));
+        await Eventually.WaitUntilAsync(() => !subscriber.IsCatchingUp, "then it is live");
+    }
+
+    [Test]
+    public void A_subscriber_starting_near_the_head_is_handed_over_by_the_dispatcher()
+    {
+        using var core = Dispatchers.Start(bufferCapacity: 64);
+
+        var subscriber = core.Subscribe("at-head", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce);
+
+        Assert.That(subscriber.Mode, Is.Not.EqualTo(Subscriber.CatchingUp));
+    }
+}

@@ -200,9 +200,11 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                     $"the service already has {_options.MaxSubscribers} subscribers (Distribution:MaxSubscribers)");
             }
 
-            var start = startPosition ?? _log.Head;
-            subscriber = new Subscriber(id, filter, guarantee, bufferCapacity ?? _options.SubscriberBufferCapacity, _options.ReadBatchSize,
-                start, initialSequence, _log, this)
+            var head = _log.Head;
+            var start = startPosition ?? head;
+            var capacity = bufferCapacity ?? _options.SubscriberBufferCapacity;
+            var farBehind = head - start > Math.Max(1, capacity / 2);
+            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, farBehind)
             {
                 Ordinal = _nextOrdinal++,
             };
@@ -217,8 +219,16 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
 
         // After the snapshot is published: the dispatcher loads the index after taking rejoin requests,
-        // so the subscriber is in the index by the time it goes live (no event slips between).
-        RequestRejoin(subscriber);
+        // so the subscriber is in the index by the time it goes live (no event slips between). One that
+        // starts far behind catches up on its reader first and asks to rejoin when it is near the head.
+        if (subscriber.Mode == Subscriber.CatchingUp)
+        {
+            subscriber.Signal();
+        }
+        else
+        {
+            RequestRejoin(subscriber);
+        }
         DistributionLog.SubscriberAttached(_logger, id, guarantee.Name());
         return subscriber;
     }

@@ -73,7 +73,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         long startPosition,
         long initialSequence,
         RetainedLog log,
-        FanOutDispatcher dispatcher)
+        FanOutDispatcher dispatcher,
+        bool startCatchingUp = false)
     {
         Id = id;
         Filter = filter;
@@ -91,7 +92,10 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         StartPosition = startPosition;
         InitialSequence = initialSequence;
         _sequence = initialSequence;
-        _mode = RejoinPending;
+
+        // Near the head the dispatcher delivers the few positions up to it and goes live; further back
+        // the reader catches up from the log itself, so the dispatcher never scans a long range.
+        _mode = startCatchingUp ? CatchingUp : RejoinPending;
         LastStamp = -1;
         TouchedStamp = -1;
     }
@@ -149,6 +153,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     internal int Mode => Volatile.Read(ref _mode);
 
     internal long CatchUpCursor => Volatile.Read(ref _catchUpCursor);
+
+    /// <summary>Positions behind the head beyond which a new subscriber catches up on its own.</summary>
+    internal int RejoinThreshold => _rejoinThreshold;
 
     /// <summary>
     /// Waits until there is something to read (true) or the subscriber is closed (false).
