@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
+using ExecutionDistribution.Rest;
 using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.WebSockets;
 
@@ -29,6 +30,7 @@ public static class ExecDistApplication
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
 
         builder.AddDistributionModule();
+        builder.AddRestModule(); // the order projection subscribes before any ingest starts
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddSubscriptionsModule();
@@ -43,6 +45,7 @@ public static class ExecDistApplication
         app.MapWebSocketStream();
         app.MapGrpcApi();
         app.MapIngestApi();
+        app.MapRestApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");
         return app;

@@ -1,0 +1,295 @@
+using System.Collections.Concurrent;
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Rest;
+
+/// <summary>An order's execution status as the spec's REST lookup returns it (FIX semantics).</summary>
+/// <param name="OrderId">Order id.</param>
+/// <param name="PortfolioId">Portfolio, once an order update named it.</param>
+/// <param name="InstrumentId">Instrument.</param>
+/// <param name="Side">Side, once known.</param>
+/// <param name="Status">FIX OrdStatus.</param>
+/// <param name="OrderQty">Order quantity, once an order update gave it.</param>
+/// <param name="CumQty">Quantity of the live fills.</param>
+/// <param name="LeavesQty">Quantity still open (0 once the order is done).</param>
+/// <param name="AvgPx">VWAP of the live fills (0 without fills).</param>
+/// <param name="LastFill">The live fill executed last.</param>
+/// <param name="FillCount">Live fills.</param>
+/// <param name="UpdatedAt">Time of the latest fact about the order, UTC.</param>
+public sealed record OrderExecutionStatus(
+    string OrderId,
+    string? PortfolioId,
+    string? InstrumentId,
+    string? Side,
+    string Status,
+    decimal? OrderQty,
+    decimal CumQty,
+    decimal LeavesQty,
+    decimal AvgPx,
+    FillSummary? LastFill,
+    int FillCount,
+    DateTime UpdatedAt);
+
+/// <summary>One fill as it stands.</summary>
+public sealed record FillSummary(string FillId, decimal Quantity, decimal Price, string Venue, DateTime ExecutionTime, decimal Commission);
+
+/// <summary>A fill (trade id) with the history of its corrections (the spec's FillDetails).</summary>
+/// <param name="FillId">The fill asked for.</param>
+/// <param name="OrderId">Its order.</param>
+/// <param name="InstrumentId">Instrument.</param>
+/// <param name="Side">Side, when sent.</param>
+/// <param name="Quantity">Quantity.</param>
+/// <param name="Price">Price.</param>
+/// <param name="Venue">Venue.</param>
+/// <param name="ExecutionTime">When executed, UTC.</param>
+/// <param name="Commission">Commission.</param>
+/// <param name="ExecType">TRADE or TRADE_CORRECT.</param>
+/// <param name="State">LIVE, CORRECTED (replaced by a later correction) or BUSTED.</param>
+/// <param name="CurrentFillId">The fill that stands for it now (itself when LIVE; null when BUSTED).</param>
+/// <param name="Corrections">The chain from the original trade to the latest correction, in order.</param>
+public sealed record FillDetails(
+    string FillId,
+    string OrderId,
+    string InstrumentId,
+    string? Side,
+    decimal Quantity,
+    decimal Price,
+    string Venue,
+    DateTime ExecutionTime,
+    decimal Commission,
+    string ExecType,
+    string State,
+    string? CurrentFillId,
+    IReadOnlyList<FillSummary> Corrections);
+
+/// <summary>
+/// Follows orders from ORDER_UPDATE and FILL_NOTIFICATION events. It keeps the facts of each order
+/// (its updates, fills, busts and corrections, keyed by id so a repeated event counts once) and
+/// derives the status at read time. Since the answer is a function of the set of facts, events may
+/// arrive in any order or twice and give the same status. It runs as a subscriber of the core, off
+/// the dispatch path; a lock per order serialises writers and readers of that order only.
+/// </summary>
+public sealed class OrderStateProjection
+{
+    private readonly ConcurrentDictionary<string, OrderFacts> _orders = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _orderByFill = new(StringComparer.Ordinal);
+
+    /// <summary>Orders known.</summary>
+    public int Count => _orders.Count;
+
+    /// <summary>Takes one event into account (other data types are ignored).</summary>
+    public void Apply(ExecutionEvent e)
+    {
+        switch (e.Data)
+        {
+            case OrderUpdate update:
+                var facts = _orders.GetOrAdd(update.OrderId, id => new OrderFacts(id));
+                lock (facts)
+                {
+                    facts.Updates[e.EventId] = update;
+                    facts.Touch(update.UpdateTime);
+                }
+
+                break;
+            case FillNotification fill:
+                var order = _orders.GetOrAdd(fill.OrderId, id => new OrderFacts(id));
+                lock (order)
+                {
+                    order.Fills[fill.FillId] = fill;
+                    order.Touch(fill.ExecutionTime);
+                }
+
+                _orderByFill[fill.FillId] = fill.OrderId;
+                break;
+        }
+    }
+
+    /// <summary>The status of an order, or null when nothing is known of it.</summary>
+    public OrderExecutionStatus? GetStatus(string orderId)
+    {
+        if (!_orders.TryGetValue(orderId, out var facts))
+        {
+            return null;
+        }
+
+        lock (facts)
+        {
+            return facts.Status();
+        }
+    }
+
+    /// <summary>A fill with its corrections history, or null when unknown (busts are not fills).</summary>
+    public FillDetails? GetFill(string fillId)
+    {
+        if (!_orderByFill.TryGetValue(fillId, out var orderId) || !_orders.TryGetValue(orderId, out var facts))
+        {
+            return null;
+        }
+
+        lock (facts)
+        {
+            return facts.Fill(fillId);
+        }
+    }
+
+    /// <summary>Everything known of one order; guarded by locking the instance.</summary>
+    private sealed class OrderFacts(string orderId)
+    {
+        public Dictionary<string, OrderUpdate> Updates { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, FillNotification> Fills { get; } = new(StringComparer.Ordinal);
+
+        private DateTime UpdatedAt { get; set; }
+
+        public void Touch(DateTime time)
+        {
+            if (time > UpdatedAt)
+            {
+                UpdatedAt = time;
+            }
+        }
+
+        public OrderExecutionStatus Status()
+        {
+            // The order's own terms: the latest update that carries them (by update time, then event id).
+            OrderUpdate? latest = null;
+            OrderExecType? terminal = null;
+            foreach (var u in Updates.Values.OrderBy(u => u.UpdateTime))
+            {
+                latest = u;
+                if (u.ExecType is OrderExecType.Canceled or OrderExecType.Rejected or OrderExecType.Expired or OrderExecType.DoneForDay)
+                {
+                    terminal ??= u.ExecType;
+                }
+            }
+
+            var live = LiveFills();
+            var cum = live.Sum(f => f.Quantity);
+            var notional = live.Sum(f => f.Quantity * f.Price);
+            var qty = latest?.OrderQty;
+            var done = terminal is not null || (qty is { } q && cum >= q);
+            var status = terminal switch
+            {
+                OrderExecType.Canceled => OrderStatus.Canceled,
+                OrderExecType.Rejected => OrderStatus.Rejected,
+                OrderExecType.Expired => OrderStatus.Expired,
+                OrderExecType.DoneForDay => OrderStatus.DoneForDay,
+                _ when qty is { } full && cum >= full => OrderStatus.Filled,
+                _ when latest?.ExecType == OrderExecType.PendingCancel => OrderStatus.PendingCancel,
+                _ when latest?.ExecType == OrderExecType.PendingReplace => OrderStatus.PendingReplace,
+                _ when cum > 0 => OrderStatus.PartiallyFilled,
+                _ when latest?.ExecType == OrderExecType.Replaced => OrderStatus.Replaced,
+                _ => OrderStatus.New,
+            };
+            var last = live.OrderBy(f => f.ExecutionTime).ThenBy(f => f.FillId, StringComparer.Ordinal).LastOrDefault();
+            var firstFill = Fills.Values.FirstOrDefault();
+            return new OrderExecutionStatus(
+                orderId,
+                latest?.PortfolioId ?? firstFill?.PortfolioId,
+                latest?.InstrumentId ?? firstFill?.InstrumentId,
+                (latest?.Side ?? firstFill?.Side) is { } side ? WireNames.Sides[(int)side] : null,
+                WireNames.OrderStatuses[(int)status],
+                qty,
+                cum,
+                done || qty is null ? 0m : Math.Max(qty.Value - cum, 0m),
+                cum == 0 ? 0m : Math.Round(notional / cum, 6),
+                last is null ? null : Summary(last),
+                live.Count,
+                UpdatedAt);
+        }
+
+        public FillDetails? Fill(string fillId)
+        {
+            if (!Fills.TryGetValue(fillId, out var fill) || fill.ExecType == FillExecType.TradeCancel)
+            {
+                return null;
+            }
+
+            var root = Root(fill);
+            var chain = Chain(root);
+            var busted = IsBusted(chain);
+            var current = busted ? null : chain[^1];
+            var state = busted ? "BUSTED" : ReferenceEquals(current, fill) ? "LIVE" : "CORRECTED";
+            return new FillDetails(fill.FillId, fill.OrderId, fill.InstrumentId, fill.Side is { } s ? WireNames.Sides[(int)s] : null,
+                fill.Quantity, fill.Price, fill.Venue, fill.ExecutionTime, fill.Commission, WireNames.FillExecTypes[(int)fill.ExecType],
+                state, current?.FillId, [.. chain.Select(Summary)]);
+        }
+
+        // Live fills: the latest link of every chain (a trade and its corrections) that no bust touched.
+        private List<FillNotification> LiveFills()
+        {
+            var live = new List<FillNotification>();
+            foreach (var f in Fills.Values)
+            {
+                if (f.ExecType == FillExecType.Trade || (f.ExecType == FillExecType.TradeCorrect && f.RefFillId is not null && !Fills.ContainsKey(f.RefFillId)))
+                {
+                    // A chain root: a trade, or a correction whose original has not arrived yet.
+                    var chain = Chain(f);
+                    if (!IsBusted(chain))
+                    {
+                        live.Add(chain[^1]);
+                    }
+                }
+            }
+
+            return live;
+        }
+
+        private FillNotification Root(FillNotification fill)
+        {
+            var current = fill;
+            var guard = 0;
+            while (current.ExecType == FillExecType.TradeCorrect && current.RefFillId is { } parent && Fills.TryGetValue(parent, out var p) && guard++ < 1_000)
+            {
+                current = p;
+            }
+
+            return current;
+        }
+
+        // The chain from a root through its corrections (a correction of a correction follows it).
+        private List<FillNotification> Chain(FillNotification root)
+        {
+            var chain = new List<FillNotification> { root };
+            var seen = new HashSet<string>(StringComparer.Ordinal) { root.FillId };
+            var current = root;
+            while (true)
+            {
+                FillNotification? next = null;
+                foreach (var f in Fills.Values)
+                {
+                    if (f.ExecType == FillExecType.TradeCorrect && f.RefFillId == current.FillId && !seen.Contains(f.FillId)
+                        && (next is null || f.ExecutionTime > next.ExecutionTime || (f.ExecutionTime == next.ExecutionTime && string.CompareOrdinal(f.FillId, next.FillId) > 0)))
+                    {
+                        next = f;
+                    }
+                }
+
+                if (next is null)
+                {
+                    return chain;
+                }
+
+                chain.Add(next);
+                seen.Add(next.FillId);
+                current = next;
+            }
+        }
+
+        // A bust of any link kills the chain: it voids the economic fill, however often it was corrected.
+        private bool IsBusted(List<FillNotification> chain)
+        {
+            foreach (var f in Fills.Values)
+            {
+                if (f.ExecType == FillExecType.TradeCancel && f.RefFillId is { } target && chain.Exists(c => c.FillId == target))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private static FillSummary Summary(FillNotification f) => new(f.FillId, f.Quantity, f.Price, f.Venue, f.ExecutionTime, f.Commission);
+    }
+}
