@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
+using ExecutionDistribution.Orders;
 using ExecutionDistribution.Rest;
 using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.WebSockets;
@@ -30,7 +31,7 @@ public static class ExecDistApplication
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
 
         builder.AddDistributionModule();
-        builder.AddRestModule(); // the order projection subscribes before any ingest starts
+        builder.AddOrdersModule(); // the order projection subscribes before any ingest starts
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddSubscriptionsModule();

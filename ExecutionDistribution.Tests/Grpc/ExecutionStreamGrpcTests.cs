@@ -197,8 +197,13 @@ public sealed class ExecutionStreamGrpcTests
     {
         using var call = _client.StreamExecution(new StreamRequest { Filter = Orders($"idle-{Guid.NewGuid():N}") });
 
-        Assert.That(await call.ResponseStream.MoveNext(CancellationToken.None), Is.True);
-        var message = call.ResponseStream.Current;
+        ExecutionMessage message;
+        do
+        {
+            Assert.That(await call.ResponseStream.MoveNext(CancellationToken.None), Is.True);
+            message = call.ResponseStream.Current;
+        }
+        while (message.BodyCase == ExecutionMessage.BodyOneofCase.Snapshot);
 
         Assert.That(message.BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Heartbeat));
         Assert.That(message.ResumeToken, Is.Not.Empty);

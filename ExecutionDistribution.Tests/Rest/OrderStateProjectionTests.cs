@@ -1,5 +1,5 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Rest;
+using ExecutionDistribution.Orders;
 
 namespace ExecutionDistribution.Tests.Rest;
 

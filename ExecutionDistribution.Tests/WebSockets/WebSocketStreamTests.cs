@@ -108,7 +108,7 @@ public sealed class WebSocketStreamTests
         await using var client = await StreamClient.ConnectAsync(_host, $"order_ids=idle-{Guid.NewGuid():N}");
         await client.ReceiveAsync();
 
-        var heartbeat = await client.ReceiveAsync();
+        var heartbeat = await client.ReceiveUntilAsync(f => (string?)f["type"] == "heartbeat");
         await client.SendAsync("""{"type":"ping"}""");
         var next = await client.ReceiveUntilAsync(f => (string?)f["type"] == "pong");
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
 using Google.Protobuf;
 using Grpc.Core;
@@ -26,6 +27,7 @@ internal sealed class ExecutionStreamService(
     IOptions<GrpcStreamOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    OrderStateProjection orders,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter) : ExecutionStream.ExecutionStreamBase
 {
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
@@ -58,6 +60,14 @@ internal sealed class ExecutionStreamService(
                 case ResumeCheck.Invalid:
                     throw Invalid("resume_token", "is not a resume token issued by this service");
             }
+        }
+
+        // Watching orders from now: their current state first, then events from exactly the position it reflects.
+        OrderSnapshot? snapshot = null;
+        if (managed is null && resume is null && filter.OrderIds.Count > 0)
+        {
+            snapshot = ToMessage(orders.Snapshot(filter.OrderIds, out var asOf));
+            resume = new ResumeToken(core.LogEpoch, asOf, 0);
         }
 
         var perMessage = request.MaxEventsPerMessage == 0 ? o.DefaultEventsPerMessage : request.MaxEventsPerMessage;
@@ -98,6 +108,11 @@ internal sealed class ExecutionStreamService(
                 // Headers now: a client that has them knows it is attached, and where it started.
                 var start = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
                 await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                if (snapshot is not null)
+                {
+                    await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }, ended.Token).ConfigureAwait(false);
+                }
+
                 await StreamAsync(subscriber, responseStream, perMessage, ended.Token).ConfigureAwait(false);
             }
             finally
@@ -370,6 +385,31 @@ internal sealed class ExecutionStreamService(
             Streaming = registry.IsStreaming(s.SubscriptionId),
             AcknowledgedToken = s.Acknowledged.Encode(),
         };
+    }
+
+    private static OrderSnapshot ToMessage(IReadOnlyList<OrderExecutionStatus> statuses)
+    {
+        static string D(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+        var snapshot = new OrderSnapshot();
+        foreach (var s in statuses)
+        {
+            snapshot.Orders.Add(new OrderState
+            {
+                OrderId = s.OrderId,
+                Status = s.Status,
+                OrderQty = s.OrderQty is { } q ? D(q) : string.Empty,
+                CumQty = D(s.CumQty),
+                LeavesQty = D(s.LeavesQty),
+                AvgPx = D(s.AvgPx),
+                FillCount = s.FillCount,
+                UpdatedAt = s.UpdatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
+                InstrumentId = s.InstrumentId ?? string.Empty,
+                PortfolioId = s.PortfolioId ?? string.Empty,
+                Side = s.Side ?? string.Empty,
+            });
+        }
+
+        return snapshot;
     }
 
     private static RpcException Invalid(string field, string message) =>

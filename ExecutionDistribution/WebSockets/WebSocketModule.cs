@@ -1,6 +1,7 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
 using Microsoft.Extensions.Primitives;
 
@@ -47,6 +48,7 @@ internal static class WebSocketModule
         IOptions<WebSocketOptions> options,
         TimeProvider time,
         IHostApplicationLifetime lifetime,
+        OrderStateProjection orders,
         [FromKeyedServices(WebSocketOptions.SectionName)] StreamLimiter limiter)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -124,6 +126,14 @@ internal static class WebSocketModule
             }
         }
 
+        // Watching orders from now: their current state first, then events from exactly the position it reflects.
+        IReadOnlyList<OrderExecutionStatus>? snapshot = null;
+        if (problems.Count == 0 && managed is null && resume is null && filter!.OrderIds.Count > 0)
+        {
+            snapshot = orders.Snapshot(filter.OrderIds, out var asOf);
+            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+        }
+
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
         if (problems.Count > 0)
         {
@@ -149,7 +159,7 @@ internal static class WebSocketModule
 
             var session = new WebSocketStreamSession(socket, core, options.Value, time);
             var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed.Token);
-            await session.RunAsync(managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, attachment,
+            await session.RunAsync(managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, attachment, snapshot,
                 context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         catch (SubscriptionRejectedException ex)

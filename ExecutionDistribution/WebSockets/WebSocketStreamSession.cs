@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
 
 namespace ExecutionDistribution.WebSockets;
@@ -45,6 +46,7 @@ internal sealed class WebSocketStreamSession
         DeliveryGuarantee guarantee,
         ResumeToken? resume,
         SubscriptionAttachment? attachment,
+        IReadOnlyList<OrderExecutionStatus>? snapshot,
         CancellationToken aborted,
         CancellationToken serviceStopping)
     {
@@ -62,6 +64,13 @@ internal sealed class WebSocketStreamSession
         try
         {
             await SendControlAsync("subscribed", subscriber.Id, aborted).ConfigureAwait(false);
+            if (snapshot is not null)
+            {
+                // Before any event: the state of the watched orders as of the stream's start position.
+                await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", subscriber.Id, _resumeToken, snapshot), ControlFrame.Json), aborted)
+                    .ConfigureAwait(false);
+            }
+
             receive = ReceiveLoopAsync(stop, aborted);
             heartbeat = HeartbeatLoopAsync(subscriber.Id, stop.Token, aborted);
             await SendLoopAsync(subscriber, aborted).ConfigureAwait(false);
@@ -345,6 +354,8 @@ internal sealed class WebSocketStreamSession
     private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence);
 
     private sealed record ErrorFrame(string Type, string Message);
+
+    private sealed record SnapshotFrame(string Type, string SubscriptionId, string ResumeToken, IReadOnlyList<OrderExecutionStatus> Orders);
 
     /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
     private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time)

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using ExecutionDistribution.Contract;
 
-namespace ExecutionDistribution.Rest;
+namespace ExecutionDistribution.Orders;
 
 /// <summary>An order's execution status as the spec's REST lookup returns it (FIX semantics).</summary>
 /// <param name="OrderId">Order id.</param>
@@ -67,12 +67,72 @@ public sealed record FillDetails(
 /// (its updates, fills, busts and corrections, keyed by id so a repeated event counts once) and
 /// derives the status at read time. Since the answer is a function of the set of facts, events may
 /// arrive in any order or twice and give the same status. It runs as a subscriber of the core, off
-/// the dispatch path; a lock per order serialises writers and readers of that order only.
+/// the dispatch path. One lock serialises applying a batch and taking a snapshot, so a snapshot
+/// states exactly which log position it reflects (<see cref="Snapshot"/>).
 /// </summary>
 public sealed class OrderStateProjection
 {
     private readonly ConcurrentDictionary<string, OrderFacts> _orders = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _orderByFill = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+    private long _appliedThrough;
+
+    /// <summary>Every order update and fill before this log position has been applied.</summary>
+    public long AppliedThrough
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _appliedThrough;
+            }
+        }
+    }
+
+    /// <summary>Applies a batch read from the core and records the position it reaches, atomically.</summary>
+    public void ApplyBatch(ReadOnlySpan<Distribution.Delivery> deliveries, long resumePosition)
+    {
+        lock (_gate)
+        {
+            foreach (var d in deliveries)
+            {
+                ApplyOne(d.Event);
+            }
+
+            _appliedThrough = Math.Max(_appliedThrough, resumePosition);
+        }
+    }
+
+    /// <summary>Starts the projection at the log position its feed starts from.</summary>
+    public void StartAt(long position)
+    {
+        lock (_gate)
+        {
+            _appliedThrough = Math.Max(_appliedThrough, position);
+        }
+    }
+
+    /// <summary>
+    /// The current status of each known order of <paramref name="orderIds"/>, and the log position it
+    /// reflects: a stream that starts at <paramref name="position"/> continues it with no gap and no repeat.
+    /// </summary>
+    public IReadOnlyList<OrderExecutionStatus> Snapshot(IEnumerable<string> orderIds, out long position)
+    {
+        lock (_gate)
+        {
+            position = _appliedThrough;
+            var statuses = new List<OrderExecutionStatus>();
+            foreach (var id in orderIds)
+            {
+                if (_orders.TryGetValue(id, out var facts))
+                {
+                    statuses.Add(facts.Status());
+                }
+            }
+
+            return statuses;
+        }
+    }
 
     /// <summary>Orders known.</summary>
     public int Count => _orders.Count;
@@ -80,24 +140,26 @@ public sealed class OrderStateProjection
     /// <summary>Takes one event into account (other data types are ignored).</summary>
     public void Apply(ExecutionEvent e)
     {
+        lock (_gate)
+        {
+            ApplyOne(e);
+        }
+    }
+
+    private void ApplyOne(ExecutionEvent e)
+    {
         switch (e.Data)
         {
             case OrderUpdate update:
                 var facts = _orders.GetOrAdd(update.OrderId, id => new OrderFacts(id));
-                lock (facts)
-                {
-                    facts.Updates[e.EventId] = update;
-                    facts.Touch(update.UpdateTime);
-                }
+                facts.Updates[e.EventId] = update;
+                facts.Touch(update.UpdateTime);
 
                 break;
             case FillNotification fill:
                 var order = _orders.GetOrAdd(fill.OrderId, id => new OrderFacts(id));
-                lock (order)
-                {
-                    order.Fills[fill.FillId] = fill;
-                    order.Touch(fill.ExecutionTime);
-                }
+                order.Fills[fill.FillId] = fill;
+                order.Touch(fill.ExecutionTime);
 
                 _orderByFill[fill.FillId] = fill.OrderId;
                 break;
@@ -107,32 +169,22 @@ public sealed class OrderStateProjection
     /// <summary>The status of an order, or null when nothing is known of it.</summary>
     public OrderExecutionStatus? GetStatus(string orderId)
     {
-        if (!_orders.TryGetValue(orderId, out var facts))
+        lock (_gate)
         {
-            return null;
-        }
-
-        lock (facts)
-        {
-            return facts.Status();
+            return _orders.TryGetValue(orderId, out var facts) ? facts.Status() : null;
         }
     }
 
     /// <summary>A fill with its corrections history, or null when unknown (busts are not fills).</summary>
     public FillDetails? GetFill(string fillId)
     {
-        if (!_orderByFill.TryGetValue(fillId, out var orderId) || !_orders.TryGetValue(orderId, out var facts))
+        lock (_gate)
         {
-            return null;
-        }
-
-        lock (facts)
-        {
-            return facts.Fill(fillId);
+            return _orderByFill.TryGetValue(fillId, out var orderId) && _orders.TryGetValue(orderId, out var facts) ? facts.Fill(fillId) : null;
         }
     }
 
-    /// <summary>Everything known of one order; guarded by locking the instance.</summary>
+    /// <summary>Everything known of one order; guarded by the projection's lock.</summary>
     private sealed class OrderFacts(string orderId)
     {
         public Dictionary<string, OrderUpdate> Updates { get; } = new(StringComparer.Ordinal);

@@ -1,0 +1,66 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+
+namespace ExecutionDistribution.Orders;
+
+/// <summary>
+/// Registers the order-state projection and the core subscriber that feeds it. Registered right after
+/// the dispatch core, so it subscribes before any ingest starts. Read by the REST lookups and by the
+/// streams' order snapshots.
+/// </summary>
+internal static class OrdersModule
+{
+    public static WebApplicationBuilder AddOrdersModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<OrderStateProjection>();
+        builder.Services.AddHostedService<OrderProjectionFeeder>();
+        return builder;
+    }
+
+    /// <summary>
+    /// Feeds the projection from the core: an at_least_once subscriber of order updates and fills,
+    /// attached at start before any ingest, read on its own task (never on the dispatch path).
+    /// </summary>
+    private sealed class OrderProjectionFeeder(FanOutDispatcher core, OrderStateProjection orders) : IHostedService
+    {
+        private Subscriber? _subscriber;
+        private Task? _loop;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _subscriber = core.Subscribe("order-state-projection", new SubscriptionFilter
+            {
+                DataTypes = new HashSet<ExecutionDataType> { ExecutionDataType.OrderUpdate, ExecutionDataType.FillNotification },
+            }, DeliveryGuarantee.AtLeastOnce);
+            orders.StartAt(_subscriber.StartPosition);
+            _loop = Task.Run(RunAsync, CancellationToken.None);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            if (_subscriber is not null)
+            {
+                core.Unsubscribe(_subscriber);
+            }
+
+            if (_loop is not null)
+            {
+                await _loop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private async Task RunAsync()
+        {
+            var subscriber = _subscriber!;
+            var batch = new DeliveryBatch(256);
+            while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
+            {
+                while (subscriber.TryReadBatch(batch))
+                {
+                    orders.ApplyBatch(batch.Deliveries, batch.ResumePosition);
+                }
+            }
+        }
+    }
+}
