@@ -28,7 +28,11 @@ public static class ExecDistApplication
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
-        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower);
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.Converters.Add(new Contract.UtcMicrosecondsConverter());
+        });
 
         builder.AddDistributionModule();
         builder.AddOrdersModule(); // the order projection subscribes before any ingest starts

@@ -35,6 +35,7 @@ public sealed class RestLookupTests
         Assert.That((decimal?)status!["cum_qty"], Is.EqualTo(100m));
         Assert.That((decimal?)status["avg_px"], Is.EqualTo(150.25m));
         Assert.That((int?)status["fill_count"], Is.EqualTo(1));
+        Assert.That((string?)status["updated_at"], Is.EqualTo("2025-06-21T10:00:00.000000Z"), "the contract's timestamp format");
         var details = await host.Client.GetFromJsonAsync<JsonObject>($"/api/v1/execution/fills/{order}-F1");
         Assert.That((string?)details!["state"], Is.EqualTo("LIVE"));
         Assert.That((string?)details["order_id"], Is.EqualTo(order));

@@ -360,7 +360,11 @@ internal sealed class WebSocketStreamSession
     /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
     private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time)
     {
-        public static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        public static readonly JsonSerializerOptions Json = new()
+        {
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            Converters = { new UtcMicrosecondsConverter() },
+        };
     }
 }
 
