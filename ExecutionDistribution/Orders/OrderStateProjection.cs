@@ -175,6 +175,25 @@ public sealed class OrderStateProjection
         }
     }
 
+    /// <summary>The execution report of a portfolio over [start, end] (UTC days, inclusive).</summary>
+    public PortfolioExecutionReport Report(string portfolioId, DateOnly start, DateOnly end)
+    {
+        lock (_gate)
+        {
+            var orders = new List<(OrderExecutionStatus, IReadOnlyList<FillNotification>)>();
+            foreach (var facts in _orders.Values)
+            {
+                var status = facts.Status();
+                if (status.PortfolioId == portfolioId)
+                {
+                    orders.Add((status, facts.Live()));
+                }
+            }
+
+            return ExecutionReportBuilder.Build(portfolioId, start, end, orders);
+        }
+    }
+
     /// <summary>A fill with its corrections history, or null when unknown (busts are not fills).</summary>
     public FillDetails? GetFill(string fillId)
     {
@@ -266,6 +285,8 @@ public sealed class OrderStateProjection
                 fill.Quantity, fill.Price, fill.Venue, fill.ExecutionTime, fill.Commission, WireNames.FillExecTypes[(int)fill.ExecType],
                 state, current?.FillId, [.. chain.Select(Summary)]);
         }
+
+        public IReadOnlyList<FillNotification> Live() => LiveFills();
 
         // Live fills: the latest link of every chain (a trade and its corrections) that no bust touched.
         private List<FillNotification> LiveFills()

@@ -18,6 +18,9 @@ internal static class RestModule
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown order", detail: $"No execution is known for order_id '{order_id}'."))
             .Produces<OrderExecutionStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapGet("/reports/{portfolio_id}", Report)
+            .Produces<PortfolioExecutionReport>()
+            .ProducesValidationProblem();
         group.MapGet("/fills/{trade_id}", (string trade_id, OrderStateProjection orders) =>
             orders.GetFill(trade_id) is { } fill
                 ? Results.Ok(fill)
@@ -25,5 +28,47 @@ internal static class RestModule
             .Produces<FillDetails>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
+    }
+
+    /// <summary>Longest range one report covers, in days.</summary>
+    private const int MaxReportDays = 366;
+
+    private static IResult Report(string portfolio_id, string? start_date, string? end_date, OrderStateProjection orders)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var start = Date(start_date, "start_date", errors);
+        var end = Date(end_date, "end_date", errors);
+        if (start is { } s && end is { } e)
+        {
+            if (e < s)
+            {
+                errors["end_date"] = ["must not be before start_date"];
+            }
+            else if (e.DayNumber - s.DayNumber + 1 > MaxReportDays)
+            {
+                errors["end_date"] = [$"the range may cover at most {MaxReportDays} days"];
+            }
+        }
+
+        return errors.Count > 0
+            ? Results.ValidationProblem(errors, title: "The report parameters are invalid.")
+            : Results.Ok(orders.Report(portfolio_id, start!.Value, end!.Value));
+    }
+
+    private static DateOnly? Date(string? text, string name, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            errors[name] = ["is required, as yyyy-MM-dd"];
+            return null;
+        }
+
+        if (!DateOnly.TryParseExact(text, "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var date))
+        {
+            errors[name] = ["must be a date as yyyy-MM-dd"];
+            return null;
+        }
+
+        return date;
     }
 }
