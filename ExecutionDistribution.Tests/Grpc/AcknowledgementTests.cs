@@ -27,22 +27,7 @@ public sealed class AcknowledgementTests
         await _host.DisposeAsync();
     }
 
-    private async Task<(string Id, string Order)> CreateSubscriptionAsync()
-    {
-        var id = $"ack-{Guid.NewGuid():N}";
-        var order = $"ack-order-{Guid.NewGuid():N}";
-        var filter = new Filter();
-        filter.OrderIds.Add(order);
-        await _client.ManageSubscriptionAsync(new SubscriptionRequest
-        {
-            Action = SubscriptionAction.Create,
-            SubscriptionId = id,
-            TopicName = "#",
-            SubscriberWorkflow = "risk_management",
-            Filter = filter,
-        });
-        return (id, order);
-    }
+    private Task<(string Id, string Order)> CreateSubscriptionAsync() => ManagedSubscriptions.CreateWatchingNewOrderAsync(_channel, "ack", "risk_management");
 
     [Test]
     public async Task A_subscription_receives_what_was_published_after_its_creation_even_with_no_stream_attached()

@@ -25,22 +25,7 @@ public sealed class WebSocketSubscriptionTests
         await _host.DisposeAsync();
     }
 
-    private async Task<(string Id, string Order)> CreateAsync()
-    {
-        var id = $"wsub-{Guid.NewGuid():N}";
-        var order = $"wsub-order-{Guid.NewGuid():N}";
-        var filter = new Filter();
-        filter.OrderIds.Add(order);
-        await new ExecutionStream.ExecutionStreamClient(_channel).ManageSubscriptionAsync(new SubscriptionRequest
-        {
-            Action = SubscriptionAction.Create,
-            SubscriptionId = id,
-            TopicName = "#",
-            SubscriberWorkflow = "compliance_surveillance",
-            Filter = filter,
-        });
-        return (id, order);
-    }
+    private Task<(string Id, string Order)> CreateAsync() => ManagedSubscriptions.CreateWatchingNewOrderAsync(_channel, "wsub", "compliance_surveillance");
 
     [Test]
     public async Task A_subscription_streamed_over_websocket_redelivers_what_was_not_acknowledged()
