@@ -51,6 +51,7 @@ public static class ExecDistApplication
         app.MapGrpcApi();
         app.MapIngestApi();
         app.MapRestApi();
+        app.MapSubscriptionsApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");
         return app;

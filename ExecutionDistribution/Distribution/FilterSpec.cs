@@ -7,7 +7,7 @@ namespace ExecutionDistribution.Distribution;
 /// message or a REST body), turned into a <see cref="SubscriptionFilter"/> with every problem named by
 /// its field. Limits keep one client from building a filter that costs everyone.
 /// </summary>
-public sealed class FilterSpec
+public sealed record FilterSpec
 {
     /// <summary>Most values in one dimension.</summary>
     public const int MaxValuesPerDimension = 1_000;

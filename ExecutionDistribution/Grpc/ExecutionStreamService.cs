@@ -152,9 +152,9 @@ internal sealed class ExecutionStreamService(
     public override Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
-        if (id.Length is 0 or > 100)
+        if (SubscriptionRules.CheckId(id) is { } problem)
         {
-            throw Invalid("subscription_id", "must be 1 to 100 characters");
+            throw Invalid(problem.Path, problem.Message);
         }
 
         switch (request.Action)
@@ -297,7 +297,7 @@ internal sealed class ExecutionStreamService(
         }
 
         var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
-        var filter = BuildFilter(request.Filter ?? new Filter(), [], "filter");
+        var filter = BuildFilter(request.Filter ?? new Filter(), "filter");
         return (filter, guarantee, null);
     }
 
@@ -306,48 +306,38 @@ internal sealed class ExecutionStreamService(
 
     private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt, ResumeToken acknowledged)
     {
-        if (request.TopicName.Length is 0 or > 200)
-        {
-            throw Invalid("topic_name", "must be 1 to 200 characters (a topic or topic pattern)");
-        }
-
-        if (request.SubscriberWorkflow.Length is 0 or > 100)
-        {
-            throw Invalid("subscriber_workflow", "must be 1 to 100 characters");
-        }
-
         var given = request.Filter ?? new Filter();
-        if (given.Topics.Count > 0)
+        var definition = new SubscriptionDefinition(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, Spec(given), request.DeliveryGuarantee);
+        var managed = SubscriptionRules.Build(definition, status, createdAt, acknowledged, out var problems, out var overLimit);
+        if (managed is null)
         {
-            throw Invalid("filter.topics", "a subscription's topic is topic_name; leave filter.topics empty");
+            var first = problems[0];
+            var message = $"{first.Path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
+            throw new RpcException(new Status(overLimit ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, message));
         }
 
-        var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
-        var filter = BuildFilter(given, [request.TopicName], "filter", out var spec);
-        return new ManagedSubscription(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, spec, filter, guarantee, status, createdAt, acknowledged);
+        return managed;
     }
 
-    private static SubscriptionFilter BuildFilter(Filter filter, string[] extraTopics, string field) => BuildFilter(filter, extraTopics, field, out _);
-
-    private static SubscriptionFilter BuildFilter(Filter filter, string[] extraTopics, string field, out FilterSpec spec)
+    private static FilterSpec Spec(Filter filter) => new()
     {
-        spec = new FilterSpec
-        {
-            Topics = [.. filter.Topics, .. extraTopics],
-            RoutingKeys = [.. filter.RoutingKeys],
-            DataTypes = [.. filter.DataTypes],
-            OrderIds = [.. filter.OrderIds],
-            Instruments = [.. filter.Instruments],
-            Venues = [.. filter.Venues],
-            TargetWorkflows = [.. filter.TargetWorkflows],
-            MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
-        };
-        var built = spec.Build(out var problems, out var overLimit);
+        Topics = [.. filter.Topics],
+        RoutingKeys = [.. filter.RoutingKeys],
+        DataTypes = [.. filter.DataTypes],
+        OrderIds = [.. filter.OrderIds],
+        Instruments = [.. filter.Instruments],
+        Venues = [.. filter.Venues],
+        TargetWorkflows = [.. filter.TargetWorkflows],
+        MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
+    };
+
+    private static SubscriptionFilter BuildFilter(Filter filter, string field)
+    {
+        var built = Spec(filter).Build(out var problems, out var overLimit);
         if (built is null)
         {
             var first = problems[0];
-            var path = extraTopics.Length > 0 && first.Path.StartsWith("topics[", StringComparison.Ordinal) ? "topic_name" : $"{field}.{first.Path}";
-            var message = $"{path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
+            var message = $"{field}.{first.Path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
             throw new RpcException(new Status(overLimit ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, message));
         }
 

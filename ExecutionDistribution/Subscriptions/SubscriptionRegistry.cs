@@ -51,6 +51,15 @@ internal sealed class SubscriptionRegistry
         return reason is null ? managed : null;
     }
 
+    /// <summary>Every subscription, by id.</summary>
+    public IReadOnlyList<ManagedSubscription> List()
+    {
+        lock (_gate)
+        {
+            return [.. _subscriptions.Values.OrderBy(s => s.SubscriptionId, StringComparer.Ordinal)];
+        }
+    }
+
     public ManagedSubscription? Get(string id)
     {
         lock (_gate)

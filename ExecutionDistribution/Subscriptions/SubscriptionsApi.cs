@@ -1,0 +1,177 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+
+namespace ExecutionDistribution.Subscriptions;
+
+/// <summary>
+/// <c>/api/v1/subscriptions</c>: the REST twin of gRPC ManageSubscription and Acknowledge, over the
+/// same registry and rules. Answers 400 naming the field, 404, 409 (exists).
+/// </summary>
+internal static class SubscriptionsApi
+{
+    public static IEndpointRouteBuilder MapSubscriptionsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/subscriptions").WithTags("Subscriptions");
+        group.MapPost("/", Create).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry))));
+        group.MapGet("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
+            registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id));
+        group.MapPut("/{subscription_id}", Update).ProducesValidationProblem();
+        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry) => SetStatus(subscription_id, "paused", registry));
+        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry) => SetStatus(subscription_id, "active", registry));
+        group.MapDelete("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
+        {
+            if (registry.Get(subscription_id) is not { } s)
+            {
+                return NotFound(subscription_id);
+            }
+
+            registry.Remove(subscription_id);
+            return Results.Ok(View(s with { Status = "deleted" }, registry));
+        });
+        group.MapPost("/{subscription_id}/ack", Acknowledge).ProducesValidationProblem();
+        return app;
+    }
+
+    private static IResult Create(SubscriptionBody body, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time)
+    {
+        var managed = SubscriptionRules.Build(body.ToDefinition(body.SubscriptionId), "active", Timestamps.UtcNow(time), new ResumeToken(core.LogEpoch, core.Head, 0),
+            out var problems, out var overLimit);
+        if (managed is null)
+        {
+            return Invalid(problems, overLimit);
+        }
+
+        return registry.TryAdd(managed)
+            ? Results.Created($"/api/v1/subscriptions/{managed.SubscriptionId}", View(managed, registry))
+            : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Subscription exists", detail: $"subscription '{managed.SubscriptionId}' already exists");
+    }
+
+    private static IResult Update(string subscription_id, SubscriptionBody body, SubscriptionRegistry registry)
+    {
+        if (registry.Get(subscription_id) is not { } existing)
+        {
+            return NotFound(subscription_id);
+        }
+
+        var managed = SubscriptionRules.Build(body.ToDefinition(subscription_id), existing.Status, existing.CreatedAt, existing.Acknowledged, out var problems, out var overLimit);
+        if (managed is null)
+        {
+            return Invalid(problems, overLimit);
+        }
+
+        registry.Replace(managed);
+        return Results.Ok(View(managed, registry));
+    }
+
+    private static IResult SetStatus(string id, string status, SubscriptionRegistry registry)
+    {
+        if (registry.Get(id) is not { } s)
+        {
+            return NotFound(id);
+        }
+
+        var changed = s with { Status = status };
+        registry.Replace(changed);
+        return Results.Ok(View(changed, registry));
+    }
+
+    private static IResult Acknowledge(string subscription_id, AckBody body, SubscriptionRegistry registry, FanOutDispatcher core)
+    {
+        if (!ResumeToken.TryDecode(body.ResumeToken, out var token, out var reason))
+        {
+            return Invalid([new ValidationProblem("resume_token", reason)], overLimit: false);
+        }
+
+        if (token.Epoch != core.LogEpoch)
+        {
+            return Invalid([new ValidationProblem("resume_token", "is from an earlier run of the service")], overLimit: false);
+        }
+
+        return registry.Acknowledge(subscription_id, token) is { } held
+            ? Results.Ok(new AckView(subscription_id, held.Encode(), held.Sequence))
+            : NotFound(subscription_id);
+    }
+
+    private static IResult NotFound(string id) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown subscription", detail: $"subscription '{id}' does not exist");
+
+    // Limits (overLimit) are bad input on REST too: 400 naming the field, like every other problem.
+    private static IResult Invalid(List<ValidationProblem> problems, bool overLimit)
+    {
+        var errors = problems.GroupBy(p => p.Path, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(p => p.Message).ToArray(), StringComparer.Ordinal);
+        return Results.ValidationProblem(errors, title: overLimit ? "The subscription's filter exceeds a limit." : "The subscription is invalid.");
+    }
+
+    private static SubscriptionView View(ManagedSubscription s, SubscriptionRegistry registry) => new(
+        s.SubscriptionId,
+        s.TopicName,
+        s.SubscriberWorkflow,
+        FilterBody.From(s.Spec),
+        s.Guarantee.Name(),
+        s.Status,
+        s.CreatedAt,
+        registry.IsStreaming(s.SubscriptionId),
+        s.Acknowledged.Encode());
+
+    /// <summary>The body of POST and PUT.</summary>
+    internal sealed record SubscriptionBody(string? SubscriptionId, string? TopicName, string? SubscriberWorkflow, FilterBody? Filter, string? DeliveryGuarantee)
+    {
+        public SubscriptionDefinition ToDefinition(string? id) =>
+            new(id ?? string.Empty, TopicName ?? string.Empty, SubscriberWorkflow ?? string.Empty, (Filter ?? new FilterBody()).ToSpec(), DeliveryGuarantee);
+    }
+
+    /// <summary>A filter in JSON (the dimensions of docs/contract.md).</summary>
+    internal sealed record FilterBody
+    {
+        public string[]? Topics { get; init; }
+        public string[]? RoutingKeys { get; init; }
+        public string[]? DataTypes { get; init; }
+        public string[]? OrderIds { get; init; }
+        public string[]? Instruments { get; init; }
+        public string[]? Venues { get; init; }
+        public string[]? TargetWorkflows { get; init; }
+        public int? MinPriority { get; init; }
+
+        public FilterSpec ToSpec() => new()
+        {
+            Topics = Topics ?? [],
+            RoutingKeys = RoutingKeys ?? [],
+            DataTypes = DataTypes ?? [],
+            OrderIds = OrderIds ?? [],
+            Instruments = Instruments ?? [],
+            Venues = Venues ?? [],
+            TargetWorkflows = TargetWorkflows ?? [],
+            MinPriority = MinPriority,
+        };
+
+        public static FilterBody From(FilterSpec s) => new()
+        {
+            RoutingKeys = [.. s.RoutingKeys],
+            DataTypes = [.. s.DataTypes],
+            OrderIds = [.. s.OrderIds],
+            Instruments = [.. s.Instruments],
+            Venues = [.. s.Venues],
+            TargetWorkflows = [.. s.TargetWorkflows],
+            MinPriority = s.MinPriority,
+        };
+    }
+
+    /// <summary>The body of POST .../ack.</summary>
+    internal sealed record AckBody(string? ResumeToken);
+
+    /// <summary>A subscription as REST shows it.</summary>
+    internal sealed record SubscriptionView(
+        string SubscriptionId,
+        string TopicName,
+        string SubscriberWorkflow,
+        FilterBody Filter,
+        string DeliveryGuarantee,
+        string Status,
+        DateTime CreatedAt,
+        bool Streaming,
+        string AcknowledgedToken);
+
+    /// <summary>The acknowledged point after an acknowledgement.</summary>
+    internal sealed record AckView(string SubscriptionId, string AcknowledgedToken, long AcknowledgedSequence);
+}
