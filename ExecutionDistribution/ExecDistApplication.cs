@@ -6,6 +6,7 @@ using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Rest;
 using ExecutionDistribution.Subscriptions;
+using ExecutionDistribution.Topics;
 using ExecutionDistribution.WebSockets;
 
 namespace ExecutionDistribution;
@@ -39,6 +40,7 @@ public static class ExecDistApplication
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddSubscriptionsModule();
+        builder.AddTopicsModule();
         builder.AddWebSocketModule();
         builder.AddGrpcModule();
         configure?.Invoke(builder);
@@ -52,6 +54,7 @@ public static class ExecDistApplication
         app.MapIngestApi();
         app.MapRestApi();
         app.MapSubscriptionsApi();
+        app.MapTopicsApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");
         return app;

@@ -1,0 +1,142 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Topics;
+
+/// <summary>A topic of the spec's execution_topics table.</summary>
+/// <param name="Id">UUID, generated.</param>
+/// <param name="TopicName">Unique, 1-200 characters (e.g. <c>execution/fills/processed</c>).</param>
+/// <param name="DataType">The data type it carries.</param>
+/// <param name="Partitions">Partitions (at least 1).</param>
+/// <param name="RetentionPolicy">How long it is kept, e.g. <c>7d</c>, <c>12h</c>.</param>
+/// <param name="LatencyRequirementMs">Distribution latency it requires, in ms.</param>
+/// <param name="Enabled">False once disabled.</param>
+/// <param name="CreatedAt">When created, UTC.</param>
+public sealed record ExecutionTopic(Guid Id, string TopicName, string DataType, int Partitions, string RetentionPolicy, int LatencyRequirementMs, bool Enabled, DateTime CreatedAt);
+
+/// <summary>
+/// Registers <c>/api/v1/topics</c>: create, list, read, update and disable execution topics. In memory
+/// for now (the embedded default); issue 5 stores them in PostgreSQL's execution_topics.
+/// </summary>
+internal static partial class TopicsModule
+{
+    public static WebApplicationBuilder AddTopicsModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<TopicRegistry>();
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapTopicsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/topics").WithTags("Topics");
+        group.MapPost("/", (TopicBody body, TopicRegistry topics, TimeProvider time) =>
+        {
+            var problems = Validate(body, requireName: true);
+            if (problems.Count > 0)
+            {
+                return Results.ValidationProblem(problems);
+            }
+
+            var topic = new ExecutionTopic(Guid.NewGuid(), body.TopicName!, body.DataType!.ToUpperInvariant(), body.Partitions ?? 1, body.RetentionPolicy ?? "7d",
+                body.LatencyRequirementMs ?? 100, body.Enabled ?? true, Timestamps.UtcNow(time));
+            return topics.TryAdd(topic)
+                ? Results.Created($"/api/v1/topics/{topic.TopicName}", topic)
+                : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Topic exists", detail: $"topic '{topic.TopicName}' already exists");
+        }).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("/", (TopicRegistry topics, bool? enabled) => Results.Ok(topics.List().Where(t => enabled is null || t.Enabled == enabled)));
+        group.MapGet("/{**topic_name}", (string topic_name, TopicRegistry topics) => topics.Get(topic_name) is { } t ? Results.Ok(t) : NotFound(topic_name));
+        group.MapPut("/{**topic_name}", (string topic_name, TopicBody body, TopicRegistry topics) =>
+        {
+            if (topics.Get(topic_name) is not { } existing)
+            {
+                return NotFound(topic_name);
+            }
+
+            var problems = Validate(body with { TopicName = topic_name, DataType = body.DataType ?? existing.DataType }, requireName: false);
+            if (problems.Count > 0)
+            {
+                return Results.ValidationProblem(problems);
+            }
+
+            var updated = existing with
+            {
+                DataType = (body.DataType ?? existing.DataType).ToUpperInvariant(),
+                Partitions = body.Partitions ?? existing.Partitions,
+                RetentionPolicy = body.RetentionPolicy ?? existing.RetentionPolicy,
+                LatencyRequirementMs = body.LatencyRequirementMs ?? existing.LatencyRequirementMs,
+                Enabled = body.Enabled ?? existing.Enabled,
+            };
+            topics.Put(updated);
+            return Results.Ok(updated);
+        }).ProducesValidationProblem();
+
+        // Disabling keeps the row (the audit refers to topics by name); DELETE disables.
+        group.MapDelete("/{**topic_name}", (string topic_name, TopicRegistry topics) =>
+        {
+            if (topics.Get(topic_name) is not { } existing)
+            {
+                return NotFound(topic_name);
+            }
+
+            var disabled = existing with { Enabled = false };
+            topics.Put(disabled);
+            return Results.Ok(disabled);
+        });
+        return app;
+    }
+
+    private static Dictionary<string, string[]> Validate(TopicBody body, bool requireName)
+    {
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        if (requireName && (string.IsNullOrWhiteSpace(body.TopicName) || body.TopicName.Length > 200))
+        {
+            errors["topic_name"] = ["is required, 1 to 200 characters"];
+        }
+
+        if (string.IsNullOrEmpty(body.DataType) || !WireNames.TryParseDataType(body.DataType, out _))
+        {
+            errors["data_type"] = [$"must be one of {string.Join(", ", WireNames.DataTypes)}"];
+        }
+
+        if (body.Partitions is < 1 or > 10_000)
+        {
+            errors["partitions"] = ["must be between 1 and 10000"];
+        }
+
+        if (body.RetentionPolicy is { } retention && (retention.Length > 50 || !RetentionPattern().IsMatch(retention)))
+        {
+            errors["retention_policy"] = ["must be a number and a unit: ms, s, m, h or d (e.g. 7d)"];
+        }
+
+        if (body.LatencyRequirementMs is < 1 or > 3_600_000)
+        {
+            errors["latency_requirement_ms"] = ["must be between 1 and 3600000"];
+        }
+
+        return errors;
+    }
+
+    private static IResult NotFound(string name) =>
+        Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown topic", detail: $"topic '{name}' does not exist");
+
+    [GeneratedRegex("^[0-9]{1,9}(ms|s|m|h|d)$")]
+    private static partial Regex RetentionPattern();
+
+    /// <summary>The body of POST and PUT; omitted fields keep their default (POST) or value (PUT).</summary>
+    internal sealed record TopicBody(string? TopicName, string? DataType, int? Partitions, string? RetentionPolicy, int? LatencyRequirementMs, bool? Enabled);
+}
+
+/// <summary>The topics, by name. In memory until issue 5.</summary>
+internal sealed class TopicRegistry
+{
+    private readonly ConcurrentDictionary<string, ExecutionTopic> _topics = new(StringComparer.Ordinal);
+
+    public bool TryAdd(ExecutionTopic topic) => _topics.TryAdd(topic.TopicName, topic);
+
+    public void Put(ExecutionTopic topic) => _topics[topic.TopicName] = topic;
+
+    public ExecutionTopic? Get(string name) => _topics.GetValueOrDefault(name);
+
+    public IReadOnlyList<ExecutionTopic> List() => [.. _topics.Values.OrderBy(t => t.TopicName, StringComparer.Ordinal)];
+}
