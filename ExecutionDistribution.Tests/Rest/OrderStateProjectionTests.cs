@@ -176,3 +176,55 @@ public sealed class OrderStateProjectionTests
         }
     }
 }
+
+/// <summary>The projection's memory stays bounded.</summary>
+public sealed class OrderEvictionTests
+{
+    private static readonly DateTime T0 = new(2025, 6, 21, 10, 0, 0, DateTimeKind.Utc);
+
+    private static ExecutionEvent Update(string order, OrderExecType exec, DateTime at) =>
+        Wrap(new OrderUpdate(order, "PF001", "AAPL", Side.Buy, OrderType.Limit, 100m, 150m, TimeInForce.Day, exec, "NYSE", null, at));
+
+    private static ExecutionEvent Fill(string order, string fill, DateTime at) =>
+        Wrap(new FillNotification(order, fill, "AAPL", Side.Buy, 100m, 150m, "NYSE", at, 1m, FillExecType.Trade, null, "PF001", "USD"));
+
+    private static ExecutionEvent Wrap(ExecutionPayload data) =>
+        new(Guid.NewGuid().ToString(), T0, data.DataType, data, new RoutingInfo("t", "a.b.c", [], 1, DeliveryGuarantee.AtLeastOnce), new ExecutionMetadata("oms", null, false, true, []));
+
+    [Test]
+    public void Done_orders_older_than_the_retention_are_forgotten_open_and_recent_ones_kept()
+    {
+        var p = new OrderStateProjection();
+        p.Apply(Update("old-filled", OrderExecType.New, T0));
+        p.Apply(Fill("old-filled", "F-old", T0));
+        p.Apply(Update("old-canceled", OrderExecType.Canceled, T0));
+        p.Apply(Update("old-open", OrderExecType.New, T0));
+        p.Apply(Update("recent-filled", OrderExecType.New, T0.AddHours(30)));
+        p.Apply(Fill("recent-filled", "F-recent", T0.AddHours(30)));
+
+        var evicted = p.Evict(doneBefore: T0.AddHours(24), maxOrders: 1_000);
+
+        Assert.That(evicted, Is.EqualTo(2));
+        Assert.That(p.GetStatus("old-filled"), Is.Null);
+        Assert.That(p.GetFill("F-old"), Is.Null, "its fills go with it");
+        Assert.That(p.GetStatus("old-canceled"), Is.Null);
+        Assert.That(p.GetStatus("old-open"), Is.Not.Null, "an open order is kept however old");
+        Assert.That(p.GetStatus("recent-filled"), Is.Not.Null);
+    }
+
+    [Test]
+    public void Past_the_cap_the_least_recently_active_orders_are_forgotten()
+    {
+        var p = new OrderStateProjection();
+        for (var i = 0; i < 10; i++)
+        {
+            p.Apply(Update($"O{i}", OrderExecType.New, T0.AddMinutes(i)));
+        }
+
+        p.Evict(doneBefore: T0, maxOrders: 7);
+
+        Assert.That(p.Count, Is.EqualTo(7));
+        Assert.That(p.GetStatus("O0"), Is.Null);
+        Assert.That(p.GetStatus("O9"), Is.Not.Null);
+    }
+}

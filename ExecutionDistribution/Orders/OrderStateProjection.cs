@@ -194,6 +194,48 @@ public sealed class OrderStateProjection
         }
     }
 
+    /// <summary>
+    /// Forgets orders that are done (filled, canceled, rejected, expired, done for day) and whose last
+    /// activity is before <paramref name="doneBefore"/>, then, if more than <paramref name="maxOrders"/>
+    /// remain, the least recently active ones. Returns how many were forgotten.
+    /// </summary>
+    public int Evict(DateTime doneBefore, int maxOrders)
+    {
+        lock (_gate)
+        {
+            var evicted = 0;
+            foreach (var (id, facts) in _orders)
+            {
+                var status = facts.Status();
+                if (status.UpdatedAt < doneBefore && status.Status is "FILLED" or "CANCELED" or "REJECTED" or "EXPIRED" or "DONE_FOR_DAY")
+                {
+                    Forget(id, facts);
+                    evicted++;
+                }
+            }
+
+            if (_orders.Count > maxOrders)
+            {
+                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.Status().UpdatedAt).Take(_orders.Count - maxOrders).ToList())
+                {
+                    Forget(id, facts);
+                    evicted++;
+                }
+            }
+
+            return evicted;
+        }
+    }
+
+    private void Forget(string orderId, OrderFacts facts)
+    {
+        _orders.TryRemove(orderId, out _);
+        foreach (var fillId in facts.Fills.Keys)
+        {
+            _orderByFill.TryRemove(fillId, out _);
+        }
+    }
+
     /// <summary>A fill with its corrections history, or null when unknown (busts are not fills).</summary>
     public FillDetails? GetFill(string fillId)
     {

@@ -1,5 +1,6 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
+using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Orders;
 
@@ -12,9 +13,33 @@ internal static class OrdersModule
 {
     public static WebApplicationBuilder AddOrdersModule(this WebApplicationBuilder builder)
     {
+        builder.Services.AddOptions<OrdersOptions>().Bind(builder.Configuration.GetSection(OrdersOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<OrdersOptions>, OrdersOptionsValidator>();
         builder.Services.AddSingleton<OrderStateProjection>();
         builder.Services.AddHostedService<OrderProjectionFeeder>();
+        builder.Services.AddHostedService<OrderEviction>();
         return builder;
+    }
+
+    /// <summary>Sweeps the projection every minute so its memory stays bounded.</summary>
+    private sealed class OrderEviction(OrderStateProjection orders, IOptions<OrdersOptions> options, TimeProvider time) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1), time);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+                {
+                    var o = options.Value;
+                    orders.Evict(time.GetUtcNow().UtcDateTime - o.RetainDoneOrdersFor, o.MaxOrders);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Stopping.
+            }
+        }
     }
 
     /// <summary>
