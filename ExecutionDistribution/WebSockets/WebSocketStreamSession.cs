@@ -67,7 +67,7 @@ internal sealed class WebSocketStreamSession
             if (snapshot is not null)
             {
                 // Before any event: the state of the watched orders as of the stream's start position.
-                await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", subscriber.Id, _resumeToken, snapshot), ControlFrame.Json), aborted)
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", subscriber.Id, _resumeToken, snapshot), ControlFrame.Json), aborted)
                     .ConfigureAwait(false);
             }
 
@@ -166,27 +166,18 @@ internal sealed class WebSocketStreamSession
         _writer.Flush();
     }
 
-    private async Task SendControlAsync(string type, string subscriptionId, CancellationToken cancellationToken)
-    {
-        await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var frame = JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, _resumeToken, Timestamps.UtcNow(_time)), ControlFrame.Json);
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _lastSend, _time.GetTimestamp());
-        }
-        finally
-        {
-            _sendGate.Release();
-        }
-    }
+    private Task SendControlAsync(string type, string subscriptionId, CancellationToken cancellationToken) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, _resumeToken, Timestamps.UtcNow(_time)), ControlFrame.Json), cancellationToken);
 
-    private async Task SendFrameAsync(CancellationToken cancellationToken)
+    private Task SendFrameAsync(CancellationToken cancellationToken) => SendAsync(_frame.WrittenMemory, cancellationToken);
+
+    // The one way to send: one frame at a time (the send loop, heartbeats and replies share the socket).
+    private async Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _socket.SendAsync(_frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _lastSend, _time.GetTimestamp());
         }
         finally
@@ -295,7 +286,7 @@ internal sealed class WebSocketStreamSession
         }
         else if (_attachment.Registry.Acknowledge(_attachment.SubscriptionId, parsed) is { } held)
         {
-            await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", _attachment.SubscriptionId, held.Encode(), held.Sequence), ControlFrame.Json), aborted).ConfigureAwait(false);
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", _attachment.SubscriptionId, held.Encode(), held.Sequence), ControlFrame.Json), aborted).ConfigureAwait(false);
             return;
         }
         else
@@ -303,7 +294,7 @@ internal sealed class WebSocketStreamSession
             reply = $"subscription '{_attachment.SubscriptionId}' no longer exists";
         }
 
-        await SendFrameAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", reply), ControlFrame.Json), aborted).ConfigureAwait(false);
+        await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", reply), ControlFrame.Json), aborted).ConfigureAwait(false);
     }
 
     private static (string? Type, string? Token) ReadClientMessage(ReadOnlySpan<byte> message)
@@ -335,20 +326,6 @@ internal sealed class WebSocketStreamSession
         }
 
         return (type, token);
-    }
-
-    private async Task SendFrameAsync(byte[] frame, CancellationToken cancellationToken)
-    {
-        await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _lastSend, _time.GetTimestamp());
-        }
-        finally
-        {
-            _sendGate.Release();
-        }
     }
 
     private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence);
