@@ -1,9 +1,11 @@
-using System.Text.Json;
+using ExecutionDistribution.Audit;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Persistence;
+using ExecutionDistribution.Caching;
 using ExecutionDistribution.Rest;
 using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.Topics;
@@ -29,18 +31,16 @@ public static class ExecDistApplication
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
-        builder.Services.ConfigureHttpJsonOptions(o =>
-        {
-            o.SerializerOptions.PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower;
-            o.SerializerOptions.Converters.Add(new Contract.UtcMicrosecondsConverter());
-        });
+        builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Apply(o.SerializerOptions));
 
         builder.AddDistributionModule();
+        builder.AddPersistenceModule(); // migrates the database before anything reads it
+        builder.AddCachingModule();
+        builder.AddAuditModule();
         builder.AddOrdersModule(); // the order projection subscribes before any ingest starts
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddSubscriptionsModule();
-        builder.AddTopicsModule();
         builder.AddWebSocketModule();
         builder.AddGrpcModule();
         configure?.Invoke(builder);
@@ -55,6 +55,7 @@ public static class ExecDistApplication
         app.MapRestApi();
         app.MapSubscriptionsApi();
         app.MapTopicsApi();
+        app.MapAuditApi();
         app.MapDistributionApi();
         app.MapHealthChecks("/health");
         return app;

@@ -34,7 +34,9 @@ internal sealed class ServiceHost : IAsyncDisposable
     public static async Task<ServiceHost> StartAsync(params string[] settings)
     {
         // Kafka is off unless the test brings its own broker settings.
-        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", .. settings];
+        // Each host writes its local audit file in a folder of its own.
+        var spill = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"));
+        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:SpillDirectory={spill}", .. settings];
         var app = ExecDistApplication.Build(args);
         await app.StartAsync();
 

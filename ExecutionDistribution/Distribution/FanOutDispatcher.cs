@@ -93,6 +93,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     internal RetainedLog Log => _log;
 
+    /// <summary>
+    /// Told on the dispatcher thread of each event an at_most_once subscriber drops (the audit records
+    /// it). It must not block: it only enqueues.
+    /// </summary>
+    public IDropObserver? DropObserver { get; set; }
+
     /// <summary>Starts the dispatcher thread. Idempotent.</summary>
     public void Start()
     {
@@ -590,4 +596,11 @@ public sealed class SubscriptionRejectedException : Exception
 
     /// <summary>Why.</summary>
     public SubscriptionRejection Reason { get; }
+}
+
+/// <summary>Told of every event dropped for an at_most_once subscriber, on the dispatcher thread; must not block.</summary>
+public interface IDropObserver
+{
+    /// <summary><paramref name="e"/> was dropped for <paramref name="subscriber"/>.</summary>
+    void Dropped(Subscriber subscriber, ExecutionEvent e);
 }

@@ -405,6 +405,11 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         {
             Interlocked.Increment(ref _droppedPending);
             Volatile.Write(ref _droppedTotal, _droppedTotal + 1);
+            if (_dispatcher.DropObserver is { } observer && _log.TryGet(position, out var dropped))
+            {
+                observer.Dropped(this, dropped);
+            }
+
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
@@ -28,6 +29,7 @@ internal sealed class ExecutionStreamService(
     TimeProvider time,
     IHostApplicationLifetime lifetime,
     OrderStateProjection orders,
+    AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter) : ExecutionStream.ExecutionStreamBase
 {
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
@@ -40,7 +42,7 @@ internal sealed class ExecutionStreamService(
         {
             // A subscription's stream without a token continues after its last acknowledgement
             // (or from its creation): everything not acknowledged is delivered again.
-            tokenText = managed.Acknowledged.Encode();
+            tokenText = managed.StartIn(core.LogEpoch, core.Tail).Encode();
         }
 
         if (tokenText.Length > 0)
@@ -85,9 +87,10 @@ internal sealed class ExecutionStreamService(
         // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
+        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
         try
         {
-            if (managed is not null && !registry.TryAttach(id, ended))
+            if (managed is not null && !registry.TryAttach(id, ended, audit))
             {
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
             }
@@ -113,7 +116,7 @@ internal sealed class ExecutionStreamService(
                     await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }, ended.Token).ConfigureAwait(false);
                 }
 
-                await StreamAsync(subscriber, responseStream, perMessage, ended.Token).ConfigureAwait(false);
+                await StreamAsync(subscriber, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
             }
             finally
             {
@@ -149,7 +152,7 @@ internal sealed class ExecutionStreamService(
         return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
     }
 
-    public override Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
+    public override async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
         if (SubscriptionRules.CheckId(id) is { } problem)
@@ -162,7 +165,7 @@ internal sealed class ExecutionStreamService(
             case SubscriptionAction.Create:
                 // Durable from now: a first stream, whenever it comes, starts at this point.
                 var created = new ResumeToken(core.LogEpoch, core.Head, 0);
-                if (!registry.TryAdd(Build(request, "active", Timestamps.UtcNow(time), created)))
+                if (!await registry.TryAddAsync(Build(request, "active", Timestamps.UtcNow(time), created), context.CancellationToken).ConfigureAwait(false))
                 {
                     throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
                 }
@@ -170,25 +173,25 @@ internal sealed class ExecutionStreamService(
                 break;
             case SubscriptionAction.Update:
                 var existing = Existing(id);
-                registry.Replace(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged));
+                await registry.ReplaceAsync(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged), context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Pause:
-                registry.Replace(Existing(id) with { Status = "paused" });
+                await registry.ReplaceAsync(Existing(id) with { Status = "paused" }, context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Resume:
-                registry.Replace(Existing(id) with { Status = "active" });
+                await registry.ReplaceAsync(Existing(id) with { Status = "active" }, context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Delete:
                 var deleted = Existing(id);
-                registry.Remove(id);
-                return Task.FromResult(new SubscriptionResponse { Subscription = ToMessage(deleted with { Status = "deleted" }) });
+                await registry.RemoveAsync(id, context.CancellationToken).ConfigureAwait(false);
+                return new SubscriptionResponse { Subscription = ToMessage(deleted with { Status = "deleted" }) };
             case SubscriptionAction.Get:
                 break;
             default:
                 throw Invalid("action", "must be CREATE, UPDATE, PAUSE, RESUME, DELETE or GET");
         }
 
-        return Task.FromResult(new SubscriptionResponse { Subscription = ToMessage(Existing(id)) });
+        return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
     }
 
     public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context)
@@ -213,7 +216,7 @@ internal sealed class ExecutionStreamService(
         return Task.FromResult(new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence });
     }
 
-    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, CancellationToken cancellationToken)
+    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
         var batch = new DeliveryBatch(perMessage);
         var heartbeat = options.Value.HeartbeatInterval;
@@ -260,6 +263,7 @@ internal sealed class ExecutionStreamService(
                 return;
             }
 
+            await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
             while (subscriber.TryReadBatch(batch))
             {
                 token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
@@ -277,7 +281,17 @@ internal sealed class ExecutionStreamService(
                     });
                 }
 
-                await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    audit.Failed(batch.Deliveries);
+                    throw;
+                }
+
+                audit.Delivered(batch.Deliveries);
             }
         }
     }

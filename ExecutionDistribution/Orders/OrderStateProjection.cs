@@ -151,16 +151,11 @@ public sealed class OrderStateProjection
         switch (e.Data)
         {
             case OrderUpdate update:
-                var facts = _orders.GetOrAdd(update.OrderId, id => new OrderFacts(id));
-                facts.Updates[e.EventId] = update;
-                facts.Touch(update.UpdateTime);
+                _orders.GetOrAdd(update.OrderId, id => new OrderFacts(id)).Add(e.EventId, update);
 
                 break;
             case FillNotification fill:
-                var order = _orders.GetOrAdd(fill.OrderId, id => new OrderFacts(id));
-                order.Fills[fill.FillId] = fill;
-                order.Touch(fill.ExecutionTime);
-
+                _orders.GetOrAdd(fill.OrderId, id => new OrderFacts(id)).Add(fill);
                 _orderByFill[fill.FillId] = fill.OrderId;
                 break;
         }
@@ -245,166 +240,224 @@ public sealed class OrderStateProjection
         }
     }
 
-    /// <summary>Everything known of one order; guarded by the projection's lock.</summary>
-    private sealed class OrderFacts(string orderId)
+    /// <summary>An order's status, version and fills (every trade, bust and correction), or null when unknown.</summary>
+    public (OrderExecutionStatus Status, int Version, FillNotification[] Fills)? Facts(string orderId)
     {
-        public Dictionary<string, OrderUpdate> Updates { get; } = new(StringComparer.Ordinal);
-
-        public Dictionary<string, FillNotification> Fills { get; } = new(StringComparer.Ordinal);
-
-        private DateTime UpdatedAt { get; set; }
-
-        public void Touch(DateTime time)
+        lock (_gate)
         {
-            if (time > UpdatedAt)
+            return _orders.TryGetValue(orderId, out var facts) ? (facts.Status(), facts.Version, [.. facts.Fills.Values]) : null;
+        }
+    }
+
+    /// <summary>The order a fill belongs to, if the projection holds it.</summary>
+    public string? OrderOfFill(string fillId) => _orderByFill.GetValueOrDefault(fillId);
+}
+
+/// <summary>
+/// Everything known of one order: its updates by event id and its fills (trades, busts, corrections)
+/// by fill id, so a repeated event counts once. The status and fill details are derived at read
+/// time, so the answer depends only on the set of facts, not on their order of arrival. Not thread
+/// safe: the projection guards it with its lock; the PostgreSQL store builds one per read.
+/// </summary>
+/// <param name="orderId">The order.</param>
+internal sealed class OrderFacts(string orderId)
+{
+    public Dictionary<string, OrderUpdate> Updates { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, FillNotification> Fills { get; } = new(StringComparer.Ordinal);
+
+    // Indexes kept as fills arrive, so deriving the status is linear in the number of fills.
+    private readonly Dictionary<string, List<FillNotification>> _correctionsOf = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _busted = new(StringComparer.Ordinal);
+    private OrderExecutionStatus? _status;
+
+    private DateTime UpdatedAt { get; set; }
+
+    /// <summary>How many facts: grows with every new one, so it versions the derived status.</summary>
+    public int Version => Updates.Count + Fills.Count;
+
+    /// <summary>Adds an order update (a repeat of its event id replaces it with the same content).</summary>
+    public void Add(string eventId, OrderUpdate update)
+    {
+        Updates[eventId] = update;
+        Touch(update.UpdateTime);
+        _status = null;
+    }
+
+    /// <summary>Adds a fill, bust or correction (a repeat of its fill id counts once).</summary>
+    public void Add(FillNotification fill)
+    {
+        if (!Fills.TryAdd(fill.FillId, fill))
+        {
+            return; // a repeat of a fill id counts once
+        }
+
+        if (fill.RefFillId is { } target)
+        {
+            if (fill.ExecType == FillExecType.TradeCorrect)
             {
-                UpdatedAt = time;
+                if (!_correctionsOf.TryGetValue(target, out var list))
+                {
+                    _correctionsOf[target] = list = [];
+                }
+
+                list.Add(fill);
+            }
+            else if (fill.ExecType == FillExecType.TradeCancel)
+            {
+                _busted.Add(target);
             }
         }
 
-        public OrderExecutionStatus Status()
+        Touch(fill.ExecutionTime);
+        _status = null;
+    }
+
+    private void Touch(DateTime time)
+    {
+        if (time > UpdatedAt)
         {
-            // The order's own terms: the latest update that carries them (by update time, then event id).
-            OrderUpdate? latest = null;
-            OrderExecType? terminal = null;
-            foreach (var u in Updates.Values.OrderBy(u => u.UpdateTime))
+            UpdatedAt = time;
+        }
+    }
+
+    /// <summary>The status derived from the facts (computed once per change).</summary>
+    public OrderExecutionStatus Status() => _status ??= Derive();
+
+    private OrderExecutionStatus Derive()
+    {
+        // The order's own terms: the latest update that carries them (by update time, then event id).
+        OrderUpdate? latest = null;
+        OrderExecType? terminal = null;
+        foreach (var u in Updates.Values.OrderBy(u => u.UpdateTime))
+        {
+            latest = u;
+            if (u.ExecType is OrderExecType.Canceled or OrderExecType.Rejected or OrderExecType.Expired or OrderExecType.DoneForDay)
             {
-                latest = u;
-                if (u.ExecType is OrderExecType.Canceled or OrderExecType.Rejected or OrderExecType.Expired or OrderExecType.DoneForDay)
+                terminal ??= u.ExecType;
+            }
+        }
+
+        var live = LiveFills();
+        var cum = live.Sum(f => f.Quantity);
+        var notional = live.Sum(f => f.Quantity * f.Price);
+        var qty = latest?.OrderQty;
+        var done = terminal is not null || (qty is { } q && cum >= q);
+        var status = terminal switch
+        {
+            OrderExecType.Canceled => OrderStatus.Canceled,
+            OrderExecType.Rejected => OrderStatus.Rejected,
+            OrderExecType.Expired => OrderStatus.Expired,
+            OrderExecType.DoneForDay => OrderStatus.DoneForDay,
+            _ when qty is { } full && cum >= full => OrderStatus.Filled,
+            _ when latest?.ExecType == OrderExecType.PendingCancel => OrderStatus.PendingCancel,
+            _ when latest?.ExecType == OrderExecType.PendingReplace => OrderStatus.PendingReplace,
+            _ when cum > 0 => OrderStatus.PartiallyFilled,
+            _ when latest?.ExecType == OrderExecType.Replaced => OrderStatus.Replaced,
+            _ => OrderStatus.New,
+        };
+        var last = live.OrderBy(f => f.ExecutionTime).ThenBy(f => f.FillId, StringComparer.Ordinal).LastOrDefault();
+        var firstFill = Fills.Values.FirstOrDefault();
+        return new OrderExecutionStatus(
+            orderId,
+            latest?.PortfolioId ?? firstFill?.PortfolioId,
+            latest?.InstrumentId ?? firstFill?.InstrumentId,
+            (latest?.Side ?? firstFill?.Side) is { } side ? WireNames.Sides[(int)side] : null,
+            WireNames.OrderStatuses[(int)status],
+            qty,
+            cum,
+            done || qty is null ? 0m : Math.Max(qty.Value - cum, 0m),
+            cum == 0 ? 0m : Math.Round(notional / cum, 6),
+            last is null ? null : Summary(last),
+            live.Count,
+            UpdatedAt);
+    }
+
+    public FillDetails? Fill(string fillId)
+    {
+        if (!Fills.TryGetValue(fillId, out var fill) || fill.ExecType == FillExecType.TradeCancel)
+        {
+            return null;
+        }
+
+        var root = Root(fill);
+        var chain = Chain(root);
+        var busted = IsBusted(chain);
+        var current = busted ? null : chain[^1];
+        var state = busted ? "BUSTED" : ReferenceEquals(current, fill) ? "LIVE" : "CORRECTED";
+        return new FillDetails(fill.FillId, fill.OrderId, fill.InstrumentId, fill.Side is { } s ? WireNames.Sides[(int)s] : null,
+            fill.Quantity, fill.Price, fill.Venue, fill.ExecutionTime, fill.Commission, WireNames.FillExecTypes[(int)fill.ExecType],
+            state, current?.FillId, [.. chain.Select(Summary)]);
+    }
+
+    public IReadOnlyList<FillNotification> Live() => LiveFills();
+
+    // Live fills: the latest link of every chain (a trade and its corrections) that no bust touched.
+    private List<FillNotification> LiveFills()
+    {
+        var live = new List<FillNotification>();
+        foreach (var f in Fills.Values)
+        {
+            if (f.ExecType == FillExecType.Trade || (f.ExecType == FillExecType.TradeCorrect && f.RefFillId is not null && !Fills.ContainsKey(f.RefFillId)))
+            {
+                // A chain root: a trade, or a correction whose original has not arrived yet.
+                var chain = Chain(f);
+                if (!IsBusted(chain))
                 {
-                    terminal ??= u.ExecType;
+                    live.Add(chain[^1]);
                 }
             }
-
-            var live = LiveFills();
-            var cum = live.Sum(f => f.Quantity);
-            var notional = live.Sum(f => f.Quantity * f.Price);
-            var qty = latest?.OrderQty;
-            var done = terminal is not null || (qty is { } q && cum >= q);
-            var status = terminal switch
-            {
-                OrderExecType.Canceled => OrderStatus.Canceled,
-                OrderExecType.Rejected => OrderStatus.Rejected,
-                OrderExecType.Expired => OrderStatus.Expired,
-                OrderExecType.DoneForDay => OrderStatus.DoneForDay,
-                _ when qty is { } full && cum >= full => OrderStatus.Filled,
-                _ when latest?.ExecType == OrderExecType.PendingCancel => OrderStatus.PendingCancel,
-                _ when latest?.ExecType == OrderExecType.PendingReplace => OrderStatus.PendingReplace,
-                _ when cum > 0 => OrderStatus.PartiallyFilled,
-                _ when latest?.ExecType == OrderExecType.Replaced => OrderStatus.Replaced,
-                _ => OrderStatus.New,
-            };
-            var last = live.OrderBy(f => f.ExecutionTime).ThenBy(f => f.FillId, StringComparer.Ordinal).LastOrDefault();
-            var firstFill = Fills.Values.FirstOrDefault();
-            return new OrderExecutionStatus(
-                orderId,
-                latest?.PortfolioId ?? firstFill?.PortfolioId,
-                latest?.InstrumentId ?? firstFill?.InstrumentId,
-                (latest?.Side ?? firstFill?.Side) is { } side ? WireNames.Sides[(int)side] : null,
-                WireNames.OrderStatuses[(int)status],
-                qty,
-                cum,
-                done || qty is null ? 0m : Math.Max(qty.Value - cum, 0m),
-                cum == 0 ? 0m : Math.Round(notional / cum, 6),
-                last is null ? null : Summary(last),
-                live.Count,
-                UpdatedAt);
         }
 
-        public FillDetails? Fill(string fillId)
-        {
-            if (!Fills.TryGetValue(fillId, out var fill) || fill.ExecType == FillExecType.TradeCancel)
-            {
-                return null;
-            }
+        return live;
+    }
 
-            var root = Root(fill);
-            var chain = Chain(root);
-            var busted = IsBusted(chain);
-            var current = busted ? null : chain[^1];
-            var state = busted ? "BUSTED" : ReferenceEquals(current, fill) ? "LIVE" : "CORRECTED";
-            return new FillDetails(fill.FillId, fill.OrderId, fill.InstrumentId, fill.Side is { } s ? WireNames.Sides[(int)s] : null,
-                fill.Quantity, fill.Price, fill.Venue, fill.ExecutionTime, fill.Commission, WireNames.FillExecTypes[(int)fill.ExecType],
-                state, current?.FillId, [.. chain.Select(Summary)]);
+    private FillNotification Root(FillNotification fill)
+    {
+        var current = fill;
+        var guard = 0;
+        while (current.ExecType == FillExecType.TradeCorrect && current.RefFillId is { } parent && Fills.TryGetValue(parent, out var p) && guard++ < 1_000)
+        {
+            current = p;
         }
 
-        public IReadOnlyList<FillNotification> Live() => LiveFills();
+        return current;
+    }
 
-        // Live fills: the latest link of every chain (a trade and its corrections) that no bust touched.
-        private List<FillNotification> LiveFills()
+    // The chain from a root through its corrections (a correction of a correction follows it).
+    private List<FillNotification> Chain(FillNotification root)
+    {
+        var chain = new List<FillNotification> { root };
+        var seen = new HashSet<string>(StringComparer.Ordinal) { root.FillId };
+        var current = root;
+        while (true)
         {
-            var live = new List<FillNotification>();
-            foreach (var f in Fills.Values)
+            FillNotification? next = null;
+            if (_correctionsOf.TryGetValue(current.FillId, out var corrections))
             {
-                if (f.ExecType == FillExecType.Trade || (f.ExecType == FillExecType.TradeCorrect && f.RefFillId is not null && !Fills.ContainsKey(f.RefFillId)))
+                foreach (var f in corrections)
                 {
-                    // A chain root: a trade, or a correction whose original has not arrived yet.
-                    var chain = Chain(f);
-                    if (!IsBusted(chain))
-                    {
-                        live.Add(chain[^1]);
-                    }
-                }
-            }
-
-            return live;
-        }
-
-        private FillNotification Root(FillNotification fill)
-        {
-            var current = fill;
-            var guard = 0;
-            while (current.ExecType == FillExecType.TradeCorrect && current.RefFillId is { } parent && Fills.TryGetValue(parent, out var p) && guard++ < 1_000)
-            {
-                current = p;
-            }
-
-            return current;
-        }
-
-        // The chain from a root through its corrections (a correction of a correction follows it).
-        private List<FillNotification> Chain(FillNotification root)
-        {
-            var chain = new List<FillNotification> { root };
-            var seen = new HashSet<string>(StringComparer.Ordinal) { root.FillId };
-            var current = root;
-            while (true)
-            {
-                FillNotification? next = null;
-                foreach (var f in Fills.Values)
-                {
-                    if (f.ExecType == FillExecType.TradeCorrect && f.RefFillId == current.FillId && !seen.Contains(f.FillId)
+                    if (!seen.Contains(f.FillId)
                         && (next is null || f.ExecutionTime > next.ExecutionTime || (f.ExecutionTime == next.ExecutionTime && string.CompareOrdinal(f.FillId, next.FillId) > 0)))
                     {
                         next = f;
                     }
                 }
-
-                if (next is null)
-                {
-                    return chain;
-                }
-
-                chain.Add(next);
-                seen.Add(next.FillId);
-                current = next;
             }
-        }
 
-        // A bust of any link kills the chain: it voids the economic fill, however often it was corrected.
-        private bool IsBusted(List<FillNotification> chain)
-        {
-            foreach (var f in Fills.Values)
+            if (next is null)
             {
-                if (f.ExecType == FillExecType.TradeCancel && f.RefFillId is { } target && chain.Exists(c => c.FillId == target))
-                {
-                    return true;
-                }
+                return chain;
             }
 
-            return false;
+            chain.Add(next);
+            seen.Add(next.FillId);
+            current = next;
         }
-
-        private static FillSummary Summary(FillNotification f) => new(f.FillId, f.Quantity, f.Price, f.Venue, f.ExecutionTime, f.Commission);
     }
+
+    // A bust of any link kills the chain: it voids the economic fill, however often it was corrected.
+    private bool IsBusted(List<FillNotification> chain) => _busted.Count > 0 && chain.Exists(c => _busted.Contains(c.FillId));
+
+    private static FillSummary Summary(FillNotification f) => new(f.FillId, f.Quantity, f.Price, f.Venue, f.ExecutionTime, f.Commission);
 }

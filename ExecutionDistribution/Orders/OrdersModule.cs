@@ -9,13 +9,14 @@ namespace ExecutionDistribution.Orders;
 /// the dispatch core, so it subscribes before any ingest starts. Read by the REST lookups and by the
 /// streams' order snapshots.
 /// </summary>
-internal static class OrdersModule
+internal static partial class OrdersModule
 {
     public static WebApplicationBuilder AddOrdersModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<OrdersOptions>().Bind(builder.Configuration.GetSection(OrdersOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<OrdersOptions>, OrdersOptionsValidator>();
         builder.Services.AddSingleton<OrderStateProjection>();
+        builder.Services.AddSingleton<OrderLookups>();
         builder.Services.AddHostedService<OrderProjectionFeeder>();
         builder.Services.AddHostedService<OrderEviction>();
         return builder;
@@ -44,10 +45,14 @@ internal static class OrdersModule
 
     /// <summary>
     /// Feeds the projection from the core: an at_least_once subscriber of order updates and fills,
-    /// attached at start before any ingest, read on its own task (never on the dispatch path).
+    /// attached at start before any ingest, read on its own task (never on the dispatch path). Each
+    /// batch is applied to the projection, stored (PostgreSQL, retried until it succeeds: a fact is
+    /// never skipped) and then written through to the cache.
     /// </summary>
-    private sealed class OrderProjectionFeeder(FanOutDispatcher core, OrderStateProjection orders) : IHostedService
+    private sealed partial class OrderProjectionFeeder(
+        FanOutDispatcher core, OrderStateProjection orders, IOrderStore store, IOrderCache cache, TimeProvider time, ILogger<OrderProjectionFeeder> logger) : IHostedService
     {
+        private readonly CancellationTokenSource _stopping = new();
         private Subscriber? _subscriber;
         private Task? _loop;
 
@@ -64,6 +69,7 @@ internal static class OrdersModule
 
         public async Task StopAsync(CancellationToken cancellationToken)
         {
+            await _stopping.CancelAsync().ConfigureAwait(false);
             if (_subscriber is not null)
             {
                 core.Unsubscribe(_subscriber);
@@ -79,13 +85,50 @@ internal static class OrdersModule
         {
             var subscriber = _subscriber!;
             var batch = new DeliveryBatch(256);
-            while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
+            var events = new List<ExecutionEvent>(batch.Capacity);
+            try
             {
-                while (subscriber.TryReadBatch(batch))
+                while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
                 {
-                    orders.ApplyBatch(batch.Deliveries, batch.ResumePosition);
+                    while (subscriber.TryReadBatch(batch))
+                    {
+                        orders.ApplyBatch(batch.Deliveries, batch.ResumePosition);
+                        events.Clear();
+                        foreach (var d in batch.Deliveries)
+                        {
+                            events.Add(d.Event);
+                        }
+
+                        var changes = await StoreAsync(events).ConfigureAwait(false);
+                        await cache.WriteThroughAsync(changes).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            {
+                // Stopping while the store was unreachable: the events are read again from Kafka after restart.
+            }
+        }
+
+        private async Task<IReadOnlyList<OrderChange>> StoreAsync(List<ExecutionEvent> events)
+        {
+            var delay = TimeSpan.FromMilliseconds(100);
+            while (true)
+            {
+                try
+                {
+                    return await store.WriteAsync(events, _stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogStoreFailed(logger, events.Count, ex.Message);
+                    await Task.Delay(delay, time, _stopping.Token).ConfigureAwait(false);
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
                 }
             }
         }
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store {Count} order facts, retrying: {Reason}")]
+        private static partial void LogStoreFailed(ILogger logger, int count, string reason);
     }
 }

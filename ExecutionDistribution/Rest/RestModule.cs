@@ -5,24 +5,25 @@ namespace ExecutionDistribution.Rest;
 /// <summary>
 /// Maps the spec's REST lookups over the order-state projection (Orders module):
 /// <c>GET /api/v1/execution/{order_id}/status</c> and <c>GET /api/v1/execution/fills/{trade_id}</c>.
-/// In memory for now (the embedded default); issue 5 puts PostgreSQL and the Redis cache behind them.
+/// Read through the Redis cache (when configured) from the order store: PostgreSQL, or the in-memory
+/// projection in the embedded run (see <see cref="OrderLookups"/>).
 /// </summary>
 internal static class RestModule
 {
     public static IEndpointRouteBuilder MapRestApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/execution").WithTags("Execution");
-        group.MapGet("/{order_id}/status", (string order_id, OrderStateProjection orders) =>
-            orders.GetStatus(order_id) is { } status
-                ? Results.Ok(status)
+        group.MapGet("/{order_id}/status", async (string order_id, OrderLookups orders, CancellationToken ct) =>
+            await orders.StatusJsonAsync(order_id, ct).ConfigureAwait(false) is { } status
+                ? Results.Bytes(status, "application/json")
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown order", detail: $"No execution is known for order_id '{order_id}'."))
             .Produces<OrderExecutionStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/reports/{portfolio_id}", Report)
             .Produces<PortfolioExecutionReport>()
             .ProducesValidationProblem();
-        group.MapGet("/fills/{trade_id}", (string trade_id, OrderStateProjection orders) =>
-            orders.GetFill(trade_id) is { } fill
+        group.MapGet("/fills/{trade_id}", async (string trade_id, OrderLookups orders, CancellationToken ct) =>
+            await orders.FillAsync(trade_id, ct).ConfigureAwait(false) is { } fill
                 ? Results.Ok(fill)
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown fill", detail: $"No fill is known with trade_id '{trade_id}'."))
             .Produces<FillDetails>()
@@ -33,7 +34,7 @@ internal static class RestModule
     /// <summary>Longest range one report covers, in days.</summary>
     private const int MaxReportDays = 366;
 
-    private static IResult Report(string portfolio_id, string? start_date, string? end_date, OrderStateProjection orders)
+    private static async Task<IResult> Report(string portfolio_id, string? start_date, string? end_date, OrderLookups orders, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var start = Date(start_date, "start_date", errors);
@@ -52,7 +53,7 @@ internal static class RestModule
 
         return errors.Count > 0
             ? Results.ValidationProblem(errors, title: "The report parameters are invalid.")
-            : Results.Ok(orders.Report(portfolio_id, start!.Value, end!.Value));
+            : Results.Ok(await orders.ReportAsync(portfolio_id, start!.Value, end!.Value, ct).ConfigureAwait(false));
     }
 
     private static DateOnly? Date(string? text, string name, Dictionary<string, string[]> errors)

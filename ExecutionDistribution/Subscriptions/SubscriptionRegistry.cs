@@ -22,19 +22,66 @@ internal sealed record ManagedSubscription(
     DeliveryGuarantee Guarantee,
     string Status,
     DateTime CreatedAt,
-    ResumeToken Acknowledged);
+    ResumeToken Acknowledged)
+{
+    /// <summary>
+    /// Where a stream of this subscription without a token of its own starts. In this run: after the
+    /// last acknowledgement. Acknowledged in an earlier run: the start of this run's log, which is
+    /// where Kafka's uncommitted records are read again (offsets are committed only once safe), with
+    /// sequence numbers going on from the acknowledged one.
+    /// </summary>
+    public ResumeToken StartIn(Guid epoch, long tail) =>
+        Acknowledged.Epoch == epoch ? Acknowledged : new ResumeToken(epoch, tail, Acknowledged.Sequence);
+}
+
+/// <summary>Told when the client of an attached stream acknowledges (the audit records acknowledged rows).</summary>
+internal interface IAcknowledgementListener
+{
+    /// <summary>Everything up to and including <paramref name="sequence"/> is acknowledged.</summary>
+    void Acknowledged(long sequence);
+}
 
 /// <summary>
-/// The subscriptions managed through the API, and which of them has a stream attached. In memory for
-/// now: issue 5 stores them (and their acknowledged positions) in PostgreSQL's execution_subscriptions.
+/// The subscriptions managed through the APIs, and which of them has a stream attached. Held in memory
+/// for the streams, written through to the store (PostgreSQL when configured) before a change is
+/// answered; acknowledged positions are written behind, every <see cref="FlushPositionsAsync"/> (a
+/// crash forgets at most the last interval's acknowledgements: those events are delivered again).
 /// A change that affects an attached stream (update, pause, delete) ends that stream; the client
 /// reconnects with its resume token and gets the new definition with no gap.
 /// </summary>
-internal sealed class SubscriptionRegistry
+internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache)
 {
     private readonly Lock _gate = new();
+    private readonly SemaphoreSlim _writes = new(1, 1);
     private readonly Dictionary<string, ManagedSubscription> _subscriptions = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, CancellationTokenSource> _streams = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (CancellationTokenSource Stream, IAcknowledgementListener? Listener)> _streams = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _positionsToSave = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _sent = new(StringComparer.Ordinal);
+
+    /// <summary>The highest sequence ever written to a stream of the subscription in this run (0 when none).</summary>
+    public long SentThrough(string id) => _sent.GetValueOrDefault(id);
+
+    /// <summary>A stream of the subscription wrote through <paramref name="sequence"/>.</summary>
+    public void Sent(string id, long sequence) => _sent.AddOrUpdate(id, sequence, (_, old) => Math.Max(old, sequence));
+
+    /// <summary>Reads every stored subscription into memory (at start).</summary>
+    public async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        var stored = await store.LoadAsync(cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            foreach (var s in stored)
+            {
+                var definition = new SubscriptionDefinition(s.SubscriptionId, s.TopicName, s.SubscriberWorkflow, s.Filter(), s.DeliveryGuarantee);
+                var acknowledged = s.Epoch is { } epoch ? new ResumeToken(epoch, s.Position ?? 0, s.Sequence ?? 0) : new ResumeToken(Guid.Empty, 0, 0);
+                var managed = SubscriptionRules.Build(definition, s.Status, DateTime.SpecifyKind(s.CreatedAt, DateTimeKind.Utc), acknowledged, out _, out _);
+                if (managed is not null)
+                {
+                    _subscriptions[managed.SubscriptionId] = managed;
+                }
+            }
+        }
+    }
 
     /// <summary>
     /// What a stream of subscription <paramref name="id"/> runs with: its filter, its guarantee and where it
@@ -76,27 +123,91 @@ internal sealed class SubscriptionRegistry
         }
     }
 
-    public bool TryAdd(ManagedSubscription subscription)
+    /// <summary>Adds and stores a subscription; false when the id is taken.</summary>
+    public async Task<bool> TryAddAsync(ManagedSubscription subscription, CancellationToken cancellationToken = default)
     {
-        lock (_gate)
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            return _subscriptions.TryAdd(subscription.SubscriptionId, subscription);
+            if (Get(subscription.SubscriptionId) is not null || !await store.InsertAsync(subscription, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+
+            lock (_gate)
+            {
+                _subscriptions[subscription.SubscriptionId] = subscription;
+            }
+
+            cache.Changed(subscription, streaming: false);
+            return true;
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 
-    /// <summary>Replaces a subscription and ends its stream, if any.</summary>
-    public void Replace(ManagedSubscription subscription)
+    /// <summary>Stores a changed subscription, then replaces it and ends its stream, if any.</summary>
+    public async Task ReplaceAsync(ManagedSubscription subscription, CancellationToken cancellationToken = default)
     {
-        lock (_gate)
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            _subscriptions[subscription.SubscriptionId] = subscription;
-            EndStream(subscription.SubscriptionId);
+            await store.UpdateAsync(subscription, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                // Keep the acknowledged point held now: it may have moved while the update was stored.
+                var current = _subscriptions.GetValueOrDefault(subscription.SubscriptionId);
+                _subscriptions[subscription.SubscriptionId] = current is null ? subscription : subscription with { Acknowledged = current.Acknowledged };
+                EndStream(subscription.SubscriptionId);
+            }
+
+            cache.Changed(subscription, streaming: false);
+        }
+        finally
+        {
+            _writes.Release();
         }
     }
 
-    /// <summary>Moves the acknowledged point forward (never back); returns the point now held.</summary>
+    /// <summary>Deletes a subscription from the store and memory, ending its stream; false when unknown.</summary>
+    public async Task<bool> RemoveAsync(string id, CancellationToken cancellationToken = default)
+    {
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Get(id) is null)
+            {
+                return false;
+            }
+
+            await store.DeleteAsync(id, cancellationToken).ConfigureAwait(false);
+            lock (_gate)
+            {
+                EndStream(id);
+                _positionsToSave.Remove(id);
+                _sent.TryRemove(id, out _);
+                _subscriptions.Remove(id);
+            }
+
+            cache.Removed(id);
+            return true;
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+
+    /// <summary>
+    /// Moves the acknowledged point forward (never back; a token of a later run replaces one of an
+    /// earlier run); returns the point now held, or null when the subscription is unknown.
+    /// </summary>
     public ResumeToken? Acknowledge(string id, ResumeToken token)
     {
+        IAcknowledgementListener? listener;
+        ResumeToken held;
         lock (_gate)
         {
             if (!_subscriptions.TryGetValue(id, out var s))
@@ -104,31 +215,70 @@ internal sealed class SubscriptionRegistry
                 return null;
             }
 
-            if (token.Epoch == s.Acknowledged.Epoch && token.Sequence > s.Acknowledged.Sequence)
+            if (token.Epoch != s.Acknowledged.Epoch || token.Sequence > s.Acknowledged.Sequence)
             {
                 s = s with { Acknowledged = token };
                 _subscriptions[id] = s;
+                _positionsToSave.Add(id);
             }
 
-            return s.Acknowledged;
+            held = s.Acknowledged;
+            listener = _streams.TryGetValue(id, out var stream) ? stream.Listener : null;
         }
+
+        listener?.Acknowledged(held.Sequence);
+        return held;
     }
 
-    public bool Remove(string id)
+    /// <summary>Writes the acknowledged positions that moved since the last flush; returns how many.</summary>
+    public async Task<int> FlushPositionsAsync(CancellationToken cancellationToken)
     {
+        List<ManagedSubscription> moved;
         lock (_gate)
         {
-            EndStream(id);
-            return _subscriptions.Remove(id);
+            if (_positionsToSave.Count == 0)
+            {
+                return 0;
+            }
+
+            moved = [.. _positionsToSave.Select(id => _subscriptions.GetValueOrDefault(id)).OfType<ManagedSubscription>()];
+            _positionsToSave.Clear();
         }
+
+        try
+        {
+            await store.SavePositionsAsync(moved, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            lock (_gate)
+            {
+                foreach (var s in moved)
+                {
+                    if (_subscriptions.ContainsKey(s.SubscriptionId))
+                    {
+                        _positionsToSave.Add(s.SubscriptionId);
+                    }
+                }
+            }
+
+            throw;
+        }
+
+        foreach (var s in moved)
+        {
+            cache.Changed(s, IsStreaming(s.SubscriptionId));
+        }
+
+        return moved.Count;
     }
 
     /// <summary>Claims the subscription for one stream; false when another stream has it.</summary>
-    public bool TryAttach(string id, CancellationTokenSource stream)
+    public bool TryAttach(string id, CancellationTokenSource stream, IAcknowledgementListener? listener = null)
     {
         lock (_gate)
         {
-            return _streams.TryAdd(id, stream);
+            return _streams.TryAdd(id, (stream, listener));
         }
     }
 
@@ -136,7 +286,7 @@ internal sealed class SubscriptionRegistry
     {
         lock (_gate)
         {
-            if (_streams.TryGetValue(id, out var current) && ReferenceEquals(current, stream))
+            if (_streams.TryGetValue(id, out var current) && ReferenceEquals(current.Stream, stream))
             {
                 _streams.Remove(id);
             }
@@ -147,7 +297,29 @@ internal sealed class SubscriptionRegistry
     {
         if (_streams.Remove(id, out var stream))
         {
-            stream.Cancel();
+            stream.Stream.Cancel();
         }
+    }
+}
+
+/// <summary>Told of every change to a subscription (the Redis cache writes <c>subscription:{id}</c>).</summary>
+internal interface ISubscriptionCache
+{
+    /// <summary>A subscription was created or changed.</summary>
+    void Changed(ManagedSubscription subscription, bool streaming);
+
+    /// <summary>A subscription was deleted.</summary>
+    void Removed(string subscriptionId);
+}
+
+/// <summary>No cache configured.</summary>
+internal sealed class NoSubscriptionCache : ISubscriptionCache
+{
+    public void Changed(ManagedSubscription subscription, bool streaming)
+    {
+    }
+
+    public void Removed(string subscriptionId)
+    {
     }
 }

@@ -17,23 +17,23 @@ internal static class SubscriptionsApi
         group.MapGet("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
             registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id));
         group.MapPut("/{subscription_id}", Update).ProducesValidationProblem();
-        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry) => SetStatus(subscription_id, "paused", registry));
-        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry) => SetStatus(subscription_id, "active", registry));
-        group.MapDelete("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
+        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct));
+        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", registry, ct));
+        group.MapDelete("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
         {
             if (registry.Get(subscription_id) is not { } s)
             {
                 return NotFound(subscription_id);
             }
 
-            registry.Remove(subscription_id);
+            await registry.RemoveAsync(subscription_id, ct).ConfigureAwait(false);
             return Results.Ok(View(s with { Status = "deleted" }, registry));
         });
         group.MapPost("/{subscription_id}/ack", Acknowledge).ProducesValidationProblem();
         return app;
     }
 
-    private static IResult Create(SubscriptionBody body, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time)
+    private static async Task<IResult> Create(SubscriptionBody body, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time, CancellationToken ct)
     {
         var managed = SubscriptionRules.Build(body.ToDefinition(body.SubscriptionId), "active", Timestamps.UtcNow(time), new ResumeToken(core.LogEpoch, core.Head, 0),
             out var problems, out var overLimit);
@@ -42,12 +42,12 @@ internal static class SubscriptionsApi
             return Invalid(problems, overLimit);
         }
 
-        return registry.TryAdd(managed)
+        return await registry.TryAddAsync(managed, ct).ConfigureAwait(false)
             ? Results.Created($"/api/v1/subscriptions/{managed.SubscriptionId}", View(managed, registry))
             : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Subscription exists", detail: $"subscription '{managed.SubscriptionId}' already exists");
     }
 
-    private static IResult Update(string subscription_id, SubscriptionBody body, SubscriptionRegistry registry)
+    private static async Task<IResult> Update(string subscription_id, SubscriptionBody body, SubscriptionRegistry registry, CancellationToken ct)
     {
         if (registry.Get(subscription_id) is not { } existing)
         {
@@ -60,11 +60,11 @@ internal static class SubscriptionsApi
             return Invalid(problems, overLimit);
         }
 
-        registry.Replace(managed);
+        await registry.ReplaceAsync(managed, ct).ConfigureAwait(false);
         return Results.Ok(View(managed, registry));
     }
 
-    private static IResult SetStatus(string id, string status, SubscriptionRegistry registry)
+    private static async Task<IResult> SetStatus(string id, string status, SubscriptionRegistry registry, CancellationToken ct)
     {
         if (registry.Get(id) is not { } s)
         {
@@ -72,7 +72,7 @@ internal static class SubscriptionsApi
         }
 
         var changed = s with { Status = status };
-        registry.Replace(changed);
+        await registry.ReplaceAsync(changed, ct).ConfigureAwait(false);
         return Results.Ok(View(changed, registry));
     }
 
@@ -112,7 +112,8 @@ internal static class SubscriptionsApi
         s.Status,
         s.CreatedAt,
         registry.IsStreaming(s.SubscriptionId),
-        s.Acknowledged.Encode());
+        s.Acknowledged.Encode(),
+        s.Acknowledged.Sequence);
 
     /// <summary>The body of POST and PUT.</summary>
     internal sealed record SubscriptionBody(string? SubscriptionId, string? TopicName, string? SubscriberWorkflow, FilterBody? Filter, string? DeliveryGuarantee)
@@ -170,7 +171,8 @@ internal static class SubscriptionsApi
         string Status,
         DateTime CreatedAt,
         bool Streaming,
-        string AcknowledgedToken);
+        string AcknowledgedToken,
+        long AcknowledgedSequence);
 
     /// <summary>The acknowledged point after an acknowledgement.</summary>
     internal sealed record AckView(string SubscriptionId, string AcknowledgedToken, long AcknowledgedSequence);

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using ExecutionDistribution.Contract;
 
@@ -16,21 +15,15 @@ namespace ExecutionDistribution.Topics;
 public sealed record ExecutionTopic(Guid Id, string TopicName, string DataType, int Partitions, string RetentionPolicy, int LatencyRequirementMs, bool Enabled, DateTime CreatedAt);
 
 /// <summary>
-/// Registers <c>/api/v1/topics</c>: create, list, read, update and disable execution topics. In memory
-/// for now (the embedded default); issue 5 stores them in PostgreSQL's execution_topics.
+/// Maps <c>/api/v1/topics</c>: create, list, read, update and disable execution topics, stored in
+/// PostgreSQL's execution_topics (or in memory in the embedded run; the Persistence module chooses).
 /// </summary>
 internal static partial class TopicsModule
 {
-    public static WebApplicationBuilder AddTopicsModule(this WebApplicationBuilder builder)
-    {
-        builder.Services.AddSingleton<TopicRegistry>();
-        return builder;
-    }
-
     public static IEndpointRouteBuilder MapTopicsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/topics").WithTags("Topics");
-        group.MapPost("/", (TopicBody body, TopicRegistry topics, TimeProvider time) =>
+        group.MapPost("/", async (TopicBody body, ITopicStore topics, TimeProvider time, CancellationToken ct) =>
         {
             var problems = Validate(body, requireName: true);
             if (problems.Count > 0)
@@ -40,15 +33,17 @@ internal static partial class TopicsModule
 
             var topic = new ExecutionTopic(Guid.NewGuid(), body.TopicName!, body.DataType!.ToUpperInvariant(), body.Partitions ?? 1, body.RetentionPolicy ?? "7d",
                 body.LatencyRequirementMs ?? 100, body.Enabled ?? true, Timestamps.UtcNow(time));
-            return topics.TryAdd(topic)
+            return await topics.TryAddAsync(topic, ct).ConfigureAwait(false)
                 ? Results.Created($"/api/v1/topics/{topic.TopicName}", topic)
                 : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Topic exists", detail: $"topic '{topic.TopicName}' already exists");
         }).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/", (TopicRegistry topics, bool? enabled) => Results.Ok(topics.List().Where(t => enabled is null || t.Enabled == enabled)));
-        group.MapGet("/{**topic_name}", (string topic_name, TopicRegistry topics) => topics.Get(topic_name) is { } t ? Results.Ok(t) : NotFound(topic_name));
-        group.MapPut("/{**topic_name}", (string topic_name, TopicBody body, TopicRegistry topics) =>
+        group.MapGet("/", async (ITopicStore topics, bool? enabled, CancellationToken ct) =>
+            Results.Ok((await topics.ListAsync(ct).ConfigureAwait(false)).Where(t => enabled is null || t.Enabled == enabled)));
+        group.MapGet("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
+            await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is { } t ? Results.Ok(t) : NotFound(topic_name));
+        group.MapPut("/{**topic_name}", async (string topic_name, TopicBody body, ITopicStore topics, CancellationToken ct) =>
         {
-            if (topics.Get(topic_name) is not { } existing)
+            if (await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is not { } existing)
             {
                 return NotFound(topic_name);
             }
@@ -67,20 +62,20 @@ internal static partial class TopicsModule
                 LatencyRequirementMs = body.LatencyRequirementMs ?? existing.LatencyRequirementMs,
                 Enabled = body.Enabled ?? existing.Enabled,
             };
-            topics.Put(updated);
+            await topics.PutAsync(updated, ct).ConfigureAwait(false);
             return Results.Ok(updated);
         }).ProducesValidationProblem();
 
         // Disabling keeps the row (the audit refers to topics by name); DELETE disables.
-        group.MapDelete("/{**topic_name}", (string topic_name, TopicRegistry topics) =>
+        group.MapDelete("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
         {
-            if (topics.Get(topic_name) is not { } existing)
+            if (await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is not { } existing)
             {
                 return NotFound(topic_name);
             }
 
             var disabled = existing with { Enabled = false };
-            topics.Put(disabled);
+            await topics.PutAsync(disabled, ct).ConfigureAwait(false);
             return Results.Ok(disabled);
         });
         return app;
@@ -125,18 +120,4 @@ internal static partial class TopicsModule
 
     /// <summary>The body of POST and PUT; omitted fields keep their default (POST) or value (PUT).</summary>
     internal sealed record TopicBody(string? TopicName, string? DataType, int? Partitions, string? RetentionPolicy, int? LatencyRequirementMs, bool? Enabled);
-}
-
-/// <summary>The topics, by name. In memory until issue 5.</summary>
-internal sealed class TopicRegistry
-{
-    private readonly ConcurrentDictionary<string, ExecutionTopic> _topics = new(StringComparer.Ordinal);
-
-    public bool TryAdd(ExecutionTopic topic) => _topics.TryAdd(topic.TopicName, topic);
-
-    public void Put(ExecutionTopic topic) => _topics[topic.TopicName] = topic;
-
-    public ExecutionTopic? Get(string name) => _topics.GetValueOrDefault(name);
-
-    public IReadOnlyList<ExecutionTopic> List() => [.. _topics.Values.OrderBy(t => t.TopicName, StringComparer.Ordinal)];
 }

@@ -1,3 +1,4 @@
+using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
@@ -45,6 +46,7 @@ internal static class WebSocketModule
         HttpContext context,
         FanOutDispatcher core,
         SubscriptionRegistry registry,
+        AuditTrail trail,
         IOptions<WebSocketOptions> options,
         TimeProvider time,
         IHostApplicationLifetime lifetime,
@@ -102,7 +104,7 @@ internal static class WebSocketModule
             }
         }
 
-        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.Acknowledged.Encode();
+        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.StartIn(core.LogEpoch, core.Tail).Encode();
         ResumeToken? resume = null;
         if (tokenText is not null)
         {
@@ -149,17 +151,19 @@ internal static class WebSocketModule
         }
 
         using var changed = new CancellationTokenSource();
+        var id = managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}";
+        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
         try
         {
-            if (managed is not null && !registry.TryAttach(managed.SubscriptionId, changed))
+            if (managed is not null && !registry.TryAttach(managed.SubscriptionId, changed, audit))
             {
                 await WebSocketStreamSession.RejectAsync(socket, $"subscription_id: '{managed.SubscriptionId}' already has an active stream").ConfigureAwait(false);
                 return;
             }
 
-            var session = new WebSocketStreamSession(socket, core, options.Value, time);
+            var session = new WebSocketStreamSession(socket, core, options.Value, time, audit);
             var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed.Token);
-            await session.RunAsync(managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}", filter!, guarantee, resume, attachment, snapshot,
+            await session.RunAsync(id, filter!, guarantee, resume, attachment, snapshot,
                 context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         catch (SubscriptionRejectedException ex)

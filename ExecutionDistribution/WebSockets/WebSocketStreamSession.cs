@@ -1,3 +1,4 @@
+using ExecutionDistribution.Audit;
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -29,10 +30,12 @@ internal sealed class WebSocketStreamSession
     private long _lastSend;
     private string _resumeToken = string.Empty;
     private volatile bool _clientClosed;
+    private readonly StreamAudit _audit;
     private SubscriptionAttachment? _attachment;
 
-    public WebSocketStreamSession(WebSocket socket, FanOutDispatcher core, WebSocketOptions options, TimeProvider time)
+    public WebSocketStreamSession(WebSocket socket, FanOutDispatcher core, WebSocketOptions options, TimeProvider time, StreamAudit audit)
     {
+        _audit = audit;
         _socket = socket;
         _core = core;
         _options = options;
@@ -124,10 +127,21 @@ internal sealed class WebSocketStreamSession
         var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
         while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
         {
+            await _audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
             while (subscriber.TryReadBatch(batch))
             {
                 WriteEventsFrame(subscriber.Id, batch);
-                await SendFrameAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await SendFrameAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    _audit.Failed(batch.Deliveries);
+                    throw;
+                }
+
+                _audit.Delivered(batch.Deliveries);
             }
         }
     }

@@ -1,0 +1,175 @@
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Support;
+using Grpc.Net.Client;
+using Npgsql;
+
+namespace ExecutionDistribution.Tests.Persistence;
+
+/// <summary>Every delivery outcome of an audited event leaves exactly one row in distribution_audit, whatever PostgreSQL does.</summary>
+public sealed class AuditTrailTests
+{
+    private static Filter Order(string id)
+    {
+        var filter = new Filter();
+        filter.OrderIds.Add(id);
+        return filter;
+    }
+
+    private static long Count(NpgsqlConnection c, string order, string status) =>
+        c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = @status", new { order, status });
+
+    [Test]
+    public async Task Each_delivery_leaves_one_delivered_row_found_by_order_and_by_event()
+    {
+        await using var db = new TestPostgres();
+        await using var host = await ServiceHost.StartAsync(db.Settings());
+        var order = $"audit-{Guid.NewGuid():N}";
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = Order(order), DeliveryGuarantee = "at_most_once" });
+        using var reader = new MessageReader(call);
+        await reader.WaitForFirstAsync(host);
+        for (var i = 0; i < 50; i++)
+        {
+            host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{i}"));
+        }
+
+        await reader.ReceiveDeliveriesAsync(50);
+        await using var c = await db.OpenAsync();
+        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 50, "50 delivered rows");
+
+        var byOrder = await host.Client.GetFromJsonAsync<JsonArray>($"/api/v1/audit?order_id={order}&limit=100");
+        Assert.That(byOrder!, Has.Count.EqualTo(50));
+        var byEvent = await host.Client.GetFromJsonAsync<JsonArray>($"/api/v1/audit?event_id={order}-7");
+        Assert.That(byEvent!, Has.Count.EqualTo(1));
+        var row = byEvent![0]!;
+        Assert.That((string?)row["topic_name"], Is.EqualTo("execution/fills/processed"));
+        Assert.That((string?)row["routing_key"], Is.EqualTo("AAPL.fill.complete"));
+        Assert.That((int?)row["retry_count"], Is.EqualTo(0));
+        Assert.That((double?)row["delivery_time_ms"], Is.GreaterThanOrEqualTo(0));
+    }
+
+    [Test]
+    public async Task Acknowledgements_and_redeliveries_of_a_subscription_leave_their_rows()
+    {
+        await using var db = new TestPostgres();
+        await using var host = await ServiceHost.StartAsync(db.Settings());
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        var (id, order) = await ManagedSubscriptions.CreateWatchingNewOrderAsync(channel, "audit", "compliance");
+
+        // First stream: 10 delivered, none acknowledged; the client goes away.
+        using (var call = client.StreamExecution(new StreamRequest { SubscriptionId = id }))
+        {
+            using var reader = new MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            for (var i = 0; i < 10; i++)
+            {
+                host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{i}"));
+            }
+
+            await reader.ReceiveDeliveriesAsync(10);
+        }
+
+        await Eventually.WaitUntilAsync(() => !host.App.Services.GetRequiredService<ExecutionDistribution.Subscriptions.SubscriptionRegistry>().IsStreaming(id), "the first stream is detached");
+
+        // Second stream: the same 10 again (redelivered), then acknowledged.
+        using (var call = client.StreamExecution(new StreamRequest { SubscriptionId = id }))
+        {
+            using var reader = new MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            var again = await reader.ReceiveDeliveriesAsync(10);
+            Assert.That(again.Select(d => d.EventId), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-{i}")));
+            await client.AcknowledgeAsync(new AckRequest { SubscriptionId = id, ResumeToken = reader.LastResumeToken });
+        }
+
+        await using var c = await db.OpenAsync();
+        await Eventually.WaitUntilAsync(() => Count(c, order, "acknowledged") == 10, "10 acknowledged rows");
+        Assert.That(Count(c, order, "delivered"), Is.EqualTo(10));
+        Assert.That(Count(c, order, "redelivered"), Is.EqualTo(10));
+        Assert.That(c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = 'redelivered' AND retry_count = 1", new { order }), Is.EqualTo(10));
+    }
+
+    [Test]
+    public async Task While_postgres_is_unreachable_rows_spill_to_a_file_and_are_written_once_when_it_returns()
+    {
+        await using var db = new TestPostgres();
+        var target = new NpgsqlConnectionStringBuilder(TestPostgres.ConnectionString);
+        await using var gate = new TcpGate(target.Host!, target.Port);
+        await using var host = await ServiceHost.StartAsync([.. db.Settings(gate.Port), "--Audit:RetryInterval=00:00:00.200", "--Audit:FlushInterval=00:00:00.010"]);
+        var order = $"spill-{Guid.NewGuid():N}";
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = Order(order) });
+        using var reader = new MessageReader(call);
+        await reader.WaitForFirstAsync(host);
+        await using var c = await db.OpenAsync(); // direct, not through the gate
+
+        for (var i = 0; i < 20; i++)
+        {
+            host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a{i}"));
+        }
+
+        await reader.ReceiveDeliveriesAsync(20);
+        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 20, "the first 20 rows are in PostgreSQL");
+
+        gate.Cut();
+        for (var i = 0; i < 30; i++)
+        {
+            host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-b{i}"));
+        }
+
+        await reader.ReceiveDeliveriesAsync(30);
+        await Eventually.WaitUntilAsync(() => Stats(host)["spilled"]!.GetValue<long>() >= 30, "the rows written during the outage are spilled to the file");
+        Assert.That(Count(c, order, "delivered"), Is.EqualTo(20), "nothing reached PostgreSQL during the outage");
+
+        gate.Open();
+        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 50 && !Stats(host)["degraded"]!.GetValue<bool>(), "every row is written once PostgreSQL is back", TimeSpan.FromSeconds(60));
+        var perEvent = c.Query<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order GROUP BY event_id", new { order }).ToList();
+        Assert.That(perEvent, Has.Count.EqualTo(50).And.All.EqualTo(1), "one row per delivery: none lost, none twice");
+    }
+
+    [Test]
+    public async Task Without_postgres_the_audit_goes_to_the_local_file_and_can_be_queried()
+    {
+        await using var host = await ServiceHost.StartAsync();
+        var order = $"file-{Guid.NewGuid():N}";
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = Order(order) });
+        using var reader = new MessageReader(call);
+        await reader.WaitForFirstAsync(host);
+        for (var i = 0; i < 5; i++)
+        {
+            host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{i}"));
+        }
+
+        await reader.ReceiveDeliveriesAsync(5);
+        JsonArray? rows = null;
+        await Eventually.WaitUntilAsync(() =>
+        {
+            rows = host.Client.GetFromJsonAsync<JsonArray>($"/api/v1/audit?order_id={order}").GetAwaiter().GetResult();
+            return rows!.Count == 5;
+        }, "5 rows in the local audit file");
+        Assert.That(rows!.Select(r => (string?)r!["delivery_status"]), Is.All.EqualTo("delivered"));
+    }
+
+    [TestCase("", "event_id")]
+    [TestCase("?from=yesterday&to=2025-01-01T00:00:00Z", "from")]
+    [TestCase("?from=2025-01-02T00:00:00Z&to=2025-01-01T00:00:00Z", "to")]
+    [TestCase("?from=2025-01-01T00:00:00Z&to=2025-06-01T00:00:00Z", "to")]
+    [TestCase("?event_id=e&limit=0", "limit")]
+    public async Task A_bad_audit_query_answers_400_naming_the_parameter(string query, string parameter)
+    {
+        await using var host = await ServiceHost.StartAsync();
+        using var response = await host.Client.GetAsync(new Uri($"/api/v1/audit{query}", UriKind.Relative));
+        Assert.That((int)response.StatusCode, Is.EqualTo(400));
+        var problem = await response.Content.ReadFromJsonAsync<JsonObject>();
+        Assert.That(problem!["errors"]!.AsObject().ContainsKey(parameter), Is.True, problem.ToJsonString());
+    }
+
+    private static JsonObject Stats(ServiceHost host) =>
+        host.Client.GetFromJsonAsync<JsonObject>("/api/v1/audit/stats").GetAwaiter().GetResult()!;
+}

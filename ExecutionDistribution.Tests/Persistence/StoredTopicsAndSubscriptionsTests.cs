@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Tests.Support;
+
+namespace ExecutionDistribution.Tests.Persistence;
+
+/// <summary>Topics, subscriptions and acknowledged positions live in PostgreSQL and survive a restart.</summary>
+public sealed class StoredTopicsAndSubscriptionsTests
+{
+    [Test]
+    public async Task A_topic_created_through_rest_is_in_execution_topics_and_survives_a_restart()
+    {
+        await using var db = new TestPostgres();
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            using var created = await host.Client.PostAsJsonAsync("/api/v1/topics", new { topic_name = "execution/fills/processed", data_type = "FILL_NOTIFICATION", partitions = 12 });
+            Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+            using var duplicate = await host.Client.PostAsJsonAsync("/api/v1/topics", new { topic_name = "execution/fills/processed", data_type = "FILL_NOTIFICATION" });
+            Assert.That(duplicate.StatusCode, Is.EqualTo(HttpStatusCode.Conflict));
+            using var disabled = await host.Client.DeleteAsync(new Uri("/api/v1/topics/execution/fills/processed", UriKind.Relative));
+            Assert.That(disabled.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            var topic = JsonNode.Parse(await host.Client.GetStringAsync(new Uri("/api/v1/topics/execution/fills/processed", UriKind.Relative)))!;
+            Assert.That((int?)topic["partitions"], Is.EqualTo(12));
+            Assert.That((string?)topic["retention_policy"], Is.EqualTo("7d"));
+            Assert.That((int?)topic["latency_requirement_ms"], Is.EqualTo(100));
+            Assert.That((bool?)topic["enabled"], Is.False);
+        }
+    }
+
+    [Test]
+    public async Task A_subscription_and_its_acknowledged_position_survive_a_restart_and_its_stream_goes_on_from_there()
+    {
+        await using var db = new TestPostgres();
+        var id = $"sub-{Guid.NewGuid():N}";
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            using var created = await host.Client.PostAsJsonAsync("/api/v1/subscriptions", new
+            {
+                subscription_id = id,
+                topic_name = "execution/fills/#",
+                subscriber_workflow = "risk",
+                filter = new { order_ids = new[] { "O-persist" } },
+            });
+            Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created), await created.Content.ReadAsStringAsync());
+            using var paused = await host.Client.PostAsync(new Uri($"/api/v1/subscriptions/{id}/pause", UriKind.Relative), null);
+            using var resumed = await host.Client.PostAsync(new Uri($"/api/v1/subscriptions/{id}/resume", UriKind.Relative), null);
+            var token = new ResumeToken(host.Core.LogEpoch, 0, 7).Encode();
+            using var acked = await host.Client.PostAsJsonAsync($"/api/v1/subscriptions/{id}/ack", new { resume_token = token });
+            Assert.That(acked.StatusCode, Is.EqualTo(HttpStatusCode.OK), await acked.Content.ReadAsStringAsync());
+        }
+
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            var view = JsonNode.Parse(await host.Client.GetStringAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative)))!;
+            Assert.That((string?)view["status"], Is.EqualTo("active"));
+            Assert.That((string?)view["topic_name"], Is.EqualTo("execution/fills/#"));
+            Assert.That((long?)view["acknowledged_sequence"], Is.EqualTo(7), view.ToJsonString());
+
+            // A stream without a token starts at this run's log and numbers on from the acknowledged sequence.
+            using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(host.GrpcAddress);
+            using var call = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel)
+                .StreamExecution(new ExecutionDistribution.Grpc.V1.StreamRequest { SubscriptionId = id });
+            using var reader = new Tests.Grpc.MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            host.Core.TryPublish(Events.Fill("O-persist", eventId: $"{id}-after"));
+            var received = await reader.ReceiveDeliveriesAsync(1);
+            Assert.That(received[0].EventId, Is.EqualTo($"{id}-after"));
+            Assert.That(received[0].Sequence, Is.EqualTo(8));
+        }
+
+        await using var c = await db.OpenAsync();
+        var row = await Dapper.SqlMapper.QuerySingleAsync<(string Workflow, string Guarantee)>(c,
+            "SELECT subscriber_workflow, delivery_guarantee FROM execution_subscriptions WHERE subscription_id = @id", new { id });
+        Assert.That(row, Is.EqualTo(("risk", "at_least_once")));
+    }
+
+    [Test]
+    public async Task A_deleted_subscription_is_gone_after_a_restart()
+    {
+        await using var db = new TestPostgres();
+        var id = $"sub-{Guid.NewGuid():N}";
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            using var created = await host.Client.PostAsJsonAsync("/api/v1/subscriptions", new { subscription_id = id, topic_name = "#", subscriber_workflow = "risk" });
+            Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+            using var deleted = await host.Client.DeleteAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative));
+            Assert.That(deleted.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        }
+
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            using var response = await host.Client.GetAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative));
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+        }
+    }
+}

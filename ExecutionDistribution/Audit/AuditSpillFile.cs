@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace ExecutionDistribution.Audit;
+
+/// <summary>
+/// An append-only file of audit rows, one JSON object per line, flushed to disk after every append.
+/// With PostgreSQL configured it holds the rows PostgreSQL could not take yet (they are replayed, then
+/// the file is deleted); without PostgreSQL it is the audit itself. A torn last line (a crash during
+/// an append) is skipped on reading.
+/// </summary>
+internal sealed class AuditSpillFile(string path)
+{
+    /// <summary>The file's path.</summary>
+    public string Path { get; } = path;
+
+    /// <summary>True when the file holds rows.</summary>
+    public bool HasRows => File.Exists(Path) && new FileInfo(Path).Length > 0;
+
+    /// <summary>Appends rows and flushes them to disk.</summary>
+    public void Append(IReadOnlyList<AuditRecord> records)
+    {
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
+        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16);
+        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { SkipValidation = true }))
+        {
+            foreach (var r in records)
+            {
+                Write(writer, r);
+                writer.Flush();
+                stream.WriteByte((byte)'\n');
+                writer.Reset(stream);
+            }
+        }
+
+        stream.Flush(flushToDisk: true);
+    }
+
+    /// <summary>Reads every complete row, in chunks of at most <paramref name="chunk"/>.</summary>
+    public IEnumerable<List<AuditRecord>> Read(int chunk)
+    {
+        if (!File.Exists(Path))
+        {
+            yield break;
+        }
+
+        using var reader = new StreamReader(new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite), Encoding.UTF8);
+        var rows = new List<AuditRecord>(chunk);
+        while (reader.ReadLine() is { } line)
+        {
+            if (Parse(line) is { } record)
+            {
+                rows.Add(record);
+                if (rows.Count == chunk)
+                {
+                    yield return rows;
+                    rows = new List<AuditRecord>(chunk);
+                }
+            }
+        }
+
+        if (rows.Count > 0)
+        {
+            yield return rows;
+        }
+    }
+
+    /// <summary>Deletes the file (every row is stored elsewhere).</summary>
+    public void Delete() => File.Delete(Path);
+
+    private static void Write(Utf8JsonWriter w, AuditRecord r)
+    {
+        w.WriteStartObject();
+        w.WriteString("id", r.Id);
+        w.WriteString("event_id", r.EventId);
+        w.WriteString("topic_name", r.TopicName);
+        w.WriteString("routing_key", r.RoutingKey);
+        w.WriteString("delivery_status", r.DeliveryStatus);
+        if (r.DeliveryTimeMs is { } ms)
+        {
+            w.WriteNumber("delivery_time_ms", ms);
+        }
+
+        w.WriteNumber("retry_count", r.RetryCount);
+        w.WriteString("created_at", r.CreatedAt.ToString(Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture));
+        if (r.OrderId is not null)
+        {
+            w.WriteString("order_id", r.OrderId);
+        }
+
+        if (r.SubscriptionId is not null)
+        {
+            w.WriteString("subscription_id", r.SubscriptionId);
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static AuditRecord? Parse(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var o = doc.RootElement;
+            return new AuditRecord(
+                o.GetProperty("id").GetGuid(),
+                o.GetProperty("event_id").GetString()!,
+                o.GetProperty("topic_name").GetString()!,
+                o.GetProperty("routing_key").GetString()!,
+                o.GetProperty("delivery_status").GetString()!,
+                o.TryGetProperty("delivery_time_ms", out var ms) ? ms.GetDouble() : null,
+                o.GetProperty("retry_count").GetInt32(),
+                DateTime.SpecifyKind(DateTime.ParseExact(o.GetProperty("created_at").GetString()!, Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture), DateTimeKind.Utc),
+                o.TryGetProperty("order_id", out var order) ? order.GetString() : null,
+                o.TryGetProperty("subscription_id", out var sub) ? sub.GetString() : null);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            return null; // a torn line
+        }
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Persistence;
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Audit;
+
+/// <summary>One row of the spec's distribution_audit table (plus order and subscription).</summary>
+/// <param name="Id">Chosen here (UUIDv7): a row written again after a failure is recognised, never stored twice.</param>
+/// <param name="EventId">The event.</param>
+/// <param name="TopicName">Its topic.</param>
+/// <param name="RoutingKey">Its routing key.</param>
+/// <param name="DeliveryStatus">delivered, acknowledged, dropped, failed or redelivered.</param>
+/// <param name="DeliveryTimeMs">From ingest to the outcome, in ms.</param>
+/// <param name="RetryCount">0 for a first delivery, 1 or more for deliveries again.</param>
+/// <param name="CreatedAt">When the outcome happened, UTC.</param>
+/// <param name="OrderId">The event's order, if any.</param>
+/// <param name="SubscriptionId">Whose delivery it was.</param>
+public sealed record AuditRecord(
+    Guid Id,
+    string EventId,
+    string TopicName,
+    string RoutingKey,
+    string DeliveryStatus,
+    double? DeliveryTimeMs,
+    int RetryCount,
+    DateTime CreatedAt,
+    string? OrderId,
+    string? SubscriptionId);
+
+/// <summary>The delivery outcomes an audit row records.</summary>
+public static class DeliveryStatuses
+{
+    /// <summary>Written to the client's stream.</summary>
+    public const string Delivered = "delivered";
+
+    /// <summary>Acknowledged by the client.</summary>
+    public const string Acknowledged = "acknowledged";
+
+    /// <summary>Dropped for an at_most_once subscriber that fell behind.</summary>
+    public const string Dropped = "dropped";
+
+    /// <summary>The write to the client failed (it went away); at_least_once delivers it again.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>Delivered again after a reconnect (not acknowledged before).</summary>
+    public const string Redelivered = "redelivered";
+}
+
+/// <summary>
+/// Where delivery outcomes are recorded. Recording never blocks and never touches PostgreSQL: rows go
+/// to a lock-free queue that <see cref="AuditWriter"/> drains in batches. The queue is bounded at
+/// <c>Audit:QueueCapacity</c>: stream senders wait for room before their next batch (their own
+/// subscriber falls behind and takes its overflow policy); the dispatcher thread (drops) never waits,
+/// so drop rows may go past the bound by at most the drops of that time. No row is discarded.
+/// </summary>
+public sealed class AuditTrail : IDropObserver
+{
+    private readonly ConcurrentQueue<AuditRecord> _queue = new();
+    private readonly bool _all;
+    private readonly int _capacity;
+    private readonly TimeProvider _time;
+    private long _queued;
+    private long _recorded;
+
+    /// <summary>Creates the trail.</summary>
+    public AuditTrail(IOptions<AuditOptions> options, TimeProvider time)
+    {
+        _all = options.Value.AllEvents;
+        _capacity = options.Value.QueueCapacity;
+        _time = time;
+    }
+
+    /// <summary>Rows recorded since start.</summary>
+    public long Recorded => Interlocked.Read(ref _recorded);
+
+    /// <summary>Rows waiting to be written.</summary>
+    public long Queued => Interlocked.Read(ref _queued);
+
+    /// <summary>True when the event's deliveries are audited (audit_required, or every event if configured).</summary>
+    public bool Wants(ExecutionEvent e) => _all || e.Metadata.AuditRequired;
+
+    /// <summary>Records one outcome of an audited event. Never blocks.</summary>
+    public void Record(ExecutionEvent e, string subscriptionId, string status, int retryCount = 0)
+    {
+        var elapsed = e.IngestTimestamp > 0 ? _time.GetElapsedTime(e.IngestTimestamp).TotalMilliseconds : (double?)null;
+        _queue.Enqueue(new AuditRecord(Guid.CreateVersion7(), e.EventId, e.Routing.Topic, e.Routing.RoutingKey, status,
+            elapsed is { } ms ? Math.Round(ms, 3) : null, retryCount, Timestamps.UtcNow(_time), e.OrderId, subscriptionId));
+        Interlocked.Increment(ref _queued);
+        Interlocked.Increment(ref _recorded);
+    }
+
+    /// <summary>Dispatcher thread: an at_most_once subscriber dropped <paramref name="e"/>.</summary>
+    public void Dropped(Subscriber subscriber, ExecutionEvent e)
+    {
+        if (Wants(e))
+        {
+            Record(e, subscriber.Id, DeliveryStatuses.Dropped);
+        }
+    }
+
+    /// <summary>Waits while the queue is at its bound (stream senders call this between batches).</summary>
+    public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        while (Interlocked.Read(ref _queued) >= _capacity)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writer: takes up to <paramref name="max"/> rows, oldest first.</summary>
+    internal int Drain(List<AuditRecord> into, int max)
+    {
+        var taken = 0;
+        while (taken < max && _queue.TryDequeue(out var record))
+        {
+            into.Add(record);
+            taken++;
+        }
+
+        Interlocked.Add(ref _queued, -taken);
+        return taken;
+    }
+}

@@ -1,0 +1,149 @@
+using ExecutionDistribution.Persistence;
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Audit;
+
+/// <summary>
+/// Writes the audit trail in the background, never on the dispatch path: it drains up to
+/// <c>Audit:BatchSize</c> rows at a time and stores them with one statement. When PostgreSQL fails,
+/// the batch is appended to the spill file (flushed to disk) and so is every later batch, until
+/// PostgreSQL takes the whole file again (tried every <c>Audit:RetryInterval</c>); then the file is
+/// deleted. Rows carry their own ids and the insert ignores ids already stored, so a batch written
+/// twice (stored, then the acknowledgement lost) is stored once. On stop, every queued row is written.
+/// </summary>
+internal sealed partial class AuditWriter(
+    AuditTrail trail, IAuditStore store, [FromKeyedServices("spill")] AuditSpillFile spill, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditWriter> logger)
+    : BackgroundService
+{
+    private long _written;
+    private long _spilled;
+    private long _nextRetry;
+
+    /// <summary>Rows stored in their final place (PostgreSQL, or the file without it).</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Rows appended to the spill file while PostgreSQL was unreachable.</summary>
+    public long Spilled => Interlocked.Read(ref _spilled);
+
+    /// <summary>True while rows wait in the spill file for PostgreSQL.</summary>
+    public bool Degraded { get; private set; }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        Degraded = store.IsDatabase && spill.HasRows; // rows left by an earlier run go first
+        var batch = new List<AuditRecord>(o.BatchSize);
+        while (true)
+        {
+            // A batch that could be written nowhere (no database and no disk) is kept and tried again: never dropped.
+            if (batch.Count == 0)
+            {
+                trail.Drain(batch, o.BatchSize);
+            }
+
+            if (batch.Count > 0)
+            {
+                if (await WriteAsync(batch).ConfigureAwait(false))
+                {
+                    batch.Clear();
+                    continue;
+                }
+
+                await Task.Delay(o.RetryInterval, time, CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+
+            if (Degraded && time.GetTimestamp() >= _nextRetry)
+            {
+                await ReplayAsync(o).ConfigureAwait(false);
+            }
+
+            if (stoppingToken.IsCancellationRequested)
+            {
+                return; // queue drained
+            }
+
+            try
+            {
+                await Task.Delay(o.FlushInterval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping: one more pass drains what is queued.
+            }
+        }
+    }
+
+    // True when the batch is stored (in its final place or the spill file); false to keep it and try again.
+    private async Task<bool> WriteAsync(List<AuditRecord> batch)
+    {
+        if (!Degraded)
+        {
+            try
+            {
+                await store.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                Interlocked.Add(ref _written, batch.Count);
+                return true;
+            }
+            catch (Exception ex) when (store.IsDatabase)
+            {
+                LogSpilling(logger, batch.Count, ex.Message);
+                Degraded = true;
+                _nextRetry = time.GetTimestamp() + (long)(options.Value.RetryInterval.TotalSeconds * time.TimestampFrequency);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
+                return false;
+            }
+        }
+
+        try
+        {
+            spill.Append(batch);
+            Interlocked.Add(ref _spilled, batch.Count);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
+            return false;
+        }
+    }
+
+    private async Task ReplayAsync(AuditOptions o)
+    {
+        var replayed = 0L;
+        try
+        {
+            foreach (var chunk in spill.Read(o.BatchSize))
+            {
+                await store.WriteAsync(chunk, CancellationToken.None).ConfigureAwait(false);
+                replayed += chunk.Count;
+            }
+
+            spill.Delete();
+            Interlocked.Add(ref _written, replayed);
+            Degraded = false;
+            LogRecovered(logger, replayed);
+        }
+        catch (Exception ex)
+        {
+            // Rows replayed so far are stored; replaying them again is harmless (ids).
+            _nextRetry = time.GetTimestamp() + (long)(o.RetryInterval.TotalSeconds * time.TimestampFrequency);
+            LogStillDown(logger, ex.Message);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL did not take {Count} audit rows; spilling to the local file: {Reason}")]
+    private static partial void LogSpilling(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not append {Count} audit rows to {Path}; they are kept in memory and tried again: {Reason}")]
+    private static partial void LogFileFailed(ILogger logger, int count, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "PostgreSQL is back; {Count} spilled audit rows written and the spill file removed")]
+    private static partial void LogRecovered(ILogger logger, long count);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "PostgreSQL still refuses the spilled audit rows: {Reason}")]
+    private static partial void LogStillDown(ILogger logger, string reason);
+}

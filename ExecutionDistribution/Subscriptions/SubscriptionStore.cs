@@ -1,0 +1,72 @@
+using System.Text.Json;
+using ExecutionDistribution.Distribution;
+
+namespace ExecutionDistribution.Subscriptions;
+
+/// <summary>A subscription as stored: its definition, status and acknowledged position.</summary>
+/// <param name="SubscriptionId">Its id.</param>
+/// <param name="TopicName">Topic pattern.</param>
+/// <param name="SubscriberWorkflow">Who subscribes.</param>
+/// <param name="Filters">The filter as JSON (<see cref="FilterSpec"/>, snake_case).</param>
+/// <param name="DeliveryGuarantee">at_least_once or at_most_once.</param>
+/// <param name="Status">active or paused.</param>
+/// <param name="CreatedAt">When created, UTC.</param>
+/// <param name="Epoch">Log epoch of the acknowledged position, if any was stored.</param>
+/// <param name="Position">Acknowledged log position.</param>
+/// <param name="Sequence">Acknowledged sequence number.</param>
+internal sealed record StoredSubscription(
+    string SubscriptionId,
+    string TopicName,
+    string SubscriberWorkflow,
+    string? Filters,
+    string DeliveryGuarantee,
+    string Status,
+    DateTime CreatedAt,
+    Guid? Epoch,
+    long? Position,
+    long? Sequence)
+{
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The filter as stored.</summary>
+    public static string FilterJson(FilterSpec spec) => JsonSerializer.Serialize(spec, Json);
+
+    /// <summary>The stored filter, read back.</summary>
+    public FilterSpec Filter() => string.IsNullOrEmpty(Filters) ? new FilterSpec() : JsonSerializer.Deserialize<FilterSpec>(Filters, Json) ?? new FilterSpec();
+}
+
+/// <summary>
+/// Where managed subscriptions live: PostgreSQL's execution_subscriptions (with their acknowledged
+/// positions in subscription_positions), or nowhere but the registry's memory in the embedded run.
+/// </summary>
+internal interface ISubscriptionStore
+{
+    /// <summary>Every stored subscription.</summary>
+    Task<IReadOnlyList<StoredSubscription>> LoadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stores a new subscription; false when its id is taken.</summary>
+    Task<bool> InsertAsync(ManagedSubscription subscription, CancellationToken cancellationToken);
+
+    /// <summary>Stores a changed definition or status.</summary>
+    Task UpdateAsync(ManagedSubscription subscription, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a subscription and its position.</summary>
+    Task DeleteAsync(string subscriptionId, CancellationToken cancellationToken);
+
+    /// <summary>Stores acknowledged positions.</summary>
+    Task SavePositionsAsync(IReadOnlyList<ManagedSubscription> subscriptions, CancellationToken cancellationToken);
+}
+
+/// <summary>No store: the registry's memory is all there is (the embedded run).</summary>
+internal sealed class MemoryOnlySubscriptionStore : ISubscriptionStore
+{
+    public Task<IReadOnlyList<StoredSubscription>> LoadAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<StoredSubscription>>([]);
+
+    public Task<bool> InsertAsync(ManagedSubscription subscription, CancellationToken cancellationToken) => Task.FromResult(true);
+
+    public Task UpdateAsync(ManagedSubscription subscription, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task DeleteAsync(string subscriptionId, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task SavePositionsAsync(IReadOnlyList<ManagedSubscription> subscriptions, CancellationToken cancellationToken) => Task.CompletedTask;
+}
