@@ -7,6 +7,9 @@ return args.FirstOrDefault() switch
 {
     "w1" or "w2" => CoreWorkload.Run(CoreWorkloadSettings.Parse(args[0], args[1..])),
     "w3-ingest" => KafkaIngestWorkload.Run(args[1..]),
+    "w5-rest" => RestWorkload.Run(args[1..]),
+    "w6-audit" => AuditWorkload.Run(args[1..]),
+    "serve" => RestWorkload.Serve(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };
 

@@ -41,6 +41,7 @@ public static class ExecDistApplication
         builder.AddIngestModule();
         builder.AddKafkaModule();
         builder.AddSubscriptionsModule();
+        builder.AddTopicsModule();
         builder.AddWebSocketModule();
         builder.AddGrpcModule();
         configure?.Invoke(builder);

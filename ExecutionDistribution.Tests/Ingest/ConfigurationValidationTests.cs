@@ -18,6 +18,14 @@ public sealed class ConfigurationValidationTests
     [TestCase("--Kafka:DeadLetterTopic=dlq/1", "Kafka:DeadLetterTopic")]
     [TestCase("--WebSocket:MaxEventsPerFrame=0", "WebSocket:MaxEventsPerFrame")]
     [TestCase("--Grpc:DefaultEventsPerMessage=5000", "Grpc:DefaultEventsPerMessage")]
+    [TestCase("--Postgres:Schema=Bad-Name", "Postgres:Schema")]
+    [TestCase("--Postgres:StartupTimeout=00:00:00", "Postgres:StartupTimeout")]
+    [TestCase("--Redis:ExecStatusTtl=00:00:00", "Redis:ExecStatusTtl")]
+    [TestCase("--Redis:FillsTtl=400.00:00:00", "Redis:FillsTtl")]
+    [TestCase("--Audit:BatchSize=0", "Audit:BatchSize")]
+    [TestCase("--Audit:QueueCapacity=10", "Audit:QueueCapacity")]
+    [TestCase("--Audit:FlushInterval=00:00:00", "Audit:FlushInterval")]
+    [TestCase("--Audit:SpillDirectory= ", "Audit:SpillDirectory")]
     public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)
     {
         var app = ExecDistApplication.Build([.. ServiceHost.FreePorts, "--Kafka:Enabled=false", setting]);

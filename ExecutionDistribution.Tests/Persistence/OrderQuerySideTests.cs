@@ -142,3 +142,36 @@ public sealed class OrderQuerySideTests
         await Eventually.WaitUntilAsync(() => (int?)redis.Db.HashGet(statusKey, "v") == 3, "the cache is filled again with the current version");
     }
 }
+
+/// <summary>The spec's TopicStats: counted per topic, served by the API and written to Redis as topic_stats:{topic}.</summary>
+public sealed class TopicStatsTests
+{
+    [Test]
+    public async Task Events_are_counted_per_topic_and_written_to_redis_with_a_five_minute_lifetime()
+    {
+        await using var redis = new TestRedis();
+        await using var host = await ServiceHost.StartAsync(redis.Settings());
+        var topic = $"execution/fills/{Guid.NewGuid():N}";
+        for (var i = 0; i < 7; i++)
+        {
+            host.Core.TryPublish(Events.Fill(topic: topic));
+        }
+
+        JsonObject? stats = null;
+        await Eventually.WaitUntilAsync(() =>
+        {
+            using var response = host.Client.GetAsync(new Uri($"/api/v1/topic-stats/{topic}", UriKind.Relative)).GetAwaiter().GetResult();
+            stats = response.IsSuccessStatusCode ? response.Content.ReadFromJsonAsync<JsonObject>().GetAwaiter().GetResult() : null;
+            return (long?)stats?["events"] == 7;
+        }, "7 events counted on the topic");
+        Assert.That((long?)stats!["events_by_data_type"]!["FILL_NOTIFICATION"], Is.EqualTo(7));
+
+        var key = $"{redis.Prefix}topic_stats:{topic}";
+        await Eventually.WaitUntilAsync(() => redis.Db.KeyExists(key), "topic_stats is written to Redis", TimeSpan.FromSeconds(30));
+        Assert.That(redis.Db.KeyTimeToLive(key)!.Value, Is.GreaterThan(TimeSpan.FromMinutes(4)).And.LessThanOrEqualTo(TimeSpan.FromMinutes(5)));
+        Assert.That(JsonNode.Parse((string)redis.Db.StringGet(key)!)!["events"]!.GetValue<long>(), Is.EqualTo(7));
+
+        using var unknown = await host.Client.GetAsync(new Uri("/api/v1/topic-stats/never/seen", UriKind.Relative));
+        Assert.That(unknown.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
+}

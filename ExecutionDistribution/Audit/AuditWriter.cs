@@ -8,8 +8,9 @@ namespace ExecutionDistribution.Audit;
 /// <c>Audit:BatchSize</c> rows at a time and stores them with one statement. When PostgreSQL fails,
 /// the batch is appended to the spill file (flushed to disk) and so is every later batch, until
 /// PostgreSQL takes the whole file again (tried every <c>Audit:RetryInterval</c>); then the file is
-/// deleted. Rows carry their own ids and the insert ignores ids already stored, so a batch written
-/// twice (stored, then the acknowledgement lost) is stored once. On stop, every queued row is written.
+/// deleted. Rows carry their own ids and the replay skips ids already stored, so a batch written
+/// twice (stored, then the acknowledgement lost, then spilled) is stored once. On stop, every queued
+/// row is written.
 /// </summary>
 internal sealed partial class AuditWriter(
     AuditTrail trail, IAuditStore store, [FromKeyedServices("spill")] AuditSpillFile spill, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditWriter> logger)
@@ -81,7 +82,7 @@ internal sealed partial class AuditWriter(
         {
             try
             {
-                await store.WriteAsync(batch, CancellationToken.None).ConfigureAwait(false);
+                await store.WriteAsync(batch, mayRepeat: false, CancellationToken.None).ConfigureAwait(false);
                 Interlocked.Add(ref _written, batch.Count);
                 return true;
             }
@@ -118,7 +119,7 @@ internal sealed partial class AuditWriter(
         {
             foreach (var chunk in spill.Read(o.BatchSize))
             {
-                await store.WriteAsync(chunk, CancellationToken.None).ConfigureAwait(false);
+                await store.WriteAsync(chunk, mayRepeat: true, CancellationToken.None).ConfigureAwait(false);
                 replayed += chunk.Count;
             }
 

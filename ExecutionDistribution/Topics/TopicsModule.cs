@@ -15,13 +15,34 @@ namespace ExecutionDistribution.Topics;
 public sealed record ExecutionTopic(Guid Id, string TopicName, string DataType, int Partitions, string RetentionPolicy, int LatencyRequirementMs, bool Enabled, DateTime CreatedAt);
 
 /// <summary>
-/// Maps <c>/api/v1/topics</c>: create, list, read, update and disable execution topics, stored in
+/// Registers the topic statistics and maps <c>/api/v1/topics</c>: create, list, read, update and disable execution topics, stored in
 /// PostgreSQL's execution_topics (or in memory in the embedded run; the Persistence module chooses).
 /// </summary>
 internal static partial class TopicsModule
 {
+    public static WebApplicationBuilder AddTopicsModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<TopicStatsCollector>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TopicStatsCollector>());
+        return builder;
+    }
+
     public static IEndpointRouteBuilder MapTopicsApi(this IEndpointRouteBuilder app)
     {
+        // The spec's TopicStats of a topic: current figures from memory; a topic not seen in this run
+        // from Redis (topic_stats:{topic}, written every 5 s, kept 5 min), e.g. just after a restart.
+        app.MapGet("/api/v1/topic-stats/{**topic}", async (string topic, TopicStatsCollector stats, IServiceProvider services) =>
+        {
+            if (stats.Get(topic) is { } current)
+            {
+                return Results.Bytes(TopicStatsCollector.Json(current), "application/json");
+            }
+
+            return services.GetService<Caching.RedisCache>() is { } redis && await redis.TopicStatsAsync(topic).ConfigureAwait(false) is { } cached
+                ? Results.Bytes(cached, "application/json")
+                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No events on this topic", detail: $"no event has been distributed on topic '{topic}' since the service started");
+        }).WithTags("Topics").Produces<TopicStats>().ProducesProblem(StatusCodes.Status404NotFound);
+
         var group = app.MapGroup("/api/v1/topics").WithTags("Topics");
         group.MapPost("/", async (TopicBody body, ITopicStore topics, TimeProvider time, CancellationToken ct) =>
         {
