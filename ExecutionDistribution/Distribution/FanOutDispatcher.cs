@@ -604,3 +604,17 @@ public interface IDropObserver
     /// <summary><paramref name="e"/> was dropped for <paramref name="subscriber"/>.</summary>
     void Dropped(Subscriber subscriber, ExecutionEvent e);
 }
+
+/// <summary>
+/// A part that needs events kept in Kafka until it is done with them: the Kafka ingest commits a
+/// record's offset only once its event's position is below every part's <see cref="SafeBefore"/>.
+/// </summary>
+public interface IDurableHold
+{
+    /// <summary>
+    /// Every event before this position of the current run (log epoch <paramref name="epoch"/>, oldest
+    /// retained position <paramref name="tail"/>) is done with, as far as this part is concerned;
+    /// <see cref="long.MaxValue"/> when it holds nothing.
+    /// </summary>
+    long SafeBefore(Guid epoch, long tail);
+}

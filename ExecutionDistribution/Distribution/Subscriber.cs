@@ -121,6 +121,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     /// <summary>Events handed to the reader so far.</summary>
     public long Delivered => Volatile.Read(ref _delivered);
 
+    /// <summary>
+    /// Where this subscriber would resume after what its reader has taken: every matching event before
+    /// it has been handed to the reader (or announced as dropped or lost).
+    /// </summary>
+    public long ResumePosition => Volatile.Read(ref _resumePosition);
+
     /// <summary>at_most_once events dropped because the reader was behind.</summary>
     public long Dropped => Volatile.Read(ref _droppedTotal);
 

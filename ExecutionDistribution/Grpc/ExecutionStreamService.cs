@@ -105,6 +105,11 @@ internal sealed class ExecutionStreamService(
                 throw new RpcException(new Status(ex.Reason == SubscriptionRejection.LimitReached ? StatusCode.ResourceExhausted : StatusCode.FailedPrecondition, ex.Message));
             }
 
+            if (managed is not null)
+            {
+                registry.Bind(id, ended, subscriber);
+            }
+
             using var release = ended.Token.Register(() => core.Unsubscribe(subscriber));
             try
             {

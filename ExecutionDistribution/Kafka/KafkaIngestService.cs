@@ -32,6 +32,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     private readonly TimeProvider _time;
     private readonly ILogger<KafkaIngestService> _logger;
     private readonly SafePointTracker _tracker = new();
+    private readonly IDurableHold[] _holds;
     private readonly CancellationTokenSource _stopping = new();
     private Thread? _thread;
     private IProducer<byte[]?, byte[]?>? _deadLetters;
@@ -47,8 +48,10 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         KafkaConnection connection,
         IExecutionIngest ingest,
         TimeProvider time,
-        ILogger<KafkaIngestService> logger)
+        ILogger<KafkaIngestService> logger,
+        IEnumerable<IDurableHold>? holds = null)
     {
+        _holds = holds?.ToArray() ?? [];
         _options = options.Value;
         _connection = connection;
         _ingest = ingest;
@@ -338,9 +341,26 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         retry();
     }
 
+    // The lowest position some part still needs from Kafka (durable subscriptions, the order store).
+    private long HeldFrom()
+    {
+        if (_holds.Length == 0 || _ingest is not FanOutDispatcher core)
+        {
+            return long.MaxValue;
+        }
+
+        var floor = long.MaxValue;
+        foreach (var hold in _holds)
+        {
+            floor = Math.Min(floor, hold.SafeBefore(core.LogEpoch, core.Tail));
+        }
+
+        return floor;
+    }
+
     private void StoreSafeOffsets(IConsumer<byte[]?, byte[]?> consumer)
     {
-        foreach (var offset in _tracker.TakeSafeOffsets())
+        foreach (var offset in _tracker.TakeSafeOffsets(HeldFrom()))
         {
             try
             {

@@ -6,9 +6,9 @@ namespace ExecutionDistribution.Kafka;
 /// <summary>
 /// Tracks the records of each assigned partition from the moment they are consumed until they are
 /// safe, and yields, per partition, the offset after the longest prefix of safe records: the only
-/// offsets ever committed. A record is safe when its event is in the dispatch core's log and every
-/// execution_distributed output of it is acknowledged by Kafka, or when its dead-letter copy is
-/// acknowledged. Owned by the consume thread; completions arrive from other threads through fields
+/// offsets ever committed. A record is safe when its event is in the dispatch core's log, every
+/// execution_distributed output of it is acknowledged by Kafka and no durable part holds it, or when
+/// its dead-letter copy is acknowledged. Owned by the consume thread; completions arrive from other threads through fields
 /// read with volatile semantics.
 /// </summary>
 internal sealed class SafePointTracker
@@ -25,14 +25,18 @@ internal sealed class SafePointTracker
 
     public void Track(TopicPartition partition, long offset, DeadLetterAck ack) => Add(partition, new InFlight(offset, null, ack));
 
-    /// <summary>Pops every safe prefix and returns the offsets to commit (next offset to read, per partition).</summary>
-    public List<TopicPartitionOffset> TakeSafeOffsets()
+    /// <summary>
+    /// Pops every safe prefix and returns the offsets to commit (next offset to read, per partition).
+    /// Events at or after <paramref name="heldFrom"/> are not safe yet: a durable subscription or the
+    /// order store still needs them (<see cref="Distribution.IDurableHold"/>).
+    /// </summary>
+    public List<TopicPartitionOffset> TakeSafeOffsets(long heldFrom = long.MaxValue)
     {
         var result = new List<TopicPartitionOffset>();
         foreach (var (partition, queue) in _partitions)
         {
             long last = -1;
-            while (queue.TryPeek(out var head) && head.IsSafe)
+            while (queue.TryPeek(out var head) && head.IsSafe(heldFrom))
             {
                 last = head.Offset;
                 queue.Dequeue();
@@ -73,8 +77,8 @@ internal sealed class SafePointTracker
 
     private readonly record struct InFlight(long Offset, ExecutionEvent? Event, DeadLetterAck? DeadLetter)
     {
-        public bool IsSafe => Event is { } e
-            ? e.Position >= 0 && Volatile.Read(ref e.PendingOutputs) == 0
+        public bool IsSafe(long heldFrom) => Event is { } e
+            ? e.Position >= 0 && e.Position < heldFrom && Volatile.Read(ref e.PendingOutputs) == 0
             : DeadLetter!.IsAcknowledged;
     }
 }

@@ -17,7 +17,9 @@ internal static partial class OrdersModule
         builder.Services.AddSingleton<IValidateOptions<OrdersOptions>, OrdersOptionsValidator>();
         builder.Services.AddSingleton<OrderStateProjection>();
         builder.Services.AddSingleton<OrderLookups>();
-        builder.Services.AddHostedService<OrderProjectionFeeder>();
+        builder.Services.AddSingleton<OrderProjectionFeeder>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<OrderProjectionFeeder>());
+        builder.Services.AddSingleton<IDurableHold>(sp => sp.GetRequiredService<OrderProjectionFeeder>());
         builder.Services.AddHostedService<OrderEviction>();
         return builder;
     }
@@ -49,10 +51,19 @@ internal static partial class OrdersModule
     /// batch is applied to the projection, stored (PostgreSQL, retried until it succeeds: a fact is
     /// never skipped) and then written through to the cache.
     /// </summary>
-    private sealed partial class OrderProjectionFeeder(
-        FanOutDispatcher core, OrderStateProjection orders, IOrderStore store, IOrderCache cache, TimeProvider time, ILogger<OrderProjectionFeeder> logger) : IHostedService
+    internal sealed partial class OrderProjectionFeeder(
+        FanOutDispatcher core, OrderStateProjection orders, IOrderStore store, IOrderCache cache, TimeProvider time, ILogger<OrderProjectionFeeder> logger)
+        : IHostedService, IDurableHold
     {
         private readonly CancellationTokenSource _stopping = new();
+        private long _storedBefore;
+
+        /// <summary>
+        /// With PostgreSQL, Kafka keeps every event the order store has not stored yet (so a crash never
+        /// loses an order fact); the in-memory store holds nothing.
+        /// </summary>
+        public long SafeBefore(Guid epoch, long tail) =>
+            store is ProjectionOrderStore ? long.MaxValue : Math.Max(Volatile.Read(ref _storedBefore), tail);
         private Subscriber? _subscriber;
         private Task? _loop;
 
@@ -63,6 +74,7 @@ internal static partial class OrdersModule
                 DataTypes = new HashSet<ExecutionDataType> { ExecutionDataType.OrderUpdate, ExecutionDataType.FillNotification },
             }, DeliveryGuarantee.AtLeastOnce);
             orders.StartAt(_subscriber.StartPosition);
+            Volatile.Write(ref _storedBefore, _subscriber.StartPosition);
             _loop = Task.Run(RunAsync, CancellationToken.None);
             return Task.CompletedTask;
         }
@@ -100,6 +112,7 @@ internal static partial class OrdersModule
                         }
 
                         var changes = await StoreAsync(events).ConfigureAwait(false);
+                        Volatile.Write(ref _storedBefore, batch.ResumePosition);
                         await cache.WriteThroughAsync(changes).ConfigureAwait(false);
                     }
                 }

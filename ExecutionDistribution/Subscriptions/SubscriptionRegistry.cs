@@ -49,12 +49,12 @@ internal interface IAcknowledgementListener
 /// A change that affects an attached stream (update, pause, delete) ends that stream; the client
 /// reconnects with its resume token and gets the new definition with no gap.
 /// </summary>
-internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache)
+internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache) : IDurableHold
 {
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
     private readonly Dictionary<string, ManagedSubscription> _subscriptions = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (CancellationTokenSource Stream, IAcknowledgementListener? Listener)> _streams = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, StreamSlot> _streams = new(StringComparer.Ordinal);
     private readonly HashSet<string> _positionsToSave = new(StringComparer.Ordinal);
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _sent = new(StringComparer.Ordinal);
 
@@ -278,8 +278,55 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
     {
         lock (_gate)
         {
-            return _streams.TryAdd(id, (stream, listener));
+            return _streams.TryAdd(id, new StreamSlot(stream, listener));
         }
+    }
+
+    /// <summary>Records the core subscriber of the stream attached to <paramref name="id"/> (for <see cref="SafeBefore"/>).</summary>
+    public void Bind(string id, CancellationTokenSource stream, Subscriber subscriber)
+    {
+        lock (_gate)
+        {
+            if (_streams.TryGetValue(id, out var slot) && ReferenceEquals(slot.Stream, stream))
+            {
+                slot.Subscriber = subscriber;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The Kafka hold of the durable at_least_once subscriptions (active or paused): each holds every
+    /// event from its acknowledged point on, except that a stream whose every sent delivery is
+    /// acknowledged holds nothing before what its subscriber has read (events it skipped do not
+    /// concern it). The hold never reaches below the oldest retained position: a subscription that
+    /// far behind has lost events anyway (its stream reports them), and holding Kafka for it would
+    /// grow the uncommitted range without bound.
+    /// </summary>
+    public long SafeBefore(Guid epoch, long tail)
+    {
+        var floor = long.MaxValue;
+        lock (_gate)
+        {
+            foreach (var s in _subscriptions.Values)
+            {
+                if (s.Guarantee != DeliveryGuarantee.AtLeastOnce)
+                {
+                    continue;
+                }
+
+                var start = s.StartIn(epoch, tail);
+                var hold = start.Position;
+                if (start.Epoch == s.Acknowledged.Epoch && _streams.TryGetValue(s.SubscriptionId, out var slot) && slot.Subscriber is { } live
+                    && SentThrough(s.SubscriptionId) <= s.Acknowledged.Sequence)
+                {
+                    hold = Math.Max(hold, live.ResumePosition);
+                }
+
+                floor = Math.Min(floor, hold);
+            }
+        }
+
+        return floor == long.MaxValue ? floor : Math.Max(floor, tail);
     }
 
     public void Detach(string id, CancellationTokenSource stream)
@@ -300,6 +347,16 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
             stream.Stream.Cancel();
         }
     }
+}
+
+/// <summary>A stream attached to a subscription: how to end it, who hears its acknowledgements, its core subscriber.</summary>
+internal sealed class StreamSlot(CancellationTokenSource stream, IAcknowledgementListener? listener)
+{
+    public CancellationTokenSource Stream { get; } = stream;
+
+    public IAcknowledgementListener? Listener { get; } = listener;
+
+    public Subscriber? Subscriber { get; set; }
 }
 
 /// <summary>Told of every change to a subscription (the Redis cache writes <c>subscription:{id}</c>).</summary>

@@ -162,7 +162,7 @@ internal static class WebSocketModule
             }
 
             var session = new WebSocketStreamSession(socket, core, options.Value, time, audit);
-            var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed.Token);
+            var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed);
             await session.RunAsync(id, filter!, guarantee, resume, attachment, snapshot,
                 context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }

@@ -55,6 +55,7 @@ internal sealed class WebSocketStreamSession
     {
         _attachment = attachment;
         var subscriber = _core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, _options.BufferCapacity);
+        attachment?.Registry.Bind(attachment.SubscriptionId, attachment.Stream, subscriber);
         _resumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
 
         // `stop` ends the stream gracefully (the client closed, or the service is stopping): it releases the
@@ -360,4 +361,8 @@ internal sealed class WebSocketStreamSession
 }
 
 /// <summary>A stream attached to a managed subscription: where acknowledgements go, and what ends it when the subscription changes.</summary>
-internal sealed record SubscriptionAttachment(string SubscriptionId, SubscriptionRegistry Registry, CancellationToken Changed);
+internal sealed record SubscriptionAttachment(string SubscriptionId, SubscriptionRegistry Registry, CancellationTokenSource Stream)
+{
+    /// <summary>Cancelled when the subscription changes (the stream must end).</summary>
+    public CancellationToken Changed => Stream.Token;
+}

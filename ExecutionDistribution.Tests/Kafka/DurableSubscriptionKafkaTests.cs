@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using Dapper;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Support;
+using Grpc.Net.Client;
+
+namespace ExecutionDistribution.Tests.Kafka;
+
+/// <summary>
+/// Kafka offsets wait for durable subscriptions: a record is committed only once every at_least_once
+/// subscription has acknowledged its event, so a crash re-reads what a subscriber had not acknowledged.
+/// </summary>
+public sealed class DurableSubscriptionKafkaTests : EmbeddedKafkaTestBase
+{
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    [Test]
+    public async Task After_a_sigkill_a_durable_subscription_receives_again_every_event_it_had_not_acknowledged()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var db = new TestPostgres();
+        var id = $"durable-{Guid.NewGuid():N}";
+        var order = $"{id}-order";
+        var (http, grpc) = (FreePort(), FreePort());
+        string[] settings = [.. topics.HostSettings, .. db.Settings(), $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}"];
+        var ids = Enumerable.Range(0, 50).Select(i => $"{id}-{i}").ToList();
+
+        using (var first = ChildHost.Start(settings))
+        {
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{http}") };
+            await Eventually.WaitUntilAsync(() =>
+            {
+                try
+                {
+                    using var r = client.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
+                    return r.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "the first instance answers", TimeSpan.FromSeconds(60));
+            using var created = await client.PostAsJsonAsync("/api/v1/subscriptions", new
+            {
+                subscription_id = id,
+                topic_name = "#",
+                subscriber_workflow = "risk",
+                filter = new { order_ids = new[] { order } },
+            });
+            Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created), await created.Content.ReadAsStringAsync());
+
+            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpc}");
+            var streams = new ExecutionStream.ExecutionStreamClient(channel);
+            using var call = streams.StreamExecution(new StreamRequest { SubscriptionId = id, MaxEventsPerMessage = 1 });
+            var headers = await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
+            using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
+            {
+                foreach (var eventId in ids)
+                {
+                    KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: eventId)));
+                }
+
+                producer.Flush(TimeSpan.FromSeconds(30));
+            }
+
+            // Receive all 50, one per message; acknowledge only the first 20.
+            string? tokenAfter20 = null;
+            var received = new List<string>();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (received.Count < 50 && await call.ResponseStream.MoveNext(timeout.Token))
+            {
+                var m = call.ResponseStream.Current;
+                if (m.BodyCase == ExecutionMessage.BodyOneofCase.Events)
+                {
+                    received.AddRange(m.Events.Deliveries.Select(d => d.EventId));
+                    if (received.Count == 20)
+                    {
+                        tokenAfter20 = m.ResumeToken;
+                    }
+                }
+            }
+
+            Assert.That(received, Is.EqualTo(ids));
+            await streams.AcknowledgeAsync(new AckRequest { SubscriptionId = id, ResumeToken = tokenAfter20 });
+            await using var c = await db.OpenAsync();
+            await Eventually.WaitUntilAsync(() => c.ExecuteScalar<long?>("SELECT sequence FROM subscription_positions WHERE subscription_id = @id", new { id }) == 20,
+                "the acknowledgement is stored");
+            first.Kill();
+        }
+
+        // Second instance, same group and database: the subscription is back, and Kafka is read again from its acknowledged point.
+        await using var second = await ServiceHost.StartAsync([.. topics.HostSettings, .. db.Settings()]);
+        using var channel2 = GrpcChannel.ForAddress(second.GrpcAddress);
+        using var call2 = new ExecutionStream.ExecutionStreamClient(channel2).StreamExecution(new StreamRequest { SubscriptionId = id });
+        using var reader = new MessageReader(call2);
+        await reader.WaitForFirstAsync(second);
+        var again = new List<ExecutionDistribution.Grpc.V1.Delivery>();
+        while (!ids.Skip(20).All(e => again.Any(d => d.EventId == e)))
+        {
+            again.AddRange(await reader.ReceiveDeliveriesAsync(1));
+        }
+
+        Assert.That(again.Select(d => d.EventId), Is.SupersetOf(ids.Skip(20)), "every event not acknowledged is delivered again");
+        Assert.That(again[0].Sequence, Is.EqualTo(21), "sequence numbers go on from the acknowledged one");
+        TestContext.Out.WriteLine($"redelivered after the crash: {again.Count} (of which already acknowledged: {again.Count(d => ids.Take(20).Contains(d.EventId))})");
+    }
+}
