@@ -66,6 +66,18 @@ public static class RestWorkload
             }
             finally
             {
+                // Leave nothing behind: the run's keys in Redis and its schema in PostgreSQL.
+                using (var r = StackExchange.Redis.ConnectionMultiplexer.Connect(redis))
+                {
+                    foreach (var server in r.GetServers())
+                    {
+                        foreach (var key in server.Keys(pattern: $"w5:{schema}:*", pageSize: 1_000))
+                        {
+                            r.GetDatabase().KeyDelete(key, StackExchange.Redis.CommandFlags.FireAndForget);
+                        }
+                    }
+                }
+
                 using var c = new NpgsqlConnection(postgres);
                 c.Open();
                 using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
@@ -216,88 +228,5 @@ public static class RestWorkload
 
         ExecDistApplication.Build([.. args[1..], "--Logging:LogLevel:Default=Warning"]).Run();
         return 0;
-    }
-
-    /// <summary>A child process of this program in serve mode, killed on dispose.</summary>
-    private sealed class Child : IDisposable
-    {
-        private readonly Process _process;
-
-        private Child(Process process, Uri baseAddress)
-        {
-            _process = process;
-            BaseAddress = baseAddress;
-        }
-
-        public Uri BaseAddress { get; }
-
-        public static Child Start(string kind, params string[] settings)
-        {
-            var port = FreePort();
-            var grpc = FreePort();
-            string[] args = kind == "bare"
-                ? ["serve", "bare", port.ToString(CultureInfo.InvariantCulture)]
-                : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
-                    $"--Audit:SpillDirectory={Path.Combine(Path.GetTempPath(), $"w5-{Guid.NewGuid():N}")}", .. settings];
-            var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
-            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(RestWorkload).Assembly.Location);
-            }
-
-            foreach (var a in args)
-            {
-                start.ArgumentList.Add(a);
-            }
-
-            var process = Process.Start(start)!;
-            var address = new Uri($"http://127.0.0.1:{port}");
-            using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < TimeSpan.FromSeconds(60))
-            {
-                try
-                {
-                    using var r = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
-                    if (r.IsSuccessStatusCode)
-                    {
-                        return new Child(process, address);
-                    }
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
-                {
-                }
-
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"the {kind} child exited with {process.ExitCode}");
-                }
-
-                Thread.Sleep(200);
-            }
-
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"the {kind} child did not start");
-        }
-
-        private static int FreePort()
-        {
-            var l = new TcpListener(IPAddress.Loopback, 0);
-            l.Start();
-            var port = ((IPEndPoint)l.LocalEndpoint).Port;
-            l.Stop();
-            return port;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                _process.WaitForExit(10_000);
-            }
-
-            _process.Dispose();
-        }
     }
 }

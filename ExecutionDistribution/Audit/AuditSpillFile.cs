@@ -12,6 +12,10 @@ namespace ExecutionDistribution.Audit;
 /// </summary>
 internal sealed class AuditSpillFile(string path)
 {
+    // Used by the one writer task only (appends are not concurrent).
+    private readonly System.Buffers.ArrayBufferWriter<byte> _buffer = new(1 << 20);
+    private readonly Utf8JsonWriter _writer = new(new System.Buffers.ArrayBufferWriter<byte>(), new JsonWriterOptions { SkipValidation = true });
+
     /// <summary>The file's path.</summary>
     public string Path { get; } = path;
 
@@ -21,19 +25,21 @@ internal sealed class AuditSpillFile(string path)
     /// <summary>Appends rows and flushes them to disk.</summary>
     public void Append(IReadOnlyList<AuditRecord> records)
     {
-        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
-        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, 1 << 16);
-        using (var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { SkipValidation = true }))
+        // Every row into one buffer (one writer, reset per row), then one write and one flush to disk.
+        _buffer.ResetWrittenCount();
+        _writer.Reset(_buffer);
+        foreach (var r in records)
         {
-            foreach (var r in records)
-            {
-                Write(writer, r);
-                writer.Flush();
-                stream.WriteByte((byte)'\n');
-                writer.Reset(stream);
-            }
+            Write(_writer, r);
+            _writer.Flush();
+            _buffer.GetSpan(1)[0] = (byte)'\n';
+            _buffer.Advance(1);
+            _writer.Reset(_buffer);
         }
 
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
+        using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, 1);
+        stream.Write(_buffer.WrittenSpan);
         stream.Flush(flushToDisk: true);
     }
 
@@ -83,7 +89,9 @@ internal sealed class AuditSpillFile(string path)
         }
 
         w.WriteNumber("retry_count", r.RetryCount);
-        w.WriteString("created_at", r.CreatedAt.ToString(Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture));
+        Span<char> created = stackalloc char[32];
+        r.CreatedAt.TryFormat(created, out var length, Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture);
+        w.WriteString("created_at", created[..length]);
         if (r.OrderId is not null)
         {
             w.WriteString("order_id", r.OrderId);

@@ -121,7 +121,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
     public async Task<IReadOnlyList<AuditRecord>> QueryAsync(AuditQuery q, CancellationToken cancellationToken)
     {
         await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await c.QueryAsync<AuditRecord>(new CommandDefinition("""
+        var rows = await c.QueryAsync<AuditRow>(new CommandDefinition("""
             SELECT id AS Id, event_id AS EventId, topic_name AS TopicName, routing_key AS RoutingKey, delivery_status AS DeliveryStatus,
                    delivery_time_ms AS DeliveryTimeMs, retry_count AS RetryCount, created_at AS CreatedAt, order_id AS OrderId, subscription_id AS SubscriptionId
             FROM distribution_audit
@@ -133,7 +133,31 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
             ORDER BY created_at, id
             LIMIT @Limit
             """, q, cancellationToken: cancellationToken)).ConfigureAwait(false);
-        return [.. rows];
+        return [.. rows.Select(r => new AuditRecord(r.Id, r.EventId, r.TopicName, r.RoutingKey, r.DeliveryStatus, r.DeliveryTimeMs, r.RetryCount,
+            DateTime.SpecifyKind(r.CreatedAt, DateTimeKind.Utc), r.OrderId, r.SubscriptionId))];
+    }
+
+    private sealed class AuditRow
+    {
+        public Guid Id { get; set; }
+
+        public string EventId { get; set; } = string.Empty;
+
+        public string TopicName { get; set; } = string.Empty;
+
+        public string RoutingKey { get; set; } = string.Empty;
+
+        public string DeliveryStatus { get; set; } = string.Empty;
+
+        public double? DeliveryTimeMs { get; set; }
+
+        public int RetryCount { get; set; }
+
+        public DateTime CreatedAt { get; set; }
+
+        public string? OrderId { get; set; }
+
+        public string? SubscriptionId { get; set; }
     }
 }
 

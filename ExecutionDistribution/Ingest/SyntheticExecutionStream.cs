@@ -125,14 +125,15 @@ public sealed class SyntheticExecutionStream
     /// <summary>Order ids currently live (for order-watch subscribers), sampled deterministically.</summary>
     public string[] SampleLiveOrderIds(int count, ulong salt)
     {
+        // Distinct ids (a set of `count` orders), drawn without replacement.
         var rng = new SplitMix64(_seed ^ salt);
-        var ids = new string[count];
-        for (var i = 0; i < count; i++)
+        var ids = new HashSet<string>(count, StringComparer.Ordinal);
+        while (ids.Count < Math.Min(count, _orders.Length))
         {
-            ids[i] = _orders[(int)(rng.Next() % (ulong)_orders.Length)].OrderId;
+            ids.Add(_orders[(int)(rng.Next() % (ulong)_orders.Length)].OrderId);
         }
 
-        return ids;
+        return [.. ids];
     }
 
     /// <summary>Events produced so far.</summary>

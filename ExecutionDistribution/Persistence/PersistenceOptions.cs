@@ -59,6 +59,9 @@ public sealed class AuditOptions
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Audit";
 
+    /// <summary>Record delivery outcomes at all (false: no audit rows, e.g. a deployment that audits elsewhere).</summary>
+    public bool Enabled { get; set; } = true;
+
     /// <summary>Audit every event, not only those with <c>metadata.audit_required</c>.</summary>
     public bool AllEvents { get; set; }
 

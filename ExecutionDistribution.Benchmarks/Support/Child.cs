@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ExecutionDistribution.Benchmarks.Support;
+
+/// <summary>A child process of this program in serve mode, killed on dispose.</summary>
+public sealed class Child : IDisposable
+{
+    private readonly Process _process;
+
+    private Child(Process process, Uri baseAddress)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public static Child Start(string kind, params string[] settings)
+    {
+        var port = FreePort();
+        var grpc = FreePort();
+        string[] args = kind != "ours"
+            ? ["serve", kind, port.ToString(CultureInfo.InvariantCulture)]
+            : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
+                $"--Audit:SpillDirectory={Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}")}", .. settings];
+        var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(Child).Assembly.Location);
+        }
+
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(start)!;
+        var address = new Uri($"http://127.0.0.1:{port}");
+        using var probe = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            try
+            {
+                using var r = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
+                if (r.IsSuccessStatusCode)
+                {
+                    return new Child(process, address);
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the {kind} child exited with {process.ExitCode}");
+            }
+
+            Thread.Sleep(200);
+        }
+
+        process.Kill(entireProcessTree: true);
+        throw new TimeoutException($"the {kind} child did not start");
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,380 @@
+using System.Buffers.Text;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using System.Threading.Channels;
+using ExecutionDistribution.Benchmarks.Support;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Ingest;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace ExecutionDistribution.Benchmarks.Workloads;
+
+/// <summary>
+/// W4, broadcast variant: N WebSocket streams (1,000 by default) each taking every event, in this
+/// process; the service in a child process. Events of the standard stream are posted to
+/// <c>POST /api/v1/executions</c> every 5 ms at a fixed offered rate, each stamped with the wall clock
+/// (its <c>timestamp</c>, microseconds) just before it is sent; a client's latency is its wall clock
+/// on receipt minus that stamp (one machine, one clock; the stamp is taken before the service
+/// receives the event, so the figure is conservative). A rate ladder rises until p99 passes 10 ms
+/// or the delivered rate falls below 95% of the offered one. In the same run the same ladder runs
+/// against a bare Kestrel WebSocket broadcaster (child process) that receives the same posted bytes
+/// and sends them, as one frame per post, to every connection: the delivery ceiling.
+/// </summary>
+public static class WebSocketWorkload
+{
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--json file]</c>; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>.</summary>
+    public static int Run(string[] args)
+    {
+        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        var runs = int.Parse(Get("--runs") ?? "3", CultureInfo.InvariantCulture);
+        var streams = int.Parse(Get("--streams") ?? "1000", CultureInfo.InvariantCulture);
+        var seconds = int.Parse(Get("--seconds") ?? "5", CultureInfo.InvariantCulture);
+        var climbAll = args.Contains("--all-rates");
+        // Every event of the standard stream is audit_required: by default each delivery leaves an audit row (to the local file here).
+        string[] oursSettings = args.Contains("--no-audit") ? ["--Audit:Enabled=false"] : [];
+        var rates = (Get("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+        var stream = new SyntheticExecutionStream(42);
+        var events = Enumerable.Range(0, 65_536).Select(_ => stream.Next().EnvelopeJson.ToArray()).ToArray();
+        Console.WriteLine($"# W4 websocket, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
+
+        var results = new List<Dictionary<string, List<Step>>>();
+        for (var run = 1; run <= runs; run++)
+        {
+            var r = new Dictionary<string, List<Step>>();
+            using (var ours = Child.Start("ours", [.. oursSettings, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]))
+            {
+                r["ours"] = Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", streams, seconds, rates, events, climbAll);
+            }
+
+            using (var bare = Child.Start("bare-ws"))
+            {
+                r["bare"] = Ladder("bare", bare.BaseAddress, "/ws", "/ingest", streams, seconds, rates, events, climbAll);
+            }
+
+            results.Add(r);
+        }
+
+        // Per rate: medians over runs.
+        Console.WriteLine("median per offered rate (deliveries/s offered = rate x streams):");
+        var summary = new List<object>();
+        foreach (var rate in rates)
+        {
+            var row = new Dictionary<string, object> { ["rate"] = rate, ["offered_deliveries"] = (long)rate * streams };
+            foreach (var kind in new[] { "ours", "bare" })
+            {
+                var steps = results.Select(x => x[kind].FirstOrDefault(s => s.Rate == rate)).OfType<Step>().ToList();
+                if (steps.Count == 0)
+                {
+                    continue;
+                }
+
+                double M(Func<Step, double> f) => steps.Select(f).Order().ElementAt(steps.Count / 2);
+                row[kind] = new { delivered = M(s => s.Delivered), p50_ms = M(s => s.P50Ms), p99_ms = M(s => s.P99Ms), p999_ms = M(s => s.P999Ms), max_ms = M(s => s.MaxMs) };
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rate,6} ev/s  {kind,-4}  delivered {M(s => s.Delivered),10:N0}/s  p50 {M(s => s.P50Ms),7:0.00} ms  p99 {M(s => s.P99Ms),7:0.00} ms  p99.9 {M(s => s.P999Ms),7:0.00} ms"));
+            }
+
+            summary.Add(row);
+        }
+
+        if (Get("--json") is { } path)
+        {
+            File.WriteAllText(path, JsonSerializer.Serialize(new
+            {
+                workload = "w4-ws-broadcast",
+                streams,
+                seconds,
+                rates,
+                seed = 42,
+                machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                runs = results,
+                median = summary,
+            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+        }
+
+        return 0;
+    }
+
+    /// <summary>One step of the ladder.</summary>
+    public sealed record Step(int Rate, double Delivered, double P50Ms, double P99Ms, double P999Ms, double MaxMs);
+
+    private static List<Step> Ladder(string kind, Uri address, string streamPath, string ingestPath, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    {
+        var clients = new List<Client>(streams);
+        for (var i = 0; i < streams; i += 100)
+        {
+            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(_ => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")))).GetAwaiter().GetResult());
+        }
+
+        var steps = new List<Step>();
+        using var http = new HttpClient { BaseAddress = address };
+        var next = 0;
+        foreach (var rate in rates)
+        {
+            // 1 s to settle at the new rate, then the measure.
+            Offer(http, ingestPath, rate, TimeSpan.FromSeconds(1), events, ref next);
+            foreach (var c in clients)
+            {
+                c.Reset();
+            }
+
+            var clock = Stopwatch.StartNew();
+            Offer(http, ingestPath, rate, TimeSpan.FromSeconds(seconds), events, ref next);
+            var elapsed = clock.Elapsed.TotalSeconds;
+            var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
+            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6);
+            steps.Add(step);
+            var offered = (double)rate * streams;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms"));
+            if (!climbAll && (step.P99Ms > 10 || step.Delivered < 0.95 * offered))
+            {
+                break; // the highest rate that held is the previous one
+            }
+        }
+
+        foreach (var c in clients)
+        {
+            c.Dispose();
+        }
+
+        return steps;
+    }
+
+    // Posts the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just before sending.
+    private static void Offer(HttpClient http, string path, int rate, TimeSpan duration, byte[][] events, ref int next)
+    {
+        var clock = Stopwatch.StartNew();
+        long sent = 0;
+        var body = new MemoryStream();
+        while (clock.Elapsed < duration)
+        {
+            var owed = (long)(clock.Elapsed.TotalSeconds * rate) - sent;
+            if (owed <= 0)
+            {
+                Thread.Sleep(1);
+                continue;
+            }
+
+            body.SetLength(0);
+            body.WriteByte((byte)'[');
+            var now = DateTime.UtcNow;
+            for (var i = 0; i < owed; i++)
+            {
+                if (i > 0)
+                {
+                    body.WriteByte((byte)',');
+                }
+
+                var e = events[next++ % events.Length];
+                Stamp(e, now);
+                body.Write(e);
+            }
+
+            body.WriteByte((byte)']');
+            using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = http.PostAsync(new Uri(path, UriKind.Relative), content).GetAwaiter().GetResult();
+            sent += owed;
+            Thread.Sleep(5);
+        }
+    }
+
+    private static readonly byte[] TimestampField = "\"timestamp\":\""u8.ToArray();
+
+    // Overwrites the envelope's timestamp (fixed width: yyyy-MM-ddTHH:mm:ss.ffffffZ) with `now`.
+    private static void Stamp(byte[] json, DateTime now)
+    {
+        var at = json.AsSpan().IndexOf(TimestampField);
+        if (at >= 0)
+        {
+            Encoding.ASCII.GetBytes(now.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture), json.AsSpan(at + TimestampField.Length, 27));
+        }
+    }
+
+    /// <summary>One WebSocket client: reads frames, finds each event's timestamp, records now minus it.</summary>
+    private sealed class Client : IDisposable
+    {
+        private readonly ClientWebSocket _socket;
+        private readonly Task _reading;
+        private readonly CancellationTokenSource _stop = new();
+        private LatencyHistogram _histogram = new();
+        private readonly Lock _gate = new();
+
+        private Client(ClientWebSocket socket)
+        {
+            _socket = socket;
+            _reading = Task.Run(ReadAsync);
+        }
+
+        public static async Task<Client> ConnectAsync(Uri uri)
+        {
+            var socket = new ClientWebSocket();
+            socket.Options.KeepAliveInterval = TimeSpan.Zero;
+            await socket.ConnectAsync(uri, CancellationToken.None).ConfigureAwait(false);
+            return new Client(socket);
+        }
+
+        public void Reset()
+        {
+            lock (_gate)
+            {
+                _histogram = new LatencyHistogram();
+            }
+        }
+
+        public LatencyHistogram TakeHistogram()
+        {
+            lock (_gate)
+            {
+                var h = _histogram;
+                _histogram = new LatencyHistogram();
+                return h;
+            }
+        }
+
+        private async Task ReadAsync()
+        {
+            var buffer = new byte[1 << 22];
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var length = 0;
+                    ValueWebSocketReceiveResult result;
+                    do
+                    {
+                        result = await _socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false);
+                        length += result.Count;
+                    }
+                    while (!result.EndOfMessage && length < buffer.Length);
+
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        return;
+                    }
+
+                    Record(buffer.AsSpan(0, length));
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+            {
+            }
+        }
+
+        private void Record(ReadOnlySpan<byte> frame)
+        {
+            var now = DateTime.UtcNow;
+            lock (_gate)
+            {
+                var rest = frame;
+                while (rest.IndexOf(TimestampField) is var at and >= 0)
+                {
+                    if (ParseStamp(rest.Slice(at + TimestampField.Length, 27)) is { } stamp)
+                    {
+                        _histogram.Record((long)((now - stamp).Ticks * 100));
+                    }
+
+                    rest = rest[(at + TimestampField.Length + 27)..];
+                }
+            }
+        }
+
+        // yyyy-MM-ddTHH:mm:ss.ffffffZ, digits at fixed places: a few ns instead of a general parse.
+        private static DateTime? ParseStamp(ReadOnlySpan<byte> v)
+        {
+            static int D(ReadOnlySpan<byte> s)
+            {
+                var n = 0;
+                foreach (var c in s)
+                {
+                    if (c is < (byte)'0' or > (byte)'9')
+                    {
+                        return -1;
+                    }
+
+                    n = (n * 10) + (c - '0');
+                }
+
+                return n;
+            }
+
+            var (y, mo, d, h, mi, sec, us) = (D(v[..4]), D(v[5..7]), D(v[8..10]), D(v[11..13]), D(v[14..16]), D(v[17..19]), D(v[20..26]));
+            if (y < 1 || mo < 1 || d < 1 || h < 0 || mi < 0 || sec < 0 || us < 0)
+            {
+                return null;
+            }
+
+            return new DateTime(y, mo, d, h, mi, sec, DateTimeKind.Utc).AddTicks(us * 10L);
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            try
+            {
+                _socket.Abort();
+                _reading.Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException)
+            {
+            }
+
+            _socket.Dispose();
+        }
+    }
+
+    /// <summary>The bare broadcaster (<c>serve bare-ws PORT</c>): every posted body goes, as one frame, to every connection.</summary>
+    public static int ServeBare(string port)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddInMemoryCollection();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        var app = builder.Build();
+        app.UseWebSockets();
+        var connections = new System.Collections.Concurrent.ConcurrentDictionary<Channel<byte[]>, byte>();
+        app.MapGet("/api/v1/distribution/stats", () => Results.Ok());
+        app.MapPost("/ingest", async (HttpRequest request) =>
+        {
+            using var body = new MemoryStream();
+            await request.Body.CopyToAsync(body).ConfigureAwait(false);
+            var frame = body.ToArray(); // serialized once, shared by every connection
+            foreach (var c in connections.Keys)
+            {
+                c.Writer.TryWrite(frame);
+            }
+
+            return Results.Accepted();
+        });
+        app.Map("/ws", async (HttpContext context) =>
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+            var queue = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(8192) { SingleReader = true, FullMode = BoundedChannelFullMode.DropOldest });
+            connections[queue] = 0;
+            try
+            {
+                await foreach (var frame in queue.Reader.ReadAllAsync(context.RequestAborted).ConfigureAwait(false))
+                {
+                    await socket.SendAsync(frame, WebSocketMessageType.Text, true, context.RequestAborted).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+            {
+            }
+            finally
+            {
+                connections.TryRemove(queue, out _);
+            }
+        });
+        app.Run();
+        return 0;
+    }
+}
