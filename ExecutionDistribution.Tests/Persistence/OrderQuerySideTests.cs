@@ -113,7 +113,8 @@ public sealed class OrderQuerySideTests
         await using var redis = new TestRedis();
         var endpoint = TestRedis.Endpoint.Split(':');
         await using var gate = new TcpGate(endpoint[0], int.Parse(endpoint[1], System.Globalization.CultureInfo.InvariantCulture));
-        await using var host = await ServiceHost.StartAsync([.. db.Settings(), .. redis.Settings($"127.0.0.1:{gate.Port}")]);
+        // Without the in-process near cache, so every lookup goes to Redis (or around it).
+        await using var host = await ServiceHost.StartAsync([.. db.Settings(), .. redis.Settings($"127.0.0.1:{gate.Port}"), "--Orders:NearCacheEntries=0"]);
         var order = $"q-{Guid.NewGuid():N}";
         host.Core.TryPublish(Update(order, 100m, OrderExecType.New, 0));
         host.Core.TryPublish(Fill(order, $"{order}-F1", 10m, 400m, 1));

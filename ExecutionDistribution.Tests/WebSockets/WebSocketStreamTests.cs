@@ -312,3 +312,43 @@ public sealed class WebSocketShutdownTests
         Assert.That(close.Reason, Does.Contain("resume token"));
     }
 }
+
+/// <summary>Under load, a stream holds its next frame for the send linger and sends what arrived meanwhile together.</summary>
+public sealed class WebSocketLingerTests
+{
+    private static async Task<JsonArray> NextEventsAsync(StreamClient client)
+    {
+        while (true)
+        {
+            var frame = await client.ReceiveAsync();
+            if ((string?)frame["type"] == "events")
+            {
+                return frame["events"]!.AsArray();
+            }
+        }
+    }
+
+    [Test]
+    public async Task A_frame_right_after_another_waits_for_the_linger_and_carries_everything_that_arrived()
+    {
+        await using var host = await ServiceHost.StartAsync("--WebSocket:SendLinger=00:00:00.300");
+        var order = $"linger-{Guid.NewGuid():N}";
+        await using var client = await StreamClient.ConnectAsync(host, $"order_ids={order}");
+        await client.ReceiveAsync();
+
+        host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a"));
+        var first = await NextEventsAsync(client);
+        var afterFirst = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.That(first, Has.Count.EqualTo(1), "after a quiet spell the first event goes at once");
+
+        foreach (var s in new[] { "b", "c", "d", "e" })
+        {
+            host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{s}"));
+        }
+
+        var second = await NextEventsAsync(client);
+        var held = System.Diagnostics.Stopwatch.GetElapsedTime(afterFirst);
+        Assert.That(second.Select(e => (string?)e!["event"]!["event_id"]), Is.EqualTo(new[] { "b", "c", "d", "e" }.Select(s => $"{order}-{s}")));
+        Assert.That(held, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(200)), "the second frame waited for the linger");
+    }
+}

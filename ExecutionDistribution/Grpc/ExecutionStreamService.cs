@@ -225,6 +225,8 @@ internal sealed class ExecutionStreamService(
     {
         var batch = new DeliveryBatch(perMessage);
         var heartbeat = options.Value.HeartbeatInterval;
+        var linger = options.Value.SendLinger;
+        long lastMessage = 0;
         var token = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -269,8 +271,17 @@ internal sealed class ExecutionStreamService(
             }
 
             await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+            // Under load (the previous message went out within the linger), hold the rest of the linger so
+            // what arrives meanwhile travels in the same message; the first event after a quiet spell goes at once.
+            if (linger > TimeSpan.Zero && lastMessage != 0 && time.GetElapsedTime(lastMessage) is var since && since < linger)
+            {
+                await Task.Delay(linger - since, time, cancellationToken).ConfigureAwait(false);
+            }
+
             while (subscriber.TryReadBatch(batch))
             {
+                lastMessage = time.GetTimestamp();
                 token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
                 var events = new EventBatch { Dropped = batch.Dropped, LostPositions = batch.LostPositions };
                 foreach (var d in batch.Deliveries)

@@ -22,6 +22,12 @@ public sealed class GrpcStreamOptions
 
     /// <summary>Events buffered per stream before its overflow policy applies.</summary>
     public int BufferCapacity { get; set; } = 8_192;
+
+    /// <summary>
+    /// Under load, a stream sends at most one events message per linger: when its previous message went
+    /// out less than this long ago, it waits the rest, then sends what arrived meanwhile together. 0 turns it off.
+    /// </summary>
+    public TimeSpan SendLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 }
 
 /// <summary>Validates the gRPC settings at start, naming the bad key.</summary>
@@ -36,6 +42,7 @@ internal sealed class GrpcOptionsValidator : IValidateOptions<GrpcStreamOptions>
         OptionRules.Range(failures, p, nameof(o.DefaultEventsPerMessage), o.DefaultEventsPerMessage, 1, 1_024);
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.SendLinger), o.SendLinger, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

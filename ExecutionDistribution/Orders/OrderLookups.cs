@@ -43,18 +43,42 @@ internal sealed class NoOrderCache : IOrderCache
 }
 
 /// <summary>
-/// The REST lookups: read through the cache, then the store, filling the cache on a miss. A read never
-/// returns a status older than one served before: the store is written before the cache, both only
-/// ever move to a newer version, and a cache that missed a write is bypassed until it is healed.
+/// The REST lookups: read through the caches, then the store, filling the caches on a miss. With
+/// PostgreSQL, statuses are first looked up in process (<see cref="NearCache"/>), then in Redis, then
+/// in PostgreSQL. A read never returns a status older than one served before: writes go store, then
+/// Redis, then the near cache, each only ever moving to a newer version; a reader reaches a later
+/// level only when the earlier one lacks the order, and fills it from what is at least as new; a
+/// Redis that missed a write is bypassed until it is healed.
 /// </summary>
-internal sealed class OrderLookups(IOrderStore store, IOrderCache cache)
+internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microsoft.Extensions.Options.IOptions<OrdersOptions> options)
 {
+    private readonly NearCache? _near = store is ProjectionOrderStore || options.Value.NearCacheEntries == 0 ? null : new NearCache(options.Value.NearCacheEntries);
+
+    /// <summary>The feeder stored and cached these changes: the near cache takes them.</summary>
+    public void Published(IReadOnlyList<OrderChange> changes)
+    {
+        if (_near is null)
+        {
+            return;
+        }
+
+        foreach (var c in changes)
+        {
+            _near.Offer(c.OrderId, c.StatusJson, c.Version);
+        }
+    }
+
     /// <summary>The status of an order as JSON, or null when unknown.</summary>
     public async Task<byte[]?> StatusJsonAsync(string orderId, CancellationToken cancellationToken)
     {
+        if (_near?.Get(orderId) is { } near)
+        {
+            return near;
+        }
+
         if (await cache.StatusAsync(orderId).ConfigureAwait(false) is { } cached)
         {
-            return cached;
+            return cached; // the near cache is not filled from Redis: its version is not read there
         }
 
         if (await store.StatusAsync(orderId, cancellationToken).ConfigureAwait(false) is not { } stored)
@@ -63,6 +87,7 @@ internal sealed class OrderLookups(IOrderStore store, IOrderCache cache)
         }
 
         await cache.PutStatusAsync(orderId, stored.Json, stored.Version).ConfigureAwait(false);
+        _near?.Offer(orderId, stored.Json, stored.Version);
         return stored.Json;
     }
 
@@ -92,4 +117,61 @@ internal sealed class OrderLookups(IOrderStore store, IOrderCache cache)
     /// <summary>The execution report of a portfolio.</summary>
     public Task<PortfolioExecutionReport> ReportAsync(string portfolioId, DateOnly start, DateOnly end, CancellationToken cancellationToken) =>
         store.ReportAsync(portfolioId, start, end, cancellationToken);
+}
+
+/// <summary>
+/// A bounded in-process map of order id to the latest status JSON and its version. Entries only move
+/// to a newer version; past its capacity about a tenth of the entries are dropped (a dropped order is
+/// read from Redis or PostgreSQL again, which hold at least that version).
+/// </summary>
+internal sealed class NearCache(int capacity)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+
+    /// <summary>Entries held.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>The status held for an order, or null.</summary>
+    public byte[]? Get(string orderId) => _entries.TryGetValue(orderId, out var e) ? e.Json : null;
+
+    /// <summary>Holds <paramref name="json"/> unless a newer version is held.</summary>
+    public void Offer(string orderId, byte[] json, int version)
+    {
+        var entry = new Entry(json, version);
+        while (true)
+        {
+            if (!_entries.TryGetValue(orderId, out var current))
+            {
+                if (_entries.Count >= capacity)
+                {
+                    Trim();
+                }
+
+                if (_entries.TryAdd(orderId, entry))
+                {
+                    return;
+                }
+            }
+            else if (current.Version >= version || _entries.TryUpdate(orderId, entry, current))
+            {
+                return;
+            }
+        }
+    }
+
+    private void Trim()
+    {
+        var drop = Math.Max(1, capacity / 10);
+        foreach (var key in _entries.Keys)
+        {
+            if (drop-- <= 0)
+            {
+                return;
+            }
+
+            _entries.TryRemove(key, out _);
+        }
+    }
+
+    private sealed record Entry(byte[] Json, int Version);
 }

@@ -52,7 +52,7 @@ internal static partial class OrdersModule
     /// never skipped) and then written through to the cache.
     /// </summary>
     internal sealed partial class OrderProjectionFeeder(
-        FanOutDispatcher core, OrderStateProjection orders, IOrderStore store, IOrderCache cache, TimeProvider time, ILogger<OrderProjectionFeeder> logger)
+        FanOutDispatcher core, OrderStateProjection orders, IOrderStore store, IOrderCache cache, OrderLookups lookups, TimeProvider time, ILogger<OrderProjectionFeeder> logger)
         : IHostedService, IDurableHold
     {
         private readonly CancellationTokenSource _stopping = new();
@@ -114,6 +114,7 @@ internal static partial class OrdersModule
                         var changes = await StoreAsync(events).ConfigureAwait(false);
                         Volatile.Write(ref _storedBefore, batch.ResumePosition);
                         await cache.WriteThroughAsync(changes).ConfigureAwait(false);
+                        lookups.Published(changes);
                     }
                 }
             }

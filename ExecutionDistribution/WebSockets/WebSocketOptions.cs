@@ -25,6 +25,14 @@ public sealed class WebSocketOptions
 
     /// <summary>Events buffered per stream before its overflow policy applies.</summary>
     public int BufferCapacity { get; set; } = 8_192;
+
+    /// <summary>
+    /// Under load, a stream sends at most one events frame per linger: when its previous frame went
+    /// out less than this long ago, it waits the rest, then sends everything that arrived meanwhile in
+    /// one frame (up to <see cref="MaxEventsPerFrame"/>). A stream whose last frame is older sends at
+    /// once. 0 turns it off.
+    /// </summary>
+    public TimeSpan SendLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 }
 
 /// <summary>Validates the WebSocket settings at start, naming the bad key.</summary>
@@ -40,6 +48,7 @@ internal sealed class WebSocketOptionsValidator : IValidateOptions<WebSocketOpti
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.KeepAliveInterval), o.KeepAliveInterval, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.SendLinger), o.SendLinger, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -126,11 +126,22 @@ internal sealed class WebSocketStreamSession
     private async Task SendLoopAsync(Subscriber subscriber, CancellationToken cancellationToken)
     {
         var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
+        var linger = _options.SendLinger;
+        long lastFrame = 0;
         while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
         {
             await _audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+            // Under load (the previous frame went out within the linger), hold the rest of the linger so
+            // what arrives meanwhile travels in the same frame; the first event after a quiet spell goes at once.
+            if (linger > TimeSpan.Zero && lastFrame != 0 && _time.GetElapsedTime(lastFrame) is var since && since < linger)
+            {
+                await Task.Delay(linger - since, _time, cancellationToken).ConfigureAwait(false);
+            }
+
             while (subscriber.TryReadBatch(batch))
             {
+                lastFrame = _time.GetTimestamp();
                 WriteEventsFrame(subscriber.Id, batch);
                 try
                 {
