@@ -100,3 +100,27 @@ public sealed class StoredTopicsAndSubscriptionsTests
         }
     }
 }
+
+/// <summary>The spec's <c>subscription:{id}</c> key: written on every change with a 30-minute lifetime, removed on delete.</summary>
+public sealed class SubscriptionCacheTests
+{
+    [Test]
+    public async Task A_subscription_is_mirrored_to_redis_on_every_change_and_removed_when_deleted()
+    {
+        await using var db = new TestPostgres();
+        await using var redis = new TestRedis();
+        await using var host = await ServiceHost.StartAsync([.. db.Settings(), .. redis.Settings()]);
+        var id = $"sub-{Guid.NewGuid():N}";
+        var key = $"{redis.Prefix}subscription:{id}";
+        using var created = await host.Client.PostAsJsonAsync("/api/v1/subscriptions", new { subscription_id = id, topic_name = "#", subscriber_workflow = "risk" });
+        Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
+        await Eventually.WaitUntilAsync(() => redis.Db.KeyExists(key), "subscription:{id} is written");
+        Assert.That(redis.Db.KeyTimeToLive(key)!.Value, Is.GreaterThan(TimeSpan.FromMinutes(29)).And.LessThanOrEqualTo(TimeSpan.FromMinutes(30)));
+
+        using var paused = await host.Client.PostAsync(new Uri($"/api/v1/subscriptions/{id}/pause", UriKind.Relative), null);
+        await Eventually.WaitUntilAsync(() => (string?)JsonNode.Parse((string)redis.Db.StringGet(key)!)!["status"] == "paused", "the change is written through");
+
+        using var deleted = await host.Client.DeleteAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative));
+        await Eventually.WaitUntilAsync(() => !redis.Db.KeyExists(key), "the key is removed with the subscription");
+    }
+}

@@ -19,6 +19,7 @@ internal sealed partial class AuditWriter(
     private long _written;
     private long _spilled;
     private long _nextRetry;
+    private readonly SemaphoreSlim _spillGate = new(1, 1);
 
     /// <summary>Rows stored in their final place (PostgreSQL, or the file without it).</summary>
     public long Written => Interlocked.Read(ref _written);
@@ -26,13 +27,24 @@ internal sealed partial class AuditWriter(
     /// <summary>Rows appended to the spill file while PostgreSQL was unreachable.</summary>
     public long Spilled => Interlocked.Read(ref _spilled);
 
+    private volatile bool _degraded;
+
     /// <summary>True while rows wait in the spill file for PostgreSQL.</summary>
-    public bool Degraded { get; private set; }
+    public bool Degraded { get => _degraded; private set => _degraded = value; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
         Degraded = store.IsDatabase && spill.HasRows; // rows left by an earlier run go first
+
+        // With PostgreSQL, Audit:Writers loops each drain and COPY their own batches (PostgreSQL spends
+        // one core per connection); the local file takes one writer. The spill file is used by one at a time.
+        var writers = store.IsDatabase ? o.Writers : 1;
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(() => WriteLoopAsync(o, stoppingToken), CancellationToken.None))).ConfigureAwait(false);
+    }
+
+    private async Task WriteLoopAsync(AuditOptions o, CancellationToken stoppingToken)
+    {
         var batch = new List<AuditRecord>(o.BatchSize);
         while (true)
         {
@@ -54,9 +66,20 @@ internal sealed partial class AuditWriter(
                 continue;
             }
 
-            if (Degraded && time.GetTimestamp() >= _nextRetry)
+            if (Degraded && time.GetTimestamp() >= Interlocked.Read(ref _nextRetry))
             {
-                await ReplayAsync(o).ConfigureAwait(false);
+                await _spillGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    if (Degraded && time.GetTimestamp() >= Interlocked.Read(ref _nextRetry))
+                    {
+                        await ReplayAsync(o).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    _spillGate.Release();
+                }
             }
 
             if (stoppingToken.IsCancellationRequested)
@@ -90,13 +113,21 @@ internal sealed partial class AuditWriter(
             {
                 LogSpilling(logger, batch.Count, ex.Message);
                 Degraded = true;
-                _nextRetry = time.GetTimestamp() + (long)(options.Value.RetryInterval.TotalSeconds * time.TimestampFrequency);
+                Interlocked.Exchange(ref _nextRetry, time.GetTimestamp() + (long)(options.Value.RetryInterval.TotalSeconds * time.TimestampFrequency));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
                 return false;
             }
+        }
+
+        await _spillGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        if (!Degraded)
+        {
+            // A replay finished (and removed the file) while this batch waited: store it directly instead.
+            _spillGate.Release();
+            return await WriteAsync(batch).ConfigureAwait(false);
         }
 
         try
@@ -109,6 +140,10 @@ internal sealed partial class AuditWriter(
         {
             LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
             return false;
+        }
+        finally
+        {
+            _spillGate.Release();
         }
     }
 
@@ -131,7 +166,7 @@ internal sealed partial class AuditWriter(
         catch (Exception ex)
         {
             // Rows replayed so far are stored; replaying them again is harmless (ids).
-            _nextRetry = time.GetTimestamp() + (long)(o.RetryInterval.TotalSeconds * time.TimestampFrequency);
+            Interlocked.Exchange(ref _nextRetry, time.GetTimestamp() + (long)(o.RetryInterval.TotalSeconds * time.TimestampFrequency));
             LogStillDown(logger, ex.Message);
         }
     }

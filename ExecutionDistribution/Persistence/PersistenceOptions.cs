@@ -68,6 +68,9 @@ public sealed class AuditOptions
     /// <summary>Rows buffered in memory before producers wait (the queue's bound).</summary>
     public int QueueCapacity { get; set; } = 1_048_576;
 
+    /// <summary>With PostgreSQL, how many connections write batches in parallel (one COPY each).</summary>
+    public int Writers { get; set; } = 2;
+
     /// <summary>Most rows in one statement.</summary>
     public int BatchSize { get; set; } = 8192;
 
@@ -132,6 +135,7 @@ internal sealed partial class PersistenceOptionsValidator(IOptions<RedisOptions>
         var a = audit.Value;
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.QueueCapacity), a.QueueCapacity, 1_024, 64 * 1_048_576);
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.BatchSize), a.BatchSize, 1, 65_536);
+        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.Writers), a.Writers, 1, 16);
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.FlushInterval), a.FlushInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.RetryInterval), a.RetryInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         if (string.IsNullOrWhiteSpace(a.SpillDirectory))
