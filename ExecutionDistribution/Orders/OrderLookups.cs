@@ -69,12 +69,11 @@ internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microso
     }
 
     /// <summary>The status of an order as JSON, or null when unknown.</summary>
-    public async Task<byte[]?> StatusJsonAsync(string orderId, CancellationToken cancellationToken)
+    public ValueTask<byte[]?> StatusJsonAsync(string orderId, CancellationToken cancellationToken) =>
+        _near?.Get(orderId) is { } near ? ValueTask.FromResult<byte[]?>(near) : StatusFromCachesAsync(orderId, cancellationToken);
+
+    private async ValueTask<byte[]?> StatusFromCachesAsync(string orderId, CancellationToken cancellationToken)
     {
-        if (_near?.Get(orderId) is { } near)
-        {
-            return near;
-        }
 
         if (await cache.StatusAsync(orderId).ConfigureAwait(false) is { } cached)
         {

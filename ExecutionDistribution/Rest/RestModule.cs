@@ -13,10 +13,12 @@ internal static class RestModule
     public static IEndpointRouteBuilder MapRestApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/execution").WithTags("Execution");
-        group.MapGet("/{order_id}/status", async (string order_id, OrderLookups orders, CancellationToken ct) =>
-            await orders.StatusJsonAsync(order_id, ct).ConfigureAwait(false) is { } status
-                ? Results.Bytes(status, "application/json")
-                : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown order", detail: $"No execution is known for order_id '{order_id}'."))
+        group.MapGet("/{order_id}/status", (string order_id, OrderLookups orders, CancellationToken ct) =>
+        {
+            // A near-cache hit completes synchronously: no state machine, no task, on the hot lookup.
+            var pending = orders.StatusJsonAsync(order_id, ct);
+            return pending.IsCompletedSuccessfully ? ValueTask.FromResult(StatusResult(pending.Result, order_id)) : AwaitStatus(pending, order_id);
+        })
             .Produces<OrderExecutionStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/reports/{portfolio_id}", Report)
@@ -30,6 +32,13 @@ internal static class RestModule
             .ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
+
+    private static IResult StatusResult(byte[]? status, string orderId) =>
+        status is not null
+            ? Results.Bytes(status, "application/json")
+            : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown order", detail: $"No execution is known for order_id '{orderId}'.");
+
+    private static async ValueTask<IResult> AwaitStatus(ValueTask<byte[]?> pending, string orderId) => StatusResult(await pending.ConfigureAwait(false), orderId);
 
     /// <summary>Longest range one report covers, in days.</summary>
     private const int MaxReportDays = 366;
