@@ -29,7 +29,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--json file]</c>; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--json file]</c>; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -45,12 +45,35 @@ public static class WebSocketWorkload
         Console.WriteLine($"# W4 websocket, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
 
         var results = new List<Dictionary<string, List<Step>>>();
+        var auditRuns = new List<AuditCheck>();
+        // W6 over this path: the service audits every delivery into PostgreSQL (a schema per run).
+        var postgres = args.Contains("--audit-postgres")
+            ? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci"
+            : null;
         for (var run = 1; run <= runs; run++)
         {
             var r = new Dictionary<string, List<Step>>();
-            using (var ours = Child.Start("ours", [.. oursSettings, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]))
+            var schema = $"w6_{Guid.NewGuid():N}";
+            string[] audit = postgres is null ? [] : [$"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}"];
+            try
             {
+                using var ours = Child.Start("ours", [.. oursSettings, .. audit, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
+                var clock = Stopwatch.StartNew();
                 r["ours"] = Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", streams, seconds, rates, events, climbAll);
+                if (postgres is not null)
+                {
+                    auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
+                }
+            }
+            finally
+            {
+                if (postgres is not null)
+                {
+                    using var c = new Npgsql.NpgsqlConnection(postgres);
+                    c.Open();
+                    using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
+                    drop.ExecuteNonQuery();
+                }
             }
 
             using (var bare = Child.Start("bare-ws"))
@@ -83,11 +106,18 @@ public static class WebSocketWorkload
             summary.Add(row);
         }
 
+        foreach (var a in auditRuns)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"audit in PostgreSQL: {a.Recorded:N0} rows recorded, {a.Stored:N0} stored ({a.Recorded - a.Stored} lost), {a.RowsPerSecond:N0} rows/s over the run including the drain of {a.DrainSeconds:0.0} s"));
+        }
+
         if (Get("--json") is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {
-                workload = "w4-ws-broadcast",
+                workload = postgres is null ? "w4-ws-broadcast" : "w4-ws-broadcast+w6-audit",
+                audit = auditRuns,
                 streams,
                 seconds,
                 rates,
@@ -99,6 +129,35 @@ public static class WebSocketWorkload
         }
 
         return 0;
+    }
+
+    /// <summary>The audit of one run: rows recorded by the service, rows in PostgreSQL, and the rate.</summary>
+    public sealed record AuditCheck(long Recorded, long Stored, double RowsPerSecond, double DrainSeconds);
+
+    // Waits until the service's audit queue is empty, then counts the rows in PostgreSQL.
+    private static AuditCheck CheckAudit(Uri address, string postgres, string schema, Stopwatch clock)
+    {
+        var ladderDone = clock.Elapsed;
+        using var http = new HttpClient { BaseAddress = address };
+        long recorded = 0;
+        while (clock.Elapsed - ladderDone < TimeSpan.FromMinutes(3))
+        {
+            var stats = JsonDocument.Parse(http.GetStringAsync(new Uri("/api/v1/audit/stats", UriKind.Relative)).GetAwaiter().GetResult()).RootElement;
+            recorded = stats.GetProperty("recorded").GetInt64();
+            if (stats.GetProperty("queued").GetInt64() == 0 && !stats.GetProperty("degraded").GetBoolean() && stats.GetProperty("written").GetInt64() >= recorded)
+            {
+                break;
+            }
+
+            Thread.Sleep(100);
+        }
+
+        var elapsed = clock.Elapsed;
+        using var c = new Npgsql.NpgsqlConnection(postgres);
+        c.Open();
+        using var count = new Npgsql.NpgsqlCommand($"SELECT count(*) FROM \"{schema}\".distribution_audit", c);
+        var stored = (long)count.ExecuteScalar()!;
+        return new AuditCheck(recorded, stored, stored / elapsed.TotalSeconds, (elapsed - ladderDone).TotalSeconds);
     }
 
     /// <summary>One step of the ladder.</summary>
