@@ -89,7 +89,15 @@ internal static partial class OrdersModule
 
             if (_loop is not null)
             {
-                await _loop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await _loop.WaitAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Still applying a large backlog: leave it (what is not stored yet is held in Kafka).
+                    LogStopTimedOut(logger);
+                }
             }
         }
 
@@ -141,6 +149,9 @@ internal static partial class OrdersModule
                 }
             }
         }
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "The order feeder did not finish its backlog within 5 s of stopping")]
+        private static partial void LogStopTimedOut(ILogger logger);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store {Count} order facts, retrying: {Reason}")]
         private static partial void LogStoreFailed(ILogger logger, int count, string reason);
