@@ -24,7 +24,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class RestWorkload
 {
-    /// <summary>Runs it: <c>w5-rest [--runs 3] [--seconds 10] [--connections 64] [--events 60000] [--postgres CS] [--redis EP] [--json file]</c>.</summary>
+    /// <summary>Runs it: <c>w5-rest [--runs 3] [--seconds 10] [--connections 64] [--events 60000] [--client dotnet|wrk] [--postgres CS] [--redis EP] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
         string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -34,13 +34,14 @@ public static class RestWorkload
         var eventCount = int.Parse(Get("--events") ?? "60000", CultureInfo.InvariantCulture);
         var postgres = Get("--postgres") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci";
         var redis = Get("--redis") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_REDIS") ?? "127.0.0.1:6379";
+        _client = Get("--client") ?? "dotnet";
 
         // The standard stream from its seed: its order and fill ids are the known ids asked for.
         var stream = new SyntheticExecutionStream(42);
         var events = Enumerable.Range(0, eventCount).Select(_ => stream.Next()).ToList();
         var orderIds = events.Where(e => e.Data is OrderUpdate or FillNotification).Select(e => e.OrderId!).Distinct().ToArray();
         var fillIds = events.Select(e => e.Data).OfType<FillNotification>().Where(f => f.ExecType != FillExecType.TradeCancel).Select(f => f.FillId).Distinct().ToArray();
-        Console.WriteLine($"# W5 rest: {events.Count:N0} standard events posted ({orderIds.Length:N0} orders, {fillIds.Length:N0} fills), {connections} connections, {seconds} s per measure, {runs} runs");
+        Console.WriteLine($"# W5 rest: {events.Count:N0} standard events posted ({orderIds.Length:N0} orders, {fillIds.Length:N0} fills), {connections} connections ({_client} client), {seconds} s per measure, {runs} runs");
 
         var results = new List<Dictionary<string, Measure>>();
         for (var run = 1; run <= runs; run++)
@@ -101,6 +102,7 @@ public static class RestWorkload
                 orders = orderIds.Length,
                 fills = fillIds.Length,
                 connections,
+                client = _client,
                 seconds,
                 seed = 42,
                 machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
@@ -158,8 +160,16 @@ public static class RestWorkload
         throw new TimeoutException("the seeded orders were not served within 3 minutes");
     }
 
+    /// <summary>The load client: "dotnet" (HttpClient in this process) or "wrk" (Debian's wrk, one thread, a Lua script picking random ids).</summary>
+    private static string _client = "dotnet";
+
     private static Measure Load(Uri address, int connections, int seconds, string[] ids, Func<string, string> path, int seed)
     {
+        if (_client == "wrk")
+        {
+            return Wrk(address, connections, seconds, ids.Select(path).ToArray(), seed);
+        }
+
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = connections, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
         using var client = new HttpClient(handler) { BaseAddress = address };
         var uris = ids.Select(id => new Uri(path(id), UriKind.Relative)).ToArray();
@@ -206,6 +216,40 @@ public static class RestWorkload
         Task.WaitAll(workers);
         var all = LatencyHistogram.Merge(histograms);
         return new Measure(all.Count / elapsed.TotalSeconds, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Max / 1e6, errors);
+    }
+
+    private static Measure Wrk(Uri address, int connections, int seconds, string[] paths, int seed)
+    {
+        var dir = Directory.CreateTempSubdirectory("w5-wrk-").FullName;
+        File.WriteAllLines(Path.Combine(dir, "paths.txt"), paths);
+        File.WriteAllText(Path.Combine(dir, "random.lua"), $$"""
+            local paths = {}
+            for line in io.lines("{{Path.Combine(dir, "paths.txt")}}") do paths[#paths + 1] = line end
+            math.randomseed({{seed}})
+            request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+            """);
+        var start = new ProcessStartInfo("wrk") { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { "-t1", $"-c{connections}", $"-d{seconds}s", "--latency", "-s", Path.Combine(dir, "random.lua"), address.ToString().TrimEnd('/') })
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        using var wrk = Process.Start(start)!;
+        var output = wrk.StandardOutput.ReadToEnd();
+        wrk.WaitForExit();
+        Directory.Delete(dir, recursive: true);
+        double Ms(string percentile)
+        {
+            var line = output.Split('\n').First(l => l.TrimStart().StartsWith(percentile, StringComparison.Ordinal)).Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries)[1];
+            var unit = line.TrimStart('0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '.');
+            var value = double.Parse(line[..^unit.Length], CultureInfo.InvariantCulture);
+            return unit switch { "us" => value / 1_000, "ms" => value, "s" => value * 1_000, _ => throw new FormatException(line) };
+        }
+
+        var rate = double.Parse(output.Split('\n').First(l => l.StartsWith("Requests/sec:", StringComparison.Ordinal))["Requests/sec:".Length..].Trim(), CultureInfo.InvariantCulture);
+        var errors = output.Split('\n').FirstOrDefault(l => l.Contains("Non-2xx", StringComparison.Ordinal)) is { } non2xx
+            ? long.Parse(non2xx.Split(':')[1].Trim(), CultureInfo.InvariantCulture) : 0;
+        return new Measure(rate, Ms("50%"), Ms("99%"), 0, errors);
     }
 
     /// <summary>The child processes: <c>serve ours ARGS</c> runs the service; <c>serve bare PORT</c> the bare Kestrel server.</summary>
