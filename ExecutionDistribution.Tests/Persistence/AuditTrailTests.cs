@@ -173,3 +173,39 @@ public sealed class AuditTrailTests
     private static JsonObject Stats(ServiceHost host) =>
         host.Client.GetFromJsonAsync<JsonObject>("/api/v1/audit/stats").GetAwaiter().GetResult()!;
 }
+
+/// <summary>Events dropped for a stalled at_most_once stream leave one dropped row each: as many as the stream was told of.</summary>
+public sealed class DroppedAuditTests
+{
+    [Test]
+    public async Task Each_event_dropped_for_a_stalled_at_most_once_stream_leaves_a_dropped_row()
+    {
+        await using var db = new TestPostgres();
+        await using var host = await ServiceHost.StartAsync([.. db.Settings(), "--WebSocket:BufferCapacity=256"]);
+        var order = $"drop-{Guid.NewGuid():N}";
+        await using var stalled = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}&delivery_guarantee=at_most_once");
+        var subscribed = await stalled.ReceiveAsync();
+        var subscription = (string)subscribed["subscription_id"]!;
+
+        // Enough bytes to fill the stalled client's socket buffers and then its 256-event buffer.
+        const int n = 20_000;
+        for (var i = 0; i < n; i++)
+        {
+            await host.Core.PublishAsync(Events.Fill(order, eventId: $"{order}-{i}"), CancellationToken.None);
+        }
+
+        long delivered = 0, dropped = 0;
+        while (delivered + dropped < n)
+        {
+            var frame = await stalled.ReceiveAsync();
+            dropped += (long?)frame["dropped"] ?? 0;
+            delivered += frame["events"]?.AsArray().Count ?? 0;
+        }
+
+        Assert.That(dropped, Is.GreaterThan(0));
+        await using var c = await db.OpenAsync();
+        long Rows(string status) => c.ExecuteScalar<long>(
+            "SELECT count(*) FROM distribution_audit WHERE subscription_id = @subscription AND delivery_status = @status", new { subscription, status });
+        await Eventually.WaitUntilAsync(() => Rows("dropped") == dropped && Rows("delivered") == delivered, $"{dropped} dropped and {delivered} delivered rows");
+    }
+}
