@@ -1,0 +1,100 @@
+using System.Globalization;
+using System.Text.Json;
+using ExecutionDistribution.Benchmarks.Support;
+
+namespace ExecutionDistribution.Benchmarks.Workloads;
+
+/// <summary>
+/// <c>report [--results docs/results] [--out docs/plots]</c>: draws the SVG plots linked from
+/// docs/benchmarks.md from the recorded JSON results (no run needed): W4 latency against offered
+/// rate and delivered/s, ours beside the bare broadcaster; W5 requests/s; W1/W2 events/s per design.
+/// </summary>
+public static class Report
+{
+    /// <summary>Writes every plot it has results for; returns the files written.</summary>
+    public static IReadOnlyList<string> Write(string results, string output)
+    {
+        Directory.CreateDirectory(output);
+        var written = new List<string>();
+        void Save(string name, string svg)
+        {
+            var path = Path.Combine(output, name);
+            File.WriteAllText(path, svg);
+            written.Add(path);
+        }
+
+        if (Read(results, "w4-ws.json") is { } w4)
+        {
+            var rows = w4.GetProperty("median").EnumerateArray().ToList();
+            var streams = w4.GetProperty("streams").GetInt32();
+            List<(double, double)> Points(string kind, string field) => [.. rows.Where(r => r.TryGetProperty(kind, out _))
+                .Select(r => ((double)r.GetProperty("rate").GetInt32() * streams, r.GetProperty(kind).GetProperty(field).GetDouble()))];
+            Save("w4-latency.svg", SvgChart.Lines("W4 WebSocket, 1,000 streams: latency against offered rate", "offered deliveries/s", "latency (ms, log scale)",
+            [
+                new("ours p99", Points("ours", "p99_ms")),
+                new("bare p99", Points("bare", "p99_ms")),
+                new("ours p50", Points("ours", "p50_ms"), Dashed: true),
+                new("bare p50", Points("bare", "p50_ms"), Dashed: true),
+            ], logY: true));
+            Save("w4-throughput.svg", SvgChart.Bars("W4 WebSocket, 1,000 streams: delivered/s at each offered rate", "offered deliveries/s", "deliveries/s",
+                [.. rows.Select(r => (r.GetProperty("rate").GetInt32() * streams).ToString("N0", CultureInfo.InvariantCulture))],
+                [("ours", [.. Points("ours", "delivered").Select(p => p.Item2)]), ("bare broadcaster", [.. Points("bare", "delivered").Select(p => p.Item2)])]));
+        }
+
+        if (Read(results, "w5-wrk.json") is { } w5)
+        {
+            var m = w5.GetProperty("median");
+            string[] kinds = ["status", "fills", "bare"];
+            Save("w5-requests.svg", SvgChart.Bars("W5 REST lookups (wrk, 64 connections): requests/s", string.Empty, "requests/s",
+                ["order status", "fill by trade id", "bare Kestrel"],
+                [("requests/s", [.. kinds.Select(k => m.GetProperty(k).GetProperty("rate").GetDouble())])]));
+        }
+
+        var core = new List<(string Name, IReadOnlyList<double> Values)>();
+        var designs = new List<string>();
+        foreach (var name in new[] { "w1.json", "w2.json" })
+        {
+            if (Read(results, name) is { } w && w.TryGetProperty("medians", out var medians) && medians.ValueKind == JsonValueKind.Array)
+            {
+                var values = new List<double>();
+                foreach (var d in medians.EnumerateArray())
+                {
+                    var design = d.GetProperty("variant").GetString()!.Replace(" (median)", string.Empty, StringComparison.Ordinal);
+                    if (!designs.Contains(design))
+                    {
+                        designs.Add(design);
+                    }
+
+                    values.Add(d.GetProperty("events_per_second").GetDouble());
+                }
+
+                core.Add((name[..2].ToUpperInvariant(), values));
+            }
+        }
+
+        if (core.Count > 0)
+        {
+            Save("core-throughput.svg", SvgChart.Bars("W1 and W2, the dispatch core: events/s per design", "design", "events/s", designs, core));
+        }
+
+        return written;
+    }
+
+    /// <summary>Runs the command.</summary>
+    public static int Run(string[] args)
+    {
+        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        foreach (var file in Write(Get("--results") ?? "docs/results", Get("--out") ?? "docs/plots"))
+        {
+            Console.WriteLine($"wrote {file}");
+        }
+
+        return 0;
+    }
+
+    private static JsonElement? Read(string folder, string name)
+    {
+        var path = Path.Combine(folder, name);
+        return File.Exists(path) ? JsonDocument.Parse(File.ReadAllText(path)).RootElement.Clone() : null;
+    }
+}

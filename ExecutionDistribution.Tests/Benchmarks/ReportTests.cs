@@ -1,0 +1,47 @@
+using System.Xml.Linq;
+using ExecutionDistribution.Benchmarks.Workloads;
+
+namespace ExecutionDistribution.Tests.Benchmarks;
+
+/// <summary>The report draws its plots from recorded JSON results alone.</summary>
+public sealed class ReportTests
+{
+    private const string W4 = """
+        {"workload":"w4-ws-broadcast","streams":1000,"median":[
+          {"rate":10,"offered_deliveries":10000,"ours":{"delivered":9788,"p50_ms":24,"p99_ms":55,"p999_ms":60,"max_ms":70},"bare":{"delivered":9749,"p50_ms":16,"p99_ms":31,"p999_ms":35,"max_ms":40}},
+          {"rate":400,"offered_deliveries":400000,"ours":{"delivered":287589,"p50_ms":608,"p99_ms":1317,"p999_ms":1500,"max_ms":1600},"bare":{"delivered":397517,"p50_ms":17,"p99_ms":40,"p999_ms":47,"max_ms":50}}]}
+        """;
+
+    private const string W5 = """
+        {"workload":"w5-rest","median":{"status":{"rate":34391,"p50_ms":1.18,"p99_ms":3.52},"fills":{"rate":17457,"p50_ms":2.94,"p99_ms":7.99},"bare":{"rate":35878,"p50_ms":1.19,"p99_ms":3.16}}}
+        """;
+
+    [Test]
+    public void Plots_are_drawn_from_recorded_results_as_valid_svg_with_a_line_or_bar_per_value()
+    {
+        var dir = Directory.CreateTempSubdirectory("report-test-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "w4-ws.json"), W4);
+            File.WriteAllText(Path.Combine(dir, "w5-wrk.json"), W5);
+
+            var written = Report.Write(dir, Path.Combine(dir, "plots"));
+
+            Assert.That(written.Select(Path.GetFileName), Is.EquivalentTo(new[] { "w4-latency.svg", "w4-throughput.svg", "w5-requests.svg" }));
+            XNamespace svg = "http://www.w3.org/2000/svg";
+            var latency = XDocument.Load(Path.Combine(dir, "plots", "w4-latency.svg"));
+            var lines = latency.Descendants(svg + "polyline").ToList();
+            Assert.That(lines.Select(l => (string?)l.Attribute("data-name")), Is.EquivalentTo(new[] { "ours p99", "bare p99", "ours p50", "bare p50" }));
+            Assert.That(lines.All(l => ((string)l.Attribute("points")!).Split(' ').Length == 2), Is.True, "one point per offered rate");
+            var throughput = XDocument.Load(Path.Combine(dir, "plots", "w4-throughput.svg"));
+            Assert.That(throughput.Descendants(svg + "rect").Count(r => (string?)r.Attribute("class") == "bar"), Is.EqualTo(4));
+            Assert.That(throughput.ToString(), Does.Contain("287.6k").And.Contain("397.5k"), "bar values are labelled");
+            var rest = XDocument.Load(Path.Combine(dir, "plots", "w5-requests.svg"));
+            Assert.That(rest.Descendants(svg + "rect").Count(r => (string?)r.Attribute("class") == "bar"), Is.EqualTo(3));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
