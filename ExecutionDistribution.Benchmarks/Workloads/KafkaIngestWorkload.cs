@@ -19,7 +19,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class KafkaIngestWorkload
 {
-    /// <summary>Runs it: <c>w3-ingest [--runs 3] [--records 60000] [--seed 42] [--json file]</c>.</summary>
+    /// <summary>Runs it: <c>w3-ingest [--runs 3] [--records 60000] [--seed 42] [--parse-threads N] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
         string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -27,6 +27,7 @@ public static class KafkaIngestWorkload
         // The mock broker keeps about 5 MiB per partition: 60,000 records of ~650 B over 12 partitions stay under it.
         var records = int.Parse(Get("--records") ?? "60000", CultureInfo.InvariantCulture);
         var seed = ulong.Parse(Get("--seed") ?? "42", CultureInfo.InvariantCulture);
+        var parseThreads = int.Parse(Get("--parse-threads") ?? Math.Max(1, Math.Min(Environment.ProcessorCount, 4)).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
         using var cluster = EmbeddedKafkaCluster.Start();
         const string topic = "w3-input";
@@ -65,7 +66,7 @@ public static class KafkaIngestWorkload
         for (var run = 1; run <= runs; run++)
         {
             var b = BareConsumer(cluster.BootstrapServers, topic, records);
-            var o = OurIngest(cluster.BootstrapServers, topic, records, subscribers);
+            var o = OurIngest(cluster.BootstrapServers, topic, records, subscribers, parseThreads);
             bare.Add(b);
             ours.Add(o);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run}: bare consumer {b,10:N0} records/s   our ingest + subscribers {o,10:N0} records/s   ratio {o / b:0.00}"));
@@ -107,7 +108,7 @@ public static class KafkaIngestWorkload
         return rate;
     }
 
-    private static double OurIngest(string bootstrap, string topic, int records, List<SubscriberDefinition> subscribers)
+    private static double OurIngest(string bootstrap, string topic, int records, List<SubscriberDefinition> subscribers, int parseThreads)
     {
         using var core = new FanOutDispatcher(new DistributionOptions { RetainedLogCapacity = 131_072 }, TimeProvider.System);
         core.Start();
@@ -123,6 +124,7 @@ public static class KafkaIngestWorkload
             InputTopics = [topic],
             ConsumerGroup = $"w3-ours-{Guid.NewGuid():N}",
             OutputEnabled = false,
+            ParseThreads = parseThreads,
         });
         using var connection = new KafkaConnection(options, NullLogger<KafkaConnection>.Instance);
         connection.StartAsync(CancellationToken.None).GetAwaiter().GetResult();

@@ -33,6 +33,12 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     private readonly ILogger<KafkaIngestService> _logger;
     private readonly SafePointTracker _tracker = new();
     private readonly IDurableHold[] _holds;
+    private readonly ConsumeResult<byte[]?, byte[]?>[] _batch = new ConsumeResult<byte[]?, byte[]?>[MaxRecordsPerWake];
+    private readonly Parsed[] _parsed = new Parsed[MaxRecordsPerWake];
+    private readonly ParallelOptions _parallel;
+
+    /// <summary>Batches smaller than this are parsed on the consume thread alone (fan-out costs more).</summary>
+    private const int ParallelParseThreshold = 32;
     private readonly CancellationTokenSource _stopping = new();
     private Thread? _thread;
     private IProducer<byte[]?, byte[]?>? _deadLetters;
@@ -53,6 +59,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     {
         _holds = holds?.ToArray() ?? [];
         _options = options.Value;
+        _parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.ParseThreads };
         _connection = connection;
         _ingest = ingest;
         _time = time;
@@ -196,11 +203,20 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
                     {
                         if (!record.IsPartitionEOF)
                         {
-                            Handle(record);
-                            handled++;
+                            _batch[handled++] = record;
                         }
 
                         record = handled < MaxRecordsPerWake ? consumer.Consume(TimeSpan.Zero) : null;
+                    }
+
+                    // Parse the batch (in parallel on Kafka:ParseThreads threads when it is large enough),
+                    // then hand the events over strictly in consumption order: per-partition order holds.
+                    ParseBatch(handled);
+                    for (var i = 0; i < handled; i++)
+                    {
+                        Handle(_batch[i], _parsed[i]);
+                        _batch[i] = null!;
+                        _parsed[i] = default;
                     }
 
                     if (handled > 0)
@@ -247,30 +263,43 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         }
     }
 
-    private void Handle(ConsumeResult<byte[]?, byte[]?> record)
+    private void ParseBatch(int count)
     {
-        Interlocked.Increment(ref _consumed);
-        var value = record.Message.Value;
-        string? reason = null;
-        EventParseResult parsed = default;
-        if (value is null || value.Length == 0)
+        if (count >= ParallelParseThreshold && _options.ParseThreads > 1)
         {
-            reason = "empty value: a record must carry one execution event as JSON";
-        }
-        else if (value.Length > _options.MaxRecordBytes)
-        {
-            reason = $"value of {value.Length} bytes exceeds Kafka:MaxRecordBytes ({_options.MaxRecordBytes})";
+            Parallel.For(0, count, _parallel, i => _parsed[i] = Parse(_batch[i]));
         }
         else
         {
-            parsed = ExecutionEventParser.Parse(value);
-            if (!parsed.IsValid)
+            for (var i = 0; i < count; i++)
             {
-                reason = Describe(parsed.Problems);
+                _parsed[i] = Parse(_batch[i]);
             }
         }
+    }
 
-        if (reason is not null)
+    // Any thread: the record's event, or why it goes to the dead-letter topic.
+    private Parsed Parse(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var value = record.Message.Value;
+        if (value is null || value.Length == 0)
+        {
+            return new Parsed(null, "empty value: a record must carry one execution event as JSON");
+        }
+
+        if (value.Length > _options.MaxRecordBytes)
+        {
+            return new Parsed(null, $"value of {value.Length} bytes exceeds Kafka:MaxRecordBytes ({_options.MaxRecordBytes})");
+        }
+
+        var parsed = ExecutionEventParser.Parse(value);
+        return parsed.IsValid ? new Parsed(parsed.Event, null) : new Parsed(null, Describe(parsed.Problems));
+    }
+
+    private void Handle(ConsumeResult<byte[]?, byte[]?> record, Parsed parsed)
+    {
+        Interlocked.Increment(ref _consumed);
+        if (parsed.Reason is { } reason)
         {
             DeadLetter(record, reason);
             return;
@@ -402,4 +431,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         var quoted = string.Join("; ", problems.Take(MaxProblemsInReason).Select(p => p.ToString()));
         return problems.Count > MaxProblemsInReason ? $"invalid event: {quoted}; and {problems.Count - MaxProblemsInReason} more" : $"invalid event: {quoted}";
     }
+
+    /// <summary>A record parsed: its event, or the reason it is dead-lettered.</summary>
+    private readonly record struct Parsed(ExecutionEvent? Event, string? Reason);
 }

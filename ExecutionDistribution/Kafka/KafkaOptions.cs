@@ -41,6 +41,9 @@ public sealed class KafkaOptions
     /// <summary>Largest record value accepted; larger ones go to the dead-letter topic.</summary>
     public int MaxRecordBytes { get; set; } = 512 * 1024;
 
+    /// <summary>Threads that parse a consumed batch in parallel (events are still handed over in order); 1: the consume thread alone.</summary>
+    public int ParseThreads { get; set; } = Math.Max(1, Math.Min(Environment.ProcessorCount, 4));
+
     /// <summary>Consumer session timeout (a rebalance after a crash takes about this long).</summary>
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
 
@@ -106,6 +109,7 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
         }
 
         OptionRules.Range(failures, p, nameof(o.MaxRecordBytes), o.MaxRecordBytes, 1024, 64 * 1024 * 1024);
+        OptionRules.Range(failures, p, nameof(o.ParseThreads), o.ParseThreads, 1, 64);
         OptionRules.Range(failures, p, nameof(o.SessionTimeout), o.SessionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
         OptionRules.Range(failures, p, nameof(o.CommitInterval), o.CommitInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
         OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
