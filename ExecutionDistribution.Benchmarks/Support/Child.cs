@@ -67,7 +67,8 @@ public sealed class Child : IDisposable
         throw new TimeoutException($"the {kind} child did not start");
     }
 
-    private static int FreePort()
+    /// <summary>A free loopback port.</summary>
+    public static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

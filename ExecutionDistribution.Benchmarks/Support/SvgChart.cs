@@ -13,13 +13,13 @@ public static class SvgChart
     private const int Width = 720;
     private const int Height = 400;
     private const int Left = 80;
-    private const int Right = 170;
+    private const int Right = 190;
     private const int Top = 40;
     private const int Bottom = 60;
     private static readonly string[] Colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
 
     /// <summary>One named line of (x, y) points.</summary>
-    public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, bool Dashed = false);
+    public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, bool Dashed = false, int? ColorIndex = null);
 
     /// <summary>A line chart; with <paramref name="logY"/> the y axis is logarithmic (values must be positive).</summary>
     public static string Lines(string title, string xLabel, string yLabel, IReadOnlyList<Series> series, bool logY = false)
@@ -62,7 +62,7 @@ public static class SvgChart
         for (var i = 0; i < series.Count; i++)
         {
             var s = series[i];
-            var color = Colors[i % Colors.Length];
+            var color = Colors[(s.ColorIndex ?? i) % Colors.Length];
             var path = string.Join(' ', s.Points.OrderBy(p => p.X).Select(p => Invariant($"{X(p.X):0.0},{Y(p.Y):0.0}")));
             svg.Append(Invariant($"<polyline class=\"series\" data-name=\"{Escape(s.Name)}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{(s.Dashed ? " stroke-dasharray=\"6 4\"" : string.Empty)} points=\"{path}\"/>"));
             foreach (var p in s.Points)

@@ -29,16 +29,17 @@ public static class Report
             var streams = w4.GetProperty("streams").GetInt32();
             List<(double, double)> Points(string kind, string field) => [.. rows.Where(r => r.TryGetProperty(kind, out _))
                 .Select(r => ((double)r.GetProperty("rate").GetInt32() * streams, r.GetProperty(kind).GetProperty(field).GetDouble()))];
+            // Ours, the bare broadcaster (ceiling) and any peer measured in the same run.
+            var kinds = new[] { ("ours", "ours"), ("bare", "bare"), ("nats", "NATS") }.Where(k => Points(k.Item1, "p99_ms").Count > 0).ToList();
             Save("w4-latency.svg", SvgChart.Lines("W4 WebSocket, 1,000 streams: latency against offered rate", "offered deliveries/s", "latency (ms, log scale)",
-            [
-                new("ours p99", Points("ours", "p99_ms")),
-                new("bare p99", Points("bare", "p99_ms")),
-                new("ours p50", Points("ours", "p50_ms"), Dashed: true),
-                new("bare p50", Points("bare", "p50_ms"), Dashed: true),
-            ], logY: true));
-            Save("w4-throughput.svg", SvgChart.Bars("W4 WebSocket, 1,000 streams: delivered/s at each offered rate", "offered deliveries/s", "deliveries/s",
+                [.. kinds.SelectMany((k, i) => new[]
+                {
+                    new SvgChart.Series($"{k.Item2} p99", Points(k.Item1, "p99_ms"), ColorIndex: i),
+                    new SvgChart.Series($"{k.Item2} p50", Points(k.Item1, "p50_ms"), Dashed: true, ColorIndex: i),
+                })], logY: true));
+            Save("w4-throughput.svg", SvgChart.Bars("W4 WebSocket, 1,000 streams: delivered/s per offered rate", "offered deliveries/s", "deliveries/s",
                 [.. rows.Select(r => (r.GetProperty("rate").GetInt32() * streams).ToString("N0", CultureInfo.InvariantCulture))],
-                [("ours", [.. Points("ours", "delivered").Select(p => p.Item2)]), ("bare broadcaster", [.. Points("bare", "delivered").Select(p => p.Item2)])]));
+                [.. kinds.Select(k => (k.Item2, (IReadOnlyList<double>)[.. Points(k.Item1, "delivered").Select(p => p.Item2)]))]));
         }
 
         if (Read(results, "w5-wrk.json") is { } w5)

@@ -29,7 +29,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--json file]</c>; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--json file]</c>; <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients) on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -81,6 +81,11 @@ public static class WebSocketWorkload
                 r["bare"] = Ladder("bare", bare.BaseAddress, "/ws", "/ingest", streams, seconds, rates, events, climbAll);
             }
 
+            if (args.Contains("--peers"))
+            {
+                r["nats"] = NatsLadder(streams, seconds, rates, events, climbAll);
+            }
+
             results.Add(r);
         }
 
@@ -90,9 +95,9 @@ public static class WebSocketWorkload
         foreach (var rate in rates)
         {
             var row = new Dictionary<string, object> { ["rate"] = rate, ["offered_deliveries"] = (long)rate * streams };
-            foreach (var kind in new[] { "ours", "bare" })
+            foreach (var kind in new[] { "ours", "bare", "nats" })
             {
-                var steps = results.Select(x => x[kind].FirstOrDefault(s => s.Rate == rate)).OfType<Step>().ToList();
+                var steps = results.Where(x => x.ContainsKey(kind)).Select(x => x[kind].FirstOrDefault(s => s.Rate == rate)).OfType<Step>().ToList();
                 if (steps.Count == 0)
                 {
                     continue;
@@ -165,26 +170,32 @@ public static class WebSocketWorkload
 
     private static List<Step> Ladder(string kind, Uri address, string streamPath, string ingestPath, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
-        var clients = new List<Client>(streams);
+        using var http = new HttpClient { BaseAddress = address };
+        return Ladder(kind, () => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")), batch => Post(http, ingestPath, batch), streams, seconds, rates, events, climbAll);
+    }
+
+    private static List<Step> Ladder(
+        string kind, Func<Task<IReceiver>> connect, Action<List<byte[]>> publish, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    {
+        var clients = new List<IReceiver>(streams);
         for (var i = 0; i < streams; i += 100)
         {
-            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(_ => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")))).GetAwaiter().GetResult());
+            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(_ => connect())).GetAwaiter().GetResult());
         }
 
         var steps = new List<Step>();
-        using var http = new HttpClient { BaseAddress = address };
         var next = 0;
         foreach (var rate in rates)
         {
             // 1 s to settle at the new rate, then the measure.
-            Offer(http, ingestPath, rate, TimeSpan.FromSeconds(1), events, ref next);
+            Offer(publish, rate, TimeSpan.FromSeconds(1), events, ref next);
             foreach (var c in clients)
             {
                 c.Reset();
             }
 
             var clock = Stopwatch.StartNew();
-            Offer(http, ingestPath, rate, TimeSpan.FromSeconds(seconds), events, ref next);
+            Offer(publish, rate, TimeSpan.FromSeconds(seconds), events, ref next);
             var elapsed = clock.Elapsed.TotalSeconds;
             var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
             var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6);
@@ -206,12 +217,33 @@ public static class WebSocketWorkload
         return steps;
     }
 
-    // Posts the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just before sending.
-    private static void Offer(HttpClient http, string path, int rate, TimeSpan duration, byte[][] events, ref int next)
+    // One batch as one POST: a JSON array of the events.
+    private static void Post(HttpClient http, string path, List<byte[]> batch)
+    {
+        using var body = new MemoryStream();
+        body.WriteByte((byte)'[');
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (i > 0)
+            {
+                body.WriteByte((byte)',');
+            }
+
+            body.Write(batch[i]);
+        }
+
+        body.WriteByte((byte)']');
+        using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var response = http.PostAsync(new Uri(path, UriKind.Relative), content).GetAwaiter().GetResult();
+    }
+
+    // Publishes the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just before.
+    private static void Offer(Action<List<byte[]>> publish, int rate, TimeSpan duration, byte[][] events, ref int next)
     {
         var clock = Stopwatch.StartNew();
         long sent = 0;
-        var body = new MemoryStream();
+        var batch = new List<byte[]>();
         while (clock.Elapsed < duration)
         {
             var owed = (long)(clock.Elapsed.TotalSeconds * rate) - sent;
@@ -221,25 +253,16 @@ public static class WebSocketWorkload
                 continue;
             }
 
-            body.SetLength(0);
-            body.WriteByte((byte)'[');
+            batch.Clear();
             var now = DateTime.UtcNow;
             for (var i = 0; i < owed; i++)
             {
-                if (i > 0)
-                {
-                    body.WriteByte((byte)',');
-                }
-
                 var e = events[next++ % events.Length];
                 Stamp(e, now);
-                body.Write(e);
+                batch.Add(e);
             }
 
-            body.WriteByte((byte)']');
-            using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
-            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            using var response = http.PostAsync(new Uri(path, UriKind.Relative), content).GetAwaiter().GetResult();
+            publish(batch);
             sent += owed;
             Thread.Sleep(5);
         }
@@ -258,7 +281,7 @@ public static class WebSocketWorkload
     }
 
     /// <summary>One WebSocket client: reads frames, finds each event's timestamp, records now minus it.</summary>
-    private sealed class Client : IDisposable
+    private sealed class Client : IReceiver
     {
         private readonly ClientWebSocket _socket;
         private readonly Task _reading;
@@ -272,7 +295,7 @@ public static class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<Client> ConnectAsync(Uri uri)
+        public static async Task<IReceiver> ConnectAsync(Uri uri)
         {
             var socket = new ClientWebSocket();
             socket.Options.KeepAliveInterval = TimeSpan.Zero;
@@ -329,24 +352,14 @@ public static class WebSocketWorkload
 
         private void Record(ReadOnlySpan<byte> frame)
         {
-            var now = DateTime.UtcNow;
             lock (_gate)
             {
-                var rest = frame;
-                while (rest.IndexOf(TimestampField) is var at and >= 0)
-                {
-                    if (ParseStamp(rest.Slice(at + TimestampField.Length, 27)) is { } stamp)
-                    {
-                        _histogram.Record((long)((now - stamp).Ticks * 100));
-                    }
-
-                    rest = rest[(at + TimestampField.Length + 27)..];
-                }
+                RecordStamps(_histogram, frame);
             }
         }
 
         // yyyy-MM-ddTHH:mm:ss.ffffffZ, digits at fixed places: a few ns instead of a general parse.
-        private static DateTime? ParseStamp(ReadOnlySpan<byte> v)
+        internal static DateTime? ParseStamp(ReadOnlySpan<byte> v)
         {
             static int D(ReadOnlySpan<byte> s)
             {
@@ -386,6 +399,175 @@ public static class WebSocketWorkload
             }
 
             _socket.Dispose();
+        }
+    }
+
+    /// <summary>A subscriber of the load side: records the latency of what it receives.</summary>
+    private interface IReceiver : IDisposable
+    {
+        void Reset();
+
+        LatencyHistogram TakeHistogram();
+    }
+
+    // Finds every envelope timestamp in `bytes` and records now minus it.
+    private static void RecordStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes)
+    {
+        var now = DateTime.UtcNow;
+        var rest = bytes;
+        while (rest.IndexOf(TimestampField) is var at and >= 0)
+        {
+            if (Client.ParseStamp(rest.Slice(at + TimestampField.Length, 27)) is { } stamp)
+            {
+                histogram.Record((long)((now - stamp).Ticks * 100));
+            }
+
+            rest = rest[(at + TimestampField.Length + 27)..];
+        }
+    }
+
+    /// <summary>
+    /// The NATS peer: Debian's nats-server in a child process, each stream a NATS connection of its own
+    /// subscribed to one subject, each event published as one message by one publishing connection.
+    /// </summary>
+    private static List<Step> NatsLadder(int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    {
+        var port = Child.FreePort();
+        using var server = Process.Start(new ProcessStartInfo("nats-server", ["-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture)])
+        {
+            UseShellExecute = false,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        server.OutputDataReceived += (_, _) => { };
+        server.ErrorDataReceived += (_, _) => { };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        try
+        {
+            var url = $"nats://127.0.0.1:{port}";
+            var publisher = ConnectNats(url).GetAwaiter().GetResult();
+            try
+            {
+                return Ladder("nats", async () => await NatsReceiver.ConnectAsync(url).ConfigureAwait(false), batch =>
+                {
+                    foreach (var e in batch)
+                    {
+                        publisher.PublishAsync("executions", e).AsTask().GetAwaiter().GetResult();
+                    }
+                }, streams, seconds, rates, events, climbAll);
+            }
+            finally
+            {
+                publisher.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+        }
+        finally
+        {
+            server.Kill(entireProcessTree: true);
+            server.WaitForExit(10_000);
+        }
+    }
+
+    private static async Task<NATS.Client.Core.NatsConnection> ConnectNats(string url)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var connection = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = url, SubPendingChannelCapacity = 65_536 });
+            try
+            {
+                await connection.ConnectAsync().ConfigureAwait(false);
+                return connection;
+            }
+            catch (NATS.Client.Core.NatsException) when (clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                await Task.Delay(200).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>One NATS subscriber connection.</summary>
+    private sealed class NatsReceiver : IReceiver
+    {
+        private readonly NATS.Client.Core.NatsConnection _connection;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Lock _gate = new();
+        private readonly Task _reading;
+        private LatencyHistogram _histogram = new();
+
+        private NatsReceiver(NATS.Client.Core.NatsConnection connection)
+        {
+            _connection = connection;
+            _reading = Task.Run(ReadAsync);
+        }
+
+        public static async Task<IReceiver> ConnectAsync(string url)
+        {
+            var receiver = new NatsReceiver(await ConnectNats(url).ConfigureAwait(false));
+            await receiver._subscribed.Task.ConfigureAwait(false);
+            return receiver;
+        }
+
+        private readonly TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        private async Task ReadAsync()
+        {
+            try
+            {
+                await using var subscription = await _connection.SubscribeCoreAsync<byte[]>("executions", cancellationToken: _stop.Token).ConfigureAwait(false);
+                _subscribed.TrySetResult();
+                await foreach (var message in subscription.Msgs.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+                {
+                    if (message.Data is { } data)
+                    {
+                        lock (_gate)
+                        {
+                            RecordStamps(_histogram, data);
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (Exception ex)
+            {
+                _subscribed.TrySetException(ex);
+            }
+        }
+
+        public void Reset()
+        {
+            lock (_gate)
+            {
+                _histogram = new LatencyHistogram();
+            }
+        }
+
+        public LatencyHistogram TakeHistogram()
+        {
+            lock (_gate)
+            {
+                var h = _histogram;
+                _histogram = new LatencyHistogram();
+                return h;
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            try
+            {
+                _reading.Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException)
+            {
+            }
+
+            _connection.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
 
