@@ -175,9 +175,9 @@ public static class WebSocketWorkload
     }
 
     private static List<Step> Ladder(
-        string kind, Func<Task<IReceiver>> connect, Action<List<byte[]>> publish, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+        string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
-        var clients = new List<IReceiver>(streams);
+        var clients = new List<Receiver>(streams);
         for (var i = 0; i < streams; i += 100)
         {
             clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(_ => connect())).GetAwaiter().GetResult());
@@ -281,13 +281,11 @@ public static class WebSocketWorkload
     }
 
     /// <summary>One WebSocket client: reads frames, finds each event's timestamp, records now minus it.</summary>
-    private sealed class Client : IReceiver
+    private sealed class Client : Receiver
     {
         private readonly ClientWebSocket _socket;
         private readonly Task _reading;
         private readonly CancellationTokenSource _stop = new();
-        private LatencyHistogram _histogram = new();
-        private readonly Lock _gate = new();
 
         private Client(ClientWebSocket socket)
         {
@@ -295,30 +293,12 @@ public static class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<IReceiver> ConnectAsync(Uri uri)
+        public static async Task<Receiver> ConnectAsync(Uri uri)
         {
             var socket = new ClientWebSocket();
             socket.Options.KeepAliveInterval = TimeSpan.Zero;
             await socket.ConnectAsync(uri, CancellationToken.None).ConfigureAwait(false);
             return new Client(socket);
-        }
-
-        public void Reset()
-        {
-            lock (_gate)
-            {
-                _histogram = new LatencyHistogram();
-            }
-        }
-
-        public LatencyHistogram TakeHistogram()
-        {
-            lock (_gate)
-            {
-                var h = _histogram;
-                _histogram = new LatencyHistogram();
-                return h;
-            }
         }
 
         private async Task ReadAsync()
@@ -350,13 +330,6 @@ public static class WebSocketWorkload
             }
         }
 
-        private void Record(ReadOnlySpan<byte> frame)
-        {
-            lock (_gate)
-            {
-                RecordStamps(_histogram, frame);
-            }
-        }
 
         // yyyy-MM-ddTHH:mm:ss.ffffffZ, digits at fixed places: a few ns instead of a general parse.
         internal static DateTime? ParseStamp(ReadOnlySpan<byte> v)
@@ -386,7 +359,7 @@ public static class WebSocketWorkload
             return new DateTime(y, mo, d, h, mi, sec, DateTimeKind.Utc).AddTicks(us * 10L);
         }
 
-        public void Dispose()
+        public override void Dispose()
         {
             _stop.Cancel();
             try
@@ -403,11 +376,41 @@ public static class WebSocketWorkload
     }
 
     /// <summary>A subscriber of the load side: records the latency of what it receives.</summary>
-    private interface IReceiver : IDisposable
+    private abstract class Receiver : IDisposable
     {
-        void Reset();
+        private readonly Lock _gate = new();
+        private LatencyHistogram _histogram = new();
 
-        LatencyHistogram TakeHistogram();
+        /// <summary>Starts a new measure.</summary>
+        public void Reset()
+        {
+            lock (_gate)
+            {
+                _histogram = new LatencyHistogram();
+            }
+        }
+
+        /// <summary>The measure so far; a new one starts.</summary>
+        public LatencyHistogram TakeHistogram()
+        {
+            lock (_gate)
+            {
+                var h = _histogram;
+                _histogram = new LatencyHistogram();
+                return h;
+            }
+        }
+
+        /// <summary>Records the latency of every event in <paramref name="bytes"/>.</summary>
+        protected void Record(ReadOnlySpan<byte> bytes)
+        {
+            lock (_gate)
+            {
+                RecordStamps(_histogram, bytes);
+            }
+        }
+
+        public abstract void Dispose();
     }
 
     // Finds every envelope timestamp in `bytes` and records now minus it.
@@ -489,13 +492,11 @@ public static class WebSocketWorkload
     }
 
     /// <summary>One NATS subscriber connection.</summary>
-    private sealed class NatsReceiver : IReceiver
+    private sealed class NatsReceiver : Receiver
     {
         private readonly NATS.Client.Core.NatsConnection _connection;
         private readonly CancellationTokenSource _stop = new();
-        private readonly Lock _gate = new();
         private readonly Task _reading;
-        private LatencyHistogram _histogram = new();
 
         private NatsReceiver(NATS.Client.Core.NatsConnection connection)
         {
@@ -503,7 +504,7 @@ public static class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<IReceiver> ConnectAsync(string url)
+        public static async Task<Receiver> ConnectAsync(string url)
         {
             var receiver = new NatsReceiver(await ConnectNats(url).ConfigureAwait(false));
             await receiver._subscribed.Task.ConfigureAwait(false);
@@ -522,10 +523,7 @@ public static class WebSocketWorkload
                 {
                     if (message.Data is { } data)
                     {
-                        lock (_gate)
-                        {
-                            RecordStamps(_histogram, data);
-                        }
+                        Record(data);
                     }
                 }
             }
@@ -538,25 +536,7 @@ public static class WebSocketWorkload
             }
         }
 
-        public void Reset()
-        {
-            lock (_gate)
-            {
-                _histogram = new LatencyHistogram();
-            }
-        }
-
-        public LatencyHistogram TakeHistogram()
-        {
-            lock (_gate)
-            {
-                var h = _histogram;
-                _histogram = new LatencyHistogram();
-                return h;
-            }
-        }
-
-        public void Dispose()
+        public override void Dispose()
         {
             _stop.Cancel();
             try
