@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using ExecutionDistribution.Tests.Support;
+
+namespace ExecutionDistribution.Tests.Benchmarks;
+
+/// <summary>
+/// A seconds-long run of each workload of the benchmark program, as a separate process: it starts,
+/// delivers and stops with exit code 0. The figures are not looked at (speed is measured in
+/// ExecutionDistribution.Benchmarks, never asserted in a test).
+/// </summary>
+public sealed class WorkloadSmokeTests
+{
+    private static (int ExitCode, string Output) RunBenchmarks(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.Benchmarks.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        info.Environment["EXECDIST_TEST_POSTGRES"] = TestPostgres.ConnectionString;
+        info.Environment["EXECDIST_TEST_REDIS"] = TestRedis.Endpoint;
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var output = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{string.Join(' ', args)} did not finish within 3 minutes:\n{output}");
+        }
+
+        return (process.ExitCode, output + stderr.GetAwaiter().GetResult());
+    }
+
+    [TestCase("w1", "--runs", "1", "--seconds", "1", "--warmup", "0", "--events", "20000", "--subscribers", "100")]
+    [TestCase("w2", "--runs", "1", "--seconds", "1", "--warmup", "0", "--events", "20000", "--subscribers", "100")]
+    [TestCase("w3-ingest", "--runs", "1", "--records", "2000", "--subscribers", "50")]
+    [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers")]
+    [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
+    [TestCase("w6-audit", "--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1")]
+    public void A_short_run_of_the_workload_starts_delivers_and_stops(string workload, params string[] args)
+    {
+        var (exit, output) = RunBenchmarks([workload, .. args]);
+
+        Assert.That(exit, Is.Zero, output);
+        Assert.That(output, Does.Contain("median"), output);
+        Assert.That(output, Does.Not.Contain("Unhandled exception"), output);
+    }
+
+    [Test]
+    public void The_report_draws_the_plots_of_the_recorded_results()
+    {
+        var results = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "docs", "results"));
+        var output = Directory.CreateTempSubdirectory("report-smoke-").FullName;
+        try
+        {
+            var (exit, text) = RunBenchmarks("report", "--results", results, "--out", output);
+            Assert.That(exit, Is.Zero, text);
+            Assert.That(Directory.GetFiles(output, "*.svg").Select(Path.GetFileName), Is.SupersetOf(new[] { "w4-latency.svg", "w4-throughput.svg", "w5-requests.svg", "core-throughput.svg" }));
+        }
+        finally
+        {
+            Directory.Delete(output, recursive: true);
+        }
+    }
+}
