@@ -10,13 +10,17 @@ public sealed class Child : IDisposable
 {
     private readonly Process _process;
 
-    private Child(Process process, Uri baseAddress)
+    private Child(Process process, Uri baseAddress, Uri grpcAddress)
     {
+        GrpcAddress = grpcAddress;
         _process = process;
         BaseAddress = baseAddress;
     }
 
     public Uri BaseAddress { get; }
+
+    /// <summary>The service's gRPC (HTTP/2) endpoint; for other kinds, unused.</summary>
+    public Uri GrpcAddress { get; }
 
     public static Child Start(string kind, params string[] settings)
     {
@@ -48,7 +52,7 @@ public sealed class Child : IDisposable
                 using var r = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
                 if (r.IsSuccessStatusCode)
                 {
-                    return new Child(process, address);
+                    return new Child(process, address, new Uri($"http://127.0.0.1:{grpc}"));
                 }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)

@@ -29,7 +29,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--json file]</c>; <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients) on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--json file]</c>; <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients) on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
@@ -37,12 +37,14 @@ public static class WebSocketWorkload
         var streams = int.Parse(Get("--streams") ?? "1000", CultureInfo.InvariantCulture);
         var seconds = int.Parse(Get("--seconds") ?? "5", CultureInfo.InvariantCulture);
         var climbAll = args.Contains("--all-rates");
+        // W3's delivery half: ours streams over gRPC (StreamExecution) instead of WebSocket; the baselines stay the same.
+        var grpc = Get("--transport") == "grpc";
         // Every event of the standard stream is audit_required: by default each delivery leaves an audit row (to the local file here).
         string[] oursSettings = args.Contains("--no-audit") ? ["--Audit:Enabled=false"] : [];
         var rates = (Get("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var events = Enumerable.Range(0, 65_536).Select(_ => stream.Next().EnvelopeJson.ToArray()).ToArray();
-        Console.WriteLine($"# W4 websocket, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
+        Console.WriteLine($"# {(grpc ? "W3 grpc" : "W4 websocket")}, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
 
         var results = new List<Dictionary<string, List<Step>>>();
         var auditRuns = new List<AuditCheck>();
@@ -59,7 +61,9 @@ public static class WebSocketWorkload
             {
                 using var ours = Child.Start("ours", [.. oursSettings, .. audit, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
                 var clock = Stopwatch.StartNew();
-                r["ours"] = Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", streams, seconds, rates, events, climbAll);
+                r["ours"] = grpc
+                    ? GrpcLadder(ours, streams, seconds, rates, events, climbAll)
+                    : Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", streams, seconds, rates, events, climbAll);
                 if (postgres is not null)
                 {
                     auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
@@ -121,7 +125,7 @@ public static class WebSocketWorkload
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {
-                workload = postgres is null ? "w4-ws-broadcast" : "w4-ws-broadcast+w6-audit",
+                workload = (grpc ? "w3-grpc-broadcast" : "w4-ws-broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
                 audit = auditRuns,
                 streams,
                 seconds,
@@ -372,6 +376,77 @@ public static class WebSocketWorkload
             }
 
             _socket.Dispose();
+        }
+    }
+
+    // Ours over gRPC: one channel (several HTTP/2 connections), one StreamExecution per subscriber.
+    private static List<Step> GrpcLadder(Child ours, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    {
+        using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(ours.GrpcAddress, new global::Grpc.Net.Client.GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
+            MaxReceiveMessageSize = 64 * 1024 * 1024,
+        });
+        var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
+        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
+        return Ladder("ours", () => GrpcReceiver.ConnectAsync(client), batch => Post(http, "/api/v1/executions", batch), streams, seconds, rates, events, climbAll);
+    }
+
+    /// <summary>One gRPC stream of every event.</summary>
+    private sealed class GrpcReceiver : Receiver
+    {
+        private readonly global::Grpc.Core.AsyncServerStreamingCall<ExecutionDistribution.Grpc.V1.ExecutionMessage> _call;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _reading;
+
+        private GrpcReceiver(global::Grpc.Core.AsyncServerStreamingCall<ExecutionDistribution.Grpc.V1.ExecutionMessage> call)
+        {
+            _call = call;
+            _reading = Task.Run(ReadAsync);
+        }
+
+        public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client)
+        {
+            var request = new ExecutionDistribution.Grpc.V1.StreamRequest { DeliveryGuarantee = "at_most_once", Filter = new ExecutionDistribution.Grpc.V1.Filter() };
+            request.Filter.Topics.Add("#");
+            var call = client.StreamExecution(request);
+            await call.ResponseHeadersAsync.ConfigureAwait(false); // attached
+            return new GrpcReceiver(call);
+        }
+
+        private async Task ReadAsync()
+        {
+            try
+            {
+                while (await _call.ResponseStream.MoveNext(_stop.Token).ConfigureAwait(false))
+                {
+                    var m = _call.ResponseStream.Current;
+                    if (m.BodyCase == ExecutionDistribution.Grpc.V1.ExecutionMessage.BodyOneofCase.Events)
+                    {
+                        foreach (var d in m.Events.Deliveries)
+                        {
+                            Record(d.EventJson.Span);
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or global::Grpc.Core.RpcException)
+            {
+            }
+        }
+
+        public override void Dispose()
+        {
+            _stop.Cancel();
+            try
+            {
+                _reading.Wait(TimeSpan.FromSeconds(5));
+            }
+            catch (AggregateException)
+            {
+            }
+
+            _call.Dispose();
         }
     }
 
