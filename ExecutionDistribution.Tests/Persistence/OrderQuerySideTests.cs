@@ -107,6 +107,51 @@ public sealed class OrderQuerySideTests
     }
 
     [Test]
+    public async Task After_a_restart_a_stream_watching_an_order_gets_its_state_from_before_the_restart_and_goes_on_from_it()
+    {
+        await using var db = new TestPostgres();
+        var order = $"q-{Guid.NewGuid():N}";
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            host.Core.TryPublish(Update(order, 100m, OrderExecType.New, 0));
+            host.Core.TryPublish(Fill(order, $"{order}-F1", 30m, 400m, 1));
+            await using var c = await db.OpenAsync();
+            await Eventually.WaitUntilAsync(() => c.ExecuteScalar<int>("SELECT coalesce(max(version), 0) FROM orders WHERE order_id = @order", new { order }) == 2, "both facts stored");
+        }
+
+        await using (var host = await ServiceHost.StartAsync(db.Settings()))
+        {
+            // A stream watching the order: its snapshot holds the state stored by the earlier run.
+            await using (var client = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}"))
+            {
+                JsonObject snapshot;
+                do
+                {
+                    snapshot = await client.ReceiveAsync();
+                }
+                while ((string?)snapshot["type"] != "snapshot");
+
+                var state = snapshot["orders"]!.AsArray().Single()!;
+                Assert.That((decimal?)state["cum_qty"], Is.EqualTo(30m));
+                Assert.That((decimal?)state["order_qty"], Is.EqualTo(100m));
+            }
+
+            // A fill in this run adds to the earlier facts, in the projection (snapshots) and in PostgreSQL (lookups).
+            host.Core.TryPublish(Fill(order, $"{order}-F2", 20m, 401m, 2));
+            await StatusWhen(host, order, s => (decimal?)s["cum_qty"] == 50m);
+            await using var again = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}");
+            JsonObject next;
+            do
+            {
+                next = await again.ReceiveAsync();
+            }
+            while ((string?)next["type"] != "snapshot");
+
+            Assert.That((decimal?)next["orders"]!.AsArray().Single()!["cum_qty"], Is.EqualTo(50m), "the projection holds the earlier run's facts and this run's");
+        }
+    }
+
+    [Test]
     public async Task With_redis_unreachable_lookups_answer_from_postgres_never_older_and_the_cache_heals()
     {
         await using var db = new TestPostgres();

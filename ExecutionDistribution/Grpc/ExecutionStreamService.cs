@@ -28,7 +28,7 @@ internal sealed class ExecutionStreamService(
     IOptions<GrpcStreamOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    OrderStateProjection orders,
+    OrderLookups lookups,
     AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter) : ExecutionStream.ExecutionStreamBase
 {
@@ -68,7 +68,8 @@ internal sealed class ExecutionStreamService(
         OrderSnapshot? snapshot = null;
         if (managed is null && resume is null && filter.OrderIds.Count > 0)
         {
-            snapshot = ToMessage(orders.Snapshot(filter.OrderIds, out var asOf));
+            var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, context.CancellationToken).ConfigureAwait(false);
+            snapshot = ToMessage(current);
             resume = new ResumeToken(core.LogEpoch, asOf, 0);
         }
 

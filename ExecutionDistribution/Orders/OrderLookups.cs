@@ -50,8 +50,25 @@ internal sealed class NoOrderCache : IOrderCache
 /// level only when the earlier one lacks the order, and fills it from what is at least as new; a
 /// Redis that missed a write is bypassed until it is healed.
 /// </summary>
-internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microsoft.Extensions.Options.IOptions<OrdersOptions> options)
+internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microsoft.Extensions.Options.IOptions<OrdersOptions> options, OrderStateProjection projection)
 {
+    /// <summary>
+    /// The current state of the watched orders and the log position it reflects (a stream starting
+    /// there continues it with no gap and no repeat). Orders the projection has not seen in this run
+    /// are first loaded from the store, so an order known before a restart is in the snapshot.
+    /// </summary>
+    public async Task<(IReadOnlyList<OrderExecutionStatus> Orders, long Position)> SnapshotAsync(IReadOnlyCollection<string> orderIds, CancellationToken cancellationToken)
+    {
+        var unknown = projection.Unknown(orderIds);
+        if (unknown.Count > 0)
+        {
+            projection.Hydrate(await store.FactsAsync(unknown, cancellationToken).ConfigureAwait(false));
+        }
+
+        var orders = projection.Snapshot(orderIds, out var position);
+        return (orders, position);
+    }
+
     private readonly NearCache? _near = store is ProjectionOrderStore || options.Value.NearCacheEntries == 0 ? null : new NearCache(options.Value.NearCacheEntries);
 
     /// <summary>The feeder stored and cached these changes: the near cache takes them.</summary>

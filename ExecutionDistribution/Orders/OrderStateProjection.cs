@@ -103,6 +103,60 @@ public sealed class OrderStateProjection
         }
     }
 
+    /// <summary>The orders among <paramref name="orderIds"/> the projection holds nothing of.</summary>
+    public List<string> Unknown(IEnumerable<string> orderIds)
+    {
+        var unknown = new List<string>();
+        foreach (var id in orderIds)
+        {
+            if (!_orders.ContainsKey(id))
+            {
+                unknown.Add(id);
+            }
+        }
+
+        return unknown;
+    }
+
+    /// <summary>
+    /// Adds facts read from the store (an order known before this run). Facts count once by id, so
+    /// facts the projection already applied are not counted twice.
+    /// </summary>
+    internal void Hydrate(IEnumerable<OrderFacts> stored)
+    {
+        lock (_gate)
+        {
+            foreach (var facts in stored)
+            {
+                var order = _orders.GetOrAdd(facts.OrderId, id => new OrderFacts(id));
+                foreach (var (eventId, update) in facts.Updates)
+                {
+                    order.Add(eventId, update);
+                }
+
+                foreach (var fill in facts.Fills.Values)
+                {
+                    order.Add(fill);
+                    _orderByFill[fill.FillId] = fill.OrderId;
+                }
+            }
+        }
+    }
+
+    /// <summary>Applies events read from the core and records the position they reach, atomically.</summary>
+    public void ApplyEvents(IReadOnlyList<ExecutionEvent> events, long resumePosition)
+    {
+        lock (_gate)
+        {
+            foreach (var e in events)
+            {
+                ApplyOne(e);
+            }
+
+            _appliedThrough = Math.Max(_appliedThrough, resumePosition);
+        }
+    }
+
     /// <summary>Starts the projection at the log position its feed starts from.</summary>
     public void StartAt(long position)
     {
@@ -262,6 +316,9 @@ public sealed class OrderStateProjection
 /// <param name="orderId">The order.</param>
 internal sealed class OrderFacts(string orderId)
 {
+    /// <summary>The order.</summary>
+    public string OrderId => orderId;
+
     public Dictionary<string, OrderUpdate> Updates { get; } = new(StringComparer.Ordinal);
 
     public Dictionary<string, FillNotification> Fills { get; } = new(StringComparer.Ordinal);

@@ -28,6 +28,9 @@ internal interface IOrderStore
     /// <summary>The order a fill belongs to, or null when unknown.</summary>
     Task<string?> OrderOfFillAsync(string fillId, CancellationToken cancellationToken);
 
+    /// <summary>The stored facts of these orders (those it has any of); none for the in-memory store.</summary>
+    Task<IReadOnlyList<OrderFacts>> FactsAsync(IReadOnlyList<string> orderIds, CancellationToken cancellationToken);
+
     /// <summary>The execution report of a portfolio over [start, end].</summary>
     Task<PortfolioExecutionReport> ReportAsync(string portfolioId, DateOnly start, DateOnly end, CancellationToken cancellationToken);
 }
@@ -89,6 +92,9 @@ internal sealed class ProjectionOrderStore(OrderStateProjection projection, IOrd
         Task.FromResult(projection.Facts(orderId) is { } f ? (OrderJson.Fills(f.Fills), f.Version) : ((byte[], int)?)null);
 
     public Task<string?> OrderOfFillAsync(string fillId, CancellationToken cancellationToken) => Task.FromResult(projection.OrderOfFill(fillId));
+
+    public Task<IReadOnlyList<OrderFacts>> FactsAsync(IReadOnlyList<string> orderIds, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<OrderFacts>>([]);
 
     public Task<PortfolioExecutionReport> ReportAsync(string portfolioId, DateOnly start, DateOnly end, CancellationToken cancellationToken) =>
         Task.FromResult(projection.Report(portfolioId, start, end));

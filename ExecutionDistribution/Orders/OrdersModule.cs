@@ -112,13 +112,21 @@ internal static partial class OrdersModule
                 {
                     while (subscriber.TryReadBatch(batch))
                     {
-                        orders.ApplyBatch(batch.Deliveries, batch.ResumePosition);
                         events.Clear();
                         foreach (var d in batch.Deliveries)
                         {
                             events.Add(d.Event);
                         }
 
+                        // An order first seen in this run may have facts stored by an earlier run: load them
+                        // first, so the projection (and the snapshots it serves) derive from all of them.
+                        var unknown = orders.Unknown(events.Select(e => e.OrderId).OfType<string>().Distinct(StringComparer.Ordinal));
+                        if (unknown.Count > 0)
+                        {
+                            orders.Hydrate(await RetryAsync(() => store.FactsAsync(unknown, _stopping.Token), unknown.Count).ConfigureAwait(false));
+                        }
+
+                        orders.ApplyEvents(events, batch.ResumePosition);
                         var changes = await StoreAsync(events).ConfigureAwait(false);
                         Volatile.Write(ref _storedBefore, batch.ResumePosition);
                         await cache.WriteThroughAsync(changes).ConfigureAwait(false);
@@ -132,18 +140,21 @@ internal static partial class OrdersModule
             }
         }
 
-        private async Task<IReadOnlyList<OrderChange>> StoreAsync(List<ExecutionEvent> events)
+        private Task<IReadOnlyList<OrderChange>> StoreAsync(List<ExecutionEvent> events) => RetryAsync(() => store.WriteAsync(events, _stopping.Token), events.Count);
+
+        // Until it succeeds (or the service stops), with backoff: an order fact is never skipped.
+        private async Task<T> RetryAsync<T>(Func<Task<T>> attempt, int count)
         {
             var delay = TimeSpan.FromMilliseconds(100);
             while (true)
             {
                 try
                 {
-                    return await store.WriteAsync(events, _stopping.Token).ConfigureAwait(false);
+                    return await attempt().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    LogStoreFailed(logger, events.Count, ex.Message);
+                    LogStoreFailed(logger, count, ex.Message);
                     await Task.Delay(delay, time, _stopping.Token).ConfigureAwait(false);
                     delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
                 }
@@ -153,7 +164,7 @@ internal static partial class OrdersModule
         [LoggerMessage(Level = LogLevel.Warning, Message = "The order feeder did not finish its backlog within 5 s of stopping")]
         private static partial void LogStopTimedOut(ILogger logger);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store {Count} order facts, retrying: {Reason}")]
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Order store failed ({Count} facts or orders), retrying: {Reason}")]
         private static partial void LogStoreFailed(ILogger logger, int count, string reason);
     }
 }

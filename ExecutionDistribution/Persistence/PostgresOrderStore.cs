@@ -129,6 +129,17 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
         return facts.TryGetValue(orderId, out var f) ? (OrderJson.Fills(f.Fills.Values), f.Version) : null;
     }
 
+    public async Task<IReadOnlyList<OrderFacts>> FactsAsync(IReadOnlyList<string> orderIds, CancellationToken cancellationToken)
+    {
+        if (orderIds.Count == 0)
+        {
+            return [];
+        }
+
+        await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return [.. (await LoadFactsAsync(c, null, [.. orderIds], cancellationToken).ConfigureAwait(false)).Values];
+    }
+
     public async Task<string?> OrderOfFillAsync(string fillId, CancellationToken cancellationToken)
     {
         if (projection.OrderOfFill(fillId) is { } known)

@@ -50,7 +50,7 @@ internal static class WebSocketModule
         IOptions<WebSocketOptions> options,
         TimeProvider time,
         IHostApplicationLifetime lifetime,
-        OrderStateProjection orders,
+        OrderLookups lookups,
         [FromKeyedServices(WebSocketOptions.SectionName)] StreamLimiter limiter)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -132,7 +132,7 @@ internal static class WebSocketModule
         IReadOnlyList<OrderExecutionStatus>? snapshot = null;
         if (problems.Count == 0 && managed is null && resume is null && filter!.OrderIds.Count > 0)
         {
-            snapshot = orders.Snapshot(filter.OrderIds, out var asOf);
+            (snapshot, var asOf) = await lookups.SnapshotAsync(filter.OrderIds, context.RequestAborted).ConfigureAwait(false);
             resume = new ResumeToken(core.LogEpoch, asOf, 0);
         }
 
