@@ -308,6 +308,13 @@ internal sealed class ExecutionStreamService(
                     throw;
                 }
 
+                // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    audit.Failed(batch.Deliveries);
+                    return;
+                }
+
                 audit.Delivered(batch.Deliveries);
             }
         }

@@ -153,6 +153,14 @@ internal sealed class WebSocketStreamSession
                     throw;
                 }
 
+                // Kestrel swallows writes once the connection is aborted: a frame "sent" after the client
+                // vanished is audited as failed, not delivered (at_least_once sends it again on resume).
+                if (cancellationToken.IsCancellationRequested || _socket.State != WebSocketState.Open)
+                {
+                    _audit.Failed(batch.Deliveries);
+                    return;
+                }
+
                 _audit.Delivered(batch.Deliveries);
             }
         }
