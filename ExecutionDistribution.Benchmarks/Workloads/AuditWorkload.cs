@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
+using ExecutionDistribution.Benchmarks.Support;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 
@@ -26,12 +27,11 @@ public static class AuditWorkload
     /// <summary>Runs it: <c>w6-audit [--runs 3] [--rows 1000000] [--rate 100000] [--seconds 10] [--postgres CS] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        var runs = int.Parse(Get("--runs") ?? "3", CultureInfo.InvariantCulture);
-        var rows = int.Parse(Get("--rows") ?? "1000000", CultureInfo.InvariantCulture);
-        var rate = int.Parse(Get("--rate") ?? "100000", CultureInfo.InvariantCulture);
-        var seconds = int.Parse(Get("--seconds") ?? "10", CultureInfo.InvariantCulture);
-        var cs = Get("--postgres") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci";
+        var runs = args.Int("--runs", 3);
+        var rows = args.Int("--rows", 1000000);
+        var rate = args.Int("--rate", 100000);
+        var seconds = args.Int("--seconds", 10);
+        var cs = args.Postgres();
 
         var stream = new SyntheticExecutionStream(42);
         var events = Enumerable.Range(0, 4096).Select(_ => stream.Next()).ToArray();
@@ -64,7 +64,7 @@ public static class AuditWorkload
         double Median(Func<RunResult, double> f) => results.Select(f).Order().ElementAt(results.Count / 2);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"median: bare COPY {Median(r => r.Copy):N0} rows/s, our writer {Median(r => r.Saturation):N0} rows/s ({Median(r => r.Saturation / r.Copy):0.00} of COPY), held at {rate:N0}/s offered: {Median(r => r.Held):N0} rows/s, queue peak {Median(r => r.HeldPeak):N0}; rows lost in all runs: {results.Sum(r => r.Lost)}"));
-        if (Get("--json") is { } path)
+        if (args.Option("--json") is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {

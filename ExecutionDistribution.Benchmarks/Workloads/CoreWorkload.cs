@@ -30,8 +30,7 @@ public sealed record CoreWorkloadSettings(
     /// <summary>Parses <c>--runs 3 --seconds 5 --warmup 2 --seed 42 --events 262144 --latency-fraction 0.5 --no-baseline --json file</c>.</summary>
     public static CoreWorkloadSettings Parse(string workload, string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        double D(string name, double fallback) => Get(name) is { } v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        double D(string name, double fallback) => args.Option(name) is { } v ? double.Parse(v, CultureInfo.InvariantCulture) : fallback;
         return new CoreWorkloadSettings(
             workload,
             (int)D("--runs", 3),
@@ -41,7 +40,7 @@ public sealed record CoreWorkloadSettings(
             (int)D("--events", 1 << 19),
             D("--latency-fraction", 0.5),
             !args.Contains("--no-baseline"),
-            Get("--json"),
+            args.Option("--json"),
             (int)D("--max-pool-threads", 0),
             (int)D("--dispatch-batch", 256),
             args.Contains("--yield-pacing"),

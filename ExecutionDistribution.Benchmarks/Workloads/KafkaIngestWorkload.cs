@@ -8,6 +8,7 @@ using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Benchmarks.Support;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 
@@ -22,19 +23,18 @@ public static class KafkaIngestWorkload
     /// <summary>Runs it: <c>w3-ingest [--runs 3] [--records 60000] [--seed 42] [--parse-threads N] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        var runs = int.Parse(Get("--runs") ?? "3", CultureInfo.InvariantCulture);
+        var runs = args.Int("--runs", 3);
         // The mock broker keeps about 5 MiB per partition: 60,000 records of ~650 B over 12 partitions stay under it.
-        var records = int.Parse(Get("--records") ?? "60000", CultureInfo.InvariantCulture);
-        var seed = ulong.Parse(Get("--seed") ?? "42", CultureInfo.InvariantCulture);
-        var parseThreads = int.Parse(Get("--parse-threads") ?? Math.Max(1, Math.Min(Environment.ProcessorCount, 4)).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+        var records = args.Int("--records", 60000);
+        var seed = ulong.Parse(args.Option("--seed") ?? "42", CultureInfo.InvariantCulture);
+        var parseThreads = int.Parse(args.Option("--parse-threads") ?? Math.Max(1, Math.Min(Environment.ProcessorCount, 4)).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
         using var cluster = EmbeddedKafkaCluster.Start();
         const string topic = "w3-input";
         cluster.CreateTopic(topic, 12);
         var stream = new SyntheticExecutionStream(seed);
         var subscribers = StandardSubscribers.Standard(stream, seed);
-        subscribers = [.. subscribers.Take(int.Parse(Get("--subscribers") ?? "1000", CultureInfo.InvariantCulture))];
+        subscribers = [.. subscribers.Take(args.Int("--subscribers", 1000))];
         var values = new List<byte[]>(records);
         using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers, LingerMs = 5 }).Build())
         {
@@ -76,7 +76,7 @@ public static class KafkaIngestWorkload
         var (mb, mo) = (Median(bare), Median(ours));
         var ratios = bare.Zip(ours, (b, o) => o / b).Order().ToList();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median: bare {mb:N0} records/s, ours {mo:N0} records/s, ratio of medians {mo / mb:0.00}, median ratio {ratios[ratios.Count / 2]:0.00}"));
-        if (Get("--json") is { } path)
+        if (args.Option("--json") is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new { workload = "w3-ingest", records, seed, runs = bare.Zip(ours, (b, o) => new { bare = b, ours = o, ratio = o / b }), median_bare = mb, median_ours = mo },
                 new JsonSerializerOptions { WriteIndented = true }));

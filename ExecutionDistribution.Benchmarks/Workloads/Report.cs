@@ -84,8 +84,7 @@ public static class Report
     /// <summary>Runs the command.</summary>
     public static int Run(string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        foreach (var file in Write(Get("--results") ?? "docs/results", Get("--out") ?? "docs/plots"))
+        foreach (var file in Write(args.Option("--results") ?? "docs/results", args.Option("--out") ?? "docs/plots"))
         {
             Console.WriteLine($"wrote {file}");
         }

@@ -27,14 +27,13 @@ public static class RestWorkload
     /// <summary>Runs it: <c>w5-rest [--runs 3] [--seconds 10] [--connections 64] [--events 60000] [--client dotnet|wrk] [--postgres CS] [--redis EP] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        var runs = int.Parse(Get("--runs") ?? "3", CultureInfo.InvariantCulture);
-        var seconds = int.Parse(Get("--seconds") ?? "10", CultureInfo.InvariantCulture);
-        var connections = int.Parse(Get("--connections") ?? "64", CultureInfo.InvariantCulture);
-        var eventCount = int.Parse(Get("--events") ?? "60000", CultureInfo.InvariantCulture);
-        var postgres = Get("--postgres") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci";
-        var redis = Get("--redis") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_REDIS") ?? "127.0.0.1:6379";
-        _client = Get("--client") ?? "dotnet";
+        var runs = args.Int("--runs", 3);
+        var seconds = args.Int("--seconds", 10);
+        var connections = args.Int("--connections", 64);
+        var eventCount = args.Int("--events", 60000);
+        var postgres = args.Postgres();
+        var redis = args.Redis();
+        _client = args.Option("--client") ?? "dotnet";
 
         // The standard stream from its seed: its order and fill ids are the known ids asked for.
         var stream = new SyntheticExecutionStream(42);
@@ -93,7 +92,7 @@ public static class RestWorkload
         double Median(string key, Func<Measure, double> f) => results.Select(r => f(r[key])).Order().ElementAt(results.Count / 2);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"median: status {Median("status", m => m.Rate):N0} req/s p50 {Median("status", m => m.P50Ms):0.00} ms p99 {Median("status", m => m.P99Ms):0.00} ms; fills {Median("fills", m => m.Rate):N0} req/s p99 {Median("fills", m => m.P99Ms):0.00} ms; bare Kestrel {Median("bare", m => m.Rate):N0} req/s p99 {Median("bare", m => m.P99Ms):0.00} ms"));
-        if (Get("--json") is { } path)
+        if (args.Option("--json") is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {

@@ -32,16 +32,15 @@ public static class WebSocketWorkload
     /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--json file]</c>; <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients) on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
-        string? Get(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-        var runs = int.Parse(Get("--runs") ?? "3", CultureInfo.InvariantCulture);
-        var streams = int.Parse(Get("--streams") ?? "1000", CultureInfo.InvariantCulture);
-        var seconds = int.Parse(Get("--seconds") ?? "5", CultureInfo.InvariantCulture);
+        var runs = args.Int("--runs", 3);
+        var streams = args.Int("--streams", 1000);
+        var seconds = args.Int("--seconds", 5);
         var climbAll = args.Contains("--all-rates");
         // W3's delivery half: ours streams over gRPC (StreamExecution) instead of WebSocket; the baselines stay the same.
-        var grpc = Get("--transport") == "grpc";
+        var grpc = args.Option("--transport") == "grpc";
         // Every event of the standard stream is audit_required: by default each delivery leaves an audit row (to the local file here).
         string[] oursSettings = args.Contains("--no-audit") ? ["--Audit:Enabled=false"] : [];
-        var rates = (Get("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
+        var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var events = Enumerable.Range(0, 65_536).Select(_ => stream.Next().EnvelopeJson.ToArray()).ToArray();
         Console.WriteLine($"# {(grpc ? "W3 grpc" : "W4 websocket")}, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
@@ -50,7 +49,7 @@ public static class WebSocketWorkload
         var auditRuns = new List<AuditCheck>();
         // W6 over this path: the service audits every delivery into PostgreSQL (a schema per run).
         var postgres = args.Contains("--audit-postgres")
-            ? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci"
+            ? args.Postgres()
             : null;
         for (var run = 1; run <= runs; run++)
         {
@@ -121,7 +120,7 @@ public static class WebSocketWorkload
                 $"audit in PostgreSQL: {a.Recorded:N0} rows recorded, {a.Stored:N0} stored ({a.Recorded - a.Stored} lost), {a.RowsPerSecond:N0} rows/s over the run including the drain of {a.DrainSeconds:0.0} s"));
         }
 
-        if (Get("--json") is { } path)
+        if (args.Option("--json") is { } path)
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {
