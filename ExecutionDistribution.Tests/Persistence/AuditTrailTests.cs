@@ -209,37 +209,3 @@ public sealed class DroppedAuditTests
         await Eventually.WaitUntilAsync(() => Rows("dropped") == dropped && Rows("delivered") == delivered, $"{dropped} dropped and {delivered} delivered rows");
     }
 }
-
-/// <summary>A frame the service could not write (the client vanished mid-stream) leaves failed rows for its events.</summary>
-public sealed class FailedAuditTests
-{
-    [Test]
-    public async Task Events_of_a_write_cut_by_a_vanished_client_leave_failed_rows()
-    {
-        await using var db = new TestPostgres();
-        await using var host = await ServiceHost.StartAsync(db.Settings());
-        // The client reaches the service through a gate the test cuts: its connection is reset mid-write.
-        await using var gate = new TcpGate(host.BaseAddress.Host, host.BaseAddress.Port);
-        var order = $"fail-{Guid.NewGuid():N}";
-        using var socket = new System.Net.WebSockets.ClientWebSocket();
-        await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{gate.Port}/api/v1/execution/stream?order_ids={order}"), CancellationToken.None);
-        var buffer = new byte[1 << 16];
-        var subscribed = await socket.ReceiveAsync(buffer, CancellationToken.None);
-        var subscription = (string)System.Text.Json.Nodes.JsonNode.Parse(buffer.AsSpan(0, subscribed.Count))!["subscription_id"]!;
-
-        // The client stops reading; enough events to fill the socket buffers so a send is pending.
-        for (var i = 0; i < 20_000; i++)
-        {
-            await host.Core.PublishAsync(Events.Fill(order, eventId: $"{order}-{i}"), CancellationToken.None);
-        }
-
-        await using var c = await db.OpenAsync();
-        long Rows(string status) => c.ExecuteScalar<long>(
-            "SELECT count(*) FROM distribution_audit WHERE subscription_id = @subscription AND delivery_status = @status", new { subscription, status });
-        await Eventually.WaitUntilAsync(() => Rows("delivered") > 0, "some frames were written before the client stalled");
-        gate.Cut();
-
-        await Eventually.WaitUntilAsync(() => Rows("failed") > 0, "the events of the frame whose write failed are audited as failed");
-        Assert.That(Rows("failed"), Is.LessThanOrEqualTo(64), "one frame's events (WebSocket:MaxEventsPerFrame)");
-    }
-}
