@@ -193,6 +193,9 @@ internal sealed class StreamClient : IAsyncDisposable
 
     public string LastResumeToken { get; private set; } = string.Empty;
 
+    /// <summary>On a multiplexed connection: the last resume token of each subscription.</summary>
+    public Dictionary<string, string> LastResumeTokens { get; } = new(StringComparer.Ordinal);
+
     public static async Task<StreamClient> ConnectAsync(ServiceHost host, string query)
     {
         var socket = new ClientWebSocket();
@@ -223,6 +226,14 @@ internal sealed class StreamClient : IAsyncDisposable
                 if ((string?)frame["resume_token"] is { Length: > 0 } token)
                 {
                     LastResumeToken = token;
+                }
+
+                if (frame["resume_tokens"] is JsonObject tokens)
+                {
+                    foreach (var (id, value) in tokens)
+                    {
+                        LastResumeTokens[id] = (string)value!;
+                    }
                 }
 
                 return frame;

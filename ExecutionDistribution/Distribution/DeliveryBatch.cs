@@ -8,7 +8,7 @@ namespace ExecutionDistribution.Distribution;
 public readonly record struct Delivery(ExecutionEvent Event, long Sequence);
 
 /// <summary>
-/// A reusable holder for what one <see cref="Subscriber.TryReadBatch"/> call returns: deliveries in
+/// A reusable holder for what one <see cref="Subscriber.TryReadBatch(DeliveryBatch)"/> call returns: deliveries in
 /// the order the subscriber must process them, plus what it must be told (drops, gaps) and where to
 /// resume. One per reader, reused for every read, so reading allocates nothing.
 /// </summary>

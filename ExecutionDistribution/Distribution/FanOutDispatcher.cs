@@ -57,6 +57,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private int _sleeping;
     private Thread? _thread;
     private long _ingested;
+    private long _routedHead;
     private long _routed;
     private long _rejected;
     private int _nextOrdinal;
@@ -90,6 +91,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     /// <summary>The oldest position still retained.</summary>
     public long Tail => _log.Tail;
+
+    /// <summary>
+    /// Every position below this has been offered to every matching subscriber (published after each
+    /// dispatch batch, before the readers are woken).
+    /// </summary>
+    public long RoutedHead => Volatile.Read(ref _routedHead);
 
     internal RetainedLog Log => _log;
 
@@ -479,6 +486,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 }
 
                 Volatile.Write(ref _ingested, _ingested + n);
+                Volatile.Write(ref _routedHead, _log.Head);
                 for (var i = 0; i < _touchedCount; i++)
                 {
                     _touched[i].Signal();

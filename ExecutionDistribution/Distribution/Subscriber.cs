@@ -55,6 +55,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
     private IDeliveryHandler? _handler;
     private DeliveryLoop? _loop;
+    private SubscriberGroup? _group;
+    private bool _logOrder;
     private int _scheduled;
     private int _paused;
     private int _closedNotified;
@@ -203,7 +205,14 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     /// event of the same order is not urgent: per-order order always holds. Single reader only.
     /// </summary>
     /// <returns>False when there is nothing to deliver or announce.</returns>
-    public bool TryReadBatch(DeliveryBatch batch)
+    public bool TryReadBatch(DeliveryBatch batch) => TryReadBatch(batch, long.MaxValue);
+
+    /// <summary>
+    /// As <see cref="TryReadBatch(DeliveryBatch)"/>, taking only positions below <paramref name="before"/>
+    /// (a reader of several subscribers passes <see cref="FanOutDispatcher.RoutedHead"/>, so an event the
+    /// dispatcher is still fanning out is read from all of them in the same turn, or from none).
+    /// </summary>
+    public bool TryReadBatch(DeliveryBatch batch, long before)
     {
         batch.Reset();
         var max = Math.Min(batch.Capacity, _scratch.Length);
@@ -229,13 +238,18 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             producer = Volatile.Read(ref _producerIndex.Value);
             if (consumer == producer)
             {
-                n = ScanLog(events, max, ref lost);
+                n = ScanLog(events, max, before, ref lost);
             }
         }
 
         while (consumer < producer && n < max)
         {
             var position = _ring[consumer & _mask];
+            if (position >= before)
+            {
+                break;
+            }
+
             consumer++;
             if (_log.TryGet(position, out var e))
             {
@@ -251,13 +265,16 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         Volatile.Write(ref _consumerIndex.Value, consumer);
 
-        if (n > 1)
+        if (n > 1 && !_logOrder)
         {
             n = OrderByUrgency(events, n, batch.Items);
         }
-        else if (n == 1)
+        else
         {
-            batch.Items[0] = new Delivery(events[0], 0);
+            for (var i = 0; i < n; i++)
+            {
+                batch.Items[i] = new Delivery(events[i], 0);
+            }
         }
 
         var items = batch.Items;
@@ -285,7 +302,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
-    private int ScanLog(ExecutionEvent[] events, int max, ref long lost)
+    private int ScanLog(ExecutionEvent[] events, int max, long before, ref long lost)
     {
         var cursor = _catchUpCursor;
         var tail = _log.Tail;
@@ -296,7 +313,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             cursor = tail;
         }
 
-        var head = _log.Head;
+        var head = Math.Min(_log.Head, before);
 
         // Bound the work of one call so a sparse filter over a long log still yields regularly.
         var budget = max * 64;
@@ -375,7 +392,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         return written;
     }
 
-    private bool HasWork() =>
+    internal bool HasWork() =>
         Volatile.Read(ref _producerIndex.Value) != Volatile.Read(ref _consumerIndex.Value)
         || Volatile.Read(ref _mode) == CatchingUp
         || Volatile.Read(ref _droppedPending) > 0
@@ -473,8 +490,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
 
-        // Wake the reader only if the seam delivered something; going live alone is nothing to read.
-        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value))
+        // Wake the reader only if the seam delivered something; going live alone is nothing to read,
+        // except to a group's reader, whose other members may be waiting for this one to read through.
+        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value) || _group is not null)
         {
             Signal();
         }
@@ -508,10 +526,44 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             return;
         }
 
+        if (Volatile.Read(ref _group) is { } group)
+        {
+            group.Signal();
+            return;
+        }
+
         if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
         {
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
+    }
+
+    /// <summary>
+    /// From now on the reader waits on <paramref name="group"/> instead of this subscriber, and batches
+    /// keep log order (the group's reader merges its members' batches by position).
+    /// </summary>
+    internal void JoinGroup(SubscriberGroup group)
+    {
+        _logOrder = true;
+        Volatile.Write(ref _group, group);
+    }
+
+    /// <summary>
+    /// Reader: every position below the result that this subscriber takes has been read (the next
+    /// unread one is at or above it). At most <paramref name="before"/>, which must not exceed
+    /// <see cref="FanOutDispatcher.RoutedHead"/>.
+    /// </summary>
+    internal long ReadThrough(long before)
+    {
+        // Mode first: a rejoin that completes after this read only moves positions below the cursor into the ring.
+        var mode = Volatile.Read(ref _mode);
+        var consumer = _consumerIndex.Value;
+        if (consumer != Volatile.Read(ref _producerIndex.Value))
+        {
+            return Math.Min(_ring[consumer & _mask], before);
+        }
+
+        return mode is CatchingUp or RejoinPending ? Math.Min(Volatile.Read(ref _catchUpCursor), before) : before;
     }
 
     /// <summary>True once a push-mode handler has been told the subscriber closed.</summary>

@@ -4,7 +4,6 @@ using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
-using Microsoft.Extensions.Primitives;
 
 namespace ExecutionDistribution.WebSockets;
 
@@ -13,7 +12,8 @@ namespace ExecutionDistribution.WebSockets;
 /// <c>data_types</c> (the spec's), plus <c>topics</c>, <c>routing_keys</c>, <c>instruments</c>,
 /// <c>venues</c>, <c>target_workflows</c>, <c>min_priority</c>, <c>delivery_guarantee</c> and
 /// <c>resume_token</c>. Lists are comma-separated or repeated. A bad parameter closes the socket with
-/// 1008 and a reason naming it. See docs/streaming.md.
+/// 1008 and a reason naming it. With <c>multiplex=true</c> one connection carries several
+/// subscriptions, opened and closed by <c>subscribe</c> / <c>unsubscribe</c> messages. See docs/streaming.md.
 /// </summary>
 internal static class WebSocketModule
 {
@@ -40,8 +40,6 @@ internal static class WebSocketModule
         return app;
     }
 
-    private static readonly string[] FilterParameters = ["topics", "routing_keys", "data_types", "order_ids", "instruments", "venues", "target_workflows", "min_priority", "delivery_guarantee"];
-
     private static async Task StreamAsync(
         HttpContext context,
         FanOutDispatcher core,
@@ -61,85 +59,24 @@ internal static class WebSocketModule
         }
 
         var query = context.Request.Query;
-        var problems = new List<ValidationProblem>();
-        var spec = new FilterSpec
+        var multiplex = false;
+        ValidationProblem? problem = null;
+        if (query["multiplex"] is { Count: > 0 } m && !bool.TryParse(m[0], out multiplex))
         {
-            Topics = List(query["topics"]),
-            RoutingKeys = List(query["routing_keys"]),
-            DataTypes = List(query["data_types"]),
-            OrderIds = List(query["order_ids"]),
-            Instruments = List(query["instruments"]),
-            Venues = List(query["venues"]),
-            TargetWorkflows = List(query["target_workflows"]),
-            MinPriority = ParseInt(query["min_priority"], "min_priority", problems),
-        };
-        var filter = spec.Build(out var filterProblems);
-        problems.AddRange(filterProblems);
-        var guarantee = DeliveryGuarantee.AtLeastOnce;
-        if (query["delivery_guarantee"] is { Count: > 0 } g && !WireNames.TryParseDeliveryGuarantee(g[0], out guarantee))
-        {
-            problems.Add(new ValidationProblem("delivery_guarantee", "must be at_least_once or at_most_once"));
+            problem = new ValidationProblem("multiplex", "must be true or false");
         }
 
-        // A managed subscription brings its own filter and guarantee, and starts at its acknowledged point.
-        ManagedSubscription? managed = null;
-        if (query["subscription_id"] is { Count: > 0 } sid)
+        // A multiplexed connection may open with no subscription and add them by message.
+        StreamPlan? first = null;
+        if (problem is null && (!multiplex || StreamRequest.DescribesStream(query)))
         {
-            if (Array.Exists(FilterParameters, p => query.ContainsKey(p)))
-            {
-                problems.Add(new ValidationProblem("subscription_id", "give either a subscription_id or filter parameters, not both"));
-            }
-            else
-            {
-                managed = registry.ResolveForStream(sid[0] ?? string.Empty, out var why, out _);
-                if (managed is null)
-                {
-                    problems.Add(new ValidationProblem("subscription_id", why!));
-                }
-                else
-                {
-                    filter = managed.Filter;
-                    guarantee = managed.Guarantee;
-                }
-            }
-        }
-
-        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.StartIn(core.LogEpoch, core.Tail).Encode();
-        ResumeToken? resume = null;
-        if (tokenText is not null)
-        {
-            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
-            {
-                problems.Add(new ValidationProblem("resume_token", reason));
-            }
-            else
-            {
-                resume = token;
-                var check = core.CheckResume(token);
-                if (check != ResumeCheck.Available)
-                {
-                    problems.Add(new ValidationProblem("resume_token", check switch
-                    {
-                        ResumeCheck.OtherEpoch => "is from an earlier run of the service; its events cannot be replayed exactly",
-                        ResumeCheck.Expired => $"points before the oldest retained event (position {core.Tail}); events were missed",
-                        _ => "is not a resume token issued by this service",
-                    }));
-                }
-            }
-        }
-
-        // Watching orders from now: their current state first, then events from exactly the position it reflects.
-        IReadOnlyList<OrderExecutionStatus>? snapshot = null;
-        if (problems.Count == 0 && managed is null && resume is null && filter!.OrderIds.Count > 0)
-        {
-            (snapshot, var asOf) = await lookups.SnapshotAsync(filter.OrderIds, context.RequestAborted).ConfigureAwait(false);
-            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+            (first, problem) = await StreamRequest.ResolveAsync(query, core, registry, lookups, context.RequestAborted).ConfigureAwait(false);
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        if (problems.Count > 0)
+        if (problem is { } bad)
         {
-            await WebSocketStreamSession.RejectAsync(socket, problems[0].ToString()).ConfigureAwait(false);
+            await WebSocketStreamSession.RejectAsync(socket, bad.ToString()).ConfigureAwait(false);
             return;
         }
 
@@ -150,74 +87,14 @@ internal static class WebSocketModule
             return;
         }
 
-        using var changed = new CancellationTokenSource();
-        var id = managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}";
-        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
         try
         {
-            if (managed is not null && !registry.TryAttach(managed.SubscriptionId, changed, audit))
-            {
-                await WebSocketStreamSession.RejectAsync(socket, $"subscription_id: '{managed.SubscriptionId}' already has an active stream").ConfigureAwait(false);
-                return;
-            }
-
-            var session = new WebSocketStreamSession(socket, core, options.Value, time, audit);
-            var attachment = managed is null ? null : new SubscriptionAttachment(managed.SubscriptionId, registry, changed);
-            await session.RunAsync(id, filter!, guarantee, resume, attachment, snapshot,
-                context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
-        }
-        catch (SubscriptionRejectedException ex)
-        {
-            await WebSocketStreamSession.RejectAsync(socket, ex.Message).ConfigureAwait(false);
+            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex);
+            await session.RunAsync(first, context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
         {
-            if (managed is not null)
-            {
-                registry.Detach(managed.SubscriptionId, changed);
-            }
-
             limiter.Release(client);
         }
-    }
-
-    private static string[] List(StringValues values)
-    {
-        if (values.Count == 0)
-        {
-            return [];
-        }
-
-        var items = new List<string>();
-        foreach (var value in values)
-        {
-            if (value is null)
-            {
-                continue;
-            }
-
-            foreach (var part in value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                items.Add(part);
-            }
-        }
-
-        return [.. items];
-    }
-
-    private static int? ParseInt(StringValues values, string field, List<ValidationProblem> problems)
-    {
-        if (values.Count == 0)
-        {
-            return null;
-        }
-
-        if (int.TryParse(values[0], System.Globalization.CultureInfo.InvariantCulture, out var value))
-        {
-            return value;
-        }
-
-        problems.Add(new ValidationProblem(field, "must be an integer"));
-        return null;
     }
 }

@@ -26,6 +26,12 @@ public sealed class WebSocketOptions
     /// <summary>Events buffered per stream before its overflow policy applies.</summary>
     public int BufferCapacity { get; set; } = 8_192;
 
+    /// <summary>Subscriptions one multiplexed connection may carry (<c>?multiplex=true</c>, then <c>subscribe</c> messages).</summary>
+    public int MaxSubscriptionsPerConnection { get; set; } = 64;
+
+    /// <summary>Largest message a client may send (a <c>subscribe</c> with many order ids); a larger one closes the connection with 1008.</summary>
+    public int MaxClientMessageBytes { get; set; } = 65_536;
+
     /// <summary>
     /// Under load, a stream sends at most one events frame per linger: when its previous frame went
     /// out less than this long ago, it waits the rest, then sends everything that arrived meanwhile in
@@ -48,6 +54,8 @@ internal sealed class WebSocketOptionsValidator : IValidateOptions<WebSocketOpti
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.KeepAliveInterval), o.KeepAliveInterval, TimeSpan.FromSeconds(1), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.MaxSubscriptionsPerConnection), o.MaxSubscriptionsPerConnection, 1, 10_000);
+        OptionRules.Range(failures, p, nameof(o.MaxClientMessageBytes), o.MaxClientMessageBytes, 1_024, 16_777_216);
         OptionRules.Range(failures, p, nameof(o.SendLinger), o.SendLinger, TimeSpan.Zero, TimeSpan.FromSeconds(1));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -1,7 +1,8 @@
-using ExecutionDistribution.Audit;
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Orders;
@@ -10,87 +11,106 @@ using ExecutionDistribution.Subscriptions;
 namespace ExecutionDistribution.WebSockets;
 
 /// <summary>
-/// One WebSocket stream: a subscriber of the dispatch core whose batches become JSON text frames.
-/// Each event's envelope bytes are serialized once by the core and copied into the frame as they are.
-/// A send loop reads batches (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> per frame, so a
-/// stream that is behind gets full frames), a receive loop answers pings and notices the close, and
-/// a heartbeat carries the resume token while the stream is idle. While a send is slow the stream
-/// stops reading its subscriber: its buffer fills and its overflow policy applies (dropped and
-/// announced, or caught up from the log), and no other stream notices.
+/// One WebSocket connection: one or (multiplexed) several subscriptions of the dispatch core whose
+/// batches become JSON text frames. Each event's envelope bytes are serialized once by the core and
+/// copied into the frame as they are.
 /// </summary>
+/// <remarks>
+/// <para>
+/// A send loop waits on the connection's <see cref="SubscriberGroup"/> and reads every subscription
+/// (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> each per frame, so a connection that is
+/// behind gets full frames). On a multiplexed connection an event that several subscriptions take
+/// travels once, tagged with each subscription's id and sequence: the loop reads only positions the
+/// dispatcher has finished fanning out (<see cref="FanOutDispatcher.RoutedHead"/>), so all of an
+/// event's copies are in the same frame. A receive loop answers pings, acknowledgements and
+/// (multiplexed) subscribe / unsubscribe messages, and a heartbeat carries the resume tokens while
+/// the connection is idle.
+/// </para>
+/// <para>
+/// While a send is slow the connection stops reading its subscribers: their buffers fill and their
+/// overflow policies apply (dropped and announced, or caught up from the log), and no other
+/// connection notices.
+/// </para>
+/// </remarks>
 internal sealed class WebSocketStreamSession
 {
+    private const string ChangedReason = "subscription changed, paused or deleted; reconnect with your resume token";
+
     private readonly WebSocket _socket;
     private readonly FanOutDispatcher _core;
+    private readonly SubscriptionRegistry _registry;
+    private readonly AuditTrail _trail;
+    private readonly OrderLookups _lookups;
     private readonly WebSocketOptions _options;
     private readonly TimeProvider _time;
+    private readonly bool _multiplex;
+    private readonly SubscriberGroup _group = new();
+    private readonly Lock _membership = new();
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
+    private Member[] _members = [];
+    private Tag[] _tags = new Tag[256];
     private long _lastSend;
-    private string _resumeToken = string.Empty;
     private volatile bool _clientClosed;
-    private readonly StreamAudit _audit;
-    private SubscriptionAttachment? _attachment;
+    private volatile bool _stopping;
+    private string? _endedBySubscription;
 
-    public WebSocketStreamSession(WebSocket socket, FanOutDispatcher core, WebSocketOptions options, TimeProvider time, StreamAudit audit)
+    public WebSocketStreamSession(
+        WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
+        WebSocketOptions options, TimeProvider time, bool multiplex)
     {
-        _audit = audit;
         _socket = socket;
         _core = core;
+        _registry = registry;
+        _trail = trail;
+        _lookups = lookups;
         _options = options;
         _time = time;
+        _multiplex = multiplex;
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
     }
 
-    public async Task RunAsync(
-        string id,
-        SubscriptionFilter filter,
-        DeliveryGuarantee guarantee,
-        ResumeToken? resume,
-        SubscriptionAttachment? attachment,
-        IReadOnlyList<OrderExecutionStatus>? snapshot,
-        CancellationToken aborted,
-        CancellationToken serviceStopping)
+    /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
+    public async Task RunAsync(StreamPlan? first, CancellationToken aborted, CancellationToken serviceStopping)
     {
-        _attachment = attachment;
-        var subscriber = _core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, _options.BufferCapacity);
-        attachment?.Registry.Bind(attachment.SubscriptionId, attachment.Stream, subscriber);
-        _resumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
-
-        // `stop` ends the stream gracefully (the client closed, or the service is stopping): it releases the
-        // subscriber, which ends the send loop. Socket operations only take `aborted` (the client is gone):
-        // cancelling a pending WebSocket operation aborts the socket, and then no close frame can be sent.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping, attachment?.Changed ?? CancellationToken.None);
-        using var release = stop.Token.Register(() => _core.Unsubscribe(subscriber));
+        // `stop` ends the connection gracefully (the client closed, or the service is stopping): it
+        // closes every subscriber, the send loop drains and removes them, then ends. Socket operations
+        // only take `aborted` (the client is gone): cancelling a pending WebSocket operation aborts the
+        // socket, and then no close frame can be sent.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
+        using var release = stop.Token.Register(StopAll);
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
         try
         {
-            await SendControlAsync("subscribed", subscriber.Id, aborted).ConfigureAwait(false);
-            if (snapshot is not null)
+            if (first is not null && await OpenAsync(first, requestId: null, aborted).ConfigureAwait(false) is { } refusal)
             {
-                // Before any event: the state of the watched orders as of the stream's start position.
-                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", subscriber.Id, _resumeToken, snapshot), ControlFrame.Json), aborted)
-                    .ConfigureAwait(false);
+                await RejectAsync(_socket, refusal).ConfigureAwait(false);
+                return;
             }
 
             receive = ReceiveLoopAsync(stop, aborted);
-            heartbeat = HeartbeatLoopAsync(subscriber.Id, stop.Token, aborted);
-            await SendLoopAsync(subscriber, aborted).ConfigureAwait(false);
+            heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+            await SendLoopAsync(aborted).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
         {
-            // The client went away; the subscriber is released below.
+            // The client went away; the subscribers are released below.
         }
         finally
         {
-            _core.Unsubscribe(subscriber);
+            StopAll();
+            foreach (var member in Volatile.Read(ref _members))
+            {
+                Release(member);
+            }
+
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
-            if (attachment?.Changed.IsCancellationRequested == true && !serviceStopping.IsCancellationRequested)
+            if (_endedBySubscription is not null && !serviceStopping.IsCancellationRequested)
             {
-                await CloseAsync(WebSocketCloseStatus.NormalClosure, "subscription changed, paused or deleted; reconnect with your resume token").ConfigureAwait(false);
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, _endedBySubscription).ConfigureAwait(false);
             }
             else if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
             {
@@ -123,14 +143,141 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    private async Task SendLoopAsync(Subscriber subscriber, CancellationToken cancellationToken)
+    // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
+    // snapshot) before the subscriber joins the send loop, so they precede its first event.
+    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted)
     {
-        var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
+        var managed = plan.Managed;
+        lock (_membership)
+        {
+            if (_stopping)
+            {
+                return "the connection is closing";
+            }
+
+            if (_members.Length >= _options.MaxSubscriptionsPerConnection)
+            {
+                return $"this connection already carries {_members.Length} subscriptions, the most allowed ({WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)})";
+            }
+
+            if (Array.Exists(_members, m => m.Id == plan.Id))
+            {
+                return $"subscription_id: '{plan.Id}' is already streaming on this connection";
+            }
+        }
+
+        var changed = managed is null ? null : new CancellationTokenSource();
+        var audit = new StreamAudit(_trail, plan.Id, managed is null ? null : _registry, plan.Guarantee);
+        if (managed is not null && !_registry.TryAttach(managed.SubscriptionId, changed!, audit))
+        {
+            changed!.Dispose();
+            return $"subscription_id: '{managed.SubscriptionId}' already has an active stream";
+        }
+
+        Subscriber subscriber;
+        try
+        {
+            subscriber = _core.Subscribe(plan.Id, plan.Filter, plan.Guarantee, plan.Resume?.Position, plan.Resume?.Sequence ?? 0, _options.BufferCapacity);
+        }
+        catch (SubscriptionRejectedException ex)
+        {
+            if (managed is not null)
+            {
+                _registry.Detach(managed.SubscriptionId, changed!);
+                changed!.Dispose();
+            }
+
+            return ex.Message;
+        }
+
+        var member = new Member(plan.Id, subscriber, audit, changed, _options.MaxEventsPerFrame, _core.LogEpoch)
+        {
+            ResumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode(),
+        };
+        if (changed is not null)
+        {
+            _registry.Bind(plan.Id, changed, subscriber);
+            member.ChangedRegistration = changed.Token.Register(() => End(member, ChangedReason));
+        }
+
+        lock (_membership)
+        {
+            Volatile.Write(ref _members, [.. _members, member]);
+        }
+
+        try
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            if (plan.Snapshot is { } snapshot)
+            {
+                // Before any event: the state of the watched orders as of the stream's start position.
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", plan.Id, member.ResumeToken, snapshot), ControlFrame.Json), aborted)
+                    .ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // Joined even when the reply failed, so the send loop releases it like any other.
+            _group.Add(subscriber);
+        }
+
+        return null;
+    }
+
+    // Ends one subscription (client unsubscribed, or its managed subscription changed): the send loop
+    // drains what it has read, then removes it and says so.
+    private void End(Member member, string reason)
+    {
+        member.EndReason ??= reason;
+        _core.Unsubscribe(member.Subscriber);
+    }
+
+    // Ends the connection: every subscription drains and is removed, then the send loop returns.
+    private void StopAll()
+    {
+        lock (_membership)
+        {
+            _stopping = true;
+        }
+
+        foreach (var member in Volatile.Read(ref _members))
+        {
+            _core.Unsubscribe(member.Subscriber);
+        }
+
+        _group.Close();
+    }
+
+    private void Release(Member member)
+    {
+        if (Interlocked.Exchange(ref member.Released, 1) == 1)
+        {
+            return;
+        }
+
+        _core.Unsubscribe(member.Subscriber);
+        _group.Remove(member.Subscriber);
+        lock (_membership)
+        {
+            Volatile.Write(ref _members, Array.FindAll(_members, m => !ReferenceEquals(m, member)));
+        }
+
+        member.ChangedRegistration.Dispose();
+        if (member.Changed is { } changed)
+        {
+            _registry.Detach(member.Id, changed);
+            changed.Dispose();
+        }
+    }
+
+    private async Task SendLoopAsync(CancellationToken cancellationToken)
+    {
         var linger = _options.SendLinger;
         long lastFrame = 0;
-        while (await subscriber.WaitToReadAsync().ConfigureAwait(false))
+        while (await _group.WaitToReadAsync().ConfigureAwait(false))
         {
-            await _audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+            await _trail.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
 
             // Under load (the previous frame went out within the linger), hold the rest of the linger so
             // what arrives meanwhile travels in the same frame; the first event after a quiet spell goes at once.
@@ -139,17 +286,25 @@ internal sealed class WebSocketStreamSession
                 await Task.Delay(linger - since, _time, cancellationToken).ConfigureAwait(false);
             }
 
-            while (subscriber.TryReadBatch(batch))
+            while (ReadMembers(Volatile.Read(ref _members)) is { Length: > 0 } members)
             {
                 lastFrame = _time.GetTimestamp();
-                WriteEventsFrame(subscriber.Id, batch);
+                if (_multiplex)
+                {
+                    WriteMultiplexedFrame(members);
+                }
+                else
+                {
+                    WriteEventsFrame(members[0]);
+                }
+
                 try
                 {
                     await SendFrameAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
-                    _audit.Failed(batch.Deliveries);
+                    Audit(members, delivered: false);
                     throw;
                 }
 
@@ -157,24 +312,130 @@ internal sealed class WebSocketStreamSession
                 // vanished is audited as failed, not delivered (at_least_once sends it again on resume).
                 if (cancellationToken.IsCancellationRequested || _socket.State != WebSocketState.Open)
                 {
-                    _audit.Failed(batch.Deliveries);
+                    Audit(members, delivered: false);
                     return;
                 }
 
-                _audit.Delivered(batch.Deliveries);
+                Audit(members, delivered: true);
+            }
+
+            if (!await RemoveEndedAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return;
             }
         }
     }
 
-    private void WriteEventsFrame(string subscriptionId, DeliveryBatch batch)
+    private static readonly Member[] None = [];
+
+    // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
+    private Member[] ReadMembers(Member[] members)
     {
-        _resumeToken = new ResumeToken(_core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+        if (!_multiplex)
+        {
+            var member = members.Length == 1 ? members[0] : null;
+            return member is not null && (member.HasBatch = member.Subscriber.TryReadBatch(member.Batch)) ? members : None;
+        }
+
+        // Several subscriptions: read only what the dispatcher has finished fanning out, and send only
+        // positions below the point every subscription has read through (a subscription whose batch
+        // filled first keeps the rest for the next frame), so all copies of an event travel together.
+        while (true)
+        {
+            var before = _core.RoutedHead;
+            var read = false;
+            foreach (var m in members)
+            {
+                read |= m.TopUp(before);
+            }
+
+            var through = before;
+            foreach (var m in members)
+            {
+                through = Math.Min(through, m.Subscriber.ReadThrough(before));
+            }
+
+            var any = false;
+            foreach (var m in members)
+            {
+                any |= m.TakeBelow(through);
+            }
+
+            if (any)
+            {
+                return members;
+            }
+
+            if (!read)
+            {
+                return None;
+            }
+        }
+    }
+
+    private void Audit(Member[] members, bool delivered)
+    {
+        foreach (var m in members)
+        {
+            if (!m.HasBatch)
+            {
+                continue;
+            }
+
+            var deliveries = _multiplex ? m.Outgoing : m.Batch.Deliveries;
+            if (delivered)
+            {
+                m.Audit.Delivered(deliveries);
+            }
+            else
+            {
+                m.Audit.Failed(deliveries);
+            }
+
+            if (_multiplex)
+            {
+                m.Sent();
+            }
+        }
+    }
+
+    // Drained subscriptions that ended are removed; a multiplexed connection says so and goes on. False: the connection ends.
+    private async Task<bool> RemoveEndedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var m in Volatile.Read(ref _members))
+        {
+            if (!m.Subscriber.IsClosed)
+            {
+                continue;
+            }
+
+            Release(m);
+            if (!_multiplex)
+            {
+                _endedBySubscription = m.EndReason;
+                return false;
+            }
+
+            if (!_stopping)
+            {
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                    new EndedFrame("unsubscribed", m.Id, m.ResumeToken, m.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return !_stopping || Volatile.Read(ref _members).Length > 0;
+    }
+
+    private void WriteEventsFrame(Member member)
+    {
+        var batch = member.Batch;
+        member.ResumeToken = new ResumeToken(_core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
         _writer.WriteString("type"u8, "events"u8);
-        _writer.WriteString("subscription_id"u8, subscriptionId);
-        _writer.WriteString("resume_token"u8, _resumeToken);
+        _writer.WriteString("subscription_id"u8, member.Id);
+        _writer.WriteString("resume_token"u8, member.ResumeToken);
         if (batch.Dropped > 0)
         {
             _writer.WriteNumber("dropped"u8, batch.Dropped);
@@ -200,8 +461,102 @@ internal sealed class WebSocketStreamSession
         _writer.Flush();
     }
 
-    private Task SendControlAsync(string type, string subscriptionId, CancellationToken cancellationToken) =>
-        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, _resumeToken, Timestamps.UtcNow(_time)), ControlFrame.Json), cancellationToken);
+    // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
+    //  "events":[{"deliveries":[{"subscription_id":id,"sequence":n},...],"event":{...}}]}
+    // Events in log order; each once, with every subscription of this connection that takes it.
+    private void WriteMultiplexedFrame(Member[] members)
+    {
+        var count = 0;
+        for (var m = 0; m < members.Length; m++)
+        {
+            var member = members[m];
+            if (!member.HasBatch)
+            {
+                continue;
+            }
+
+            var outgoing = member.Outgoing;
+            if (count + outgoing.Length > _tags.Length)
+            {
+                Array.Resize(ref _tags, Math.Max(_tags.Length * 2, count + outgoing.Length));
+            }
+
+            foreach (var d in outgoing)
+            {
+                _tags[count++] = new Tag(d.Event.Position, m, d.Sequence, d.Event);
+            }
+        }
+
+        var tags = _tags.AsSpan(0, count);
+        tags.Sort(static (a, b) => a.Position != b.Position ? a.Position.CompareTo(b.Position) : a.Member.CompareTo(b.Member));
+
+        _frame.ResetWrittenCount();
+        _writer.Reset(_frame);
+        _writer.WriteStartObject();
+        _writer.WriteString("type"u8, "events"u8);
+        _writer.WriteStartObject("resume_tokens"u8);
+        foreach (var member in members)
+        {
+            if (member.HasBatch)
+            {
+                _writer.WriteString(member.Id, member.ResumeToken);
+            }
+        }
+
+        _writer.WriteEndObject();
+        WriteCounts(members, "dropped"u8, static m => m.Dropped);
+        WriteCounts(members, "lost_positions"u8, static m => m.Lost);
+        _writer.WriteStartArray("events"u8);
+        for (var i = 0; i < tags.Length;)
+        {
+            var e = tags[i].Event;
+            _writer.WriteStartObject();
+            _writer.WriteStartArray("deliveries"u8);
+            for (; i < tags.Length && tags[i].Position == e.Position; i++)
+            {
+                _writer.WriteStartObject();
+                _writer.WriteString("subscription_id"u8, members[tags[i].Member].Id);
+                _writer.WriteNumber("sequence"u8, tags[i].Sequence);
+                _writer.WriteEndObject();
+                tags[i] = default;
+            }
+
+            _writer.WriteEndArray();
+            _writer.WritePropertyName("event"u8);
+            _writer.WriteRawValue(e.EnvelopeJson.Span, skipInputValidation: true);
+            _writer.WriteEndObject();
+        }
+
+        _writer.WriteEndArray();
+        _writer.WriteEndObject();
+        _writer.Flush();
+    }
+
+    private void WriteCounts(Member[] members, ReadOnlySpan<byte> name, Func<Member, long> count)
+    {
+        var open = false;
+        foreach (var member in members)
+        {
+            var n = member.HasBatch ? count(member) : 0;
+            if (n == 0)
+            {
+                continue;
+            }
+
+            if (!open)
+            {
+                _writer.WriteStartObject(name);
+                open = true;
+            }
+
+            _writer.WriteNumber(member.Id, n);
+        }
+
+        if (open)
+        {
+            _writer.WriteEndObject();
+        }
+    }
 
     private Task SendFrameAsync(CancellationToken cancellationToken) => SendAsync(_frame.WrittenMemory, cancellationToken);
 
@@ -223,6 +578,7 @@ internal sealed class WebSocketStreamSession
     private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
     {
         var buffer = new byte[4 * 1024];
+        var message = new ArrayBufferWriter<byte>(4 * 1024);
         try
         {
             while (true)
@@ -234,20 +590,24 @@ internal sealed class WebSocketStreamSession
                     break;
                 }
 
-                if (!result.EndOfMessage || stop.IsCancellationRequested)
+                if (message.WrittenCount + result.Count > _options.MaxClientMessageBytes)
+                {
+                    await RejectAsync(_socket, $"message too large (the most is {_options.MaxClientMessageBytes} bytes)").ConfigureAwait(false);
+                    break;
+                }
+
+                message.Write(buffer.AsSpan(0, result.Count));
+                if (!result.EndOfMessage)
                 {
                     continue;
                 }
 
-                var (type, token) = ReadClientMessage(buffer.AsSpan(0, result.Count));
-                if (type == "ping")
+                if (!stop.IsCancellationRequested)
                 {
-                    await SendControlAsync("pong", string.Empty, aborted).ConfigureAwait(false);
+                    await HandleClientMessageAsync(message.WrittenMemory, aborted).ConfigureAwait(false);
                 }
-                else if (type == "ack")
-                {
-                    await AcknowledgeAsync(token, aborted).ConfigureAwait(false);
-                }
+
+                message.ResetWrittenCount();
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
@@ -269,20 +629,129 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    private async Task HeartbeatLoopAsync(string subscriptionId, CancellationToken stopping, CancellationToken aborted)
+    // ping, ack, and on a multiplexed connection subscribe / unsubscribe. Anything else gets an error frame.
+    private async Task HandleClientMessageAsync(ReadOnlyMemory<byte> text, CancellationToken aborted)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(text);
+        }
+        catch (JsonException)
+        {
+            await SendErrorAsync(null, "the message is not JSON", aborted).ConfigureAwait(false);
+            return;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type"u8, out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                await SendErrorAsync(null, "type: required (ping, ack, subscribe or unsubscribe)", aborted).ConfigureAwait(false);
+                return;
+            }
+
+            var requestId = root.TryGetProperty("request_id"u8, out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+            var subscriptionId = root.TryGetProperty("subscription_id"u8, out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+            switch (typeElement.GetString())
+            {
+                case "ping":
+                    var token = Volatile.Read(ref _members) is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
+                    await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted)
+                        .ConfigureAwait(false);
+                    break;
+                case "ack":
+                    var acked = root.TryGetProperty("resume_token"u8, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                    await AcknowledgeAsync(subscriptionId, acked, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case "subscribe" when _multiplex:
+                    await SubscribeAsync(root, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case "unsubscribe" when _multiplex:
+                    if (Array.Find(Volatile.Read(ref _members), m => m.Id == subscriptionId) is { } member)
+                    {
+                        End(member, "unsubscribed by the client");
+                    }
+                    else
+                    {
+                        await SendErrorAsync(requestId, $"subscription_id: '{subscriptionId}' is not streaming on this connection", aborted).ConfigureAwait(false);
+                    }
+
+                    break;
+                case "subscribe" or "unsubscribe":
+                    await SendErrorAsync(requestId, "type: this connection carries one subscription; connect with multiplex=true to subscribe and unsubscribe on it", aborted)
+                        .ConfigureAwait(false);
+                    break;
+                default:
+                    await SendErrorAsync(requestId, "type: must be ping, ack, subscribe or unsubscribe", aborted).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    // A subscribe message: the query string's parameters as fields. A bad one is answered with an error
+    // naming the field; the connection and its other subscriptions go on.
+    private async Task SubscribeAsync(JsonElement message, string? requestId, CancellationToken aborted)
+    {
+        var query = StreamRequest.FromMessage(message, out var problem);
+        if (problem is null)
+        {
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, aborted).ConfigureAwait(false);
+            if (plan is not null)
+            {
+                if (await OpenAsync(plan, requestId, aborted).ConfigureAwait(false) is { } refusal)
+                {
+                    await SendErrorAsync(requestId, refusal, aborted).ConfigureAwait(false);
+                }
+
+                return;
+            }
+        }
+
+        await SendErrorAsync(requestId, problem!.Value.ToString(), aborted).ConfigureAwait(false);
+    }
+
+    private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
+
+    private async Task HeartbeatLoopAsync(CancellationToken stopping, CancellationToken aborted)
     {
         using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
         try
         {
             while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                if (_time.GetElapsedTime(Volatile.Read(ref _lastSend)) >= _options.HeartbeatInterval)
+                if (_time.GetElapsedTime(Volatile.Read(ref _lastSend)) < _options.HeartbeatInterval)
                 {
-                    await SendControlAsync("heartbeat", subscriptionId, aborted).ConfigureAwait(false);
+                    continue;
                 }
+
+                var members = Volatile.Read(ref _members);
+                byte[] frame;
+                if (_multiplex)
+                {
+                    var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
+                    foreach (var m in members)
+                    {
+                        tokens[m.Id] = m.ResumeToken;
+                    }
+
+                    frame = JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(_time)), ControlFrame.Json);
+                }
+                else if (members.Length == 1)
+                {
+                    frame = JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("heartbeat", members[0].Id, members[0].ResumeToken, Timestamps.UtcNow(_time), null), ControlFrame.Json);
+                }
+                else
+                {
+                    continue;
+                }
+
+                await SendAsync(frame, aborted).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
             // Stream ended.
         }
@@ -306,11 +775,21 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    // {"type":"ack","resume_token":"..."} from a subscription's client: record it, answer with the point held.
-    private async Task AcknowledgeAsync(string? token, CancellationToken aborted)
+    // {"type":"ack","resume_token":"..."} (plus "subscription_id" on a multiplexed connection): record it, answer with the point held.
+    private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId, CancellationToken aborted)
     {
+        var members = Volatile.Read(ref _members);
+        var member = subscriptionId is null
+            ? (members.Length == 1 ? members[0] : null)
+            : Array.Find(members, m => m.Id == subscriptionId);
         string reply;
-        if (_attachment is null)
+        if (member is null)
+        {
+            reply = subscriptionId is null
+                ? "subscription_id: required on a connection that carries several subscriptions"
+                : $"subscription_id: '{subscriptionId}' is not streaming on this connection";
+        }
+        else if (member.Changed is null)
         {
             reply = "acknowledgements are for streams of a subscription (connect with subscription_id)";
         }
@@ -318,70 +797,133 @@ internal sealed class WebSocketStreamSession
         {
             reply = $"resume_token {why}";
         }
-        else if (_attachment.Registry.Acknowledge(_attachment.SubscriptionId, parsed) is { } held)
+        else if (_registry.Acknowledge(member.Id, parsed) is { } held)
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", _attachment.SubscriptionId, held.Encode(), held.Sequence), ControlFrame.Json), aborted).ConfigureAwait(false);
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", member.Id, held.Encode(), held.Sequence, requestId), ControlFrame.Json), aborted)
+                .ConfigureAwait(false);
             return;
         }
         else
         {
-            reply = $"subscription '{_attachment.SubscriptionId}' no longer exists";
+            reply = $"subscription '{member.Id}' no longer exists";
         }
 
-        await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", reply), ControlFrame.Json), aborted).ConfigureAwait(false);
+        await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
     }
 
-    private static (string? Type, string? Token) ReadClientMessage(ReadOnlySpan<byte> message)
+    /// <summary>One subscription on this connection. Its batch is read and written by the send loop only.</summary>
+    private sealed class Member(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
     {
-        string? type = null, token = null;
-        try
+        // Multiplexed connections: deliveries read but not yet sent (log order), and what the next frame takes.
+        private readonly Delivery[] _pending = new Delivery[2 * batchSize];
+        private int _pendingCount;
+        private int _outgoingCount;
+        private long _readResumePosition;
+        private long _readLastSequence;
+
+        public string Id { get; } = id;
+
+        public Subscriber Subscriber { get; } = subscriber;
+
+        public StreamAudit Audit { get; } = audit;
+
+        /// <summary>For a managed subscription: cancelled when it changes (the stream must end).</summary>
+        public CancellationTokenSource? Changed { get; } = changed;
+
+        public DeliveryBatch Batch { get; } = new(batchSize);
+
+        public bool HasBatch { get; set; }
+
+        public string ResumeToken { get; set; } = string.Empty;
+
+        public string? EndReason { get; set; }
+
+        public CancellationTokenRegistration ChangedRegistration { get; set; }
+
+        public int Released;
+
+        /// <summary>Drops announced since the last frame (multiplexed).</summary>
+        public long Dropped { get; private set; }
+
+        /// <summary>Positions lost since the last frame (multiplexed).</summary>
+        public long Lost { get; private set; }
+
+        /// <summary>What the next frame carries for this subscription (multiplexed).</summary>
+        public ReadOnlySpan<Delivery> Outgoing => _pending.AsSpan(0, _outgoingCount);
+
+        /// <summary>Reads another batch (positions below <paramref name="before"/>) if there is room; true if anything was read or announced.</summary>
+        public bool TopUp(long before)
         {
-            var reader = new Utf8JsonReader(message);
-            while (reader.Read())
+            if (_pendingCount > Batch.Capacity || !Subscriber.TryReadBatch(Batch, before))
             {
-                if (reader.TokenType != JsonTokenType.PropertyName || reader.CurrentDepth != 1)
-                {
-                    continue;
-                }
-
-                if (reader.ValueTextEquals("type"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
-                {
-                    type = reader.GetString();
-                }
-                else if (reader.ValueTextEquals("resume_token"u8) && reader.Read() && reader.TokenType == JsonTokenType.String)
-                {
-                    token = reader.GetString();
-                }
+                return false;
             }
-        }
-        catch (JsonException)
-        {
-            // Not JSON: ignored.
+
+            Batch.Deliveries.CopyTo(_pending.AsSpan(_pendingCount));
+            _pendingCount += Batch.Count;
+            Dropped += Batch.Dropped;
+            Lost += Batch.LostPositions;
+            _readResumePosition = Batch.ResumePosition;
+            _readLastSequence = Batch.LastSequence;
+            return true;
         }
 
-        return (type, token);
+        /// <summary>Takes the pending deliveries below <paramref name="through"/> for the next frame, and sets the resume token after them.</summary>
+        public bool TakeBelow(long through)
+        {
+            var n = 0;
+            while (n < _pendingCount && _pending[n].Event.Position < through)
+            {
+                n++;
+            }
+
+            _outgoingCount = n;
+            HasBatch = n > 0 || Dropped > 0 || Lost > 0;
+            if (HasBatch)
+            {
+                // Resuming after this frame starts at the first delivery kept back, with its sequence again.
+                ResumeToken = (n == _pendingCount
+                    ? new Distribution.ResumeToken(epoch, _readResumePosition, _readLastSequence)
+                    : new Distribution.ResumeToken(epoch, _pending[n].Event.Position, _pending[n].Sequence - 1)).Encode();
+            }
+
+            return HasBatch;
+        }
+
+        /// <summary>The outgoing deliveries went out (or failed): keep the rest.</summary>
+        public void Sent()
+        {
+            var rest = _pendingCount - _outgoingCount;
+            Array.Copy(_pending, _outgoingCount, _pending, 0, rest);
+            Array.Clear(_pending, rest, _outgoingCount);
+            _pendingCount = rest;
+            _outgoingCount = 0;
+            Dropped = 0;
+            Lost = 0;
+        }
     }
 
-    private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence);
+    /// <summary>One delivery in a multiplexed frame, sorted by log position so each event is written once.</summary>
+    private readonly record struct Tag(long Position, int Member, long Sequence, ExecutionEvent Event);
 
-    private sealed record ErrorFrame(string Type, string Message);
+    private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
+
+    private sealed record ErrorFrame(string Type, string Message, string? RequestId);
+
+    private sealed record EndedFrame(string Type, string SubscriptionId, string ResumeToken, string Reason);
 
     private sealed record SnapshotFrame(string Type, string SubscriptionId, string ResumeToken, IReadOnlyList<OrderExecutionStatus> Orders);
 
+    private sealed record MultiplexedHeartbeat(string Type, IReadOnlyDictionary<string, string> ResumeTokens, DateTime Time);
+
     /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
-    private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time)
+    private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time, string? RequestId)
     {
         public static readonly JsonSerializerOptions Json = new()
         {
             PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
             Converters = { new UtcMicrosecondsConverter() },
         };
     }
-}
-
-/// <summary>A stream attached to a managed subscription: where acknowledgements go, and what ends it when the subscription changes.</summary>
-internal sealed record SubscriptionAttachment(string SubscriptionId, SubscriptionRegistry Registry, CancellationTokenSource Stream)
-{
-    /// <summary>Cancelled when the subscription changes (the stream must end).</summary>
-    public CancellationToken Changed => Stream.Token;
 }
