@@ -11,6 +11,7 @@ return args.FirstOrDefault() switch
     "w6-audit" => AuditWorkload.Run(args[1..]),
     "w4-ws" => WebSocketWorkload.Run(args[1..]),
     "w3-grpc" => WebSocketWorkload.Run([.. args[1..], "--transport", "grpc"]),
+    "w7-recovery" => RecoveryWorkload.Run(args[1..]),
     "report" => Report.Run(args[1..]),
     "serve" when args.Length > 2 && args[1] == "bare-ws" => WebSocketWorkload.ServeBare(args[2]),
     "serve" => RestWorkload.Serve(args[1..]),

@@ -39,6 +39,7 @@ public sealed class WorkloadSmokeTests
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers")]
     [TestCase("w3-grpc", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20")]
     [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
+    [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
     [TestCase("w6-audit", "--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1")]
     public void A_short_run_of_the_workload_starts_delivers_and_stops(string workload, params string[] args)
     {

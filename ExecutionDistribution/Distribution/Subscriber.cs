@@ -51,6 +51,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private long _droppedPending;
     private long _lostPending;
     private long _sequence;
+    private long _handedOut;
     private long _resumePosition;
 
     private IDeliveryHandler? _handler;
@@ -94,6 +95,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         StartPosition = startPosition;
         InitialSequence = initialSequence;
         _sequence = initialSequence;
+        _handedOut = initialSequence;
 
         // Near the head the dispatcher delivers the few positions up to it and goes live; further back
         // the reader catches up from the log itself, so the dispatcher never scans a long range.
@@ -263,8 +265,6 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             _resumePosition = position + 1;
         }
 
-        Volatile.Write(ref _consumerIndex.Value, consumer);
-
         if (n > 1 && !_logOrder)
         {
             n = OrderByUrgency(events, n, batch.Items);
@@ -283,6 +283,11 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             items[i] = new Delivery(items[i].Event, ++_sequence);
             events[i] = null!;
         }
+
+        // The sequence handed out is published before the ring slots are released, so an observer
+        // that sees the consumer index (TryObserveReadThrough) sees at least the matching sequence.
+        Volatile.Write(ref _handedOut, _sequence);
+        Volatile.Write(ref _consumerIndex.Value, consumer);
 
         batch.SetCount(n);
         batch.LostPositions = lost;
@@ -546,6 +551,40 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     {
         _logOrder = true;
         Volatile.Write(ref _group, group);
+    }
+
+    /// <summary>
+    /// Any thread (the Kafka safe point): while live, the position below which every event this
+    /// subscriber takes has been read by its reader, and the last sequence number handed out for them.
+    /// False while catching up or rejoining (then only the acknowledged point counts).
+    /// </summary>
+    internal bool TryObserveReadThrough(out long through, out long handedOut)
+    {
+        var before = _dispatcher.RoutedHead;
+        through = 0;
+        handedOut = 0;
+        if (Volatile.Read(ref _mode) != Live)
+        {
+            return false;
+        }
+
+        var consumer = Volatile.Read(ref _consumerIndex.Value);
+        if (consumer != Volatile.Read(ref _producerIndex.Value))
+        {
+            var next = Volatile.Read(ref _ring[consumer & _mask]);
+
+            // The slot is only reused after the reader moves past it: if it has not moved, `next` is the next unread.
+            if (Volatile.Read(ref _consumerIndex.Value) != consumer)
+            {
+                return false;
+            }
+
+            before = Math.Min(before, next);
+        }
+
+        through = before;
+        handedOut = Volatile.Read(ref _handedOut);
+        return true;
     }
 
     /// <summary>

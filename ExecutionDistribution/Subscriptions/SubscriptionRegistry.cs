@@ -296,9 +296,9 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
 
     /// <summary>
     /// The Kafka hold of the durable at_least_once subscriptions (active or paused): each holds every
-    /// event from its acknowledged point on, except that a stream whose every sent delivery is
-    /// acknowledged holds nothing before what its subscriber has read (events it skipped do not
-    /// concern it). The hold never reaches below the oldest retained position: a subscription that
+    /// event from its acknowledged point on, except that a live stream whose every delivery handed out
+    /// is acknowledged holds nothing before the point its subscriber has read through, including the
+    /// events after its last delivery that it does not take (a sparse subscription must not pin Kafka). The hold never reaches below the oldest retained position: a subscription that
     /// far behind has lost events anyway (its stream reports them), and holding Kafka for it would
     /// grow the uncommitted range without bound.
     /// </summary>
@@ -317,9 +317,9 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
                 var start = s.StartIn(epoch, tail);
                 var hold = start.Position;
                 if (start.Epoch == s.Acknowledged.Epoch && _streams.TryGetValue(s.SubscriptionId, out var slot) && slot.Subscriber is { } live
-                    && SentThrough(s.SubscriptionId) <= s.Acknowledged.Sequence)
+                    && live.TryObserveReadThrough(out var through, out var handedOut) && handedOut <= s.Acknowledged.Sequence)
                 {
-                    hold = Math.Max(hold, live.ResumePosition);
+                    hold = Math.Max(hold, through);
                 }
 
                 floor = Math.Min(floor, hold);
