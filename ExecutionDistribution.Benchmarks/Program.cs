@@ -14,6 +14,7 @@ return args.FirstOrDefault() switch
     "w7-recovery" => RecoveryWorkload.Run(args[1..]),
     "report" => Report.Run(args[1..]),
     "serve" when args.Length > 2 && args[1] == "bare-ws" => WebSocketWorkload.ServeBare(args[2]),
+    "serve" when args.Length > 2 && args[1] == "signalr" => WebSocketWorkload.ServeSignalR(args[2]),
     "serve" => RestWorkload.Serve(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };

@@ -19,6 +19,9 @@ public sealed class Child : IDisposable
 
     public Uri BaseAddress { get; }
 
+    /// <summary>The child's process id (for <see cref="ProcessMeter"/>).</summary>
+    public int Pid => _process.Id;
+
     /// <summary>The service's gRPC (HTTP/2) endpoint; for other kinds, unused.</summary>
     public Uri GrpcAddress { get; }
 

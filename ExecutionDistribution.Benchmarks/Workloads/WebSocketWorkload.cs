@@ -27,9 +27,9 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// against a bare Kestrel WebSocket broadcaster (child process) that receives the same posted bytes
 /// and sends them, as one frame per post, to every connection: the delivery ceiling.
 /// </summary>
-public static class WebSocketWorkload
+public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--json file]</c>; <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients) on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--json file]</c>; <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -62,7 +62,7 @@ public static class WebSocketWorkload
                 var clock = Stopwatch.StartNew();
                 r["ours"] = grpc
                     ? GrpcLadder(ours, streams, seconds, rates, events, climbAll)
-                    : Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", streams, seconds, rates, events, climbAll);
+                    : Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", ours.Pid, streams, seconds, rates, events, climbAll);
                 if (postgres is not null)
                 {
                     auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
@@ -81,12 +81,14 @@ public static class WebSocketWorkload
 
             using (var bare = Child.Start("bare-ws"))
             {
-                r["bare"] = Ladder("bare", bare.BaseAddress, "/ws", "/ingest", streams, seconds, rates, events, climbAll);
+                r["bare"] = Ladder("bare", bare.BaseAddress, "/ws", "/ingest", bare.Pid, streams, seconds, rates, events, climbAll);
             }
 
             if (args.Contains("--peers"))
             {
                 r["nats"] = NatsLadder(streams, seconds, rates, events, climbAll);
+                r["redis"] = RedisLadder(streams, seconds, rates, events, climbAll);
+                r["signalr"] = SignalRLadder(streams, seconds, rates, events, climbAll);
             }
 
             results.Add(r);
@@ -98,7 +100,7 @@ public static class WebSocketWorkload
         foreach (var rate in rates)
         {
             var row = new Dictionary<string, object> { ["rate"] = rate, ["offered_deliveries"] = (long)rate * streams };
-            foreach (var kind in new[] { "ours", "bare", "nats" })
+            foreach (var kind in Kinds)
             {
                 var steps = results.Where(x => x.ContainsKey(kind)).Select(x => x[kind].FirstOrDefault(s => s.Rate == rate)).OfType<Step>().ToList();
                 if (steps.Count == 0)
@@ -107,11 +109,33 @@ public static class WebSocketWorkload
                 }
 
                 double M(Func<Step, double> f) => steps.Select(f).Order().ElementAt(steps.Count / 2);
-                row[kind] = new { delivered = M(s => s.Delivered), p50_ms = M(s => s.P50Ms), p99_ms = M(s => s.P99Ms), p999_ms = M(s => s.P999Ms), max_ms = M(s => s.MaxMs) };
+                row[kind] = new
+                {
+                    delivered = M(s => s.Delivered), p50_ms = M(s => s.P50Ms), p99_ms = M(s => s.P99Ms), p999_ms = M(s => s.P999Ms), max_ms = M(s => s.MaxMs),
+                    cpu_us_per_delivery = M(s => double.IsNaN(s.CpuUsPerDelivery) ? -1 : s.CpuUsPerDelivery), peak_mib = M(s => double.IsNaN(s.PeakMiB) ? -1 : s.PeakMiB),
+                };
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rate,6} ev/s  {kind,-4}  delivered {M(s => s.Delivered),10:N0}/s  p50 {M(s => s.P50Ms),7:0.00} ms  p99 {M(s => s.P99Ms),7:0.00} ms  p99.9 {M(s => s.P999Ms),7:0.00} ms"));
             }
 
             summary.Add(row);
+        }
+
+        // The highest rate that held (p99 under 10 ms, 95% delivered) per run, median over runs, and each beside ours.
+        var held = new Dictionary<string, double>();
+        foreach (var kind in Kinds)
+        {
+            var perRun = results.Where(x => x.ContainsKey(kind)).Select(x => HighestHeld(x[kind], streams)).Order().ToList();
+            if (perRun.Count > 0)
+            {
+                held[kind] = perRun[perRun.Count / 2];
+            }
+        }
+
+        Console.WriteLine("highest offered rate that held (p99 <= 10 ms, >= 95% delivered), deliveries/s, median over runs:");
+        foreach (var (kind, value) in held)
+        {
+            var ratio = held.TryGetValue("ours", out var ours) && value > 0 ? string.Create(CultureInfo.InvariantCulture, $"  (ours / {kind}: {ours / value:0.00})") : string.Empty;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {kind,-7} {value,12:N0}{(kind == "ours" ? string.Empty : ratio)}"));
         }
 
         foreach (var a in auditRuns)
@@ -133,11 +157,14 @@ public static class WebSocketWorkload
                 machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
                 runs = results,
                 median = summary,
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+                held,
+            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         }
 
         return 0;
     }
+
+    private static readonly string[] Kinds = ["ours", "bare", "nats", "redis", "signalr"];
 
     /// <summary>The audit of one run: rows recorded by the service, rows in PostgreSQL, and the rate.</summary>
     public sealed record AuditCheck(long Recorded, long Stored, double RowsPerSecond, double DrainSeconds);
@@ -169,16 +196,41 @@ public static class WebSocketWorkload
     }
 
     /// <summary>One step of the ladder.</summary>
-    public sealed record Step(int Rate, double Delivered, double P50Ms, double P99Ms, double P999Ms, double MaxMs);
+    /// <summary>
+    /// One rung of a ladder: delivered/s, latency percentiles, and the server's CPU microseconds per
+    /// delivery and peak resident memory (MiB) as of the end of the rung.
+    /// </summary>
+    public sealed record Step(int Rate, double Delivered, double P50Ms, double P99Ms, double P999Ms, double MaxMs, double CpuUsPerDelivery = double.NaN, double PeakMiB = double.NaN)
+    {
+        /// <summary>p99 under 10 ms and at least 95% of the offered deliveries delivered.</summary>
+        public bool Held(int streams) => P99Ms <= 10 && Delivered >= 0.95 * Rate * streams;
+    }
 
-    private static List<Step> Ladder(string kind, Uri address, string streamPath, string ingestPath, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    /// <summary>The highest offered rate (deliveries/s) of the ladder's unbroken run of held rungs from the bottom; 0 if none held.</summary>
+    public static double HighestHeld(IEnumerable<Step> steps, int streams)
+    {
+        double held = 0;
+        foreach (var step in steps.OrderBy(s => s.Rate))
+        {
+            if (!step.Held(streams))
+            {
+                break;
+            }
+
+            held = (double)step.Rate * streams;
+        }
+
+        return held;
+    }
+
+    private static List<Step> Ladder(string kind, Uri address, string streamPath, string ingestPath, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
         using var http = new HttpClient { BaseAddress = address };
-        return Ladder(kind, () => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")), batch => Post(http, ingestPath, batch), streams, seconds, rates, events, climbAll);
+        return Ladder(kind, () => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")), batch => Post(http, ingestPath, batch), pid, streams, seconds, rates, events, climbAll);
     }
 
     private static List<Step> Ladder(
-        string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+        string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
         var clients = new List<Receiver>(streams);
         for (var i = 0; i < streams; i += 100)
@@ -197,16 +249,19 @@ public static class WebSocketWorkload
                 c.Reset();
             }
 
+            var cpu = ProcessMeter.CpuSeconds(pid);
             var clock = Stopwatch.StartNew();
             Offer(publish, rate, TimeSpan.FromSeconds(seconds), events, ref next);
             var elapsed = clock.Elapsed.TotalSeconds;
+            cpu = ProcessMeter.CpuSeconds(pid) - cpu;
             var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
-            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6);
+            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
+                all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
             var offered = (double)rate * streams;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms"));
-            if (!climbAll && (step.P99Ms > 10 || step.Delivered < 0.95 * offered))
+                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery  peak {step.PeakMiB:N0} MiB"));
+            if (!climbAll && !step.Held(streams))
             {
                 break; // the highest rate that held is the previous one
             }
@@ -388,7 +443,7 @@ public static class WebSocketWorkload
         });
         var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
         using var http = new HttpClient { BaseAddress = ours.BaseAddress };
-        return Ladder("ours", () => GrpcReceiver.ConnectAsync(client), batch => Post(http, "/api/v1/executions", batch), streams, seconds, rates, events, climbAll);
+        return Ladder("ours", () => GrpcReceiver.ConnectAsync(client), batch => Post(http, "/api/v1/executions", batch), ours.Pid, streams, seconds, rates, events, climbAll);
     }
 
     /// <summary>One gRPC stream of every event.</summary>
@@ -532,7 +587,7 @@ public static class WebSocketWorkload
                     {
                         publisher.PublishAsync("executions", e).AsTask().GetAwaiter().GetResult();
                     }
-                }, streams, seconds, rates, events, climbAll);
+                }, server.Id, streams, seconds, rates, events, climbAll);
             }
             finally
             {

@@ -105,4 +105,33 @@ public sealed class HarnessLogicTests
         Assert.That(subscribers.Count(s => s.Filter.TargetWorkflows.Count > 0 || (s.Filter.DataTypes.Count > 0 && s.Filter.OrderIds.Count == 0 && s.Filter.RoutingKeys.Count == 0 && s.Filter.Topics.Count == 0)), Is.EqualTo(10));
         Assert.That(StandardSubscribers.Standard(new SyntheticExecutionStream(42), 42).Select(s => s.Id), Is.EqualTo(subscribers.Select(s => s.Id)), "deterministic");
     }
+
+    [Test]
+    public void The_highest_rate_that_held_is_the_top_of_the_unbroken_run_of_held_rungs_from_the_bottom()
+    {
+        static WebSocketWorkload.Step Rung(int rate, double p99, double deliveredShare) => new(rate, rate * 1_000 * deliveredShare, 1, p99, p99, p99);
+
+        var ladder = new[] { Rung(200, 12, 1), Rung(50, 4, 1), Rung(100, 9.5, 0.96), Rung(400, 3, 1) };
+
+        Assert.That(WebSocketWorkload.HighestHeld(ladder, 1_000), Is.EqualTo(100_000), "200 broke the run (p99 12 ms): 400 holding again does not count");
+        Assert.That(WebSocketWorkload.HighestHeld([Rung(50, 4, 0.9)], 1_000), Is.Zero, "under 95% delivered is not held");
+        Assert.That(WebSocketWorkload.HighestHeld([], 1_000), Is.Zero);
+    }
+
+    [Test]
+    public void The_process_meter_reads_cpu_time_and_peak_memory_from_proc()
+    {
+        var before = ProcessMeter.CpuSeconds(Environment.ProcessId);
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var after = before;
+        while (after - before < 0.05 && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            Thread.SpinWait(100_000);
+            after = ProcessMeter.CpuSeconds(Environment.ProcessId);
+        }
+
+        Assert.That(after - before, Is.GreaterThanOrEqualTo(0.05), "spinning shows as CPU time");
+        Assert.That(ProcessMeter.PeakResidentMiB(Environment.ProcessId), Is.GreaterThan(10));
+        Assert.That(ProcessMeter.CpuSeconds(int.MaxValue), Is.NaN, "no such process");
+    }
 }
