@@ -1,10 +1,13 @@
 using BenchmarkDotNet.Running;
 using ExecutionDistribution.Benchmarks.Workloads;
 
-// Workload runners by name (w1, w2); anything else goes to BenchmarkDotNet
-// (e.g. --filter *RoutingIndex* or --list flat).
-return args.FirstOrDefault() switch
+// Workload runners by name (w1 ... w7, or all of them with `all`), the report, the serve modes of the
+// child processes; anything else goes to BenchmarkDotNet (e.g. --filter *RoutingIndex* or --list flat).
+return Dispatch(args);
+
+static int Dispatch(string[] args) => args.FirstOrDefault() switch
 {
+    "all" => AllWorkloads.Run(args[1..], Dispatch),
     "w1" or "w2" => CoreWorkload.Run(CoreWorkloadSettings.Parse(args[0], args[1..])),
     "w3-ingest" => KafkaIngestWorkload.Run(args[1..]),
     "w5-rest" => RestWorkload.Run(args[1..]),

@@ -5,9 +5,10 @@ using ExecutionDistribution.Benchmarks.Support;
 namespace ExecutionDistribution.Benchmarks.Workloads;
 
 /// <summary>
-/// <c>report [--results docs/results] [--out docs/plots]</c>: draws the SVG plots linked from
-/// docs/benchmarks.md from the recorded JSON results (no run needed): W4 latency against offered
-/// rate and delivered/s, ours beside the bare broadcaster; W5 requests/s; W1/W2 events/s per design.
+/// <c>report [--results docs/results] [--out docs/plots] [--docs docs/benchmarks.md|none]</c>: draws the
+/// SVG plots linked from docs/benchmarks.md from the recorded JSON results (no run needed): W3 and W4
+/// latency against offered rate and delivered/s, ours beside the bare broadcaster and the peers; W5
+/// requests/s; W1/W2 events/s per design; then regenerates the results block of docs/benchmarks.md.
 /// </summary>
 public static class Report
 {
@@ -23,23 +24,28 @@ public static class Report
             written.Add(path);
         }
 
-        if (Read(results, "w4-ws.json") is { } w4)
+        foreach (var (file, prefix, title) in new[] { ("w4-ws.json", "w4", "W4 WebSocket"), ("w3-grpc.json", "w3", "W3 gRPC") })
         {
-            var rows = w4.GetProperty("median").EnumerateArray().ToList();
-            var streams = w4.GetProperty("streams").GetInt32();
+            if (Read(results, file) is not { } w)
+            {
+                continue;
+            }
+
+            var rows = w.GetProperty("median").EnumerateArray().ToList();
+            var streams = w.GetProperty("streams").GetInt32();
             List<(double, double)> Points(string kind, string field) => [.. rows.Where(r => r.TryGetProperty(kind, out _))
                 .Select(r => ((double)r.GetProperty("rate").GetInt32() * streams, r.GetProperty(kind).GetProperty(field).GetDouble()))];
             // Ours, the bare broadcaster (ceiling) and any peer measured in the same run.
-            var kinds = new[] { ("ours", "ours"), ("bare", "bare"), ("nats", "NATS") }.Where(k => Points(k.Item1, "p99_ms").Count > 0).ToList();
-            Save("w4-latency.svg", SvgChart.Lines("W4 WebSocket, 1,000 streams: latency against offered rate", "offered deliveries/s", "latency (ms, log scale)",
+            var kinds = new[] { ("ours", "ours"), ("bare", "bare"), ("nats", "NATS"), ("redis", "Redis"), ("signalr", "SignalR") }.Where(k => Points(k.Item1, "p99_ms").Count > 0).ToList();
+            Save($"{prefix}-latency.svg", SvgChart.Lines($"{title}, {streams:N0} streams: latency against offered rate", "offered deliveries/s", "latency (ms, log scale)",
                 [.. kinds.SelectMany((k, i) => new[]
                 {
                     new SvgChart.Series($"{k.Item2} p99", Points(k.Item1, "p99_ms"), ColorIndex: i),
                     new SvgChart.Series($"{k.Item2} p50", Points(k.Item1, "p50_ms"), Dashed: true, ColorIndex: i),
                 })], logY: true));
-            Save("w4-throughput.svg", SvgChart.Bars("W4 WebSocket, 1,000 streams: delivered/s per offered rate", "offered deliveries/s", "deliveries/s",
+            Save($"{prefix}-throughput.svg", SvgChart.Bars($"{title}, {streams:N0} streams: delivered/s per offered rate", "offered deliveries/s", "deliveries/s",
                 [.. rows.Select(r => (r.GetProperty("rate").GetInt32() * streams).ToString("N0", CultureInfo.InvariantCulture))],
-                [.. kinds.Select(k => (k.Item2, (IReadOnlyList<double>)[.. Points(k.Item1, "delivered").Select(p => p.Item2)]))]));
+                [.. kinds.Select(k => (k.Item2, (IReadOnlyList<double>)[.. rows.Select(r => r.TryGetProperty(k.Item1, out var v) ? v.GetProperty("delivered").GetDouble() : 0)]))]));
         }
 
         if (Read(results, "w5-wrk.json") is { } w5)
@@ -81,12 +87,21 @@ public static class Report
         return written;
     }
 
-    /// <summary>Runs the command.</summary>
+    /// <summary>Runs the command: the plots, then the results block of <c>--docs</c> (docs/benchmarks.md; <c>--docs none</c> skips it).</summary>
     public static int Run(string[] args)
     {
-        foreach (var file in Write(args.Option("--results") ?? "docs/results", args.Option("--out") ?? "docs/plots"))
+        var results = args.Option("--results") ?? "docs/results";
+        foreach (var file in Write(results, args.Option("--out") ?? "docs/plots"))
         {
             Console.WriteLine($"wrote {file}");
+        }
+
+        var docs = args.Option("--docs") ?? "docs/benchmarks.md";
+        if (docs != "none")
+        {
+            var markdown = File.Exists(docs) ? File.ReadAllText(docs) : "# Benchmarks\n";
+            File.WriteAllText(docs, Summary.Splice(markdown, Summary.Markdown(results)));
+            Console.WriteLine($"updated the results block of {docs}");
         }
 
         return 0;
