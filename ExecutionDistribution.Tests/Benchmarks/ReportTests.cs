@@ -44,4 +44,32 @@ public sealed class ReportTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Test]
+    public void The_results_block_of_the_docs_is_regenerated_from_the_json_and_the_text_around_it_is_kept()
+    {
+        var dir = Directory.CreateTempSubdirectory("summary-test-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "w4-ws.json"), W4.Replace("\"bare\":{\"delivered\":397517", "\"nats\":{\"delivered\":143794,\"p50_ms\":1,\"p99_ms\":2,\"p999_ms\":3,\"max_ms\":4},\"bare\":{\"delivered\":397517", StringComparison.Ordinal));
+            File.WriteAllText(Path.Combine(dir, "w7.json"), """
+                {"workload":"w7-recovery","subscribers":100,"rate":2000,"median":{"missing":0,"duplicates":6665,"restart_seconds":1.65,"resume_median_seconds":4.03,"resume_max_seconds":5.46}}
+                """);
+            var docs = $"# Benchmarks\nintro\n\n{Summary.Begin}\nstale figures\n{Summary.End}\n\n## Analysis\nkept\n";
+
+            var updated = Summary.Splice(docs, Summary.Markdown(dir));
+
+            Assert.That(updated, Does.StartWith("# Benchmarks\nintro\n"));
+            Assert.That(updated, Does.EndWith("## Analysis\nkept\n"));
+            Assert.That(updated, Does.Not.Contain("stale figures"));
+            Assert.That(updated, Does.Contain("| 400,000 | 287,589 | 1317.0 | 397,517 | 40.0 | 143,794 | 2.0 |"), "ours, then the bare broadcaster, then each peer");
+            Assert.That(updated, Does.Contain("ours as a ratio of each: bare 0.72, nats 2.00"));
+            Assert.That(updated, Does.Contain("| 0 | 6,665 | 1.65 | 4.03 | 5.46 |"), "W7");
+            Assert.That(Summary.Splice(updated, "again"), Does.Contain($"{Summary.Begin}\nagain\n{Summary.End}"), "the block is replaced, not appended, the second time");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
