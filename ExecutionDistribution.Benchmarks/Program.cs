@@ -16,11 +16,24 @@ static int Dispatch(string[] args) => args.FirstOrDefault() switch
     "w3-grpc" => WebSocketWorkload.Run([.. args[1..], "--transport", "grpc"]),
     "w7-recovery" => RecoveryWorkload.Run(args[1..]),
     "report" => Report.Run(args[1..]),
+    "sample" => Sample(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5),
     "serve" when args.Length > 2 && args[1] == "bare-ws" => WebSocketWorkload.ServeBare(args[2]),
     "serve" when args.Length > 2 && args[1] == "signalr" => WebSocketWorkload.ServeSignalR(args[2]),
     "serve" => RestWorkload.Serve(args[1..]),
     _ => RunBenchmarkDotNet(args),
 };
+
+// The first events of the standard stream (seed 42), one JSON envelope per line: what every workload sends.
+static int Sample(int count)
+{
+    var stream = new ExecutionDistribution.Ingest.SyntheticExecutionStream(42);
+    for (var i = 0; i < count; i++)
+    {
+        Console.WriteLine(System.Text.Encoding.UTF8.GetString(stream.Next().EnvelopeJson.Span));
+    }
+
+    return 0;
+}
 
 static int RunBenchmarkDotNet(string[] args)
 {

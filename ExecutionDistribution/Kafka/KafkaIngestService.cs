@@ -32,12 +32,17 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     private readonly TimeProvider _time;
     private readonly ILogger<KafkaIngestService> _logger;
     private readonly SafePointTracker _tracker = new();
+
+    // The tracker's owner is the parse stage while it runs; the consume thread takes this to store,
+    // commit and forget in a rebalance (after draining the stage, so no record is being tracked).
+    private readonly Lock _trackerGate = new();
     private readonly IDurableHold[] _holds;
-    private readonly ConsumeResult<byte[]?, byte[]?>[] _batch = new ConsumeResult<byte[]?, byte[]?>[MaxRecordsPerWake];
-    private readonly Parsed[] _parsed = new Parsed[MaxRecordsPerWake];
     private readonly ParallelOptions _parallel;
 
-    /// <summary>Batches smaller than this are parsed on the consume thread alone (fan-out costs more).</summary>
+    /// <summary>Batches between the consume thread and the parse thread (each up to <see cref="MaxRecordsPerWake"/> records): the pipeline's bound.</summary>
+    private const int PipelineDepth = 4;
+
+    /// <summary>Batches smaller than this are parsed on the parse thread alone (fan-out costs more).</summary>
     private const int ParallelParseThreshold = 32;
     private readonly CancellationTokenSource _stopping = new();
     private Thread? _thread;
@@ -48,6 +53,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     private long _lastSuccessTimestamp;
     private string _lastError = string.Empty;
     private int _disposed;
+    private IngestPipeline? _pipeline;
 
     public KafkaIngestService(
         IOptions<KafkaOptions> options,
@@ -176,53 +182,55 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
             })
             .SetPartitionsRevokedHandler((c, partitions) =>
             {
-                // Before giving partitions up: store and commit what is safe; the rest is re-read by the new owner.
-                StoreSafeOffsets(c);
-                CommitStored(c);
-                _tracker.Forget(partitions.Select(p => p.TopicPartition));
+                // Before giving partitions up: let the parse stage hand over and track everything consumed
+                // (it then stands still: this thread is the only producer of batches), store and commit
+                // what is safe; the rest is re-read by the new owner.
+                _pipeline?.Drain(_stopping.Token);
+                lock (_trackerGate)
+                {
+                    StoreSafeOffsets(c);
+                    CommitStored(c);
+                    _tracker.Forget(partitions.Select(p => p.TopicPartition));
+                }
+
                 KafkaLog.PartitionsRevoked(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
             })
-            .SetPartitionsLostHandler((_, partitions) => _tracker.Forget(partitions.Select(p => p.TopicPartition)))
+            .SetPartitionsLostHandler((_, partitions) =>
+            {
+                _pipeline?.Drain(_stopping.Token);
+                lock (_trackerGate)
+                {
+                    _tracker.Forget(partitions.Select(p => p.TopicPartition));
+                }
+            })
             .Build();
         consumer.Subscribe(_options.InputTopics);
 
+        // Two stages overlap: this thread consumes batches; the parse thread parses each (in parallel on
+        // Kafka:ParseThreads threads when large enough), hands its events to the core strictly in
+        // consumption order (per-partition order holds), tracks them and stores safe offsets. At most
+        // PipelineDepth batches are between the two: when the parse stage is behind, consuming waits.
+        using var pipeline = new IngestPipeline(this, consumer);
         var backoff = 100;
-        var nextStore = _time.GetTimestamp();
-        var storeEvery = (long)(_time.TimestampFrequency * Math.Min(_options.CommitInterval.TotalSeconds, 0.1));
         try
         {
             while (!_stopping.IsCancellationRequested)
             {
+                pipeline.ThrowIfFaulted();
+                var batch = pipeline.TakeFree(_stopping.Token);
                 try
                 {
-                    // Take what librdkafka has already fetched (up to a batch) and wake the dispatcher once
-                    // for all of it: a wake-up per record would cost more than the record.
+                    // Take what librdkafka has already fetched, up to a batch: one hand-off and one
+                    // dispatcher wake-up for all of it (a wake-up per record would cost more than the record).
                     var record = consumer.Consume(TimeSpan.FromMilliseconds(100));
-                    var handled = 0;
                     while (record is not null)
                     {
                         if (!record.IsPartitionEOF)
                         {
-                            _batch[handled++] = record;
+                            batch.Records[batch.Count++] = record;
                         }
 
-                        record = handled < MaxRecordsPerWake ? consumer.Consume(TimeSpan.Zero) : null;
-                    }
-
-                    // Parse the batch (in parallel on Kafka:ParseThreads threads when it is large enough),
-                    // then hand the events over strictly in consumption order: per-partition order holds.
-                    ParseBatch(handled);
-                    for (var i = 0; i < handled; i++)
-                    {
-                        Handle(_batch[i], _parsed[i]);
-                        _batch[i] = null!;
-                        _parsed[i] = default;
-                    }
-
-                    if (handled > 0)
-                    {
-                        _ingest.WakeDispatcher();
-                        Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
+                        record = batch.Count < MaxRecordsPerWake ? consumer.Consume(TimeSpan.Zero) : null;
                     }
 
                     backoff = 100;
@@ -236,20 +244,18 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
                     backoff = Math.Min(backoff * 2, 5_000);
                 }
 
-                if (_time.GetTimestamp() >= nextStore)
-                {
-                    StoreSafeOffsets(consumer);
-                    nextStore = _time.GetTimestamp() + storeEvery;
-                }
+                pipeline.Submit(batch);
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
-            Debug.WriteLine("ingest stopping while waiting for room in the ingest queue");
+            Debug.WriteLine("ingest stopping while waiting for the parse stage");
         }
         finally
         {
-            // Orderly stop: give in-flight outputs a moment, then commit what is safe and leave the group.
+            // Orderly stop: let the parse stage finish what was consumed, give in-flight outputs a
+            // moment, then commit what is safe and leave the group.
+            pipeline.Complete();
             var deadline = _time.GetTimestamp() + (long)(_time.TimestampFrequency * 5);
             while (_tracker.InFlightCount > 0 && _time.GetTimestamp() < deadline)
             {
@@ -263,17 +269,17 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         }
     }
 
-    private void ParseBatch(int count)
+    private void ParseBatch(ConsumedBatch batch)
     {
-        if (count >= ParallelParseThreshold && _options.ParseThreads > 1)
+        if (batch.Count >= ParallelParseThreshold && _options.ParseThreads > 1)
         {
-            Parallel.For(0, count, _parallel, i => _parsed[i] = Parse(_batch[i]));
+            Parallel.For(0, batch.Count, _parallel, i => batch.Parsed[i] = Parse(batch.Records[i]));
         }
         else
         {
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < batch.Count; i++)
             {
-                _parsed[i] = Parse(_batch[i]);
+                batch.Parsed[i] = Parse(batch.Records[i]);
             }
         }
     }
@@ -387,7 +393,16 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         return floor;
     }
 
+    // The parse stage every 100 ms, the consume thread in a rebalance (after a drain) and when stopping.
     private void StoreSafeOffsets(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        lock (_trackerGate)
+        {
+            StoreSafeOffsetsLocked(consumer);
+        }
+    }
+
+    private void StoreSafeOffsetsLocked(IConsumer<byte[]?, byte[]?> consumer)
     {
         foreach (var offset in _tracker.TakeSafeOffsets(HeldFrom()))
         {
@@ -424,6 +439,162 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         Volatile.Write(ref _lastError, error.Reason);
         Interlocked.Exchange(ref _lastErrorTimestamp, _time.GetTimestamp());
         KafkaLog.ClientError(_logger, error.Reason);
+    }
+
+    /// <summary>Up to <see cref="MaxRecordsPerWake"/> consumed records and, once parsed, their events.</summary>
+    private sealed class ConsumedBatch
+    {
+        public ConsumeResult<byte[]?, byte[]?>[] Records { get; } = new ConsumeResult<byte[]?, byte[]?>[MaxRecordsPerWake];
+
+        public Parsed[] Parsed { get; } = new Parsed[MaxRecordsPerWake];
+
+        public int Count { get; set; }
+
+        public void Clear()
+        {
+            Array.Clear(Records, 0, Count);
+            Array.Clear(Parsed, 0, Count);
+            Count = 0;
+        }
+    }
+
+    /// <summary>
+    /// The parse stage of one consumer: a thread that takes consumed batches in order, parses them,
+    /// hands their events to the core, tracks them and stores the safe offsets (every 100 ms, also
+    /// when idle). From the consume thread's side: <see cref="TakeFree"/>, <see cref="Submit"/>,
+    /// <see cref="Drain"/> (rebalance) and <see cref="Complete"/> (stop). While the stage runs, only it
+    /// touches the tracker; the consume thread does after a drain or once the stage has ended.
+    /// </summary>
+    private sealed class IngestPipeline : IDisposable
+    {
+        private readonly KafkaIngestService _owner;
+        private readonly IConsumer<byte[]?, byte[]?> _consumer;
+        private readonly System.Collections.Concurrent.BlockingCollection<ConsumedBatch> _free = new(PipelineDepth);
+        private readonly System.Collections.Concurrent.BlockingCollection<ConsumedBatch> _full = new(PipelineDepth);
+        private readonly Thread _thread;
+        private readonly long _storeEvery;
+        private int _inFlight;
+        private Exception? _fault;
+
+        public IngestPipeline(KafkaIngestService owner, IConsumer<byte[]?, byte[]?> consumer)
+        {
+            _owner = owner;
+            _consumer = consumer;
+            _storeEvery = (long)(owner._time.TimestampFrequency * Math.Min(owner._options.CommitInterval.TotalSeconds, 0.1));
+            for (var i = 0; i < PipelineDepth; i++)
+            {
+                _free.Add(new ConsumedBatch());
+            }
+
+            _thread = new Thread(Run) { IsBackground = true, Name = "execdist-kafka-parse" };
+            _thread.Start();
+            owner._pipeline = this;
+        }
+
+        public void ThrowIfFaulted()
+        {
+            if (Volatile.Read(ref _fault) is { } fault)
+            {
+                throw new InvalidOperationException("the Kafka parse stage failed", fault);
+            }
+        }
+
+        public ConsumedBatch TakeFree(CancellationToken stopping)
+        {
+            ConsumedBatch? batch;
+            while (!_free.TryTake(out batch, 100, stopping))
+            {
+                ThrowIfFaulted();
+            }
+
+            return batch;
+        }
+
+        public void Submit(ConsumedBatch batch)
+        {
+            if (batch.Count == 0)
+            {
+                _free.Add(batch);
+                return;
+            }
+
+            Interlocked.Increment(ref _inFlight);
+            _full.Add(batch);
+        }
+
+        /// <summary>Consume thread: waits until every submitted batch has been handed over and tracked.</summary>
+        public void Drain(CancellationToken stopping)
+        {
+            var spinner = default(SpinWait);
+            while (Volatile.Read(ref _inFlight) > 0 && Volatile.Read(ref _fault) is null && !stopping.IsCancellationRequested)
+            {
+                spinner.SpinOnce(sleep1Threshold: 20);
+            }
+        }
+
+        /// <summary>Consume thread, stopping: the stage finishes what was submitted, then ends.</summary>
+        public void Complete()
+        {
+            _full.CompleteAdding();
+            _thread.Join(TimeSpan.FromSeconds(15));
+            _owner._pipeline = null;
+        }
+
+        public void Dispose()
+        {
+            if (!_full.IsAddingCompleted)
+            {
+                Complete();
+            }
+
+            _free.Dispose();
+            _full.Dispose();
+        }
+
+        private void Run()
+        {
+            var nextStore = _owner._time.GetTimestamp() + _storeEvery;
+            try
+            {
+                while (!_full.IsCompleted)
+                {
+                    if (_full.TryTake(out var batch, 100))
+                    {
+                        Handle(batch);
+                    }
+
+                    if (_owner._time.GetTimestamp() >= nextStore)
+                    {
+                        _owner.StoreSafeOffsets(_consumer);
+                        nextStore = _owner._time.GetTimestamp() + _storeEvery;
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_owner._stopping.IsCancellationRequested)
+            {
+                Debug.WriteLine("parse stage stopping while waiting for room in the ingest queue");
+            }
+            catch (Exception ex)
+            {
+                // The consume thread rethrows it: the consumer is built again and re-reads from the last commit.
+                Volatile.Write(ref _fault, ex);
+            }
+        }
+
+        private void Handle(ConsumedBatch batch)
+        {
+            _owner.ParseBatch(batch);
+            for (var i = 0; i < batch.Count; i++)
+            {
+                _owner.Handle(batch.Records[i], batch.Parsed[i]);
+            }
+
+            _owner._ingest.WakeDispatcher();
+            Interlocked.Exchange(ref _owner._lastSuccessTimestamp, _owner._time.GetTimestamp());
+            batch.Clear();
+            _free.Add(batch);
+            Interlocked.Decrement(ref _inFlight);
+        }
     }
 
     private static string Describe(IReadOnlyList<ValidationProblem> problems)

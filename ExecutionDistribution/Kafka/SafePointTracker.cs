@@ -8,7 +8,8 @@ namespace ExecutionDistribution.Kafka;
 /// safe, and yields, per partition, the offset after the longest prefix of safe records: the only
 /// offsets ever committed. A record is safe when its event is in the dispatch core's log, every
 /// execution_distributed output of it is acknowledged by Kafka and no durable part holds it, or when
-/// its dead-letter copy is acknowledged. Owned by the consume thread; completions arrive from other threads through fields
+/// its dead-letter copy is acknowledged. Owned by the ingest parse stage (the consume thread takes it over, under
+/// the ingest service's lock, only in a rebalance after draining that stage); completions arrive from other threads through fields
 /// read with volatile semantics.
 /// </summary>
 internal sealed class SafePointTracker
