@@ -80,6 +80,29 @@ public sealed class ExecutionEventParserTests
     }
 
     [Test]
+    public void Symbol_lists_keep_their_order_and_the_same_list_is_one_shared_array()
+    {
+        var first = Parse(SpecExample).Event!;
+        var second = Parse(SpecExample).Event!;
+        var escaped = Parse(SpecExample.Replace("\"reporting_analytics\"]", "\"reporting\\u005Fanalytics\", \"risk_management\"]", StringComparison.Ordinal)).Event!;
+
+        Assert.That(first.Routing.TargetWorkflows, Is.EqualTo(new[] { "portfolio_management", "reporting_analytics" }));
+        Assert.That(first.Metadata.ComplianceFlags, Is.EqualTo(new[] { "MiFID_II", "RegNMS" }));
+        Assert.That(second.Routing.TargetWorkflows, Is.SameAs(first.Routing.TargetWorkflows), "parsing the same list again allocates nothing");
+        Assert.That(escaped.Routing.TargetWorkflows, Is.EqualTo(new[] { "portfolio_management", "reporting_analytics", "risk_management" }), "an escaped item takes the long way, in order");
+    }
+
+    [TestCase("[\"portfolio_management\", \"  \"]", "distribution.target_workflows[1]")]
+    [TestCase("[\"portfolio_management\", 7, \"risk_management\"]", "distribution.target_workflows[1]")]
+    [TestCase("[\"portfolio_management\", \"risk_management\", \"\"]", "distribution.target_workflows[2]")]
+    public void A_bad_item_of_a_symbol_list_is_named_by_its_index(string list, string path)
+    {
+        var result = Parse(SpecExample.Replace("[\"portfolio_management\", \"reporting_analytics\"]", list, StringComparison.Ordinal));
+
+        Assert.That(Paths(result), Is.EqualTo(new[] { path }));
+    }
+
+    [Test]
     public void Written_events_use_microsecond_utc_timestamps_and_both_shapes()
     {
         var e = Parse(SpecExample).Event!;

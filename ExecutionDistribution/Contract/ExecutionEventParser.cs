@@ -485,6 +485,11 @@ internal static class Fields
         return CheckLength(value, c, parent, name, maxLength);
     }
 
+    /// <summary>
+    /// A list of low-cardinality symbols (target workflows, compliance flags): the array itself is
+    /// interned, so the same list on every event allocates nothing once seen. Problem paths
+    /// (<c>name[i]</c>) are only formatted for a bad item.
+    /// </summary>
     public static string[]? SymbolArray(ref Utf8JsonReader r, ParseContext c, string parent, string name, int maxLength)
     {
         if (r.TokenType == JsonTokenType.Null)
@@ -499,20 +504,76 @@ internal static class Fields
             return null;
         }
 
-        var items = new List<string>(4);
-        var index = 0;
+        // The items, joined by a separator no symbol contains, are the key of the interned array.
+        Span<char> key = stackalloc char[StringTable.MaxLength * 4];
+        var keyLength = 0;
+        var items = 0;
+        List<string>? slow = null;
         while (r.Read() && r.TokenType != JsonTokenType.EndArray)
         {
-            var item = Symbol(ref r, c, parent, $"{name}[{index}]", maxLength);
-            if (item is not null)
+            if (slow is null && TryAppendSymbol(ref r, key, ref keyLength, items, maxLength))
             {
-                items.Add(item);
+                items++;
+                continue;
             }
 
-            index++;
+            // Escaped, long, empty, not a string, or a full key: the long way, with the problem's path.
+            slow ??= SplitKey(key[..keyLength], items);
+            if (Symbol(ref r, c, parent, $"{name}[{items}]", maxLength) is { } item)
+            {
+                slow.Add(item);
+            }
+
+            items++;
         }
 
-        return [.. items];
+        return slow is not null ? [.. slow] : items == 0 ? [] : StringTable.InternArray(key[..keyLength], ArraySeparator);
+    }
+
+    private const char ArraySeparator = '\u0001';
+
+    // A short, unescaped, non-blank string item transcoded straight onto the key; false (key unchanged) otherwise.
+    private static bool TryAppendSymbol(ref Utf8JsonReader r, scoped Span<char> key, ref int keyLength, int items, int maxLength)
+    {
+        if (r.TokenType != JsonTokenType.String || r.ValueIsEscaped || r.HasValueSequence || r.ValueSpan.Length is 0 or > StringTable.MaxLength)
+        {
+            return false;
+        }
+
+        var start = keyLength + (items > 0 ? 1 : 0);
+        if (start + r.ValueSpan.Length > key.Length
+            || System.Text.Unicode.Utf8.ToUtf16(r.ValueSpan, key[start..], out _, out var written) != System.Buffers.OperationStatus.Done)
+        {
+            return false;
+        }
+
+        var chars = key.Slice(start, written);
+        if (chars.IsWhiteSpace() || written > maxLength || chars.Contains(ArraySeparator))
+        {
+            return false;
+        }
+
+        if (items > 0)
+        {
+            key[keyLength] = ArraySeparator;
+        }
+
+        keyLength = start + written;
+        return true;
+    }
+
+    private static List<string> SplitKey(ReadOnlySpan<char> key, int items)
+    {
+        var list = new List<string>(items + 1);
+        foreach (var range in key.Split(ArraySeparator))
+        {
+            if (items-- > 0)
+            {
+                list.Add(StringTable.Intern(key[range]));
+            }
+        }
+
+        return list;
     }
 
     public static DateTime? Timestamp(ref Utf8JsonReader r, ParseContext c, string parent, string name)

@@ -22,6 +22,41 @@ internal static class StringTable
 
     private static int _count;
 
+    /// <summary>Upper bound on interned symbol lists (target workflows, compliance flags).</summary>
+    public const int MaxArrays = 4_096;
+
+    private static readonly ConcurrentDictionary<string, string[]> Arrays = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string[]>.AlternateLookup<ReadOnlySpan<char>> ArrayLookup =
+        Arrays.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static int _arrayCount;
+
+    /// <summary>
+    /// The interned array of the symbols in <paramref name="key"/> (joined by <paramref name="separator"/>).
+    /// Shared by every event that carries the same list: callers must never modify it.
+    /// </summary>
+    public static string[] InternArray(ReadOnlySpan<char> key, char separator)
+    {
+        if (ArrayLookup.TryGetValue(key, out var existing))
+        {
+            return existing;
+        }
+
+        var items = new List<string>();
+        foreach (var range in key.Split(separator))
+        {
+            items.Add(Intern(key[range]));
+        }
+
+        string[] created = [.. items];
+        if (Volatile.Read(ref _arrayCount) < MaxArrays && Arrays.TryAdd(key.ToString(), created))
+        {
+            Interlocked.Increment(ref _arrayCount);
+        }
+
+        return created;
+    }
+
     /// <summary>The interned instance equal to <paramref name="chars"/>.</summary>
     public static string Intern(ReadOnlySpan<char> chars)
     {
