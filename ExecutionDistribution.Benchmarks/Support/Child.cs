@@ -95,3 +95,43 @@ public sealed class Child : IDisposable
         _process.Dispose();
     }
 }
+
+/// <summary>A peer's server (nats-server, redis-server) as a child process, its output discarded, killed on dispose.</summary>
+public sealed class PeerServer : IDisposable
+{
+    private readonly Process _process;
+
+    private PeerServer(Process process) => _process = process;
+
+    public int Pid => _process.Id;
+
+    public static PeerServer Start(string file, params string[] args)
+    {
+        var process = Process.Start(new ProcessStartInfo(file, args)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new PeerServer(process);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+
+        _process.Dispose();
+    }
+}

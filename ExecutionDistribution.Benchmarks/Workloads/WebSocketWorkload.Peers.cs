@@ -30,36 +30,19 @@ public static partial class WebSocketWorkload
     private static List<Step> RedisLadder(int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
         var port = Child.FreePort();
-        using var server = Process.Start(new ProcessStartInfo("redis-server",
-            ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--client-output-buffer-limit", "pubsub 256mb 128mb 60"])
+        using var server = PeerServer.Start("redis-server",
+            "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--client-output-buffer-limit", "pubsub 256mb 128mb 60");
+        var endpoint = $"127.0.0.1:{port},abortConnect=false,connectRetry=10";
+        using var publisher = ConnectionMultiplexer.Connect(endpoint);
+        var channel = RedisChannel.Literal("executions");
+        var pub = publisher.GetSubscriber();
+        return Ladder("redis", () => RedisReceiver.ConnectAsync(endpoint, channel), batch =>
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        })!;
-        server.OutputDataReceived += (_, _) => { };
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
-        try
-        {
-            var endpoint = $"127.0.0.1:{port},abortConnect=false,connectRetry=10";
-            using var publisher = ConnectionMultiplexer.Connect(endpoint);
-            var channel = RedisChannel.Literal("executions");
-            var pub = publisher.GetSubscriber();
-            return Ladder("redis", () => RedisReceiver.ConnectAsync(endpoint, channel), batch =>
+            foreach (var e in batch)
             {
-                foreach (var e in batch)
-                {
-                    pub.Publish(channel, e, CommandFlags.FireAndForget);
-                }
-            }, server.Id, streams, seconds, rates, events, climbAll);
-        }
-        finally
-        {
-            server.Kill(entireProcessTree: true);
-            server.WaitForExit(10_000);
-        }
+                pub.Publish(channel, e, CommandFlags.FireAndForget);
+            }
+        }, server.Pid, streams, seconds, rates, events, climbAll);
     }
 
     /// <summary>One Redis subscriber connection.</summary>

@@ -565,39 +565,22 @@ public static partial class WebSocketWorkload
     private static List<Step> NatsLadder(int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
     {
         var port = Child.FreePort();
-        using var server = Process.Start(new ProcessStartInfo("nats-server", ["-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture)])
-        {
-            UseShellExecute = false,
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-        })!;
-        server.OutputDataReceived += (_, _) => { };
-        server.ErrorDataReceived += (_, _) => { };
-        server.BeginOutputReadLine();
-        server.BeginErrorReadLine();
+        using var server = PeerServer.Start("nats-server", "-a", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture));
+        var url = $"nats://127.0.0.1:{port}";
+        var publisher = ConnectNats(url).GetAwaiter().GetResult();
         try
         {
-            var url = $"nats://127.0.0.1:{port}";
-            var publisher = ConnectNats(url).GetAwaiter().GetResult();
-            try
+            return Ladder("nats", async () => await NatsReceiver.ConnectAsync(url).ConfigureAwait(false), batch =>
             {
-                return Ladder("nats", async () => await NatsReceiver.ConnectAsync(url).ConfigureAwait(false), batch =>
+                foreach (var e in batch)
                 {
-                    foreach (var e in batch)
-                    {
-                        publisher.PublishAsync("executions", e).AsTask().GetAwaiter().GetResult();
-                    }
-                }, server.Id, streams, seconds, rates, events, climbAll);
-            }
-            finally
-            {
-                publisher.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
+                    publisher.PublishAsync("executions", e).AsTask().GetAwaiter().GetResult();
+                }
+            }, server.Pid, streams, seconds, rates, events, climbAll);
         }
         finally
         {
-            server.Kill(entireProcessTree: true);
-            server.WaitForExit(10_000);
+            publisher.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
     }
 
