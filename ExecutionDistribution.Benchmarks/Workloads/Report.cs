@@ -100,6 +100,7 @@ public static class Report
         if (docs != "none")
         {
             var markdown = File.Exists(docs) ? File.ReadAllText(docs) : "# Benchmarks\n";
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(docs))!);
             File.WriteAllText(docs, Summary.Splice(markdown, Summary.Markdown(results)));
             Console.WriteLine($"updated the results block of {docs}");
         }

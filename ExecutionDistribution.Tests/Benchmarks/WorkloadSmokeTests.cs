@@ -57,8 +57,10 @@ public sealed class WorkloadSmokeTests
         var output = Directory.CreateTempSubdirectory("report-smoke-").FullName;
         try
         {
-            var (exit, text) = RunBenchmarks("report", "--results", results, "--out", output);
+            var docs = Path.Combine(output, "benchmarks.md");
+            var (exit, text) = RunBenchmarks("report", "--results", results, "--out", output, "--docs", docs);
             Assert.That(exit, Is.Zero, text);
+            Assert.That(File.ReadAllText(docs), Does.Contain("### W4 over WebSocket").And.Contain("<!-- results:end -->"), "the results block is written from the recorded JSON");
             Assert.That(Directory.GetFiles(output, "*.svg").Select(Path.GetFileName), Is.SupersetOf(new[] { "w4-latency.svg", "w4-throughput.svg", "w5-requests.svg", "core-throughput.svg" }));
         }
         finally
