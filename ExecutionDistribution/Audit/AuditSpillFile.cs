@@ -78,28 +78,28 @@ internal sealed class AuditSpillFile(string path)
     private static void Write(Utf8JsonWriter w, AuditRecord r)
     {
         w.WriteStartObject();
-        w.WriteString("id", r.Id);
-        w.WriteString("event_id", r.EventId);
-        w.WriteString("topic_name", r.TopicName);
-        w.WriteString("routing_key", r.RoutingKey);
-        w.WriteString("delivery_status", r.DeliveryStatus);
+        w.WriteString("id"u8, r.Id);
+        w.WriteString("event_id"u8, r.EventId);
+        w.WriteString("topic_name"u8, r.TopicName);
+        w.WriteString("routing_key"u8, r.RoutingKey);
+        w.WriteString("delivery_status"u8, r.DeliveryStatus);
         if (r.DeliveryTimeMs is { } ms)
         {
-            w.WriteNumber("delivery_time_ms", ms);
+            w.WriteNumber("delivery_time_ms"u8, ms);
         }
 
-        w.WriteNumber("retry_count", r.RetryCount);
+        w.WriteNumber("retry_count"u8, r.RetryCount);
         Span<char> created = stackalloc char[32];
         r.CreatedAt.TryFormat(created, out var length, Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture);
-        w.WriteString("created_at", created[..length]);
+        w.WriteString("created_at"u8, created[..length]);
         if (r.OrderId is not null)
         {
-            w.WriteString("order_id", r.OrderId);
+            w.WriteString("order_id"u8, r.OrderId);
         }
 
         if (r.SubscriptionId is not null)
         {
-            w.WriteString("subscription_id", r.SubscriptionId);
+            w.WriteString("subscription_id"u8, r.SubscriptionId);
         }
 
         w.WriteEndObject();

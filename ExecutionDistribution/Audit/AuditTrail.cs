@@ -89,11 +89,48 @@ public sealed class AuditTrail : IDropObserver
     /// <summary>Records one outcome of an audited event. Never blocks.</summary>
     public void Record(ExecutionEvent e, string subscriptionId, string status, int retryCount = 0)
     {
-        var elapsed = e.IngestTimestamp > 0 ? _time.GetElapsedTime(e.IngestTimestamp).TotalMilliseconds : (double?)null;
-        _queue.Enqueue(new AuditRecord(Guid.CreateVersion7(), e.EventId, e.Routing.Topic, e.Routing.RoutingKey, status,
-            elapsed is { } ms ? Math.Round(ms, 3) : null, retryCount, Timestamps.UtcNow(_time), e.OrderId, subscriptionId));
+        _queue.Enqueue(Row(e, subscriptionId, status, retryCount, Timestamps.UtcNow(_time), _time.GetTimestamp()));
         Interlocked.Increment(ref _queued);
         Interlocked.Increment(ref _recorded);
+    }
+
+    /// <summary>
+    /// Records the deliveries of one written batch: one clock reading and one counter update for all
+    /// of them. Those whose sequence is at most <paramref name="sentBefore"/> are redeliveries.
+    /// </summary>
+    /// <returns>The last sequence of the batch (0 when empty).</returns>
+    public long RecordDelivered(ReadOnlySpan<Delivery> deliveries, string subscriptionId, long sentBefore)
+    {
+        long last = 0;
+        var rows = 0;
+        var now = Timestamps.UtcNow(_time);
+        var ticks = _time.GetTimestamp();
+        foreach (var d in deliveries)
+        {
+            last = d.Sequence;
+            if (!Wants(d.Event))
+            {
+                continue;
+            }
+
+            var again = d.Sequence <= sentBefore;
+            _queue.Enqueue(Row(d.Event, subscriptionId, again ? DeliveryStatuses.Redelivered : DeliveryStatuses.Delivered, again ? 1 : 0, now, ticks));
+            rows++;
+        }
+
+        if (rows > 0)
+        {
+            Interlocked.Add(ref _queued, rows);
+            Interlocked.Add(ref _recorded, rows);
+        }
+
+        return last;
+    }
+
+    private AuditRecord Row(ExecutionEvent e, string subscriptionId, string status, int retryCount, DateTime now, long ticks)
+    {
+        double? elapsed = e.IngestTimestamp > 0 ? Math.Round((ticks - e.IngestTimestamp) * 1000.0 / _time.TimestampFrequency, 3) : null;
+        return new AuditRecord(AuditIds.Next(now), e.EventId, e.Routing.Topic, e.Routing.RoutingKey, status, elapsed, retryCount, now, e.OrderId, subscriptionId);
     }
 
     /// <summary>Dispatcher thread: an at_most_once subscriber dropped <paramref name="e"/>.</summary>

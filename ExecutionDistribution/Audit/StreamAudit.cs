@@ -44,21 +44,18 @@ internal sealed class StreamAudit : IAcknowledgementListener
     /// <summary>The deliveries were written to the client.</summary>
     public void Delivered(ReadOnlySpan<Delivery> deliveries)
     {
-        long last = 0;
-        foreach (var d in deliveries)
+        var last = _trail.RecordDelivered(deliveries, _subscriptionId, _sentBefore);
+        if (_tracksAcks)
         {
-            last = d.Sequence;
-            if (!_trail.Wants(d.Event))
+            lock (_gate)
             {
-                continue;
-            }
-
-            var again = d.Sequence <= _sentBefore;
-            _trail.Record(d.Event, _subscriptionId, again ? DeliveryStatuses.Redelivered : DeliveryStatuses.Delivered, again ? 1 : 0);
-            if (_tracksAcks)
-            {
-                lock (_gate)
+                foreach (var d in deliveries)
                 {
+                    if (!_trail.Wants(d.Event))
+                    {
+                        continue;
+                    }
+
                     if (_unacknowledged.Count < MaxUnacknowledged)
                     {
                         _unacknowledged.Enqueue(d);
