@@ -24,7 +24,7 @@ public static class Report
             written.Add(path);
         }
 
-        foreach (var (file, prefix, title) in new[] { ("w4-ws.json", "w4", "W4 WebSocket"), ("w3-grpc.json", "w3", "W3 gRPC") })
+        foreach (var (file, prefix, title) in new[] { ("w4-ws.json", "w4", "W4 WebSocket"), ("w3-grpc.json", "w3", "W3 gRPC"), ("w4-ws-standard.json", "w4-standard", "W4 WebSocket, standard population") })
         {
             if (Read(results, file) is not { } w)
             {
@@ -34,7 +34,7 @@ public static class Report
             var rows = w.GetProperty("median").EnumerateArray().ToList();
             var streams = w.GetProperty("streams").GetInt32();
             List<(double, double)> Points(string kind, string field) => [.. rows.Where(r => r.TryGetProperty(kind, out _))
-                .Select(r => ((double)r.GetProperty("rate").GetInt32() * streams, r.GetProperty(kind).GetProperty(field).GetDouble()))];
+                .Select(r => ((double)r.GetProperty("offered_deliveries").GetInt64(), r.GetProperty(kind).GetProperty(field).GetDouble()))];
             // Ours, the bare broadcaster (ceiling) and any peer measured in the same run.
             var kinds = new[] { ("ours", "ours"), ("bare", "bare"), ("nats", "NATS"), ("redis", "Redis"), ("signalr", "SignalR") }.Where(k => Points(k.Item1, "p99_ms").Count > 0).ToList();
             Save($"{prefix}-latency.svg", SvgChart.Lines($"{title}, {streams:N0} streams: latency against offered rate", "offered deliveries/s", "latency (ms, log scale)",
@@ -44,7 +44,7 @@ public static class Report
                     new SvgChart.Series($"{k.Item2} p50", Points(k.Item1, "p50_ms"), Dashed: true, ColorIndex: i),
                 })], logY: true));
             Save($"{prefix}-throughput.svg", SvgChart.Bars($"{title}, {streams:N0} streams: delivered/s per offered rate", "offered deliveries/s", "deliveries/s",
-                [.. rows.Select(r => (r.GetProperty("rate").GetInt32() * streams).ToString("N0", CultureInfo.InvariantCulture))],
+                [.. rows.Select(r => r.GetProperty("offered_deliveries").GetInt64().ToString("N0", CultureInfo.InvariantCulture))],
                 [.. kinds.Select(k => (k.Item2, (IReadOnlyList<double>)[.. rows.Select(r => r.TryGetProperty(k.Item1, out var v) ? v.GetProperty("delivered").GetDouble() : 0)]))]));
         }
 

@@ -71,7 +71,7 @@ public static class Summary
             md.AppendLine();
         }
 
-        foreach (var (file, title) in new[] { ("w3-grpc.json", "W3, delivery half over gRPC"), ("w4-ws.json", "W4 over WebSocket") })
+        foreach (var (file, title) in new[] { ("w3-grpc.json", "W3, delivery half over gRPC"), ("w4-ws.json", "W4 over WebSocket"), ("w4-ws-standard.json", "W4 over WebSocket, standard population") })
         {
             if (Read(results, file) is { } w)
             {
@@ -129,9 +129,12 @@ public static class Summary
         var rows = w.GetProperty("median").EnumerateArray().ToList();
         string[] all = ["ours", "bare", "nats", "redis", "signalr"];
         var kinds = all.Where(k => rows.Any(r => r.TryGetProperty(k, out _))).ToList();
-        md.AppendLine(c, $"### {title} ({streams:N0} streams, broadcast)");
+        var standard = w.TryGetProperty("population", out var population) && population.GetString() == "standard";
+        md.AppendLine(c, $"### {title} ({streams:N0} streams, {(standard ? string.Create(c, $"standard population, {w.GetProperty("deliveries_per_event").GetDouble():0.00} deliveries per event") : "broadcast")})");
         md.AppendLine();
-        md.AppendLine("Delivered/s and p99 (ms) per offered rate; `bare` is the bare Kestrel broadcaster (the ceiling), the others are peers on the same streams.");
+        md.AppendLine(standard
+            ? "Delivered/s and p99 (ms) per offered rate (events/s times the deliveries per event). Only ours: the bare broadcaster and the peers cannot filter."
+            : "Delivered/s and p99 (ms) per offered rate; `bare` is the bare Kestrel broadcaster (the ceiling), the others are peers on the same streams.");
         md.AppendLine();
         md.AppendLine("| offered deliveries/s | " + string.Join(" | ", kinds.Select(k => $"{k} delivered/s | {k} p99")) + " |");
         md.AppendLine("| ---: | " + string.Join(" | ", kinds.Select(_ => "---: | ---:")) + " |");
@@ -150,7 +153,8 @@ public static class Summary
             var ours = oursTop.GetProperty("delivered").GetDouble();
             var ratios = kinds.Where(k => k != "ours" && top.TryGetProperty(k, out _))
                 .Select(k => string.Create(c, $"{k} {ours / top.GetProperty(k).GetProperty("delivered").GetDouble():0.00}"));
-            md.AppendLine(c, $"At the top offered rate ({top.GetProperty("offered_deliveries").GetInt64():N0}/s), ours delivered {ours:N0}/s; ours as a ratio of each: {string.Join(", ", ratios)}.");
+            var against = ratios.ToList();
+            md.AppendLine(c, $"At the top offered rate ({top.GetProperty("offered_deliveries").GetInt64():N0}/s), ours delivered {ours:N0}/s{(against.Count > 0 ? $"; ours as a ratio of each: {string.Join(", ", against)}" : string.Empty)}.");
             if (oursTop.TryGetProperty("cpu_us_per_delivery", out var cpu) && cpu.GetDouble() >= 0)
             {
                 var cpus = kinds.Where(k => top.TryGetProperty(k, out var v) && v.TryGetProperty("cpu_us_per_delivery", out _))

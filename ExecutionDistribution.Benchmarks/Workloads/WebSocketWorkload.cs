@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Ingest;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -42,8 +43,19 @@ public static partial class WebSocketWorkload
         string[] oursSettings = args.Contains("--no-audit") ? ["--Audit:Enabled=false"] : [];
         var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
-        var events = Enumerable.Range(0, 65_536).Select(_ => stream.Next().EnvelopeJson.ToArray()).ToArray();
-        Console.WriteLine($"# {(grpc ? "W3 grpc" : "W4 websocket")}, broadcast: {streams} streams, every event to every stream, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs");
+        var parsed = Enumerable.Range(0, 65_536).Select(_ => stream.Next()).ToList();
+        var events = parsed.Select(e => e.EnvelopeJson.ToArray()).ToArray();
+
+        // The standard population (BENCHMARKS.md): stream i takes subscriber i's filter. Only ours can
+        // filter, so the bare broadcaster and the peers are not run; the offered deliveries are the
+        // offered events times the mean number of subscribers an event matches (counted on the stream).
+        var standard = args.Option("--population") == "standard";
+        var population = standard
+            ? [.. StandardSubscribers.Standard(new SyntheticExecutionStream(42), 42).Take(streams)]
+            : new List<SubscriberDefinition>();
+        var fanout = standard ? parsed.Take(8_192).Average(e => population.Count(d => d.Filter.Matches(e))) : streams;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"# {(grpc ? "W3 grpc" : "W4 websocket")}, {(standard ? $"standard population ({fanout:0.00} deliveries per event)" : "broadcast: every event to every stream")}: {streams} streams, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs"));
 
         var results = new List<Dictionary<string, List<Step>>>();
         var auditRuns = new List<AuditCheck>();
@@ -60,9 +72,11 @@ public static partial class WebSocketWorkload
             {
                 using var ours = Child.Start("ours", [.. oursSettings, .. audit, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
                 var clock = Stopwatch.StartNew();
+                var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout);
                 r["ours"] = grpc
-                    ? GrpcLadder(ours, streams, seconds, rates, events, climbAll)
-                    : Ladder("ours", ours.BaseAddress, "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once", "/api/v1/executions", ours.Pid, streams, seconds, rates, events, climbAll);
+                    ? GrpcLadder(ours, plan, standard ? population : null)
+                    : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
+                        "/api/v1/executions", ours.Pid, plan);
                 if (postgres is not null)
                 {
                     auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
@@ -79,12 +93,13 @@ public static partial class WebSocketWorkload
                 }
             }
 
-            using (var bare = Child.Start("bare-ws"))
+            if (!standard)
             {
-                r["bare"] = Ladder("bare", bare.BaseAddress, "/ws", "/ingest", bare.Pid, streams, seconds, rates, events, climbAll);
+                using var bare = Child.Start("bare-ws");
+                r["bare"] = Ladder("bare", bare.BaseAddress, _ => "/ws", "/ingest", bare.Pid, new LadderPlan(streams, seconds, rates, events, climbAll, streams));
             }
 
-            if (args.Contains("--peers"))
+            if (args.Contains("--peers") && !standard)
             {
                 r["nats"] = NatsLadder(streams, seconds, rates, events, climbAll);
                 r["redis"] = RedisLadder(streams, seconds, rates, events, climbAll);
@@ -95,11 +110,11 @@ public static partial class WebSocketWorkload
         }
 
         // Per rate: medians over runs.
-        Console.WriteLine("median per offered rate (deliveries/s offered = rate x streams):");
+        Console.WriteLine("median per offered rate (deliveries/s offered = events/s x deliveries per event):");
         var summary = new List<object>();
         foreach (var rate in rates)
         {
-            var row = new Dictionary<string, object> { ["rate"] = rate, ["offered_deliveries"] = (long)rate * streams };
+            var row = new Dictionary<string, object> { ["rate"] = rate, ["offered_deliveries"] = (long)Math.Round(rate * fanout) };
             foreach (var kind in Kinds)
             {
                 var steps = results.Where(x => x.ContainsKey(kind)).Select(x => x[kind].FirstOrDefault(s => s.Rate == rate)).OfType<Step>().ToList();
@@ -124,7 +139,7 @@ public static partial class WebSocketWorkload
         var held = new Dictionary<string, double>();
         foreach (var kind in Kinds)
         {
-            var perRun = results.Where(x => x.ContainsKey(kind)).Select(x => HighestHeld(x[kind], streams)).Order().ToList();
+            var perRun = results.Where(x => x.ContainsKey(kind)).Select(x => HighestHeld(x[kind], fanout)).Order().ToList();
             if (perRun.Count > 0)
             {
                 held[kind] = perRun[perRun.Count / 2];
@@ -148,7 +163,9 @@ public static partial class WebSocketWorkload
         {
             File.WriteAllText(path, JsonSerializer.Serialize(new
             {
-                workload = (grpc ? "w3-grpc-broadcast" : "w4-ws-broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
+                workload = (grpc ? "w3-grpc-" : "w4-ws-") + (standard ? "standard" : "broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
+                population = standard ? "standard" : "broadcast",
+                deliveries_per_event = fanout,
                 audit = auditRuns,
                 streams,
                 seconds,
@@ -202,40 +219,68 @@ public static partial class WebSocketWorkload
     /// </summary>
     public sealed record Step(int Rate, double Delivered, double P50Ms, double P99Ms, double P999Ms, double MaxMs, double CpuUsPerDelivery = double.NaN, double PeakMiB = double.NaN)
     {
-        /// <summary>p99 under 10 ms and at least 95% of the offered deliveries delivered.</summary>
-        public bool Held(int streams) => P99Ms <= 10 && Delivered >= 0.95 * Rate * streams;
+        /// <summary>p99 under 10 ms and at least 95% of the offered deliveries (events/s times <paramref name="fanout"/>, the deliveries per event) delivered.</summary>
+        public bool Held(double fanout) => P99Ms <= 10 && Delivered >= 0.95 * Rate * fanout;
     }
 
+    /// <summary>What every ladder of a run climbs: the streams, the rungs, the events, and the deliveries per event (the streams, for broadcast).</summary>
+    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout);
+
     /// <summary>The highest offered rate (deliveries/s) of the ladder's unbroken run of held rungs from the bottom; 0 if none held.</summary>
-    public static double HighestHeld(IEnumerable<Step> steps, int streams)
+    public static double HighestHeld(IEnumerable<Step> steps, double fanout)
     {
         double held = 0;
         foreach (var step in steps.OrderBy(s => s.Rate))
         {
-            if (!step.Held(streams))
+            if (!step.Held(fanout))
             {
                 break;
             }
 
-            held = (double)step.Rate * streams;
+            held = step.Rate * fanout;
         }
 
         return held;
     }
 
-    private static List<Step> Ladder(string kind, Uri address, string streamPath, string ingestPath, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    // A subscriber's filter as stream query parameters (the standard population uses data types, routing key patterns and order ids).
+    private static string Query(SubscriptionFilter f)
     {
-        using var http = new HttpClient { BaseAddress = address };
-        return Ladder(kind, () => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath}")), batch => Post(http, ingestPath, batch), pid, streams, seconds, rates, events, climbAll);
+        var parts = new List<string>();
+        if (f.DataTypes.Count > 0)
+        {
+            parts.Add("data_types=" + string.Join(',', f.DataTypes.Select(t => t.Name())));
+        }
+
+        if (f.RoutingKeys.Count > 0)
+        {
+            parts.Add("routing_keys=" + Uri.EscapeDataString(string.Join(',', f.RoutingKeys.Select(p => p.Text))));
+        }
+
+        if (f.OrderIds.Count > 0)
+        {
+            parts.Add("order_ids=" + Uri.EscapeDataString(string.Join(',', f.OrderIds)));
+        }
+
+        return string.Join('&', parts);
     }
 
-    private static List<Step> Ladder(
-        string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    private static List<Step> Ladder(string kind, Uri address, Func<int, string> streamPath, string ingestPath, int pid, LadderPlan plan)
     {
+        using var http = new HttpClient { BaseAddress = address };
+        return Ladder(kind, i => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath(i)}")), batch => Post(http, ingestPath, batch), pid, plan);
+    }
+
+    private static List<Step> Ladder(string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll) =>
+        Ladder(kind, _ => connect(), publish, pid, new LadderPlan(streams, seconds, rates, events, climbAll, streams));
+
+    private static List<Step> Ladder(string kind, Func<int, Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, LadderPlan plan)
+    {
+        var (streams, seconds, rates, events, climbAll) = (plan.Streams, plan.Seconds, plan.Rates, plan.Events, plan.ClimbAll);
         var clients = new List<Receiver>(streams);
         for (var i = 0; i < streams; i += 100)
         {
-            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(_ => connect())).GetAwaiter().GetResult());
+            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(connect)).GetAwaiter().GetResult());
         }
 
         var steps = new List<Step>();
@@ -258,10 +303,10 @@ public static partial class WebSocketWorkload
             var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
                 all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
-            var offered = (double)rate * streams;
+            var offered = rate * plan.Fanout;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery  peak {step.PeakMiB:N0} MiB"));
-            if (!climbAll && !step.Held(streams))
+            if (!climbAll && !step.Held(plan.Fanout))
             {
                 break; // the highest rate that held is the previous one
             }
@@ -434,7 +479,7 @@ public static partial class WebSocketWorkload
     }
 
     // Ours over gRPC: one channel (several HTTP/2 connections), one StreamExecution per subscriber.
-    private static List<Step> GrpcLadder(Child ours, int streams, int seconds, int[] rates, byte[][] events, bool climbAll)
+    private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population)
     {
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(ours.GrpcAddress, new global::Grpc.Net.Client.GrpcChannelOptions
         {
@@ -443,7 +488,7 @@ public static partial class WebSocketWorkload
         });
         var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
         using var http = new HttpClient { BaseAddress = ours.BaseAddress };
-        return Ladder("ours", () => GrpcReceiver.ConnectAsync(client), batch => Post(http, "/api/v1/executions", batch), ours.Pid, streams, seconds, rates, events, climbAll);
+        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), batch => Post(http, "/api/v1/executions", batch), ours.Pid, plan);
     }
 
     /// <summary>One gRPC stream of every event.</summary>
@@ -459,10 +504,20 @@ public static partial class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client)
+        public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client, SubscriptionFilter? filter)
         {
             var request = new ExecutionDistribution.Grpc.V1.StreamRequest { DeliveryGuarantee = "at_most_once", Filter = new ExecutionDistribution.Grpc.V1.Filter() };
-            request.Filter.Topics.Add("#");
+            if (filter is null)
+            {
+                request.Filter.Topics.Add("#");
+            }
+            else
+            {
+                request.Filter.DataTypes.AddRange(filter.DataTypes.Select(t => t.Name()));
+                request.Filter.RoutingKeys.AddRange(filter.RoutingKeys.Select(p => p.Text));
+                request.Filter.OrderIds.AddRange(filter.OrderIds);
+            }
+
             var call = client.StreamExecution(request);
             await call.ResponseHeadersAsync.ConfigureAwait(false); // attached
             return new GrpcReceiver(call);

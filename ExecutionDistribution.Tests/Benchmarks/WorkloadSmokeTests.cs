@@ -37,6 +37,7 @@ public sealed class WorkloadSmokeTests
     [TestCase("w2", "--runs", "1", "--seconds", "1", "--warmup", "0", "--events", "20000", "--subscribers", "100")]
     [TestCase("w3-ingest", "--runs", "1", "--records", "2000", "--subscribers", "50")]
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers")]
+    [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard")]
     [TestCase("w3-grpc", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20")]
     [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
     [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
