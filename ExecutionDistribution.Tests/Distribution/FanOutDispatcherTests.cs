@@ -56,6 +56,33 @@ public sealed class FanOutDispatcherTests
     }
 
     [Test]
+    public async Task Subscribers_added_and_removed_concurrently_are_each_in_the_index_by_the_time_subscribe_returns()
+    {
+        using var core = new FanOutDispatcher(new DistributionOptions(), TimeProvider.System);
+        core.Start();
+        var order = $"storm-{Guid.NewGuid():N}";
+        var filter = new SubscriptionFilter { OrderIds = new HashSet<string>([order], StringComparer.Ordinal) };
+        var gone = Enumerable.Range(0, 200).Select(i => core.Subscribe($"gone-{i}", filter, DeliveryGuarantee.AtLeastOnce)).ToList();
+
+        // 1,000 subscribes and 200 unsubscribes from 8 threads at once; each returns with its change published.
+        var subscribers = new Subscriber[1_000];
+        Parallel.Invoke(
+            () => Parallel.For(0, subscribers.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => subscribers[i] = core.Subscribe($"s-{i}", filter, DeliveryGuarantee.AtLeastOnce)),
+            () => Parallel.ForEach(gone, new ParallelOptions { MaxDegreeOfParallelism = 2 }, core.Unsubscribe));
+        core.TryPublish(Events.Fill(order, eventId: $"{order}-1"));
+
+        var batch = new DeliveryBatch();
+        foreach (var s in subscribers)
+        {
+            await Eventually.WaitUntilAsync(() => s.TryReadBatch(batch) && batch.Deliveries.Length == 1 && batch.Deliveries[0].Event.EventId == $"{order}-1",
+                $"{s.Id} receives the event");
+        }
+
+        Assert.That(core.GetStats().Subscribers, Is.EqualTo(1_000));
+        Assert.That(gone.Select(g => g.Delivered), Has.All.Zero, "an unsubscribed one is out of the index");
+    }
+
+    [Test]
     public async Task A_stalled_subscriber_does_not_reduce_what_the_others_receive()
     {
         using var core = Dispatchers.Start(bufferCapacity: 128, logCapacity: 1 << 16);
