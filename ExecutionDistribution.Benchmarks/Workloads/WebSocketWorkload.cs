@@ -30,7 +30,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--json file]</c>; <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -41,6 +41,9 @@ public static partial class WebSocketWorkload
         var grpc = args.Option("--transport") == "grpc";
         // Every event of the standard stream is audit_required: by default each delivery leaves an audit row (to the local file here).
         string[] oursSettings = args.Contains("--no-audit") ? ["--Audit:Enabled=false"] : [];
+
+        // --set Key=Value (repeatable): a service setting for ours, e.g. --set WebSocket:SendLinger=00:00:00
+        oursSettings = [.. oursSettings, .. args.Select((a, i) => (a, i)).Where(x => x.a == "--set" && x.i + 1 < args.Length).Select(x => $"--{args[x.i + 1]}")];
         var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var parsed = Enumerable.Range(0, 65_536).Select(_ => stream.Next()).ToList();
