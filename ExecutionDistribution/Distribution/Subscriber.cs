@@ -234,13 +234,14 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         var consumer = _consumerIndex.Value;
         var producer = Volatile.Read(ref _producerIndex.Value);
+        var rejoin = false;
         if (consumer == producer && Volatile.Read(ref _mode) == CatchingUp)
         {
             // The dispatcher fills the ring before it flips the mode, so re-read the producer index.
             producer = Volatile.Read(ref _producerIndex.Value);
             if (consumer == producer)
             {
-                n = ScanLog(events, max, before, ref lost);
+                n = ScanLog(events, max, before, ref lost, out rejoin);
             }
         }
 
@@ -288,6 +289,10 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         // that sees the consumer index (TryObserveReadThrough) sees at least the matching sequence.
         Volatile.Write(ref _handedOut, _sequence);
         Volatile.Write(ref _consumerIndex.Value, consumer);
+        if (rejoin)
+        {
+            _dispatcher.RequestRejoin(this);
+        }
 
         batch.SetCount(n);
         batch.LostPositions = lost;
@@ -307,7 +312,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
-    private int ScanLog(ExecutionEvent[] events, int max, long before, ref long lost)
+    private int ScanLog(ExecutionEvent[] events, int max, long before, ref long lost, out bool rejoin)
     {
         var cursor = _catchUpCursor;
         var tail = _log.Tail;
@@ -339,12 +344,10 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         Volatile.Write(ref _catchUpCursor, cursor);
         _resumePosition = cursor;
-        if (_log.Head - cursor <= _rejoinThreshold
-            && Interlocked.CompareExchange(ref _mode, RejoinPending, CatchingUp) == CatchingUp)
-        {
-            _dispatcher.RequestRejoin(this);
-        }
-
+        // Near the head: ask to go live, but only once this read's sequences are published (the end
+        // of TryReadBatch), so the Kafka hold never sees this subscriber live ahead of its sequence.
+        rejoin = _log.Head - cursor <= _rejoinThreshold
+            && Interlocked.CompareExchange(ref _mode, RejoinPending, CatchingUp) == CatchingUp;
         return n;
     }
 
