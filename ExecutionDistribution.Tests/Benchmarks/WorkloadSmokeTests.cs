@@ -69,4 +69,23 @@ public sealed class WorkloadSmokeTests
             Directory.Delete(output, recursive: true);
         }
     }
+
+    [Test]
+    public void All_runs_the_chosen_workloads_writes_their_results_and_the_report()
+    {
+        var results = Directory.CreateTempSubdirectory("all-smoke-").FullName;
+        try
+        {
+            var (exit, text) = RunBenchmarks("all", "--quick", "--only", "w6-audit,w3-ingest", "--results", results);
+
+            Assert.That(exit, Is.Zero, text);
+            Assert.That(text, Does.Contain("[1/2] w3-ingest").And.Contain("[2/2] w6-audit").And.Contain("every workload exited 0"));
+            Assert.That(Directory.GetFiles(results, "*.json").Select(Path.GetFileName), Is.EquivalentTo(new[] { "w3-ingest.json", "w6.json" }));
+            Assert.That(File.ReadAllText(Path.Combine(results, "benchmarks.md")), Does.Contain("### W6, audit half").And.Contain("### W3, ingest half"));
+        }
+        finally
+        {
+            Directory.Delete(results, recursive: true);
+        }
+    }
 }
