@@ -286,8 +286,10 @@ internal sealed class WebSocketStreamSession
                 await Task.Delay(linger - since, _time, cancellationToken).ConfigureAwait(false);
             }
 
+            var sent = false;
             while (ReadMembers(Volatile.Read(ref _members)) is { Length: > 0 } members)
             {
+                sent = true;
                 lastFrame = _time.GetTimestamp();
                 if (_multiplex)
                 {
@@ -322,6 +324,14 @@ internal sealed class WebSocketStreamSession
             if (!await RemoveEndedAsync(cancellationToken).ConfigureAwait(false))
             {
                 return;
+            }
+
+            // A multiplexed connection woken with nothing to send: one subscription has its next frame
+            // read but waits for another to read through (which is rejoining the live path). Pause a
+            // millisecond instead of spinning on the wake-up.
+            if (!sent && _multiplex)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(1), _time, cancellationToken).ConfigureAwait(false);
             }
         }
     }
