@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Dapper;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
@@ -66,19 +65,19 @@ public static class AuditWorkload
             $"median: bare COPY {Median(r => r.Copy):N0} rows/s, our writer {Median(r => r.Saturation):N0} rows/s ({Median(r => r.Saturation / r.Copy):0.00} of COPY), held at {rate:N0}/s offered: {Median(r => r.Held):N0} rows/s, queue peak {Median(r => r.HeldPeak):N0}; rows lost in all runs: {results.Sum(r => r.Lost)}"));
         if (args.Option("--json") is { } path)
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(new
+            ResultFiles.Write(path, new
             {
                 workload = "w6-audit",
                 rows,
                 offered_rate = rate,
                 seconds,
-                machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                machine = ResultFiles.Machine,
                 runs = results,
                 median_copy = Median(r => r.Copy),
                 median_saturation = Median(r => r.Saturation),
                 median_held = Median(r => r.Held),
                 rows_lost = results.Sum(r => r.Lost),
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            });
         }
 
         return results.Sum(r => r.Lost) == 0 ? 0 : 1;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using System.Threading.Channels;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
@@ -145,14 +144,14 @@ public static class CoreWorkload
         if (settings.JsonPath is { } path)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            File.WriteAllText(path, JsonSerializer.Serialize(new
+            ResultFiles.Write(path, new
             {
                 workload = settings.Workload,
                 settings,
                 machine = new { cores = Environment.ProcessorCount, os = Environment.OSVersion.ToString(), dotnet = Environment.Version.ToString() },
                 runs = results,
                 medians,
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            });
             Console.WriteLine($"# written {path}");
         }
 

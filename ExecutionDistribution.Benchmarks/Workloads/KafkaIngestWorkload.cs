@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using Confluent.Kafka;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
@@ -78,8 +77,7 @@ public static class KafkaIngestWorkload
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median: bare {mb:N0} records/s, ours {mo:N0} records/s, ratio of medians {mo / mb:0.00}, median ratio {ratios[ratios.Count / 2]:0.00}"));
         if (args.Option("--json") is { } path)
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(new { workload = "w3-ingest", records, seed, runs = bare.Zip(ours, (b, o) => new { bare = b, ours = o, ratio = o / b }), median_bare = mb, median_ours = mo },
-                new JsonSerializerOptions { WriteIndented = true }));
+            ResultFiles.Write(path, new { workload = "w3-ingest", records, seed, runs = bare.Zip(ours, (b, o) => new { bare = b, ours = o, ratio = o / b }), median_bare = mb, median_ours = mo });
         }
 
         return 0;

@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
 using Confluent.Kafka;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
@@ -60,17 +59,17 @@ public static class RecoveryWorkload
             $"median over runs: missing {median.missing} (worst run), duplicates {median.duplicates:N0}, restart {median.restart_seconds:0.00} s, first event after the kill {median.resume_median_seconds:0.00} s (median client), {median.resume_max_seconds:0.00} s (slowest)"));
         if (args.Option("--json") is { } path)
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(new
+            ResultFiles.Write(path, new
             {
                 workload = "w7-recovery",
                 subscribers = count,
                 rate,
                 seconds,
                 seed,
-                machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                machine = ResultFiles.Machine,
                 runs = results,
                 median,
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+            });
         }
 
         return results.Any(r => r.Missing > 0) ? 1 : 0;
@@ -183,10 +182,7 @@ public static class RecoveryWorkload
         finally
         {
             service.Dispose();
-            using var c = new Npgsql.NpgsqlConnection(postgres);
-            c.Open();
-            using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
-            drop.ExecuteNonQuery();
+            ResultFiles.DropSchema(postgres, schema);
         }
     }
 

@@ -26,7 +26,7 @@ public static class Report
 
         foreach (var (file, prefix, title) in new[] { ("w4-ws.json", "w4", "W4 WebSocket"), ("w3-grpc.json", "w3", "W3 gRPC"), ("w4-ws-standard.json", "w4-standard", "W4 WebSocket, standard population") })
         {
-            if (Read(results, file) is not { } w)
+            if (ResultFiles.Read(results, file) is not { } w)
             {
                 continue;
             }
@@ -48,7 +48,7 @@ public static class Report
                 [.. kinds.Select(k => (k.Item2, (IReadOnlyList<double>)[.. rows.Select(r => r.TryGetProperty(k.Item1, out var v) ? v.GetProperty("delivered").GetDouble() : 0)]))]));
         }
 
-        if (Read(results, "w5-wrk.json") is { } w5)
+        if (ResultFiles.Read(results, "w5-wrk.json") is { } w5)
         {
             var m = w5.GetProperty("median");
             string[] kinds = ["status", "fills", "bare"];
@@ -61,7 +61,7 @@ public static class Report
         var designs = new List<string>();
         foreach (var name in new[] { "w1.json", "w2.json" })
         {
-            if (Read(results, name) is { } w && w.TryGetProperty("medians", out var medians) && medians.ValueKind == JsonValueKind.Array)
+            if (ResultFiles.Read(results, name) is { } w && w.TryGetProperty("medians", out var medians) && medians.ValueKind == JsonValueKind.Array)
             {
                 var values = new List<double>();
                 foreach (var d in medians.EnumerateArray())
@@ -106,11 +106,5 @@ public static class Report
         }
 
         return 0;
-    }
-
-    private static JsonElement? Read(string folder, string name)
-    {
-        var path = Path.Combine(folder, name);
-        return File.Exists(path) ? JsonDocument.Parse(File.ReadAllText(path)).RootElement.Clone() : null;
     }
 }

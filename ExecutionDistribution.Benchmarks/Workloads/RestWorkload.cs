@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text.Json;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
@@ -11,7 +10,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
-using Npgsql;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 
@@ -78,10 +76,7 @@ public static class RestWorkload
                     }
                 }
 
-                using var c = new NpgsqlConnection(postgres);
-                c.Open();
-                using var drop = new NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
-                drop.ExecuteNonQuery();
+                ResultFiles.DropSchema(postgres, schema);
             }
 
             results.Add(measures);
@@ -94,7 +89,7 @@ public static class RestWorkload
             $"median: status {Median("status", m => m.Rate):N0} req/s p50 {Median("status", m => m.P50Ms):0.00} ms p99 {Median("status", m => m.P99Ms):0.00} ms; fills {Median("fills", m => m.Rate):N0} req/s p99 {Median("fills", m => m.P99Ms):0.00} ms; bare Kestrel {Median("bare", m => m.Rate):N0} req/s p99 {Median("bare", m => m.P99Ms):0.00} ms"));
         if (args.Option("--json") is { } path)
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(new
+            ResultFiles.Write(path, new
             {
                 workload = "w5-rest",
                 events = events.Count,
@@ -104,10 +99,10 @@ public static class RestWorkload
                 client = _client,
                 seconds,
                 seed = 42,
-                machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                machine = ResultFiles.Machine,
                 runs = results,
                 median = new[] { "status", "fills", "bare" }.ToDictionary(k => k, k => new { rate = Median(k, m => m.Rate), p50_ms = Median(k, m => m.P50Ms), p99_ms = Median(k, m => m.P99Ms) }),
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            });
         }
 
         return 0;

@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
+using ExecutionDistribution.Benchmarks.Support;
+
 namespace ExecutionDistribution.Benchmarks.Workloads;
 
 /// <summary>
@@ -40,7 +42,7 @@ public static class Summary
 
         foreach (var name in new[] { "w1", "w2" })
         {
-            if (Read(results, $"{name}.json") is not { } w || !w.TryGetProperty("medians", out var medians))
+            if (ResultFiles.Read(results, $"{name}.json") is not { } w || !w.TryGetProperty("medians", out var medians))
             {
                 continue;
             }
@@ -60,7 +62,7 @@ public static class Summary
             md.AppendLine();
         }
 
-        if (Read(results, "w3-ingest.json") is { } ingest)
+        if (ResultFiles.Read(results, "w3-ingest.json") is { } ingest)
         {
             var (bare, ours) = (ingest.GetProperty("median_bare").GetDouble(), ingest.GetProperty("median_ours").GetDouble());
             md.AppendLine("### W3, ingest half: `docs/results/w3-ingest.json`");
@@ -73,13 +75,13 @@ public static class Summary
 
         foreach (var (file, title) in new[] { ("w3-grpc.json", "W3, delivery half over gRPC"), ("w4-ws.json", "W4 over WebSocket"), ("w4-ws-standard.json", "W4 over WebSocket, standard population") })
         {
-            if (Read(results, file) is { } w)
+            if (ResultFiles.Read(results, file) is { } w)
             {
                 Ladder(md, w, $"{title}: `docs/results/{file}`");
             }
         }
 
-        if ((Read(results, "w5-wrk.json") ?? Read(results, "w5.json")) is { } w5)
+        if ((ResultFiles.Read(results, "w5-wrk.json") ?? ResultFiles.Read(results, "w5.json")) is { } w5)
         {
             var m = w5.GetProperty("median");
             var bare = m.GetProperty("bare").GetProperty("rate").GetDouble();
@@ -96,7 +98,7 @@ public static class Summary
             md.AppendLine();
         }
 
-        if (Read(results, "w6.json") is { } w6)
+        if (ResultFiles.Read(results, "w6.json") is { } w6)
         {
             md.AppendLine("### W6, audit half: `docs/results/w6.json`");
             md.AppendLine();
@@ -108,7 +110,7 @@ public static class Summary
             md.AppendLine();
         }
 
-        if (Read(results, "w7.json") is { } w7)
+        if (ResultFiles.Read(results, "w7.json") is { } w7)
         {
             var m = w7.GetProperty("median");
             md.AppendLine(c, $"### W7, recovery: `docs/results/w7.json` ({w7.GetProperty("subscribers").GetInt32()} durable gRPC subscribers, {w7.GetProperty("rate").GetInt32():N0} events/s, SIGKILL halfway)");
@@ -171,11 +173,5 @@ public static class Summary
         }
 
         md.AppendLine();
-    }
-
-    private static JsonElement? Read(string folder, string name)
-    {
-        var path = Path.Combine(folder, name);
-        return File.Exists(path) ? JsonDocument.Parse(File.ReadAllText(path)).RootElement.Clone() : null;
     }
 }

@@ -89,10 +89,7 @@ public static partial class WebSocketWorkload
             {
                 if (postgres is not null)
                 {
-                    using var c = new Npgsql.NpgsqlConnection(postgres);
-                    c.Open();
-                    using var drop = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
-                    drop.ExecuteNonQuery();
+                    ResultFiles.DropSchema(postgres, schema);
                 }
             }
 
@@ -164,7 +161,7 @@ public static partial class WebSocketWorkload
 
         if (args.Option("--json") is { } path)
         {
-            File.WriteAllText(path, JsonSerializer.Serialize(new
+            ResultFiles.Write(path, new
             {
                 workload = (grpc ? "w3-grpc-" : "w4-ws-") + (standard ? "standard" : "broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
                 population = standard ? "standard" : "broadcast",
@@ -174,11 +171,11 @@ public static partial class WebSocketWorkload
                 seconds,
                 rates,
                 seed = 42,
-                machine = new { Environment.ProcessorCount, os = System.Runtime.InteropServices.RuntimeInformation.OSDescription, dotnet = Environment.Version.ToString() },
+                machine = ResultFiles.Machine,
                 runs = results,
                 median = summary,
                 held,
-            }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+            });
         }
 
         return 0;
