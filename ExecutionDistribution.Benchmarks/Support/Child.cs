@@ -34,6 +34,13 @@ public sealed class Child : IDisposable
             : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
                 $"--Audit:SpillDirectory={Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}")}", .. settings];
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
+        // EXECDIST_SERVICE_GC=server|workstation runs our service (only) with that garbage collector,
+        // so the load clients in this process keep theirs.
+        if (kind == "ours" && Environment.GetEnvironmentVariable("EXECDIST_SERVICE_GC") is { Length: > 0 } gc)
+        {
+            start.Environment["DOTNET_gcServer"] = gc == "server" ? "1" : "0";
+        }
+
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
         {
             start.ArgumentList.Add(typeof(Child).Assembly.Location);
