@@ -31,6 +31,12 @@ public sealed class DistributionOptions
 
     /// <summary>Delivery loop threads serving push-mode subscribers (transports); default one per core.</summary>
     public int DeliveryThreads { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Positions whose Kafka source (topic, partition, offset) is remembered, 8 bytes each, so a stream
+    /// resuming from before the retained log is re-read from Kafka; 0 turns it off (such a resume is refused).
+    /// </summary>
+    public int SourceIndexCapacity { get; set; } = 4_194_304;
 }
 
 /// <summary>Validates <see cref="DistributionOptions"/> at start, naming the bad key.</summary>
@@ -47,6 +53,7 @@ internal sealed class DistributionOptionsValidator : IValidateOptions<Distributi
         OptionRules.Range(failures, p, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
         OptionRules.Range(failures, p, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
         OptionRules.Range(failures, p, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
+        OptionRules.Range(failures, p, nameof(o.SourceIndexCapacity), o.SourceIndexCapacity, 0, 1_073_741_824);
         OptionRules.Range(failures, p, nameof(o.RetainedLogMaxAge), o.RetainedLogMaxAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -70,6 +70,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
+        Sources = options.SourceIndexCapacity > 0 ? new SourceIndex(options.SourceIndexCapacity) : null;
         _ingest = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(options.IngestQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -99,6 +100,9 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     public long RoutedHead => Volatile.Read(ref _routedHead);
 
     internal RetainedLog Log => _log;
+
+    /// <summary>The Kafka source of each position, beyond the retained log (null when turned off).</summary>
+    internal SourceIndex? Sources { get; }
 
     /// <summary>
     /// Told on the dispatcher thread of each event an at_most_once subscriber drops (the audit records
@@ -482,6 +486,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                     var e = batch[i];
                     batch[i] = null!;
                     _log.Append(e);
+                    Sources?.Record(e.Position, e.Source);
                     index.Route(e, ref sink);
                 }
 

@@ -30,13 +30,15 @@ internal sealed class ExecutionStreamService(
     IHostApplicationLifetime lifetime,
     OrderLookups lookups,
     AuditTrail trail,
-    [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter) : ExecutionStream.ExecutionStreamBase
+    [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
+    IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
 {
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
         var o = options.Value;
         var (filter, guarantee, managed) = ResolveTarget(request);
         ResumeToken? resume = null;
+        ResumeToken? replayFrom = null;
         var tokenText = request.ResumeToken;
         if (tokenText.Length == 0 && managed is not null)
         {
@@ -58,7 +60,17 @@ internal sealed class ExecutionStreamService(
                 case ResumeCheck.OtherEpoch:
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service; its events cannot be replayed exactly"));
                 case ResumeCheck.Expired:
-                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token points before the oldest retained event (position {core.Tail}); events were missed"));
+                    // Older than the retained log: re-read from Kafka when every event since is there, else refuse.
+                    var cannot = replay is null
+                        ? $"points before the oldest retained event (position {core.Tail}); events were missed"
+                        : replay.CannotReplay(token.Position);
+                    if (cannot is not null)
+                    {
+                        throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {cannot}"));
+                    }
+
+                    replayFrom = token;
+                    break;
                 case ResumeCheck.Invalid:
                     throw Invalid("resume_token", "is not a resume token issued by this service");
             }
@@ -96,6 +108,15 @@ internal sealed class ExecutionStreamService(
                 throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
             }
 
+            var headersSent = false;
+            if (replayFrom is { } from)
+            {
+                // The events before the retained log come from Kafka first; the core takes over where the log begins.
+                await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", from.Encode() }, { "x-subscription-id", id } }).ConfigureAwait(false);
+                headersSent = true;
+                resume = await ReplayAsync(from, filter, id, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
+            }
+
             Subscriber subscriber;
             try
             {
@@ -116,7 +137,11 @@ internal sealed class ExecutionStreamService(
             {
                 // Headers now: a client that has them knows it is attached, and where it started.
                 var start = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
-                await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                if (!headersSent)
+                {
+                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                }
+
                 if (snapshot is not null)
                 {
                     await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }, ended.Token).ConfigureAwait(false);
@@ -284,38 +309,87 @@ internal sealed class ExecutionStreamService(
             {
                 lastMessage = time.GetTimestamp();
                 token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
-                var events = new EventBatch { Dropped = batch.Dropped, LostPositions = batch.LostPositions };
-                foreach (var d in batch.Deliveries)
+                if (!await SendAsync(subscriber.Id, token, batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                 {
-                    var e = d.Event;
-                    events.Deliveries.Add(new Delivery
-                    {
-                        Sequence = d.Sequence,
-                        EventId = e.EventId,
-                        DataType = WireNames.DataTypes[(int)e.DataType],
-                        OrderId = e.OrderId ?? string.Empty,
-                        EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
-                    });
-                }
-
-                try
-                {
-                    await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    audit.Failed(batch.Deliveries);
-                    throw;
-                }
-
-                // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    audit.Failed(batch.Deliveries);
                     return;
                 }
+            }
+        }
+    }
 
-                audit.Delivered(batch.Deliveries);
+    // One batch as one message, audited; false when the client is gone.
+    private static async Task<bool> SendAsync(
+        string subscriptionId, string token, DeliveryBatch batch, IServerStreamWriter<ExecutionMessage> responseStream, StreamAudit audit, CancellationToken cancellationToken)
+    {
+        var events = new EventBatch { Dropped = batch.Dropped, LostPositions = batch.LostPositions };
+        foreach (var d in batch.Deliveries)
+        {
+            var e = d.Event;
+            events.Deliveries.Add(new Delivery
+            {
+                Sequence = d.Sequence,
+                EventId = e.EventId,
+                DataType = WireNames.DataTypes[(int)e.DataType],
+                OrderId = e.OrderId ?? string.Empty,
+                EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
+            });
+        }
+
+        try
+        {
+            await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriptionId, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            audit.Failed(batch.Deliveries);
+            throw;
+        }
+
+        // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
+        if (cancellationToken.IsCancellationRequested)
+        {
+            audit.Failed(batch.Deliveries);
+            return false;
+        }
+
+        audit.Delivered(batch.Deliveries);
+        return true;
+    }
+
+    // Sends the events from a token older than the retained log, re-read from Kafka, and returns where
+    // the core takes over. A record that cannot be re-read ends the stream with OutOfRange: the client
+    // holds the token of the last message it got, and nothing after it was skipped.
+    private async Task<ResumeToken> ReplayAsync(
+        ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+    {
+        using var cursor = replay!.Open(filter, from.Position, from.Sequence);
+        var batch = new DeliveryBatch(perMessage);
+        while (true)
+        {
+            bool more;
+            try
+            {
+                more = await Task.Run(() => cursor.Fill(batch, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            catch (ReplayException ex)
+            {
+                throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token: {ex.Message}"));
+            }
+
+            if (batch.Count > 0)
+            {
+                await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                var token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+                if (!await SendAsync(id, token, batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new OperationCanceledException(cancellationToken);
+                }
+            }
+
+            var reached = new ResumeToken(core.LogEpoch, cursor.Position, cursor.Sequence);
+            if (!more && core.CheckResume(reached) == ResumeCheck.Available)
+            {
+                return reached;
             }
         }
     }

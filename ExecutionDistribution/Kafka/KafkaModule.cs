@@ -1,4 +1,5 @@
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Ingest;
 using Microsoft.Extensions.Options;
 
@@ -32,6 +33,7 @@ internal static class KafkaModule
             builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaOutputService>());
         }
 
+        builder.Services.AddSingleton<IEventReplay, KafkaEventReplay>();
         builder.Services.AddSingleton<KafkaIngestService>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaIngestService>());
         builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");

@@ -16,7 +16,8 @@ internal sealed record StreamPlan(
     DeliveryGuarantee Guarantee,
     ResumeToken? Resume,
     ManagedSubscription? Managed,
-    IReadOnlyList<OrderExecutionStatus>? Snapshot);
+    IReadOnlyList<OrderExecutionStatus>? Snapshot,
+    ResumeToken? ReplayFrom = null);
 
 /// <summary>
 /// Turns a subscription's parameters (the connection's query string, or a <c>subscribe</c> message's
@@ -31,8 +32,12 @@ internal static class StreamRequest
     public static bool DescribesStream(IQueryCollection query) =>
         Array.Exists(FilterParameters, query.ContainsKey) || query.ContainsKey("subscription_id") || query.ContainsKey("resume_token");
 
+    /// <summary>
+    /// Resolves the parameters. With <paramref name="replay"/>, a token older than the retained log is
+    /// accepted when its events can be re-read from Kafka (<see cref="StreamPlan.ReplayFrom"/>).
+    /// </summary>
     public static async Task<(StreamPlan? Plan, ValidationProblem? Problem)> ResolveAsync(
-        IQueryCollection query, FanOutDispatcher core, SubscriptionRegistry registry, OrderLookups lookups, CancellationToken cancellationToken)
+        IQueryCollection query, FanOutDispatcher core, SubscriptionRegistry registry, OrderLookups lookups, IEventReplay? replay, CancellationToken cancellationToken)
     {
         var problems = new List<ValidationProblem>();
         var spec = new FilterSpec
@@ -79,6 +84,7 @@ internal static class StreamRequest
 
         var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.StartIn(core.LogEpoch, core.Tail).Encode();
         ResumeToken? resume = null;
+        ResumeToken? replayFrom = null;
         if (tokenText is not null)
         {
             if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
@@ -89,7 +95,18 @@ internal static class StreamRequest
             {
                 resume = token;
                 var check = core.CheckResume(token);
-                if (check != ResumeCheck.Available)
+                if (check == ResumeCheck.Expired && replay is not null)
+                {
+                    if (replay.CannotReplay(token.Position) is { } cannot)
+                    {
+                        problems.Add(new ValidationProblem("resume_token", cannot));
+                    }
+                    else
+                    {
+                        replayFrom = token;
+                    }
+                }
+                else if (check != ResumeCheck.Available)
                 {
                     problems.Add(new ValidationProblem("resume_token", check switch
                     {
@@ -115,7 +132,7 @@ internal static class StreamRequest
         }
 
         var id = managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}";
-        return (new StreamPlan(id, filter!, guarantee, resume, managed, snapshot), null);
+        return (new StreamPlan(id, filter!, guarantee, resume, managed, snapshot, replayFrom), null);
     }
 
     /// <summary>

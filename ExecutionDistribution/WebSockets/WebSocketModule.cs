@@ -70,7 +70,9 @@ internal static class WebSocketModule
         StreamPlan? first = null;
         if (problem is null && (!multiplex || StreamRequest.DescribesStream(query)))
         {
-            (first, problem) = await StreamRequest.ResolveAsync(query, core, registry, lookups, context.RequestAborted).ConfigureAwait(false);
+            // Re-reading Kafka for a token older than the retained log: on a connection of one subscription.
+            var replay = multiplex ? null : context.RequestServices.GetService<IEventReplay>();
+            (first, problem) = await StreamRequest.ResolveAsync(query, core, registry, lookups, replay, context.RequestAborted).ConfigureAwait(false);
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
@@ -89,7 +91,7 @@ internal static class WebSocketModule
 
         try
         {
-            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex);
+            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex, context.RequestServices.GetService<IEventReplay>());
             await session.RunAsync(first, context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally

@@ -44,6 +44,7 @@ internal sealed class WebSocketStreamSession
     private readonly WebSocketOptions _options;
     private readonly TimeProvider _time;
     private readonly bool _multiplex;
+    private readonly IEventReplay? _replay;
     private readonly SubscriberGroup _group = new();
     private readonly Lock _membership = new();
     private readonly SemaphoreSlim _sendGate = new(1, 1);
@@ -58,8 +59,9 @@ internal sealed class WebSocketStreamSession
 
     public WebSocketStreamSession(
         WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
-        WebSocketOptions options, TimeProvider time, bool multiplex)
+        WebSocketOptions options, TimeProvider time, bool multiplex, IEventReplay? replay = null)
     {
+        _replay = replay;
         _socket = socket;
         _core = core;
         _registry = registry;
@@ -174,6 +176,30 @@ internal sealed class WebSocketStreamSession
             return $"subscription_id: '{managed.SubscriptionId}' already has an active stream";
         }
 
+        var subscribedSent = false;
+        if (plan.ReplayFrom is { } from)
+        {
+            // Before the retained log: "subscribed" at the client's token, the events re-read from Kafka,
+            // then the core takes over where the log begins.
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            subscribedSent = true;
+            try
+            {
+                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, audit, aborted).ConfigureAwait(false) };
+            }
+            catch (ReplayException ex)
+            {
+                DetachManaged();
+                return $"resume_token: {ex.Message}";
+            }
+            catch
+            {
+                DetachManaged();
+                throw;
+            }
+        }
+
         Subscriber subscriber;
         try
         {
@@ -181,13 +207,17 @@ internal sealed class WebSocketStreamSession
         }
         catch (SubscriptionRejectedException ex)
         {
+            DetachManaged();
+            return ex.Message;
+        }
+
+        void DetachManaged()
+        {
             if (managed is not null)
             {
                 _registry.Detach(managed.SubscriptionId, changed!);
                 changed!.Dispose();
             }
-
-            return ex.Message;
         }
 
         var member = new Member(plan.Id, subscriber, audit, changed, _options.MaxEventsPerFrame, _core.LogEpoch)
@@ -207,8 +237,12 @@ internal sealed class WebSocketStreamSession
 
         try
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            if (!subscribedSent)
+            {
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                    new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            }
+
             if (plan.Snapshot is { } snapshot)
             {
                 // Before any event: the state of the watched orders as of the stream's start position.
@@ -436,16 +470,52 @@ internal sealed class WebSocketStreamSession
         return !_stopping || Volatile.Read(ref _members).Length > 0;
     }
 
-    private void WriteEventsFrame(Member member)
+    private void WriteEventsFrame(Member member) => member.ResumeToken = WriteEventsFrame(member.Id, member.Batch);
+
+    // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
+    // connections), and returns where the core takes over.
+    private async Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted)
     {
-        var batch = member.Batch;
-        member.ResumeToken = new ResumeToken(_core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+        using var cursor = _replay!.Open(filter, from.Position, from.Sequence);
+        var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
+        while (true)
+        {
+            var more = await Task.Run(() => cursor.Fill(batch, aborted), aborted).ConfigureAwait(false);
+            if (batch.Count > 0)
+            {
+                await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
+                WriteEventsFrame(id, batch);
+                try
+                {
+                    await SendFrameAsync(aborted).ConfigureAwait(false);
+                }
+                catch
+                {
+                    audit.Failed(batch.Deliveries);
+                    throw;
+                }
+
+                audit.Delivered(batch.Deliveries);
+            }
+
+            var reached = new ResumeToken(_core.LogEpoch, cursor.Position, cursor.Sequence);
+            if (!more && _core.CheckResume(reached) == ResumeCheck.Available)
+            {
+                return reached;
+            }
+        }
+    }
+
+    // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
+    private string WriteEventsFrame(string id, DeliveryBatch batch)
+    {
+        var token = new ResumeToken(_core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
         _writer.WriteString("type"u8, "events"u8);
-        _writer.WriteString("subscription_id"u8, member.Id);
-        _writer.WriteString("resume_token"u8, member.ResumeToken);
+        _writer.WriteString("subscription_id"u8, id);
+        _writer.WriteString("resume_token"u8, token);
         if (batch.Dropped > 0)
         {
             _writer.WriteNumber("dropped"u8, batch.Dropped);
@@ -469,6 +539,7 @@ internal sealed class WebSocketStreamSession
         _writer.WriteEndArray();
         _writer.WriteEndObject();
         _writer.Flush();
+        return token;
     }
 
     // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
@@ -707,7 +778,7 @@ internal sealed class WebSocketStreamSession
         var query = StreamRequest.FromMessage(message, out var problem);
         if (problem is null)
         {
-            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, aborted).ConfigureAwait(false);
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, replay: null, aborted).ConfigureAwait(false);
             if (plan is not null)
             {
                 if (await OpenAsync(plan, requestId, aborted).ConfigureAwait(false) is { } refusal)

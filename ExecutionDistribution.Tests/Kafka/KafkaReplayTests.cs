@@ -1,0 +1,178 @@
+using System.Net.WebSockets;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Support;
+using ExecutionDistribution.Tests.WebSockets;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace ExecutionDistribution.Tests.Kafka;
+
+/// <summary>
+/// Resuming from a token older than the retained log: the events after it are re-read from Kafka in log
+/// order, then the log and the live path take over, with no gap and no repeat; what cannot be re-read
+/// is refused with a reason. The log here holds 64 events, so a few hundred push a token out of it.
+/// </summary>
+public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
+{
+    private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];
+
+    [Test]
+    public async Task A_grpc_stream_resuming_before_the_retained_log_gets_exactly_the_missed_events_from_kafka_then_live_ones()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var expected = new List<string>();
+        var produced = 0;
+        async Task ProduceAsync(int count)
+        {
+            for (var i = produced; i < produced + count; i++)
+            {
+                // Fills are what the stream takes; every fourth record is an order update it does not.
+                var orderId = $"R-{i % 6}";
+                var e = i % 4 == 3 ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
+                if (i % 4 != 3)
+                {
+                    expected.Add(e.EventId);
+                }
+
+                KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+            }
+
+            produced += count;
+            producer.Flush(TimeSpan.FromSeconds(30));
+            var target = produced;
+            await WaitUntilAsync(() => host.Core.Head >= target, $"{target} events ingested");
+        }
+
+        var request = new StreamRequest { Filter = new Filter { DataTypes = { "FILL_NOTIFICATION" } } };
+        var received = new List<ExecutionDistribution.Grpc.V1.Delivery>();
+        string token;
+        using (var call = client.StreamExecution(request))
+        {
+            using var reader = new MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            await ProduceAsync(40);
+            received.AddRange(await reader.ReceiveDeliveriesAsync(30));
+            token = reader.LastResumeToken;
+        }
+
+        // The stream is gone; 400 more events push its token out of the 64-event log.
+        await ProduceAsync(400);
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _), Is.True);
+        Assert.That(host.Core.CheckResume(decoded), Is.EqualTo(ResumeCheck.Expired), "the token is older than the retained log");
+
+        using (var call = client.StreamExecution(new StreamRequest { Filter = request.Filter, ResumeToken = token }))
+        {
+            using var reader = new MessageReader(call);
+            received.AddRange(await reader.ReceiveDeliveriesAsync(expected.Count - received.Count));
+
+            // Then live: the seam from Kafka to the log to the live path loses and repeats nothing.
+            await ProduceAsync(40);
+            received.AddRange(await reader.ReceiveDeliveriesAsync(expected.Count - received.Count));
+        }
+
+        Assert.That(received.Select(d => d.EventId), Is.EquivalentTo(expected), "every fill exactly once");
+        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
+        foreach (var order in received.GroupBy(d => d.OrderId))
+        {
+            var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
+        }
+    }
+
+    [Test]
+    public async Task A_websocket_stream_resuming_before_the_retained_log_gets_exactly_the_missed_events_from_kafka()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var produced = 0;
+        async Task ProduceAsync(int count)
+        {
+            for (var i = produced; i < produced + count; i++)
+            {
+                KafkaClients.Produce(producer, topics.Input, $"W-{i % 5}", KafkaClients.Json(Events.Fill($"W-{i % 5}", eventId: $"ws#{i}")));
+                if (i % 25 == 0)
+                {
+                    // A dead-lettered record has no position: re-reading steps over it.
+                    KafkaClients.Produce(producer, topics.Input, $"W-{i % 5}", System.Text.Encoding.UTF8.GetBytes("{\"event_id\": "));
+                }
+            }
+
+            produced += count;
+            producer.Flush(TimeSpan.FromSeconds(30));
+            var target = produced;
+            await WaitUntilAsync(() => host.Core.Head >= target, $"{target} events ingested");
+        }
+
+        var received = new List<(string EventId, long Sequence)>();
+        string token;
+        await using (var first = await StreamClient.ConnectAsync(host, "topics=%23"))
+        {
+            await first.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed");
+            await ProduceAsync(30);
+            received.AddRange(await first.ReceiveEventsAsync(30));
+            token = first.LastResumeToken;
+        }
+
+        await ProduceAsync(300);
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && host.Core.CheckResume(decoded) == ResumeCheck.Expired, Is.True, "the token is older than the retained log");
+        await using (var resumed = await StreamClient.ConnectAsync(host, $"topics=%23&resume_token={token}"))
+        {
+            received.AddRange(await resumed.ReceiveEventsAsync(produced - received.Count));
+        }
+
+        Assert.That(received.Select(r => r.EventId), Is.EquivalentTo(Enumerable.Range(0, produced).Select(i => $"ws#{i}")), "every event exactly once");
+        foreach (var order in received.Select(r => int.Parse(r.EventId[3..], System.Globalization.CultureInfo.InvariantCulture)).GroupBy(i => i % 5))
+        {
+            Assert.That(order.ToList(), Is.Ordered, $"order W-{order.Key} in the order it was produced");
+        }
+
+        Assert.That(received.Select(r => r.Sequence), Is.EqualTo(Enumerable.Range(1, produced).Select(i => (long)i)), "no gap in sequences");
+    }
+
+    [Test]
+    public async Task A_resume_across_an_event_that_did_not_come_from_kafka_is_refused_with_the_reason()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        string token;
+        using (var call = client.StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } } }))
+        {
+            using var reader = new MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            token = reader.LastResumeToken;
+        }
+
+        // One event over REST (not in Kafka), then enough through Kafka to push the token out of the log.
+        Assert.That(host.Core.TryPublish(Events.Fill("REST-1", eventId: "rest-only")), Is.True);
+        using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                KafkaClients.Produce(producer, topics.Input, "K", KafkaClients.Json(Events.Fill("K", eventId: $"k#{i}")));
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        await WaitUntilAsync(() => host.Core.Head >= 201, "every event ingested");
+        using var resumed = client.StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, ResumeToken = token });
+        var error = Assert.ThrowsAsync<RpcException>(async () => await resumed.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.OutOfRange));
+        Assert.That(error.Status.Detail, Does.Contain("did not come from Kafka"));
+
+        // WebSocket: the same refusal as a 1008 close.
+        await using var socket = await StreamClient.ConnectAsync(host, $"topics=%23&resume_token={token}");
+        var (status, reason) = await socket.ReceiveCloseAsync();
+        Assert.That(status, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
+        Assert.That(reason, Does.Contain("resume_token"));
+    }
+}
