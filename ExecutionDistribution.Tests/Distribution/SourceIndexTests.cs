@@ -9,7 +9,7 @@ public sealed class SourceIndexTests
     [Test]
     public void Each_position_returns_the_topic_partition_and_offset_it_was_recorded_with()
     {
-        var index = new SourceIndex(65_536);
+        using var index = SourceIndex.Create(65_536, Guid.NewGuid(), directory: null);
         for (var p = 0; p < 1_000; p++)
         {
             index.Record(p, new SourcePosition(p % 3 == 0 ? "fills" : "orders", p % 7, 10_000_000_000L + p));
@@ -25,7 +25,7 @@ public sealed class SourceIndexTests
     [Test]
     public void An_event_that_did_not_come_from_kafka_is_told_apart_from_a_forgotten_position()
     {
-        var index = new SourceIndex(65_536);
+        using var index = SourceIndex.Create(65_536, Guid.NewGuid(), directory: null);
         index.Record(0, new SourcePosition("in", 0, 5));
         index.Record(1, null);
 
@@ -37,7 +37,7 @@ public sealed class SourceIndexTests
     [Test]
     public void Positions_older_than_the_capacity_are_forgotten_and_the_newest_stay_exact()
     {
-        var index = new SourceIndex(65_536);
+        using var index = SourceIndex.Create(65_536, Guid.NewGuid(), directory: null);
         const int written = 65_536 + 10_000;
         for (var p = 0; p < written; p++)
         {

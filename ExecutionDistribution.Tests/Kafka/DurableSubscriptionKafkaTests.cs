@@ -24,15 +24,21 @@ public sealed class DurableSubscriptionKafkaTests : EmbeddedKafkaTestBase
         return port;
     }
 
-    [Test]
-    public async Task After_a_sigkill_a_durable_subscription_receives_again_every_event_it_had_not_acknowledged()
+    // keepSourceIndex: both runs share Distribution:SourceIndexDirectory, so the second serves the
+    // subscription exactly from its acknowledgement in the first run (re-read from Kafka); without it,
+    // from the start of the second run's log (every unacknowledged event again, duplicates allowed).
+    [TestCase(true, TestName = "After a sigkill a durable subscription receives exactly the events it had not acknowledged, re-read from Kafka by the earlier run's source index")]
+    [TestCase(false, TestName = "After a sigkill without the earlier run's source index a durable subscription receives again every event it had not acknowledged")]
+    public async Task After_a_sigkill_a_durable_subscription_receives_again_every_event_it_had_not_acknowledged(bool keepSourceIndex)
     {
         var topics = new KafkaTestTopics(Cluster);
         await using var db = new TestPostgres();
         var id = $"durable-{Guid.NewGuid():N}";
         var order = $"{id}-order";
         var (http, grpc) = (FreePort(), FreePort());
-        string[] settings = [.. topics.HostSettings, .. db.Settings(), $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}"];
+        var sources = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"), "sources");
+        string[] index = keepSourceIndex ? [$"--Distribution:SourceIndexDirectory={sources}"] : [];
+        string[] settings = [.. topics.HostSettings, .. db.Settings(), .. index, $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{http}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}"];
         var ids = Enumerable.Range(0, 50).Select(i => $"{id}-{i}").ToList();
 
         using (var first = ChildHost.Start(settings))
@@ -99,12 +105,32 @@ public sealed class DurableSubscriptionKafkaTests : EmbeddedKafkaTestBase
         }
 
         // Second instance, same group and database: the subscription is back, and Kafka is read again from its acknowledged point.
-        await using var second = await ServiceHost.StartAsync([.. topics.HostSettings, .. db.Settings()]);
+        await using var second = await ServiceHost.StartAsync([.. topics.HostSettings, .. db.Settings(), .. index]);
         using var channel2 = GrpcChannel.ForAddress(second.GrpcAddress);
         using var call2 = new ExecutionStream.ExecutionStreamClient(channel2).StreamExecution(new StreamRequest { SubscriptionId = id });
         using var reader = new MessageReader(call2);
-        await reader.WaitForFirstAsync(second);
         var again = new List<ExecutionDistribution.Grpc.V1.Delivery>();
+        if (keepSourceIndex)
+        {
+            // Then one event produced now: everything before it arrives first, and nothing twice.
+            await call2.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
+            using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
+            {
+                KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: $"{id}-after")));
+                producer.Flush(TimeSpan.FromSeconds(30));
+            }
+
+            while (!again.Any(d => d.EventId == $"{id}-after"))
+            {
+                again.AddRange(await reader.ReceiveDeliveriesAsync(1));
+            }
+
+            Assert.That(again.Select(d => d.EventId), Is.EqualTo(ids.Skip(20).Append($"{id}-after")), "exactly the unacknowledged events, in order, then the new one");
+            Assert.That(again.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(21, 31).Select(i => (long)i)), "sequence numbers go on from the acknowledged one");
+            return;
+        }
+
+        await reader.WaitForFirstAsync(second);
         while (!ids.Skip(20).All(e => again.Any(d => d.EventId == e)))
         {
             again.AddRange(await reader.ReceiveDeliveriesAsync(1));

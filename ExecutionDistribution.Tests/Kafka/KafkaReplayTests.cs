@@ -137,6 +137,80 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    public async Task A_token_of_an_earlier_run_is_served_after_a_restart_by_re_reading_kafka_with_nothing_missed_or_repeated()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        var sources = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"), "sources");
+        string[] settings = [.. topics.HostSettings, .. SmallLog, $"--Distribution:SourceIndexDirectory={sources}"];
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var produced = 0;
+        void Produce(int count)
+        {
+            for (var i = produced; i < produced + count; i++)
+            {
+                KafkaClients.Produce(producer, topics.Input, $"X-{i % 3}", KafkaClients.Json(Events.Fill($"X-{i % 3}", eventId: $"x#{i}")));
+            }
+
+            produced += count;
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        var filter = new Filter { Topics = { "#" } };
+        var received = new List<ExecutionDistribution.Grpc.V1.Delivery>();
+        string token;
+        Guid firstRun;
+        await using (var first = await ServiceHost.StartAsync(settings))
+        {
+            firstRun = first.Core.LogEpoch;
+            using var channel = GrpcChannel.ForAddress(first.GrpcAddress);
+            using (var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = filter }))
+            {
+                using var reader = new MessageReader(call);
+                await reader.WaitForFirstAsync(first);
+                Produce(50);
+                received.AddRange(await reader.ReceiveDeliveriesAsync(20));
+                token = reader.LastResumeToken;
+            }
+
+            Produce(100);
+            await WaitUntilAsync(() => first.Core.Head >= 150, "the first run ingests 150 events");
+        }
+
+        // Down for a while: more records arrive. Then the second run, same group and source index directory.
+        Produce(50);
+        await using var second = await ServiceHost.StartAsync(settings);
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && decoded.Epoch == firstRun && second.Core.LogEpoch != firstRun, Is.True, "a token of the earlier run");
+        using var channel2 = GrpcChannel.ForAddress(second.GrpcAddress);
+        using (var call = new ExecutionStream.ExecutionStreamClient(channel2).StreamExecution(new StreamRequest { Filter = filter, ResumeToken = token }))
+        {
+            using var reader = new MessageReader(call);
+            received.AddRange(await reader.ReceiveDeliveriesAsync(produced - received.Count));
+            Produce(10);
+            received.AddRange(await reader.ReceiveDeliveriesAsync(produced - received.Count));
+        }
+
+        Assert.That(received.Select(d => d.EventId), Is.EquivalentTo(Enumerable.Range(0, produced).Select(i => $"x#{i}")), "every event exactly once across the restart");
+        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, produced).Select(i => (long)i)), "sequences go on across the restart");
+        foreach (var order in received.Select(d => int.Parse(d.EventId[2..], System.Globalization.CultureInfo.InvariantCulture)).GroupBy(i => i % 3))
+        {
+            Assert.That(order.ToList(), Is.Ordered, $"order X-{order.Key} in the order it was produced");
+        }
+    }
+
+    [Test]
+    public async Task A_token_of_an_earlier_run_whose_source_index_is_not_kept_is_refused_as_from_an_earlier_run()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync(topics.HostSettings);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var stranger = new ResumeToken(Guid.NewGuid(), 10, 3).Encode();
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, ResumeToken = stranger });
+        var error = Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
+        Assert.That(error.Status.Detail, Does.Contain("earlier run"));
+    }
+
+    [Test]
     public async Task A_resume_across_an_event_that_did_not_come_from_kafka_is_refused_with_the_reason()
     {
         var topics = new KafkaTestTopics(Cluster);

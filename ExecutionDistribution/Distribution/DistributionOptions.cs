@@ -37,6 +37,15 @@ public sealed class DistributionOptions
     /// resuming from before the retained log is re-read from Kafka; 0 turns it off (such a resume is refused).
     /// </summary>
     public int SourceIndexCapacity { get; set; } = 4_194_304;
+
+    /// <summary>
+    /// Where each run keeps its source index as a memory-mapped file, so a token of an earlier run (a
+    /// restart, a crash) is still served by re-reading Kafka; empty keeps it in memory only (such tokens are refused).
+    /// </summary>
+    public string SourceIndexDirectory { get; set; } = string.Empty;
+
+    /// <summary>Runs whose source index files are kept (this one included); older files are deleted at start.</summary>
+    public int SourceIndexRuns { get; set; } = 3;
 }
 
 /// <summary>Validates <see cref="DistributionOptions"/> at start, naming the bad key.</summary>
@@ -54,6 +63,7 @@ internal sealed class DistributionOptionsValidator : IValidateOptions<Distributi
         OptionRules.Range(failures, p, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
         OptionRules.Range(failures, p, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
         OptionRules.Range(failures, p, nameof(o.SourceIndexCapacity), o.SourceIndexCapacity, 0, 1_073_741_824);
+        OptionRules.Range(failures, p, nameof(o.SourceIndexRuns), o.SourceIndexRuns, 1, 1_000);
         OptionRules.Range(failures, p, nameof(o.RetainedLogMaxAge), o.RetainedLogMaxAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

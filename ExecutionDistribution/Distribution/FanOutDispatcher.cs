@@ -70,7 +70,6 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
-        Sources = options.SourceIndexCapacity > 0 ? new SourceIndex(options.SourceIndexCapacity) : null;
         _ingest = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(options.IngestQueueCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -79,6 +78,11 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             AllowSynchronousContinuations = false,
         });
         LogEpoch = Guid.NewGuid();
+        if (options.SourceIndexCapacity > 0)
+        {
+            SourceIndex.DeleteOldRuns(options.SourceIndexDirectory, options.SourceIndexRuns - 1);
+            Sources = SourceIndex.Create(options.SourceIndexCapacity, LogEpoch, options.SourceIndexDirectory);
+        }
     }
 
     /// <summary>
@@ -103,6 +107,14 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     /// <summary>The Kafka source of each position, beyond the retained log (null when turned off).</summary>
     internal SourceIndex? Sources { get; }
+
+    /// <summary>True for this run and for an earlier run whose source index is kept: its tokens can be served.</summary>
+    public bool KnowsRun(Guid epoch) =>
+        epoch == LogEpoch || (_options.SourceIndexCapacity > 0 && SourceIndex.Exists(_options.SourceIndexDirectory, epoch));
+
+    /// <summary>The source index an earlier run left in <c>Distribution:SourceIndexDirectory</c>, or null; the caller disposes it.</summary>
+    internal SourceIndex? OpenEarlierSources(Guid epoch) =>
+        epoch == LogEpoch || _options.SourceIndexCapacity == 0 ? null : SourceIndex.OpenEarlier(_options.SourceIndexDirectory, epoch);
 
     /// <summary>
     /// Told on the dispatcher thread of each event an at_most_once subscriber drops (the audit records
@@ -360,9 +372,15 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     {
         _ingest.Writer.TryComplete();
         _wake.Set();
-        _thread?.Join(TimeSpan.FromSeconds(5));
+        var stopped = _thread?.Join(TimeSpan.FromSeconds(5)) ?? true;
         CloseAllSubscribers();
         _wake.Dispose();
+
+        // Unmapped only once the dispatcher, its only writer, has ended.
+        if (stopped)
+        {
+            Sources?.Dispose();
+        }
     }
 
     // Closes every subscriber (readers see false, handlers get OnClosed), then stops the delivery loops.

@@ -1,3 +1,5 @@
+using ExecutionDistribution.Subscriptions;
+
 namespace ExecutionDistribution.Distribution;
 
 /// <summary>
@@ -8,27 +10,27 @@ namespace ExecutionDistribution.Distribution;
 /// </summary>
 public interface IEventReplay
 {
-    /// <summary>Null when every event from <paramref name="from"/> up to the retained log can be re-read; otherwise why not.</summary>
-    string? CannotReplay(long from);
+    /// <summary>
+    /// Null when every event after <paramref name="token"/> up to the retained log can be re-read (of
+    /// this run, or of the earlier run that issued it and then of this one); otherwise why not.
+    /// </summary>
+    string? CannotReplay(ResumeToken token);
 
-    /// <summary>A cursor over the events matching <paramref name="filter"/> from <paramref name="from"/>, numbered after <paramref name="sequence"/>.</summary>
-    IReplayCursor Open(SubscriptionFilter filter, long from, long sequence);
+    /// <summary>A cursor over the events after <paramref name="token"/> matching <paramref name="filter"/>, numbered after its sequence.</summary>
+    IReplayCursor Open(SubscriptionFilter filter, ResumeToken token);
 }
 
 /// <summary>One stream's re-read (see <see cref="IEventReplay"/>). Not thread-safe; its calls block on Kafka.</summary>
 public interface IReplayCursor : IDisposable
 {
-    /// <summary>Every matching event before this position has been handed out.</summary>
-    long Position { get; }
-
-    /// <summary>The sequence number of the last event handed out.</summary>
-    long Sequence { get; }
+    /// <summary>Where the stream stands: the token of what has been handed out (of the earlier run while re-reading it).</summary>
+    ResumeToken Token { get; }
 
     /// <summary>
     /// Fills <paramref name="batch"/> with the next matching events (it may stay empty after a stretch
     /// of events that do not match). False when the cursor has reached the retained log: attach a
-    /// subscriber at <see cref="Position"/> with <see cref="Sequence"/>. If the log has moved past
-    /// that point meanwhile, call again: the cursor goes on.
+    /// subscriber at <see cref="Token"/> (then of this run, naming no earlier run). If the log has
+    /// moved past that point meanwhile, call again: the cursor goes on.
     /// </summary>
     /// <exception cref="ReplayException">An event cannot be re-read (Kafka no longer has it, or it did not come from Kafka).</exception>
     bool Fill(DeliveryBatch batch, CancellationToken cancellationToken);
@@ -52,5 +54,60 @@ public sealed class ReplayException : Exception
     public ReplayException(string message, Exception innerException)
         : base(message, innerException)
     {
+    }
+}
+
+/// <summary>How a stream starts from a resume token: attached to the core, re-read first, or refused.</summary>
+internal enum ResumeRoute
+{
+    /// <summary>The retained log has every event after the token.</summary>
+    Attach,
+    /// <summary>Re-read the events after the token (<see cref="IEventReplay"/>), then attach.</summary>
+    Replay,
+    /// <summary>Not a token of this service: InvalidArgument.</summary>
+    Invalid,
+    /// <summary>A token of an earlier run that cannot be re-read: FailedPrecondition.</summary>
+    EarlierRun,
+    /// <summary>Events after the token are gone and cannot be re-read: OutOfRange.</summary>
+    Expired,
+}
+
+/// <summary>The one decision both streaming transports make for a resume token.</summary>
+internal static class ResumeRouting
+{
+    /// <summary>
+    /// Where a managed subscription's stream opened without a token starts: its last acknowledgement
+    /// (or its creation), also when that was in an earlier run whose events can be re-read; otherwise,
+    /// for an earlier run, the start of this run's log (everything unacknowledged is read again from Kafka).
+    /// </summary>
+    public static ResumeToken StartOf(ManagedSubscription managed, FanOutDispatcher core, IEventReplay? replay)
+    {
+        var acknowledged = managed.Acknowledged;
+        return acknowledged.Epoch != core.LogEpoch && replay is not null && replay.CannotReplay(acknowledged) is null
+            ? acknowledged
+            : managed.StartIn(core.LogEpoch, core.Tail);
+    }
+
+    public static (ResumeRoute Route, string? Reason) Decide(FanOutDispatcher core, IEventReplay? replay, ResumeToken token)
+    {
+        var check = core.CheckResume(token);
+        if (check == ResumeCheck.Available && token.EarlierRun == Guid.Empty)
+        {
+            return (ResumeRoute.Attach, null);
+        }
+
+        if (check == ResumeCheck.Invalid)
+        {
+            return (ResumeRoute.Invalid, "is not a resume token issued by this service");
+        }
+
+        var cannot = replay is not null
+            ? replay.CannotReplay(token)
+            : check == ResumeCheck.OtherEpoch
+                ? "is from an earlier run of the service; its events cannot be replayed exactly (no Kafka to re-read them from)"
+                : $"points before the oldest retained event (position {core.Tail}); events were missed";
+        return cannot is null
+            ? (ResumeRoute.Replay, null)
+            : (check == ResumeCheck.OtherEpoch ? ResumeRoute.EarlierRun : ResumeRoute.Expired, cannot);
     }
 }

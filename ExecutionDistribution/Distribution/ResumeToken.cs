@@ -6,22 +6,35 @@ namespace ExecutionDistribution.Distribution;
 /// <summary>
 /// Where a stream stopped: the core's log epoch, the log position to continue from, and the last
 /// sequence number delivered. Sent with every batch; a client that reconnects with it receives exactly
-/// what it missed. Encoded as 43 characters of URL-safe base64 (32 bytes), opaque to clients.
+/// what it missed. Encoded as 43 characters of URL-safe base64 (32 bytes), opaque to clients; 64 (48
+/// bytes) when it names <see cref="EarlierRun"/>.
 /// </summary>
 /// <param name="Epoch">The log epoch of the service run that issued it.</param>
 /// <param name="Position">Every matching event before this position has been delivered.</param>
 /// <param name="Sequence">The sequence number of the last delivery.</param>
-public readonly record struct ResumeToken(Guid Epoch, long Position, long Sequence)
+/// <param name="EarlierRun">
+/// Set while a stream that began in an earlier run is re-read across the restart: the events of this
+/// run that are Kafka records that run had already distributed (the records re-read after the restart)
+/// were delivered then, so a resume skips them. Empty otherwise.
+/// </param>
+public readonly record struct ResumeToken(Guid Epoch, long Position, long Sequence, Guid EarlierRun = default)
 {
     private const int Length = 32;
+    private const int LongLength = 48;
 
     /// <summary>The token as URL-safe base64.</summary>
     public string Encode()
     {
-        Span<byte> bytes = stackalloc byte[Length];
+        Span<byte> bytes = stackalloc byte[LongLength];
         Epoch.TryWriteBytes(bytes);
         BinaryPrimitives.WriteInt64BigEndian(bytes[16..], Position);
         BinaryPrimitives.WriteInt64BigEndian(bytes[24..], Sequence);
+        if (EarlierRun == Guid.Empty)
+        {
+            return Base64Url.EncodeToString(bytes[..Length]);
+        }
+
+        EarlierRun.TryWriteBytes(bytes[Length..]);
         return Base64Url.EncodeToString(bytes);
     }
 
@@ -30,11 +43,11 @@ public readonly record struct ResumeToken(Guid Epoch, long Position, long Sequen
     {
         token = default;
         reason = string.Empty;
-        Span<byte> bytes = stackalloc byte[Length + 3];
+        Span<byte> bytes = stackalloc byte[LongLength + 3];
         int written;
         try
         {
-            if (string.IsNullOrEmpty(text) || text.Length > 64 || !Base64Url.TryDecodeFromChars(text, bytes, out written) || written != Length)
+            if (string.IsNullOrEmpty(text) || text.Length > 64 || !Base64Url.TryDecodeFromChars(text, bytes, out written) || written is not (Length or LongLength))
             {
                 reason = "is not a resume token issued by this service";
                 return false;
@@ -49,13 +62,14 @@ public readonly record struct ResumeToken(Guid Epoch, long Position, long Sequen
 
         var position = BinaryPrimitives.ReadInt64BigEndian(bytes[16..]);
         var sequence = BinaryPrimitives.ReadInt64BigEndian(bytes[24..]);
-        if (position < 0 || sequence < 0)
+        var earlier = written == LongLength ? new Guid(bytes[Length..LongLength]) : Guid.Empty;
+        if (position < 0 || sequence < 0 || (written == LongLength && earlier == Guid.Empty))
         {
             reason = "is not a resume token issued by this service";
             return false;
         }
 
-        token = new ResumeToken(new Guid(bytes[..16]), position, sequence);
+        token = new ResumeToken(new Guid(bytes[..16]), position, sequence, earlier);
         return true;
     }
 }

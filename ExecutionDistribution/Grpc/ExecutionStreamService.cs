@@ -44,7 +44,7 @@ internal sealed class ExecutionStreamService(
         {
             // A subscription's stream without a token continues after its last acknowledgement
             // (or from its creation): everything not acknowledged is delivered again.
-            tokenText = managed.StartIn(core.LogEpoch, core.Tail).Encode();
+            tokenText = ResumeRouting.StartOf(managed, core, replay).Encode();
         }
 
         if (tokenText.Length > 0)
@@ -55,24 +55,19 @@ internal sealed class ExecutionStreamService(
             }
 
             resume = token;
-            switch (core.CheckResume(token))
+            var (route, why) = ResumeRouting.Decide(core, replay, token);
+            switch (route)
             {
-                case ResumeCheck.OtherEpoch:
-                    throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service; its events cannot be replayed exactly"));
-                case ResumeCheck.Expired:
-                    // Older than the retained log: re-read from Kafka when every event since is there, else refuse.
-                    var cannot = replay is null
-                        ? $"points before the oldest retained event (position {core.Tail}); events were missed"
-                        : replay.CannotReplay(token.Position);
-                    if (cannot is not null)
-                    {
-                        throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {cannot}"));
-                    }
-
+                case ResumeRoute.Invalid:
+                    throw Invalid("resume_token", why!);
+                case ResumeRoute.EarlierRun:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resume_token {why}"));
+                case ResumeRoute.Expired:
+                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {why}"));
+                case ResumeRoute.Replay:
+                    // Older than the retained log, or of an earlier run: re-read from Kafka first.
                     replayFrom = token;
                     break;
-                case ResumeCheck.Invalid:
-                    throw Invalid("resume_token", "is not a resume token issued by this service");
             }
         }
 
@@ -237,9 +232,9 @@ internal sealed class ExecutionStreamService(
             throw Invalid("resume_token", reason);
         }
 
-        if (token.Epoch != core.LogEpoch)
+        if (!core.KnowsRun(token.Epoch))
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service whose source index is not kept"));
         }
 
         var held = registry.Acknowledge(request.SubscriptionId, token)
@@ -362,7 +357,7 @@ internal sealed class ExecutionStreamService(
     private async Task<ResumeToken> ReplayAsync(
         ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
-        using var cursor = replay!.Open(filter, from.Position, from.Sequence);
+        using var cursor = replay!.Open(filter, from);
         var batch = new DeliveryBatch(perMessage);
         while (true)
         {
@@ -379,15 +374,14 @@ internal sealed class ExecutionStreamService(
             if (batch.Count > 0)
             {
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                var token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
-                if (!await SendAsync(id, token, batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                if (!await SendAsync(id, cursor.Token.Encode(), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                 {
                     throw new OperationCanceledException(cancellationToken);
                 }
             }
 
-            var reached = new ResumeToken(core.LogEpoch, cursor.Position, cursor.Sequence);
-            if (!more && core.CheckResume(reached) == ResumeCheck.Available)
+            var reached = cursor.Token;
+            if (!more && reached.EarlierRun == Guid.Empty && core.CheckResume(reached) == ResumeCheck.Available)
             {
                 return reached;
             }

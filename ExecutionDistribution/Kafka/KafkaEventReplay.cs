@@ -22,36 +22,64 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
     /// <summary>Positions a fill looks at before it returns, matching or not, so a sparse filter still reports progress.</summary>
     private const int MaxScanPerFill = 8_192;
 
-    public string? CannotReplay(long from)
+    public string? CannotReplay(ResumeToken token)
     {
-        if (core.Sources is not { } sources)
+        if (core.Sources is not { } current)
         {
             return "points before the oldest retained event, and the service keeps no Kafka source index (Distribution:SourceIndexCapacity is 0); events were missed";
         }
 
-        if (from < sources.Oldest)
+        var run = token.Epoch == core.LogEpoch ? token.EarlierRun : token.Epoch;
+        if (run != Guid.Empty)
         {
-            return $"points before the oldest position whose Kafka source is remembered ({sources.Oldest}; Distribution:SourceIndexCapacity); events were missed";
+            using var earlier = core.OpenEarlierSources(run);
+            if (earlier is null)
+            {
+                return "is from an earlier run of the service whose Kafka source index is not kept (Distribution:SourceIndexDirectory); its events cannot be replayed exactly";
+            }
+
+            if (token.Epoch != core.LogEpoch)
+            {
+                if (token.Position > earlier.Head)
+                {
+                    return $"points past the end of its run's source index (position {earlier.Head}); it was not issued by that run";
+                }
+
+                if (CheckRange(earlier, token.Position, earlier.Head) is { } reason)
+                {
+                    return reason;
+                }
+
+                return CheckRange(current, 0, Math.Min(core.Tail, current.Head));
+            }
         }
 
-        // Every position up to the retained log must be a Kafka record: one that came over REST is gone.
-        var until = Math.Min(core.Tail, sources.Head);
+        return CheckRange(current, token.Position, Math.Min(core.Tail, current.Head));
+    }
+
+    public IReplayCursor Open(SubscriptionFilter filter, ResumeToken token) => new Cursor(this, filter, token);
+
+    // Every position of [from, until) must be a Kafka record the index still knows.
+    private static string? CheckRange(SourceIndex index, long from, long until)
+    {
+        if (from < index.Oldest)
+        {
+            return $"points before the oldest position whose Kafka source is remembered ({index.Oldest}; Distribution:SourceIndexCapacity); events were missed";
+        }
+
         for (var p = from; p < until; p++)
         {
-            switch (sources.TryGet(p, out _))
+            switch (index.TryGet(p, out _))
             {
                 case SourceLookup.NotFromKafka:
-                    return $"points before the oldest retained event ({core.Tail}), and the event at position {p} did not come from Kafka, so it cannot be re-read; events were missed";
+                    return $"needs the event at position {p}, which did not come from Kafka and is no longer retained, so it cannot be re-read; events were missed";
                 case SourceLookup.Gone:
-                    return $"points before the oldest position whose Kafka source is remembered ({sources.Oldest}); events were missed";
+                    return $"points before the oldest position whose Kafka source is remembered ({index.Oldest}); events were missed";
             }
         }
 
         return null;
     }
-
-    public IReplayCursor Open(SubscriptionFilter filter, long from, long sequence) =>
-        new Cursor(this, filter, from, sequence);
 
     private ConsumerConfig ReaderConfig() => new()
     {
@@ -64,20 +92,56 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         FetchMaxBytes = Math.Max(52_428_800, options.Value.MaxRecordBytes * 8),
     };
 
-    private sealed class Cursor(KafkaEventReplay owner, SubscriptionFilter filter, long from, long sequence) : IReplayCursor
+    /// <summary>
+    /// Walks the positions after a token: those of the earlier run that issued it (all from Kafka), then
+    /// those of this run, where the records that run had already distributed (re-read after the restart,
+    /// offsets below its frontier) are skipped, until the retained log takes over.
+    /// </summary>
+    private sealed class Cursor : IReplayCursor
     {
         private static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(30);
+        private readonly KafkaEventReplay _owner;
+        private readonly SubscriptionFilter _filter;
         private readonly Dictionary<(string Topic, int Partition), PartitionReader> _readers = [];
+        private SourceIndex? _earlier;
+        private Guid _earlierRun;
+        private Dictionary<(string Topic, int Partition), long>? _floor;
+        private long _position;
+        private long _sequence;
 
-        public long Position { get; private set; } = from;
+        public Cursor(KafkaEventReplay owner, SubscriptionFilter filter, ResumeToken token)
+        {
+            _owner = owner;
+            _filter = filter;
+            _position = token.Position;
+            _sequence = token.Sequence;
+            var core = owner.Core;
+            var run = token.Epoch == core.LogEpoch ? token.EarlierRun : token.Epoch;
+            if (run == Guid.Empty)
+            {
+                return;
+            }
 
-        public long Sequence { get; private set; } = sequence;
+            var earlier = core.OpenEarlierSources(run) ?? throw new ReplayException("the source index of the run that issued the token is no longer kept");
+            _earlierRun = run;
+            _floor = earlier.Frontier();
+            if (token.Epoch == core.LogEpoch)
+            {
+                earlier.Dispose(); // only its frontier is needed: the stream is past that run's positions
+            }
+            else
+            {
+                _earlier = earlier;
+            }
+        }
+
+        public ResumeToken Token => _earlier is { } earlier
+            ? new ResumeToken(earlier.Epoch, _position, _sequence)
+            : new ResumeToken(_owner.Core.LogEpoch, _position, _sequence, _floor is null ? Guid.Empty : _earlierRun);
 
         public bool Fill(DeliveryBatch batch, CancellationToken cancellationToken)
         {
             batch.Reset();
-            var core = owner.Core;
-            var sources = core.Sources ?? throw new ReplayException("the Kafka source index is turned off");
             var items = batch.Items;
             var n = 0;
             var scanned = 0;
@@ -85,43 +149,122 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             while (n < items.Length && scanned++ < MaxScanPerFill)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                if (_earlier is { } earlier)
+                {
+                    if (_position >= earlier.Head)
+                    {
+                        // The earlier run's positions are done: on to this run's, from its first.
+                        earlier.Dispose();
+                        _earlier = null;
+                        _position = 0;
+                        continue;
+                    }
 
-                // The retained log takes over a margin above its tail, so it is not overtaken before the subscriber attaches.
-                var margin = Math.Max(1, core.Log.Capacity / 4);
-                if (Position >= Math.Min(core.Head, core.Tail + margin))
+                    Take(Read(earlier, _position, cancellationToken), items, ref n);
+                    continue;
+                }
+
+                if (ReachedLog())
                 {
                     more = false;
                     break;
                 }
 
-                switch (sources.TryGet(Position, out var source))
+                var core = _owner.Core;
+                if (_position >= core.Head)
                 {
-                    case SourceLookup.NotFromKafka:
-                        throw new ReplayException($"the event at position {Position} did not come from Kafka and is no longer retained, so it cannot be re-read; events were missed");
-                    case SourceLookup.Gone:
-                        throw new ReplayException($"the Kafka source of position {Position} is no longer remembered (Distribution:SourceIndexCapacity); events were missed");
+                    // Waiting for this run's ingest to pass the earlier run's frontier.
+                    Thread.Sleep(5);
+                    break;
                 }
 
-                var e = Read(source, cancellationToken);
-                e.Position = Position;
-                Position++;
-                if (filter.Matches(e))
+                ExecutionEvent e;
+                if (core.TryGetRetained(_position, out var retained))
                 {
-                    items[n++] = new Delivery(e, ++Sequence);
+                    e = retained;
                 }
+                else
+                {
+                    e = Read(core.Sources!, _position, cancellationToken);
+                }
+
+                if (_floor is not null && e.Source is { } s && _floor.TryGetValue((s.Topic, s.Partition), out var floor) && s.Offset < floor)
+                {
+                    _position++; // the earlier run distributed this record: delivered then
+                    continue;
+                }
+
+                Take(e, items, ref n);
             }
 
             batch.SetCount(n);
-            batch.ResumePosition = Position;
-            batch.LastSequence = Sequence;
+            var token = Token;
+            batch.ResumePosition = token.Position;
+            batch.LastSequence = token.Sequence;
             return more;
         }
 
-        private ExecutionEvent Read(SourcePosition source, CancellationToken cancellationToken)
+        private void Take(ExecutionEvent e, Delivery[] items, ref int n)
         {
+            _position++;
+            if (_filter.Matches(e))
+            {
+                items[n++] = new Delivery(e, ++_sequence);
+            }
+        }
+
+        // The retained log takes over a margin above its tail (so it is not overtaken before the subscriber
+        // attaches), once no record of the earlier run is still ahead: every partition's ingest has passed
+        // that run's frontier, and no position between here and the head is one of its records.
+        private bool ReachedLog()
+        {
+            var core = _owner.Core;
+            var margin = Math.Max(1, core.Log.Capacity / 4);
+            if (_position < Math.Min(core.Head, core.Tail + margin))
+            {
+                return false;
+            }
+
+            if (_floor is null)
+            {
+                return true;
+            }
+
+            var sources = core.Sources!;
+            var passed = sources.Frontier();
+            foreach (var (partition, floor) in _floor)
+            {
+                if (passed.GetValueOrDefault(partition) < floor)
+                {
+                    return false;
+                }
+            }
+
+            for (var p = _position; p < sources.Head; p++)
+            {
+                if (sources.TryGet(p, out var s) == SourceLookup.Recorded && _floor.TryGetValue((s.Topic, s.Partition), out var floor) && s.Offset < floor)
+                {
+                    return false;
+                }
+            }
+
+            _floor = null;
+            return true;
+        }
+
+        private ExecutionEvent Read(SourceIndex index, long position, CancellationToken cancellationToken)
+        {
+            switch (index.TryGet(position, out var source))
+            {
+                case SourceLookup.NotFromKafka:
+                    throw new ReplayException($"the event at position {position} did not come from Kafka and is no longer retained, so it cannot be re-read; events were missed");
+                case SourceLookup.Gone:
+                    throw new ReplayException($"the Kafka source of position {position} is no longer remembered (Distribution:SourceIndexCapacity); events were missed");
+            }
+
             if (!_readers.TryGetValue((source.Topic, source.Partition), out var reader))
             {
-                reader = new PartitionReader(new ConsumerBuilder<byte[]?, byte[]?>(owner.ReaderConfig()).Build(), source.Topic, source.Partition);
+                reader = new PartitionReader(new ConsumerBuilder<byte[]?, byte[]?>(_owner.ReaderConfig()).Build(), source.Topic, source.Partition);
                 _readers.Add((source.Topic, source.Partition), reader);
             }
 
@@ -135,7 +278,8 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
 
             var e = parsed.Event!;
             e.Source = source;
-            e.IngestTimestamp = owner.Time.GetTimestamp();
+            e.Position = position;
+            e.IngestTimestamp = _owner.Time.GetTimestamp();
             return e;
         }
 
@@ -147,6 +291,8 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             }
 
             _readers.Clear();
+            _earlier?.Dispose();
+            _earlier = null;
         }
     }
 

@@ -215,7 +215,9 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
                 return null;
             }
 
-            if (token.Epoch != s.Acknowledged.Epoch || token.Sequence > s.Acknowledged.Sequence)
+            // Sequence numbers go on across runs (a stream re-read over a restart keeps numbering), so the
+            // acknowledged point moves only forward, whichever run issued the token.
+            if (token.Sequence > s.Acknowledged.Sequence)
             {
                 s = s with { Acknowledged = token };
                 _subscriptions[id] = s;

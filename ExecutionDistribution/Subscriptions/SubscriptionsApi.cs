@@ -83,9 +83,9 @@ internal static class SubscriptionsApi
             return Invalid([new ValidationProblem("resume_token", reason)], overLimit: false);
         }
 
-        if (token.Epoch != core.LogEpoch)
+        if (!core.KnowsRun(token.Epoch))
         {
-            return Invalid([new ValidationProblem("resume_token", "is from an earlier run of the service")], overLimit: false);
+            return Invalid([new ValidationProblem("resume_token", "is from an earlier run of the service whose source index is not kept")], overLimit: false);
         }
 
         return registry.Acknowledge(subscription_id, token) is { } held

@@ -82,7 +82,7 @@ internal static class StreamRequest
             }
         }
 
-        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed?.StartIn(core.LogEpoch, core.Tail).Encode();
+        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed is null ? null : ResumeRouting.StartOf(managed, core, replay).Encode();
         ResumeToken? resume = null;
         ResumeToken? replayFrom = null;
         if (tokenText is not null)
@@ -94,26 +94,14 @@ internal static class StreamRequest
             else
             {
                 resume = token;
-                var check = core.CheckResume(token);
-                if (check == ResumeCheck.Expired && replay is not null)
+                var (route, why) = ResumeRouting.Decide(core, replay, token);
+                if (route == ResumeRoute.Replay)
                 {
-                    if (replay.CannotReplay(token.Position) is { } cannot)
-                    {
-                        problems.Add(new ValidationProblem("resume_token", cannot));
-                    }
-                    else
-                    {
-                        replayFrom = token;
-                    }
+                    replayFrom = token;
                 }
-                else if (check != ResumeCheck.Available)
+                else if (route != ResumeRoute.Attach)
                 {
-                    problems.Add(new ValidationProblem("resume_token", check switch
-                    {
-                        ResumeCheck.OtherEpoch => "is from an earlier run of the service; its events cannot be replayed exactly",
-                        ResumeCheck.Expired => $"points before the oldest retained event (position {core.Tail}); events were missed",
-                        _ => "is not a resume token issued by this service",
-                    }));
+                    problems.Add(new ValidationProblem("resume_token", why!));
                 }
             }
         }

@@ -470,13 +470,14 @@ internal sealed class WebSocketStreamSession
         return !_stopping || Volatile.Read(ref _members).Length > 0;
     }
 
-    private void WriteEventsFrame(Member member) => member.ResumeToken = WriteEventsFrame(member.Id, member.Batch);
+    private void WriteEventsFrame(Member member) =>
+        member.ResumeToken = WriteEventsFrame(member.Id, member.Batch, new ResumeToken(_core.LogEpoch, member.Batch.ResumePosition, member.Batch.LastSequence));
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
     // connections), and returns where the core takes over.
     private async Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted)
     {
-        using var cursor = _replay!.Open(filter, from.Position, from.Sequence);
+        using var cursor = _replay!.Open(filter, from);
         var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
         while (true)
         {
@@ -484,7 +485,7 @@ internal sealed class WebSocketStreamSession
             if (batch.Count > 0)
             {
                 await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
-                WriteEventsFrame(id, batch);
+                WriteEventsFrame(id, batch, cursor.Token);
                 try
                 {
                     await SendFrameAsync(aborted).ConfigureAwait(false);
@@ -498,8 +499,8 @@ internal sealed class WebSocketStreamSession
                 audit.Delivered(batch.Deliveries);
             }
 
-            var reached = new ResumeToken(_core.LogEpoch, cursor.Position, cursor.Sequence);
-            if (!more && _core.CheckResume(reached) == ResumeCheck.Available)
+            var reached = cursor.Token;
+            if (!more && reached.EarlierRun == Guid.Empty && _core.CheckResume(reached) == ResumeCheck.Available)
             {
                 return reached;
             }
@@ -507,9 +508,9 @@ internal sealed class WebSocketStreamSession
     }
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
-    private string WriteEventsFrame(string id, DeliveryBatch batch)
+    private string WriteEventsFrame(string id, DeliveryBatch batch, ResumeToken resumeToken)
     {
-        var token = new ResumeToken(_core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+        var token = resumeToken.Encode();
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
