@@ -96,6 +96,10 @@ public static class RecoveryWorkload
             "--Kafka:SessionTimeout=00:00:03", "--Kafka:CommitInterval=00:00:00.100",
             $"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}",
             "--Grpc:MaxStreams=10000", "--Grpc:MaxStreamsPerClient=10000",
+
+            // Both runs share the source index directory, as a deployment on one disk does: the second run
+            // serves each subscription from its acknowledgement in the first.
+            $"--Distribution:SourceIndexDirectory={Path.Combine(Path.GetTempPath(), $"w7-sources-{suffix}")}",
         ];
 
         var stream = new SyntheticExecutionStream(seed);

@@ -28,12 +28,37 @@ public interface IReplayCursor : IDisposable
 
     /// <summary>
     /// Fills <paramref name="batch"/> with the next matching events (it may stay empty after a stretch
-    /// of events that do not match). False when the cursor has reached the retained log: attach a
-    /// subscriber at <see cref="Token"/> (then of this run, naming no earlier run). If the log has
-    /// moved past that point meanwhile, call again: the cursor goes on.
+    /// of events that do not match). Done when the cursor has reached the retained log: attach a
+    /// subscriber at <see cref="Token"/> (then of this run, naming no earlier run); if the log has
+    /// moved past that point meanwhile, call again: the cursor goes on. Waiting: the next event is
+    /// not there yet (Kafka is fetching it, or this run is about to read it); call again after a
+    /// short pause. Never blocks: Kafka is read in the background.
     /// </summary>
     /// <exception cref="ReplayException">An event cannot be re-read (Kafka no longer has it, or it did not come from Kafka).</exception>
-    bool Fill(DeliveryBatch batch, CancellationToken cancellationToken);
+    ReplayProgress Fill(DeliveryBatch batch, CancellationToken cancellationToken);
+
+    /// <summary><see cref="Fill"/>, then a short pause when it is waiting and has nothing to send.</summary>
+    async Task<ReplayProgress> FillAsync(DeliveryBatch batch, CancellationToken cancellationToken)
+    {
+        var progress = Fill(batch, cancellationToken);
+        if (progress == ReplayProgress.Waiting && batch.Count == 0)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+        }
+
+        return progress;
+    }
+}
+
+/// <summary>What <see cref="IReplayCursor.Fill"/> left: more to read, a wait, or the hand-over to the core.</summary>
+public enum ReplayProgress
+{
+    /// <summary>More events to re-read: call again.</summary>
+    More,
+    /// <summary>The next event is not there yet: call again after a short pause.</summary>
+    Waiting,
+    /// <summary>The retained log takes over from <see cref="IReplayCursor.Token"/>.</summary>
+    Done,
 }
 
 /// <summary>An event after a resume token cannot be re-read: the stream ends with this reason, never with a silent gap.</summary>

@@ -361,10 +361,10 @@ internal sealed class ExecutionStreamService(
         var batch = new DeliveryBatch(perMessage);
         while (true)
         {
-            bool more;
+            ReplayProgress progress;
             try
             {
-                more = await Task.Run(() => cursor.Fill(batch, cancellationToken), cancellationToken).ConfigureAwait(false);
+                progress = await cursor.FillAsync(batch, cancellationToken).ConfigureAwait(false);
             }
             catch (ReplayException ex)
             {
@@ -381,7 +381,7 @@ internal sealed class ExecutionStreamService(
             }
 
             var reached = cursor.Token;
-            if (!more && reached.EarlierRun == Guid.Empty && core.CheckResume(reached) == ResumeCheck.Available)
+            if (progress == ReplayProgress.Done && reached.EarlierRun == Guid.Empty && core.CheckResume(reached) == ResumeCheck.Available)
             {
                 return reached;
             }

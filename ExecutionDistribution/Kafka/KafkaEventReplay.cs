@@ -19,6 +19,8 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
 
     private TimeProvider Time => time;
 
+    private int MaxRecordBytes => options.Value.MaxRecordBytes;
+
     /// <summary>Positions a fill looks at before it returns, matching or not, so a sparse filter still reports progress.</summary>
     private const int MaxScanPerFill = 8_192;
 
@@ -59,6 +61,94 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
 
     public IReplayCursor Open(SubscriptionFilter filter, ResumeToken token) => new Cursor(this, filter, token);
 
+    // Readers shared by the open cursors; closed when the last cursor closes.
+    private readonly Lock _partitionsGate = new();
+    private readonly Dictionary<(string Topic, int Partition), SharedPartition> _partitions = [];
+    private int _cursors;
+
+    private void Acquire()
+    {
+        lock (_partitionsGate)
+        {
+            _cursors++;
+        }
+    }
+
+    private void Release()
+    {
+        SharedPartition[] idle = [];
+        lock (_partitionsGate)
+        {
+            if (--_cursors == 0)
+            {
+                idle = [.. _partitions.Values];
+                _partitions.Clear();
+            }
+        }
+
+        foreach (var p in idle)
+        {
+            p.Dispose();
+        }
+    }
+
+    private SharedPartition Partition(string topic, int partition)
+    {
+        lock (_partitionsGate)
+        {
+            if (!_partitions.TryGetValue((topic, partition), out var shared))
+            {
+                shared = new SharedPartition(this, topic, partition);
+                _partitions.Add((topic, partition), shared);
+            }
+
+            return shared;
+        }
+    }
+
+    // This run's Kafka records by source, for its first positions: after a restart they are mostly the
+    // records the earlier run had distributed and not committed, which its streams re-read. Served
+    // from the retained log, they cost no Kafka read (100 subscribers resuming at once would otherwise
+    // open a consumer each). Extended on demand up to the head; bounded.
+    private const int MaxRereadEntries = 1_048_576;
+    private readonly Lock _rereadGate = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition, long Offset), long> _reread = new();
+    private long _rereadScanned;
+
+    /// <summary>
+    /// The record at <paramref name="source"/> as this run read it, when this run has it retained (after a
+    /// restart, the records the earlier run had not committed are read again here). Lookups take no
+    /// lock; one caller at a time extends the map to the head.
+    /// </summary>
+    private bool TryFindInThisRun(SourcePosition source, out ExecutionEvent e)
+    {
+        e = null!;
+        var sources = core.Sources!;
+        if (Volatile.Read(ref _rereadScanned) < sources.Head && _reread.Count < MaxRereadEntries && _rereadGate.TryEnter())
+        {
+            try
+            {
+                var head = sources.Head;
+                var scanned = _rereadScanned;
+                for (; scanned < head && _reread.Count < MaxRereadEntries; scanned++)
+                {
+                    if (sources.TryGet(scanned, out var s) == SourceLookup.Recorded)
+                    {
+                        _reread[(s.Topic, s.Partition, s.Offset)] = scanned;
+                    }
+                }
+
+                Volatile.Write(ref _rereadScanned, scanned);
+            }
+            finally
+            {
+                _rereadGate.Exit();
+            }
+        }
+
+        return _reread.TryGetValue((source.Topic, source.Partition, source.Offset), out var position) && core.TryGetRetained(position, out e);
+    }
+
     // Every position of [from, until) must be a Kafka record the index still knows.
     private static string? CheckRange(SourceIndex index, long from, long until)
     {
@@ -90,6 +180,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         AutoOffsetReset = AutoOffsetReset.Error, // a record Kafka no longer has is an error, not a silent jump
         MaxPartitionFetchBytes = Math.Max(1_048_576, options.Value.MaxRecordBytes * 4),
         FetchMaxBytes = Math.Max(52_428_800, options.Value.MaxRecordBytes * 8),
+        QueuedMaxMessagesKbytes = 8_192, // what one reader prefetches
     };
 
     /// <summary>
@@ -100,9 +191,11 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
     private sealed class Cursor : IReplayCursor
     {
         private static readonly TimeSpan RecordTimeout = TimeSpan.FromSeconds(30);
+
         private readonly KafkaEventReplay _owner;
+        private long _kafkaWaitUntil;
         private readonly SubscriptionFilter _filter;
-        private readonly Dictionary<(string Topic, int Partition), PartitionReader> _readers = [];
+        private int _disposed;
         private SourceIndex? _earlier;
         private Guid _earlierRun;
         private Dictionary<(string Topic, int Partition), long>? _floor;
@@ -112,6 +205,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         public Cursor(KafkaEventReplay owner, SubscriptionFilter filter, ResumeToken token)
         {
             _owner = owner;
+            owner.Acquire();
             _filter = filter;
             _position = token.Position;
             _sequence = token.Sequence;
@@ -139,13 +233,13 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             ? new ResumeToken(earlier.Epoch, _position, _sequence)
             : new ResumeToken(_owner.Core.LogEpoch, _position, _sequence, _floor is null ? Guid.Empty : _earlierRun);
 
-        public bool Fill(DeliveryBatch batch, CancellationToken cancellationToken)
+        public ReplayProgress Fill(DeliveryBatch batch, CancellationToken cancellationToken)
         {
             batch.Reset();
             var items = batch.Items;
             var n = 0;
             var scanned = 0;
-            var more = true;
+            var more = ReplayProgress.More;
             while (n < items.Length && scanned++ < MaxScanPerFill)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -160,13 +254,19 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                         continue;
                     }
 
-                    Take(Read(earlier, _position, cancellationToken), items, ref n);
+                    if (ReadEarlier(earlier, _position) is not { } previous)
+                    {
+                        more = ReplayProgress.Waiting; // this run or Kafka is about to return it: come back in a moment
+                        break;
+                    }
+
+                    Take(previous, items, ref n);
                     continue;
                 }
 
                 if (ReachedLog())
                 {
-                    more = false;
+                    more = ReplayProgress.Done;
                     break;
                 }
 
@@ -174,7 +274,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 if (_position >= core.Head)
                 {
                     // Waiting for this run's ingest to pass the earlier run's frontier.
-                    Thread.Sleep(5);
+                    more = ReplayProgress.Waiting;
                     break;
                 }
 
@@ -183,9 +283,14 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 {
                     e = retained;
                 }
+                else if (Read(core.Sources!, _position) is { } read)
+                {
+                    e = read;
+                }
                 else
                 {
-                    e = Read(core.Sources!, _position, cancellationToken);
+                    more = ReplayProgress.Waiting; // Kafka has not returned it yet
+                    break;
                 }
 
                 if (_floor is not null && e.Source is { } s && _floor.TryGetValue((s.Topic, s.Partition), out var floor) && s.Offset < floor)
@@ -252,7 +357,22 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             return true;
         }
 
-        private ExecutionEvent Read(SourceIndex index, long position, CancellationToken cancellationToken)
+        // An earlier run's position: the same record in this run's retained log when this run has re-read
+        // it, otherwise from Kafka (never waiting for this run's ingest, which may still be rejoining its group).
+        // Null: Kafka is fetching it.
+        private ExecutionEvent? ReadEarlier(SourceIndex earlier, long position)
+        {
+            if (earlier.TryGet(position, out var source) == SourceLookup.Recorded && _owner.TryFindInThisRun(source, out var e))
+            {
+                _kafkaWaitUntil = 0;
+                return e;
+            }
+
+            return Read(earlier, position);
+        }
+
+        // The event of a position from Kafka, or null while the reader has not returned it yet (for at most RecordTimeout).
+        private ExecutionEvent? Read(SourceIndex index, long position)
         {
             switch (index.TryGet(position, out var source))
             {
@@ -262,105 +382,167 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                     throw new ReplayException($"the Kafka source of position {position} is no longer remembered (Distribution:SourceIndexCapacity); events were missed");
             }
 
-            if (!_readers.TryGetValue((source.Topic, source.Partition), out var reader))
+            if (_owner.Partition(source.Topic, source.Partition).TryReadAt(source.Offset) is { } e)
             {
-                reader = new PartitionReader(new ConsumerBuilder<byte[]?, byte[]?>(_owner.ReaderConfig()).Build(), source.Topic, source.Partition);
-                _readers.Add((source.Topic, source.Partition), reader);
+                _kafkaWaitUntil = 0;
+                return e;
             }
 
-            var value = reader.ReadAt(source.Offset, RecordTimeout, cancellationToken);
+            if (_kafkaWaitUntil == 0)
+            {
+                _kafkaWaitUntil = Environment.TickCount64 + (long)RecordTimeout.TotalMilliseconds;
+            }
+            else if (Environment.TickCount64 > _kafkaWaitUntil)
+            {
+                throw new ReplayException($"Kafka did not return {source.Topic}/{source.Partition}@{source.Offset} within {RecordTimeout.TotalSeconds:0} s; resume again later");
+            }
+
+            return null;
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 1)
+            {
+                return;
+            }
+
+            _earlier?.Dispose();
+            _earlier = null;
+            _owner.Release();
+        }
+    }
+
+    /// <summary>
+    /// One partition's records for every cursor: one consumer, read forward, parsed once, the newest
+    /// <see cref="CacheLimit"/> kept, so many streams re-reading the same stretch (subscribers resuming
+    /// after a restart) cost one read of it. A cursor asking behind what was read, or far ahead, moves
+    /// the consumer there. Cursors take turns (a lock per partition; they run on threads of their own).
+    /// </summary>
+    private sealed class SharedPartition(KafkaEventReplay owner, string topic, int partition) : IDisposable
+    {
+        private const int CacheLimit = 65_536;
+        private const long ReadThroughGap = 4_096;
+        private readonly Lock _gate = new();
+        private readonly Dictionary<long, ExecutionEvent> _cache = [];
+        private readonly Queue<long> _cached = new();
+        private IConsumer<byte[]?, byte[]?>? _consumer;
+        private long _next = -1;
+
+        /// <summary>The event at <paramref name="offset"/>, or null when the consumer has not fetched it yet (call again). Never blocks on Kafka.</summary>
+        public ExecutionEvent? TryReadAt(long offset)
+        {
+            lock (_gate)
+            {
+                if (_cache.TryGetValue(offset, out var hit))
+                {
+                    return hit;
+                }
+
+                _consumer ??= new ConsumerBuilder<byte[]?, byte[]?>(owner.ReaderConfig()).Build();
+                if (_next < 0 || offset < _next || offset - _next > ReadThroughGap)
+                {
+                    // First read, a step back, or far ahead: start at the offset (records between are read through and kept).
+                    _consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
+                    _next = offset;
+                }
+
+                // What the consumer has fetched in the background, without waiting for more.
+                while (true)
+                {
+                    ConsumeResult<byte[]?, byte[]?>? record;
+                    try
+                    {
+                        record = _consumer.Consume(TimeSpan.Zero);
+                    }
+                    catch (ConsumeException ex)
+                    {
+                        _next = -1;
+                        throw new ReplayException($"Kafka cannot return {topic}/{partition}@{offset}: {ex.Error.Reason}; events were missed", ex);
+                    }
+
+                    if (record is null)
+                    {
+                        return null;
+                    }
+
+                    if (record.IsPartitionEOF)
+                    {
+                        continue;
+                    }
+
+                    var at = record.Offset.Value;
+                    _next = at + 1;
+                    var e = Parse(record);
+                    if (e is not null && !_cache.ContainsKey(at))
+                    {
+                        _cache[at] = e;
+                        _cached.Enqueue(at);
+                        if (_cached.Count > CacheLimit)
+                        {
+                            _cache.Remove(_cached.Dequeue());
+                        }
+                    }
+
+                    if (at < offset)
+                    {
+                        continue;
+                    }
+
+                    if (at > offset)
+                    {
+                        throw new ReplayException($"Kafka no longer has the record {topic}/{partition}@{offset} (retention or compaction); events were missed");
+                    }
+
+                    // Ingest gave it a position, so it was valid then: if not now, the topic no longer holds what was distributed.
+                    return e ?? throw new ReplayException($"the record at {topic}/{partition}@{offset} is no longer the event that was distributed; events were missed");
+                }
+            }
+        }
+
+        // The event as ingest made it, or null for a record ingest dead-lettered (it has no position).
+        private ExecutionEvent? Parse(ConsumeResult<byte[]?, byte[]?> record)
+        {
+            if (record.Message.Value is not { Length: > 0 } value || value.Length > owner.MaxRecordBytes)
+            {
+                return null;
+            }
+
             var parsed = ExecutionEventParser.Parse(value);
             if (!parsed.IsValid)
             {
-                // Ingest gave it a position, so it was valid then: the topic no longer holds what was read.
-                throw new ReplayException($"the record at {source.Topic}/{source.Partition}@{source.Offset} is no longer the event that was distributed; events were missed");
+                return null;
             }
 
             var e = parsed.Event!;
-            e.Source = source;
-            e.Position = position;
-            e.IngestTimestamp = _owner.Time.GetTimestamp();
+            e.Source = new SourcePosition(topic, partition, record.Offset.Value);
+            e.IngestTimestamp = owner.Time.GetTimestamp();
             return e;
         }
 
         public void Dispose()
         {
-            foreach (var reader in _readers.Values)
+            lock (_gate)
             {
-                reader.Dispose();
-            }
+                if (_consumer is null)
+                {
+                    return;
+                }
 
-            _readers.Clear();
-            _earlier?.Dispose();
-            _earlier = null;
-        }
-    }
-
-    /// <summary>One partition's records, read forward; a position that goes back (a record read twice after a rebalance) re-assigns.</summary>
-    private sealed class PartitionReader(IConsumer<byte[]?, byte[]?> consumer, string topic, int partition) : IDisposable
-    {
-        private long _next = -1;
-
-        public byte[] ReadAt(long offset, TimeSpan timeout, CancellationToken cancellationToken)
-        {
-            if (_next != offset)
-            {
-                // First read, a step back, or records skipped (dead-lettered ones have no position): start at the offset.
-                consumer.Assign(new TopicPartitionOffset(topic, partition, offset));
-                _next = offset;
-            }
-
-            var deadline = Environment.TickCount64 + (long)timeout.TotalMilliseconds;
-            while (true)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                ConsumeResult<byte[]?, byte[]?>? record;
                 try
                 {
-                    record = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                    _consumer.Close();
                 }
-                catch (ConsumeException ex)
+                catch (KafkaException)
                 {
-                    throw new ReplayException($"Kafka cannot return {topic}/{partition}@{offset}: {ex.Error.Reason}; events were missed", ex);
+                    // Never joined a group: nothing to leave.
                 }
 
-                if (record is null || record.IsPartitionEOF)
-                {
-                    if (Environment.TickCount64 > deadline)
-                    {
-                        throw new ReplayException($"Kafka did not return {topic}/{partition}@{offset} within {timeout.TotalSeconds:0} s; resume again later");
-                    }
-
-                    continue;
-                }
-
-                _next = record.Offset.Value + 1;
-                if (record.Offset.Value < offset)
-                {
-                    continue;
-                }
-
-                if (record.Offset.Value > offset || record.Message.Value is not { Length: > 0 } value)
-                {
-                    throw new ReplayException($"Kafka no longer has the record {topic}/{partition}@{offset} (retention or compaction); events were missed");
-                }
-
-                return value;
+                _consumer.Dispose();
+                _consumer = null;
+                _cache.Clear();
+                _cached.Clear();
             }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                consumer.Close();
-            }
-            catch (KafkaException)
-            {
-                // Never joined a group: nothing to leave.
-            }
-
-            consumer.Dispose();
         }
     }
 }

@@ -481,7 +481,7 @@ internal sealed class WebSocketStreamSession
         var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
         while (true)
         {
-            var more = await Task.Run(() => cursor.Fill(batch, aborted), aborted).ConfigureAwait(false);
+            var progress = await cursor.FillAsync(batch, aborted).ConfigureAwait(false);
             if (batch.Count > 0)
             {
                 await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
@@ -500,7 +500,7 @@ internal sealed class WebSocketStreamSession
             }
 
             var reached = cursor.Token;
-            if (!more && reached.EarlierRun == Guid.Empty && _core.CheckResume(reached) == ResumeCheck.Available)
+            if (progress == ReplayProgress.Done && reached.EarlierRun == Guid.Empty && _core.CheckResume(reached) == ResumeCheck.Available)
             {
                 return reached;
             }
