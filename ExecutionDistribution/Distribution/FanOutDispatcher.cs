@@ -81,7 +81,15 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         if (options.SourceIndexCapacity > 0)
         {
             SourceIndex.DeleteOldRuns(options.SourceIndexDirectory, options.SourceIndexRuns - 1);
-            Sources = SourceIndex.Create(options.SourceIndexCapacity, LogEpoch, options.SourceIndexDirectory);
+            try
+            {
+                Sources = SourceIndex.Create(options.SourceIndexCapacity, LogEpoch, options.SourceIndexDirectory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException(
+                    $"{DistributionOptions.SectionName}:{nameof(DistributionOptions.SourceIndexDirectory)} '{options.SourceIndexDirectory}' cannot hold this run's source index: {ex.Message}", ex);
+            }
         }
     }
 

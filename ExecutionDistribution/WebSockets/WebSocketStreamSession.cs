@@ -779,7 +779,16 @@ internal sealed class WebSocketStreamSession
         var query = StreamRequest.FromMessage(message, out var problem);
         if (problem is null)
         {
-            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, replay: null, aborted).ConfigureAwait(false);
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
+            if (plan is { ReplayFrom: not null })
+            {
+                // Re-reading Kafka is done on a connection of its own, so it never holds up this connection's other subscriptions.
+                await SendErrorAsync(requestId,
+                    "resume_token: its events are older than the retained log (or of an earlier run) and are re-read from Kafka on a connection of one subscription: open one (without multiplex) with this resume_token",
+                    aborted).ConfigureAwait(false);
+                return;
+            }
+
             if (plan is not null)
             {
                 if (await OpenAsync(plan, requestId, aborted).ConfigureAwait(false) is { } refusal)
