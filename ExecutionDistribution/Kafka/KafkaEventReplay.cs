@@ -196,6 +196,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         private long _kafkaWaitUntil;
         private readonly SubscriptionFilter _filter;
         private int _disposed;
+        private bool _missingRun;
         private SourceIndex? _earlier;
         private Guid _earlierRun;
         private Dictionary<(string Topic, int Partition), long>? _floor;
@@ -205,8 +206,10 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         public Cursor(KafkaEventReplay owner, SubscriptionFilter filter, ResumeToken token)
         {
             _owner = owner;
-            owner.Acquire();
             _filter = filter;
+
+            // Counted: the last cursor to close closes the shared readers.
+            owner.Acquire();
             _position = token.Position;
             _sequence = token.Sequence;
             var core = owner.Core;
@@ -216,8 +219,14 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 return;
             }
 
-            var earlier = core.OpenEarlierSources(run) ?? throw new ReplayException("the source index of the run that issued the token is no longer kept");
+            // Its index may have been deleted since the token was checked: then the first fill says so.
             _earlierRun = run;
+            if (core.OpenEarlierSources(run) is not { } earlier)
+            {
+                _missingRun = true;
+                return;
+            }
+
             _floor = earlier.Frontier();
             if (token.Epoch == core.LogEpoch)
             {
@@ -235,6 +244,11 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
 
         public ReplayProgress Fill(DeliveryBatch batch, CancellationToken cancellationToken)
         {
+            if (_missingRun)
+            {
+                throw new ReplayException("the source index of the run that issued the token is no longer kept (Distribution:SourceIndexRuns); its events cannot be replayed exactly");
+            }
+
             batch.Reset();
             var items = batch.Items;
             var n = 0;
