@@ -36,21 +36,43 @@ public interface IReplayCursor : IDisposable
     /// </summary>
     /// <exception cref="ReplayException">An event cannot be re-read (Kafka no longer has it, or it did not come from Kafka).</exception>
     ReplayProgress Fill(DeliveryBatch batch, CancellationToken cancellationToken);
+}
 
-    /// <summary><see cref="Fill"/>, then a short pause when it is waiting and has nothing to send.</summary>
-    async Task<ReplayProgress> FillAsync(DeliveryBatch batch, CancellationToken cancellationToken)
+/// <summary>The one re-reading loop both streaming transports run.</summary>
+internal static class ReplayStreaming
+{
+    /// <summary>
+    /// Re-reads the events after <paramref name="from"/> matching <paramref name="filter"/>, hands each
+    /// non-empty batch with the token after it to <paramref name="send"/>, pauses briefly while the
+    /// cursor waits, and returns where the core takes over.
+    /// </summary>
+    /// <exception cref="ReplayException">An event cannot be re-read.</exception>
+    public static async Task<ResumeToken> SendUntilHandOverAsync(
+        this IEventReplay replay, SubscriptionFilter filter, ResumeToken from, int batchSize, Func<DeliveryBatch, ResumeToken, Task> send, CancellationToken cancellationToken)
     {
-        var progress = Fill(batch, cancellationToken);
-        if (progress == ReplayProgress.Waiting && batch.Count == 0)
+        using var cursor = replay.Open(filter, from);
+        var batch = new DeliveryBatch(batchSize);
+        while (true)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
-        }
+            var progress = cursor.Fill(batch, cancellationToken);
+            if (batch.Count > 0)
+            {
+                await send(batch, cursor.Token).ConfigureAwait(false);
+            }
+            else if (progress == ReplayProgress.Waiting)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+            }
 
-        return progress;
+            if (progress == ReplayProgress.Done)
+            {
+                return cursor.Token;
+            }
+        }
     }
 }
 
-/// <summary>What <see cref="IReplayCursor.Fill"/> left: more to read, a wait, or the hand-over to the core.</summary>
+/// <summary>What <see cref="IReplayCursor.Fill"/> left: more to read, a wait, or the hand-over to the core (the retained log covers <see cref="IReplayCursor.Token"/>, a token of this run naming no earlier run).</summary>
 public enum ReplayProgress
 {
     /// <summary>More events to re-read: call again.</summary>

@@ -357,34 +357,20 @@ internal sealed class ExecutionStreamService(
     private async Task<ResumeToken> ReplayAsync(
         ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
-        using var cursor = replay!.Open(filter, from);
-        var batch = new DeliveryBatch(perMessage);
-        while (true)
+        try
         {
-            ReplayProgress progress;
-            try
-            {
-                progress = await cursor.FillAsync(batch, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ReplayException ex)
-            {
-                throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token: {ex.Message}"));
-            }
-
-            if (batch.Count > 0)
+            return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
             {
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                if (!await SendAsync(id, cursor.Token.Encode(), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                if (!await SendAsync(id, token.Encode(), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                 {
                     throw new OperationCanceledException(cancellationToken);
                 }
-            }
-
-            var reached = cursor.Token;
-            if (progress == ReplayProgress.Done && reached.EarlierRun == Guid.Empty && core.CheckResume(reached) == ResumeCheck.Available)
-            {
-                return reached;
-            }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ReplayException ex)
+        {
+            throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token: {ex.Message}"));
         }
     }
 

@@ -115,6 +115,18 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition, long Offset), long> _reread = new();
     private long _rereadScanned;
 
+    // Per partition, the highest frontier of an earlier run a cursor re-reads: only this run's records below
+    // it (its re-reads of what that run had) go into the map, so the map stays the size of that stretch.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Topic, int Partition), long> _rereadBelow = new();
+
+    private void WatchRereads(Dictionary<(string Topic, int Partition), long> frontier)
+    {
+        foreach (var (partition, offset) in frontier)
+        {
+            _rereadBelow.AddOrUpdate(partition, offset, (_, known) => Math.Max(known, offset));
+        }
+    }
+
     /// <summary>
     /// The record at <paramref name="source"/> as this run read it, when this run has it retained (after a
     /// restart, the records the earlier run had not committed are read again here). Lookups take no
@@ -132,7 +144,8 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 var scanned = _rereadScanned;
                 for (; scanned < head && _reread.Count < MaxRereadEntries; scanned++)
                 {
-                    if (sources.TryGet(scanned, out var s) == SourceLookup.Recorded)
+                    if (sources.TryGet(scanned, out var s) == SourceLookup.Recorded
+                        && _rereadBelow.TryGetValue((s.Topic, s.Partition), out var below) && s.Offset < below)
                     {
                         _reread[(s.Topic, s.Partition, s.Offset)] = scanned;
                     }
@@ -235,6 +248,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             else
             {
                 _earlier = earlier;
+                owner.WatchRereads(_floor);
             }
         }
 

@@ -475,37 +475,23 @@ internal sealed class WebSocketStreamSession
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
     // connections), and returns where the core takes over.
-    private async Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted)
-    {
-        using var cursor = _replay!.Open(filter, from);
-        var batch = new DeliveryBatch(_options.MaxEventsPerFrame);
-        while (true)
+    private Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted) =>
+        _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
         {
-            var progress = await cursor.FillAsync(batch, aborted).ConfigureAwait(false);
-            if (batch.Count > 0)
+            await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
+            WriteEventsFrame(id, batch, token);
+            try
             {
-                await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
-                WriteEventsFrame(id, batch, cursor.Token);
-                try
-                {
-                    await SendFrameAsync(aborted).ConfigureAwait(false);
-                }
-                catch
-                {
-                    audit.Failed(batch.Deliveries);
-                    throw;
-                }
-
-                audit.Delivered(batch.Deliveries);
+                await SendFrameAsync(aborted).ConfigureAwait(false);
+            }
+            catch
+            {
+                audit.Failed(batch.Deliveries);
+                throw;
             }
 
-            var reached = cursor.Token;
-            if (progress == ReplayProgress.Done && reached.EarlierRun == Guid.Empty && _core.CheckResume(reached) == ResumeCheck.Available)
-            {
-                return reached;
-            }
-        }
-    }
+            audit.Delivered(batch.Deliveries);
+        }, aborted);
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
     private string WriteEventsFrame(string id, DeliveryBatch batch, ResumeToken resumeToken)
