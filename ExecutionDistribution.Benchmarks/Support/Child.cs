@@ -9,12 +9,14 @@ namespace ExecutionDistribution.Benchmarks.Support;
 public sealed class Child : IDisposable
 {
     private readonly Process _process;
+    private readonly string[] _scratch;
 
-    private Child(Process process, Uri baseAddress, Uri grpcAddress)
+    private Child(Process process, Uri baseAddress, Uri grpcAddress, string[] scratch)
     {
         GrpcAddress = grpcAddress;
         _process = process;
         BaseAddress = baseAddress;
+        _scratch = scratch;
     }
 
     public Uri BaseAddress { get; }
@@ -29,11 +31,15 @@ public sealed class Child : IDisposable
     {
         var port = FreePort();
         var grpc = FreePort();
+        // The service's audit file and source index go to directories of this child's own, deleted with it
+        // (a saturated W4 run writes gigabytes of audit rows).
+        string[] scratch = kind == "ours"
+            ? [Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}"), Path.Combine(Path.GetTempPath(), $"bench-sources-{Guid.NewGuid():N}")]
+            : [];
         string[] args = kind != "ours"
             ? ["serve", kind, port.ToString(CultureInfo.InvariantCulture)]
             : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
-                $"--Audit:SpillDirectory={Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}")}",
-                $"--Distribution:SourceIndexDirectory={Path.Combine(Path.GetTempPath(), $"bench-sources-{Guid.NewGuid():N}")}", .. settings];
+                $"--Audit:SpillDirectory={scratch[0]}", $"--Distribution:SourceIndexDirectory={scratch[1]}", .. settings];
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
         // EXECDIST_SERVICE_GC=server|workstation runs our service (only) with that garbage collector,
         // so the load clients in this process keep theirs.
@@ -63,7 +69,7 @@ public sealed class Child : IDisposable
                 using var r = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
                 if (r.IsSuccessStatusCode)
                 {
-                    return new Child(process, address, new Uri($"http://127.0.0.1:{grpc}"));
+                    return new Child(process, address, new Uri($"http://127.0.0.1:{grpc}"), scratch);
                 }
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
@@ -101,6 +107,16 @@ public sealed class Child : IDisposable
         }
 
         _process.Dispose();
+        foreach (var directory in _scratch)
+        {
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (DirectoryNotFoundException)
+            {
+            }
+        }
     }
 }
 
@@ -141,5 +157,22 @@ public sealed class PeerServer : IDisposable
         }
 
         _process.Dispose();
+    }
+}
+
+/// <summary>A directory under the temp folder, deleted with everything in it on dispose.</summary>
+public sealed class ScratchDirectory(string name) : IDisposable
+{
+    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), name);
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
     }
 }

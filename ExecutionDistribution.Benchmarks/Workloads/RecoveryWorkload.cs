@@ -89,6 +89,7 @@ public static class RecoveryWorkload
         cluster.CreateTopic(topic, 12);
         cluster.CreateTopic($"w7-dlq-{suffix}", 1);
         var schema = $"w7_{suffix}";
+        using var sources = new ScratchDirectory($"w7-sources-{suffix}");
         string[] settings =
         [
             "--Kafka:Enabled=true", $"--Kafka:BootstrapServers={cluster.BootstrapServers}", $"--Kafka:InputTopics:0={topic}",
@@ -99,7 +100,7 @@ public static class RecoveryWorkload
 
             // Both runs share the source index directory, as a deployment on one disk does: the second run
             // serves each subscription from its acknowledgement in the first.
-            $"--Distribution:SourceIndexDirectory={Path.Combine(Path.GetTempPath(), $"w7-sources-{suffix}")}",
+            $"--Distribution:SourceIndexDirectory={sources.Path}",
         ];
 
         var stream = new SyntheticExecutionStream(seed);

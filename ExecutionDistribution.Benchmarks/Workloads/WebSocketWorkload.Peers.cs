@@ -101,7 +101,8 @@ public static partial class WebSocketWorkload
             return receiver;
         }
 
-        public override void Dispose() => _connection.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        // A client far behind (past SignalR's saturation) can take long to close; the server is killed anyway.
+        public override void Dispose() => _connection.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
     }
 
     /// <summary>The SignalR peer's server (<c>serve signalr PORT</c>): POST /ingest takes a JSON array; each event goes to every connection as one message.</summary>

@@ -44,6 +44,14 @@ public static partial class WebSocketWorkload
 
         // --set Key=Value (repeatable): a service setting for ours, e.g. --set WebSocket:SendLinger=00:00:00
         oursSettings = [.. oursSettings, .. args.Select((a, i) => (a, i)).Where(x => x.a == "--set" && x.i + 1 < args.Length).Select(x => $"--{args[x.i + 1]}")];
+        // --kinds ours,bare,...: which of ours, the bare broadcaster and the peers (with --peers) to run; all by default.
+        var kinds = args.Option("--kinds")?.Split(',') ?? Kinds;
+
+        // --source kafka: ours ingests from a 12-partition topic on an embedded broker in this process (W3/W4 of BENCHMARKS.md); rest (default): POST /api/v1/executions.
+        var kafkaSource = args.Option("--source") == "kafka";
+
+        // The load side's WebSocket client (ours and the bare broadcaster): --ws-client epoll|dotnet, --load-threads N epoll threads.
+        var epollThreads = UseEpollClient(args) ? args.Int("--load-threads", 1) : 0;
         var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var parsed = Enumerable.Range(0, 65_536).Select(_ => stream.Next()).ToList();
@@ -69,41 +77,57 @@ public static partial class WebSocketWorkload
         for (var run = 1; run <= runs; run++)
         {
             var r = new Dictionary<string, List<Step>>();
-            var schema = $"w6_{Guid.NewGuid():N}";
-            string[] audit = postgres is null ? [] : [$"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}"];
-            try
+            if (kinds.Contains("ours"))
             {
-                using var ours = Child.Start("ours", [.. oursSettings, .. audit, "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
-                var clock = Stopwatch.StartNew();
-                var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout);
-                r["ours"] = grpc
-                    ? GrpcLadder(ours, plan, standard ? population : null)
-                    : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
-                        "/api/v1/executions", ours.Pid, plan);
-                if (postgres is not null)
+                var schema = $"w6_{Guid.NewGuid():N}";
+                string[] audit = postgres is null ? [] : [$"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}"];
+                try
                 {
-                    auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
+                    using var kafka = kafkaSource ? new KafkaSource(parsed, events) : null;
+                    using var ours = Child.Start("ours", [.. oursSettings, .. audit, .. kafka?.Settings ?? [], "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
+                    kafka?.WaitUntilConsuming(ours.BaseAddress, events[^1]);
+                    var clock = Stopwatch.StartNew();
+                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads);
+                    r["ours"] = grpc
+                        ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish)
+                        : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
+                            "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
+                    if (postgres is not null)
+                    {
+                        auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
+                    }
                 }
-            }
-            finally
-            {
-                if (postgres is not null)
+                finally
                 {
-                    ResultFiles.DropSchema(postgres, schema);
+                    if (postgres is not null)
+                    {
+                        ResultFiles.DropSchema(postgres, schema);
+                    }
                 }
             }
 
-            if (!standard)
+            if (!standard && kinds.Contains("bare"))
             {
                 using var bare = Child.Start("bare-ws");
-                r["bare"] = Ladder("bare", bare.BaseAddress, _ => "/ws", "/ingest", bare.Pid, new LadderPlan(streams, seconds, rates, events, climbAll, streams));
+                r["bare"] = Ladder("bare", bare.BaseAddress, _ => "/ws", "/ingest", bare.Pid, new LadderPlan(streams, seconds, rates, events, climbAll, streams, epollThreads));
             }
 
             if (args.Contains("--peers") && !standard)
             {
-                r["nats"] = NatsLadder(streams, seconds, rates, events, climbAll);
-                r["redis"] = RedisLadder(streams, seconds, rates, events, climbAll);
-                r["signalr"] = SignalRLadder(streams, seconds, rates, events, climbAll);
+                if (kinds.Contains("nats"))
+                {
+                    r["nats"] = NatsLadder(streams, seconds, rates, events, climbAll);
+                }
+
+                if (kinds.Contains("redis"))
+                {
+                    r["redis"] = RedisLadder(streams, seconds, rates, events, climbAll);
+                }
+
+                if (kinds.Contains("signalr"))
+                {
+                    r["signalr"] = SignalRLadder(streams, seconds, rates, events, climbAll);
+                }
             }
 
             results.Add(r);
@@ -165,6 +189,8 @@ public static partial class WebSocketWorkload
             {
                 workload = (grpc ? "w3-grpc-" : "w4-ws-") + (standard ? "standard" : "broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
                 population = standard ? "standard" : "broadcast",
+                source = kafkaSource ? "kafka" : "rest",
+                load_client = epollThreads > 0 ? $"epoll ({epollThreads} thread(s))" : "ClientWebSocket",
                 deliveries_per_event = fanout,
                 audit = auditRuns,
                 streams,
@@ -224,7 +250,7 @@ public static partial class WebSocketWorkload
     }
 
     /// <summary>What every ladder of a run climbs: the streams, the rungs, the events, and the deliveries per event (the streams, for broadcast).</summary>
-    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout);
+    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0);
 
     /// <summary>The highest offered rate (deliveries/s) of the ladder's unbroken run of held rungs from the bottom; 0 if none held.</summary>
     public static double HighestHeld(IEnumerable<Step> steps, double fanout)
@@ -265,10 +291,12 @@ public static partial class WebSocketWorkload
         return string.Join('&', parts);
     }
 
-    private static List<Step> Ladder(string kind, Uri address, Func<int, string> streamPath, string ingestPath, int pid, LadderPlan plan)
+    private static List<Step> Ladder(string kind, Uri address, Func<int, string> streamPath, string ingestPath, int pid, LadderPlan plan, Action<List<byte[]>>? publish = null)
     {
         using var http = new HttpClient { BaseAddress = address };
-        return Ladder(kind, i => Client.ConnectAsync(new Uri($"ws://{address.Authority}{streamPath(i)}")), batch => Post(http, ingestPath, batch), pid, plan);
+        using var epoll = plan.EpollThreads > 0 ? new EpollClients(plan.EpollThreads) : null;
+        Func<Uri, Task<Receiver>> connect = epoll is null ? Client.ConnectAsync : epoll.ConnectAsync;
+        return Ladder(kind, i => connect(new Uri($"ws://{address.Authority}{streamPath(i)}")), publish ?? (batch => Post(http, ingestPath, batch)), pid, plan);
     }
 
     private static List<Step> Ladder(string kind, Func<Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, int streams, int seconds, int[] rates, byte[][] events, bool climbAll) =>
@@ -295,17 +323,19 @@ public static partial class WebSocketWorkload
             }
 
             var cpu = ProcessMeter.CpuSeconds(pid);
+            var clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId);
             var clock = Stopwatch.StartNew();
             Offer(publish, rate, TimeSpan.FromSeconds(seconds), events, ref next);
             var elapsed = clock.Elapsed.TotalSeconds;
             cpu = ProcessMeter.CpuSeconds(pid) - cpu;
+            clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId) - clientCpu;
             var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
             var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
                 all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
             var offered = rate * plan.Fanout;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery  peak {step.PeakMiB:N0} MiB"));
+                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery (load side {clientCpu * 1e6 / Math.Max(1, all.Count):0.00})  peak {step.PeakMiB:N0} MiB"));
             if (!climbAll && !step.Held(plan.Fanout))
             {
                 break; // the highest rate that held is the previous one
@@ -357,7 +387,7 @@ public static partial class WebSocketWorkload
             }
 
             batch.Clear();
-            var now = DateTime.UtcNow;
+            var now = MonotonicUtcNow();
             for (var i = 0; i < owed; i++)
             {
                 var e = events[next++ % events.Length];
@@ -372,6 +402,16 @@ public static partial class WebSocketWorkload
     }
 
     private static readonly byte[] TimestampField = "\"timestamp\":\""u8.ToArray();
+
+    private static readonly DateTime AnchorUtc = DateTime.UtcNow;
+    private static readonly long AnchorTimestamp = Stopwatch.GetTimestamp();
+
+    /// <summary>
+    /// The wall clock at the start of this process moved on by the monotonic clock: the publisher stamps
+    /// events with it and the clients (in this same process) read it on receipt, so every latency is a
+    /// difference of two readings of one monotonic clock, while the stamps still read as UTC times.
+    /// </summary>
+    internal static DateTime MonotonicUtcNow() => AnchorUtc + Stopwatch.GetElapsedTime(AnchorTimestamp);
 
     // Overwrites the envelope's timestamp (fixed width: yyyy-MM-ddTHH:mm:ss.ffffffZ) with `now`.
     private static void Stamp(byte[] json, DateTime now)
@@ -479,7 +519,7 @@ public static partial class WebSocketWorkload
     }
 
     // Ours over gRPC: one channel (several HTTP/2 connections), one StreamExecution per subscriber.
-    private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population)
+    private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish)
     {
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(ours.GrpcAddress, new global::Grpc.Net.Client.GrpcChannelOptions
         {
@@ -488,7 +528,7 @@ public static partial class WebSocketWorkload
         });
         var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
         using var http = new HttpClient { BaseAddress = ours.BaseAddress };
-        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), batch => Post(http, "/api/v1/executions", batch), ours.Pid, plan);
+        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), publish ?? (batch => Post(http, "/api/v1/executions", batch)), ours.Pid, plan);
     }
 
     /// <summary>One gRPC stream of every event.</summary>
@@ -560,7 +600,7 @@ public static partial class WebSocketWorkload
     }
 
     /// <summary>A subscriber of the load side: records the latency of what it receives.</summary>
-    private abstract class Receiver : IDisposable
+    internal abstract class Receiver : IDisposable
     {
         private readonly Lock _gate = new();
         private LatencyHistogram _histogram = new();
@@ -600,7 +640,7 @@ public static partial class WebSocketWorkload
     // Finds every envelope timestamp in `bytes` and records now minus it.
     private static void RecordStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes)
     {
-        var now = DateTime.UtcNow;
+        var now = MonotonicUtcNow();
         var rest = bytes;
         while (rest.IndexOf(TimestampField) is var at and >= 0)
         {

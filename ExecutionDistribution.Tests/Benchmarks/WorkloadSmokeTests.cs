@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Benchmarks;
@@ -49,6 +51,12 @@ public sealed class WorkloadSmokeTests
         Assert.That(exit, Is.Zero, output);
         Assert.That(output, Does.Contain("median"), output);
         Assert.That(output, Does.Not.Contain("Unhandled exception"), output);
+        if (workload is "w4-ws" or "w3-grpc")
+        {
+            // Every rung of every ladder (ours, the bare broadcaster, each peer) had events reach its clients.
+            var delivered = Regex.Matches(output, @"delivered\s+([\d,]+)/s").Select(m => long.Parse(m.Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture)).ToList();
+            Assert.That(delivered, Is.Not.Empty.And.All.GreaterThan(0), output);
+        }
     }
 
     [Test]
