@@ -16,6 +16,7 @@ public sealed class ConfigurationValidationTests
     [TestCase("--DemoFeed:EventsPerSecond=0", "DemoFeed:EventsPerSecond")]
     [TestCase("--Kafka:OutputTopicTemplate=fixed", "Kafka:OutputTopicTemplate")]
     [TestCase("--Kafka:SessionTimeout=00:00:00", "Kafka:SessionTimeout")]
+    [TestCase("--Kafka:FetchWaitMax=00:00:00", "Kafka:FetchWaitMax")]
     [TestCase("--Kafka:InputTopics:0=bad topic", "Kafka:InputTopics:0")]
     [TestCase("--Kafka:DeadLetterTopic=dlq/1", "Kafka:DeadLetterTopic")]
     [TestCase("--WebSocket:MaxEventsPerFrame=0", "WebSocket:MaxEventsPerFrame")]

@@ -171,6 +171,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
             HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 3),
             MaxPartitionFetchBytes = Math.Max(1_048_576, _options.MaxRecordBytes * 4),
             FetchMaxBytes = Math.Max(52_428_800, _options.MaxRecordBytes * 8),
+            FetchWaitMaxMs = (int)_options.FetchWaitMax.TotalMilliseconds,
         };
 
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)

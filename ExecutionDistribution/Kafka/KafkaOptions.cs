@@ -50,6 +50,13 @@ public sealed class KafkaOptions
     /// <summary>How often safe offsets are committed.</summary>
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>
+    /// Longest a fetch waits at the broker for records (librdkafka's fetch.wait.max.ms). A broker that
+    /// answers as soon as records arrive makes this the idle poll only; the embedded broker answers
+    /// when it expires, so it bounds how long a record can sit there before it is consumed.
+    /// </summary>
+    public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Settings of the embedded broker, used when <see cref="BootstrapServers"/> is empty.</summary>
     public EmbeddedKafkaOptions Embedded { get; set; } = new();
 }
@@ -112,6 +119,7 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
         OptionRules.Range(failures, p, nameof(o.ParseThreads), o.ParseThreads, 1, 64);
         OptionRules.Range(failures, p, nameof(o.SessionTimeout), o.SessionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
         OptionRules.Range(failures, p, nameof(o.CommitInterval), o.CommitInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
+        OptionRules.Range(failures, p, nameof(o.FetchWaitMax), o.FetchWaitMax, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
         OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
         OptionRules.Range(failures, p, "Embedded:Partitions", o.Embedded.Partitions, 1, 1000);
         OptionRules.Range(failures, p, "Embedded:Port", o.Embedded.Port, 0, 65_535);

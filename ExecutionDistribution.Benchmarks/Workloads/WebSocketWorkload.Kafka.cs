@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Kafka;
+
+namespace ExecutionDistribution.Benchmarks.Workloads;
+
+/// <content>
+/// <c>--source kafka</c>: W3 and W4 as BENCHMARKS.md has them, a Kafka topic (12 partitions) into the
+/// service. The embedded broker runs in this process (as in W7), the service consumes the topic,
+/// and the ladder's publisher produces each batch there (keyed by order id) instead of posting it.
+/// The stamp is still taken just before the publish, so the latency includes the producer, the
+/// broker and the consumer's fetch (up to <c>Kafka:FetchWaitMax</c>, 5 ms here): more than "the
+/// service receives the record", never less.
+/// </content>
+public static partial class WebSocketWorkload
+{
+    private sealed class KafkaSource : IDisposable
+    {
+        private readonly EmbeddedKafkaCluster _cluster;
+        private readonly IProducer<byte[], byte[]> _producer;
+        private readonly Dictionary<byte[], byte[]> _keys = new(ReferenceEqualityComparer.Instance);
+        private readonly string _topic;
+
+        public KafkaSource(IReadOnlyList<ExecutionEvent> parsed, byte[][] events)
+        {
+            var suffix = Guid.NewGuid().ToString("N")[..12];
+            _topic = $"w4-input-{suffix}";
+            _cluster = EmbeddedKafkaCluster.Start();
+            _cluster.CreateTopic(_topic, 12);
+            _cluster.CreateTopic($"w4-dlq-{suffix}", 1);
+            for (var i = 0; i < events.Length; i++)
+            {
+                _keys[events[i]] = Encoding.UTF8.GetBytes(parsed[i].OrderId ?? parsed[i].EventId);
+            }
+
+            _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = _cluster.BootstrapServers, LingerMs = 0 }).Build();
+            Settings =
+            [
+                "--Kafka:Enabled=true", $"--Kafka:BootstrapServers={_cluster.BootstrapServers}", $"--Kafka:InputTopics:0={_topic}",
+                $"--Kafka:DeadLetterTopic=w4-dlq-{suffix}", "--Kafka:OutputEnabled=false", $"--Kafka:ConsumerGroup=w4-{suffix}",
+
+                // The embedded broker answers a fetch only when its wait expires (a real broker answers when
+                // records arrive), so the wait is what a record sits there: 5 ms instead of the default 100.
+                "--Kafka:FetchWaitMax=00:00:00.005",
+            ];
+        }
+
+        /// <summary>The service's settings for consuming the topic.</summary>
+        public string[] Settings { get; }
+
+        /// <summary>Produces each event of the batch (librdkafka copies the bytes, so the next stamp does not touch them).</summary>
+        public void Publish(List<byte[]> batch)
+        {
+            foreach (var e in batch)
+            {
+                _producer.Produce(_topic, new Message<byte[], byte[]> { Key = _keys[e], Value = e });
+            }
+        }
+
+        /// <summary>Produces one event and waits until the service has ingested it: its consumer has joined and been assigned the partitions.</summary>
+        public void WaitUntilConsuming(Uri service, byte[] probe)
+        {
+            using var http = new HttpClient { BaseAddress = service };
+            var clock = Stopwatch.StartNew();
+            _producer.Produce(_topic, new Message<byte[], byte[]> { Key = _keys[probe], Value = probe });
+            _producer.Flush(TimeSpan.FromSeconds(10));
+            while (clock.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                var stats = JsonDocument.Parse(http.GetStringAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult()).RootElement;
+                if (stats.GetProperty("ingested").GetInt64() > 0)
+                {
+                    return;
+                }
+
+                Thread.Sleep(100);
+            }
+
+            throw new TimeoutException("the service did not consume the input topic within 60 s");
+        }
+
+        public void Dispose()
+        {
+            _producer.Flush(TimeSpan.FromSeconds(10));
+            _producer.Dispose();
+            _cluster.Dispose();
+        }
+    }
+}
