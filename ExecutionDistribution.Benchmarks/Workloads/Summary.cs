@@ -134,6 +134,14 @@ public static class Summary
         var standard = w.TryGetProperty("population", out var population) && population.GetString() == "standard";
         md.AppendLine(c, $"### {title} ({streams:N0} streams, {(standard ? string.Create(c, $"standard population, {w.GetProperty("deliveries_per_event").GetDouble():0.00} deliveries per event") : "broadcast")})");
         md.AppendLine();
+
+        // Recorded since session 5: how events reached ours and which client read the WebSocket streams.
+        if (w.TryGetProperty("source", out var source) && w.TryGetProperty("load_client", out var client))
+        {
+            md.AppendLine(c, $"Ours fed through {(source.GetString() == "kafka" ? "a Kafka topic (12 partitions, embedded broker)" : "POST /api/v1/executions")}; WebSocket load client: {client.GetString()}; latency on one monotonic clock from just before the publish.");
+            md.AppendLine();
+        }
+
         md.AppendLine(standard
             ? "Delivered/s and p99 (ms) per offered rate (events/s times the deliveries per event). Only ours: the bare broadcaster and the peers cannot filter."
             : "Delivered/s and p99 (ms) per offered rate; `bare` is the bare Kestrel broadcaster (the ceiling), the others are peers on the same streams.");
