@@ -146,6 +146,71 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    public async Task A_websocket_client_is_answered_and_its_acknowledgement_held_while_its_subscription_waits_for_kafka_to_re_read_it()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var (id, order) = await ManagedSubscriptions.CreateWatchingNewOrderAsync(channel, "replay-ack", "compliance_surveillance");
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var produced = 0;
+        async Task ProduceAsync(int count)
+        {
+            for (var i = produced; i < produced + count; i++)
+            {
+                KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: $"{order}#{i}")));
+            }
+
+            produced += count;
+            producer.Flush(TimeSpan.FromSeconds(30));
+            var target = produced;
+            await WaitUntilAsync(() => host.Core.Head >= target, $"{target} events ingested");
+        }
+
+        await using (var first = await StreamClient.ConnectAsync(host, $"subscription_id={id}"))
+        {
+            await first.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed");
+            await ProduceAsync(20);
+            await first.ReceiveEventsAsync(20);
+            await first.SendAsync($$"""{"type":"ack","resume_token":"{{first.LastResumeToken}}"}""");
+            await first.ReceiveUntilAsync(f => (string?)f["type"] == "acked");
+        }
+
+        await Eventually.WaitUntilAsync(() => !new ExecutionStream.ExecutionStreamClient(channel)
+            .ManageSubscription(new SubscriptionRequest { Action = SubscriptionAction.Get, SubscriptionId = id }).Subscription.Streaming, "the first stream is gone");
+        await ProduceAsync(200); // the acknowledgement is now older than the 64-event log
+
+        // With the broker down the re-reading waits; the connection still answers its client.
+        Cluster.SetDown();
+        StreamClient resumed;
+        try
+        {
+            resumed = await StreamClient.ConnectAsync(host, $"subscription_id={id}");
+            var subscribed = await resumed.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed");
+            await resumed.SendAsync("""{"type":"ping","request_id":"during-replay"}""");
+            var pong = await resumed.ReceiveUntilAsync(f => (string?)f["type"] is "pong" or "events");
+            Assert.That((string?)pong["type"], Is.EqualTo("pong"), "answered before any re-read event: the broker is down");
+            Assert.That((string?)pong["request_id"], Is.EqualTo("during-replay"));
+
+            await resumed.SendAsync($$"""{"type":"ack","request_id":"held","resume_token":"{{(string)subscribed["resume_token"]!}}"}""");
+            var acked = await resumed.ReceiveUntilAsync(f => (string?)f["type"] is "acked" or "error" or "events");
+            Assert.That((string?)acked["type"], Is.EqualTo("acked"), acked.ToJsonString());
+            Assert.That((long)acked["acknowledged_sequence"]!, Is.EqualTo(20), "the acknowledgement of the earlier stream, held");
+        }
+        finally
+        {
+            Cluster.SetUp();
+        }
+
+        await using (resumed)
+        {
+            var replayed = await resumed.ReceiveEventsAsync(200);
+            Assert.That(replayed.Select(e => e.EventId), Is.EqualTo(Enumerable.Range(20, 200).Select(i => $"{order}#{i}")), "every event after the acknowledgement, once, in order");
+            Assert.That(replayed.Select(e => e.Sequence), Is.EqualTo(Enumerable.Range(21, 200).Select(i => (long)i)));
+        }
+    }
+
+    [Test]
     public async Task A_token_of_an_earlier_run_is_served_after_a_restart_by_re_reading_kafka_with_nothing_missed_or_repeated()
     {
         var topics = new KafkaTestTopics(Cluster);

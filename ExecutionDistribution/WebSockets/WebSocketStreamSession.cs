@@ -51,6 +51,9 @@ internal sealed class WebSocketStreamSession
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
     private Member[] _members = [];
+
+    // The subscription whose events are being re-read from Kafka before it joins (a single-subscription connection).
+    private Replaying? _replaying;
     private Tag[] _tags = new Tag[256];
     private long _lastSend;
     private volatile bool _clientClosed;
@@ -86,13 +89,16 @@ internal sealed class WebSocketStreamSession
         Task heartbeat = Task.CompletedTask;
         try
         {
-            if (first is not null && await OpenAsync(first, requestId: null, aborted).ConfigureAwait(false) is { } refusal)
+            // The client is read from the start: its pings, acknowledgements and close are served while
+            // the first subscription re-reads Kafka, which can take long (a client with a pong timeout
+            // would otherwise give up on a replaying connection).
+            receive = ReceiveLoopAsync(stop, aborted);
+            if (first is not null && await OpenAsync(first, requestId: null, aborted, stop.Token).ConfigureAwait(false) is { } refusal)
             {
                 await RejectAsync(_socket, refusal).ConfigureAwait(false);
                 return;
             }
 
-            receive = ReceiveLoopAsync(stop, aborted);
             heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
             await SendLoopAsync(aborted).ConfigureAwait(false);
         }
@@ -147,7 +153,7 @@ internal sealed class WebSocketStreamSession
 
     // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
     // snapshot) before the subscriber joins the send loop, so they precede its first event.
-    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted)
+    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping = default)
     {
         var managed = plan.Managed;
         lock (_membership)
@@ -186,7 +192,8 @@ internal sealed class WebSocketStreamSession
             subscribedSent = true;
             try
             {
-                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, audit, aborted).ConfigureAwait(false) };
+                Volatile.Write(ref _replaying, new Replaying(plan.Id, managed is not null));
+                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, audit, aborted, stopping).ConfigureAwait(false) };
             }
             catch (ReplayException ex)
             {
@@ -213,6 +220,7 @@ internal sealed class WebSocketStreamSession
 
         void DetachManaged()
         {
+            Volatile.Write(ref _replaying, null);
             if (managed is not null)
             {
                 _registry.Detach(managed.SubscriptionId, changed!);
@@ -234,6 +242,8 @@ internal sealed class WebSocketStreamSession
         {
             Volatile.Write(ref _members, [.. _members, member]);
         }
+
+        Volatile.Write(ref _replaying, null); // acknowledgements now find the member
 
         try
         {
@@ -475,7 +485,8 @@ internal sealed class WebSocketStreamSession
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
     // connections), and returns where the core takes over.
-    private Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted) =>
+    // `stopping` (the client closed, the service is stopping) ends it between frames; socket operations take only `aborted`.
+    private Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted, CancellationToken stopping) =>
         _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
         {
             await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
@@ -491,7 +502,7 @@ internal sealed class WebSocketStreamSession
             }
 
             audit.Delivered(batch.Deliveries);
-        }, aborted);
+        }, stopping.CanBeCanceled ? stopping : aborted);
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
     private string WriteEventsFrame(string id, DeliveryBatch batch, ResumeToken resumeToken)
@@ -859,14 +870,18 @@ internal sealed class WebSocketStreamSession
         var member = subscriptionId is null
             ? (members.Length == 1 ? members[0] : null)
             : Array.Find(members, m => m.Id == subscriptionId);
+
+        // A subscription still being re-read from Kafka has no member yet; what the client has processed of it is held all the same.
+        var replaying = member is null && Volatile.Read(ref _replaying) is { } r && (subscriptionId ?? r.Id) == r.Id ? r : null;
+        var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : replaying is not null ? (replaying.Id, replaying.Managed) : (null, false);
         string reply;
-        if (member is null)
+        if (id is null)
         {
             reply = subscriptionId is null
                 ? "subscription_id: required on a connection that carries several subscriptions"
                 : $"subscription_id: '{subscriptionId}' is not streaming on this connection";
         }
-        else if (member.Changed is null)
+        else if (!managed)
         {
             reply = "acknowledgements are for streams of a subscription (connect with subscription_id)";
         }
@@ -874,19 +889,22 @@ internal sealed class WebSocketStreamSession
         {
             reply = $"resume_token {why}";
         }
-        else if (_registry.Acknowledge(member.Id, parsed) is { } held)
+        else if (_registry.Acknowledge(id, parsed) is { } held)
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", member.Id, held.Encode(), held.Sequence, requestId), ControlFrame.Json), aborted)
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", id, held.Encode(), held.Sequence, requestId), ControlFrame.Json), aborted)
                 .ConfigureAwait(false);
             return;
         }
         else
         {
-            reply = $"subscription '{member.Id}' no longer exists";
+            reply = $"subscription '{id}' no longer exists";
         }
 
         await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
     }
+
+    /// <summary>A subscription being re-read from Kafka: its id, and whether it is a managed (acknowledged) one.</summary>
+    private sealed record Replaying(string Id, bool Managed);
 
     /// <summary>One subscription on this connection. Its batch is read and written by the send loop only.</summary>
     private sealed class Member(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
