@@ -306,10 +306,13 @@ public static partial class WebSocketWorkload
     {
         var (streams, seconds, rates, events, climbAll) = (plan.Streams, plan.Seconds, plan.Rates, plan.Events, plan.ClimbAll);
         var clients = new List<Receiver>(streams);
+        var connecting = Stopwatch.StartNew();
         for (var i = 0; i < streams; i += 100)
         {
             clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(connect)).GetAwaiter().GetResult());
         }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {kind,-4} {streams:N0} streams connected and subscribed in {connecting.Elapsed.TotalSeconds:0.00} s (100 at a time)"));
 
         var steps = new List<Step>();
         var next = 0;
