@@ -52,8 +52,9 @@ internal sealed class WebSocketStreamSession
     private readonly Utf8JsonWriter _writer;
     private Member[] _members = [];
 
-    // The subscription whose events are being re-read from Kafka before it joins (a single-subscription connection).
-    private Replaying? _replaying;
+    // The subscription being opened and not yet a member: acknowledgements read meanwhile (the client is
+    // read from the start, and re-reading Kafka can take long) go straight to the registry.
+    private Opening? _opening;
     private Tag[] _tags = new Tag[256];
     private long _lastSend;
     private volatile bool _clientClosed;
@@ -182,6 +183,7 @@ internal sealed class WebSocketStreamSession
             return $"subscription_id: '{managed.SubscriptionId}' already has an active stream";
         }
 
+        Volatile.Write(ref _opening, new Opening(plan.Id, managed is not null));
         var subscribedSent = false;
         if (plan.ReplayFrom is { } from)
         {
@@ -192,7 +194,6 @@ internal sealed class WebSocketStreamSession
             subscribedSent = true;
             try
             {
-                Volatile.Write(ref _replaying, new Replaying(plan.Id, managed is not null));
                 plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, audit, aborted, stopping).ConfigureAwait(false) };
             }
             catch (ReplayException ex)
@@ -220,7 +221,7 @@ internal sealed class WebSocketStreamSession
 
         void DetachManaged()
         {
-            Volatile.Write(ref _replaying, null);
+            Volatile.Write(ref _opening, null);
             if (managed is not null)
             {
                 _registry.Detach(managed.SubscriptionId, changed!);
@@ -238,12 +239,19 @@ internal sealed class WebSocketStreamSession
             member.ChangedRegistration = changed.Token.Register(() => End(member, ChangedReason));
         }
 
+        bool closing;
         lock (_membership)
         {
             Volatile.Write(ref _members, [.. _members, member]);
+            closing = _stopping;
         }
 
-        Volatile.Write(ref _replaying, null); // acknowledgements now find the member
+        Volatile.Write(ref _opening, null); // acknowledgements now find the member
+        if (closing)
+        {
+            // The client closed (or the service is stopping) while it opened: it drains and ends with the others.
+            _core.Unsubscribe(subscriber);
+        }
 
         try
         {
@@ -871,9 +879,9 @@ internal sealed class WebSocketStreamSession
             ? (members.Length == 1 ? members[0] : null)
             : Array.Find(members, m => m.Id == subscriptionId);
 
-        // A subscription still being re-read from Kafka has no member yet; what the client has processed of it is held all the same.
-        var replaying = member is null && Volatile.Read(ref _replaying) is { } r && (subscriptionId ?? r.Id) == r.Id ? r : null;
-        var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : replaying is not null ? (replaying.Id, replaying.Managed) : (null, false);
+        // A subscription still opening (re-reading Kafka) has no member yet; what the client has processed of it is held all the same.
+        var opening = member is null && Volatile.Read(ref _opening) is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
+        var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : opening is not null ? (opening.Id, opening.Managed) : (null, false);
         string reply;
         if (id is null)
         {
@@ -903,8 +911,8 @@ internal sealed class WebSocketStreamSession
         await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
     }
 
-    /// <summary>A subscription being re-read from Kafka: its id, and whether it is a managed (acknowledged) one.</summary>
-    private sealed record Replaying(string Id, bool Managed);
+    /// <summary>A subscription being opened: its id, and whether it is a managed (acknowledged) one.</summary>
+    private sealed record Opening(string Id, bool Managed);
 
     /// <summary>One subscription on this connection. Its batch is read and written by the send loop only.</summary>
     private sealed class Member(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
