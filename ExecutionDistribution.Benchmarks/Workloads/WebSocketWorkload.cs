@@ -20,17 +20,18 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// <summary>
 /// W4, broadcast variant: N WebSocket streams (1,000 by default) each taking every event, in this
 /// process; the service in a child process. Events of the standard stream are posted to
-/// <c>POST /api/v1/executions</c> every 5 ms at a fixed offered rate, each stamped with the wall clock
-/// (its <c>timestamp</c>, microseconds) just before it is sent; a client's latency is its wall clock
-/// on receipt minus that stamp (one machine, one clock; the stamp is taken before the service
-/// receives the event, so the figure is conservative). A rate ladder rises until p99 passes 10 ms
+/// <c>POST /api/v1/executions</c> (or, with <c>--source kafka</c>, produced to a topic the service
+/// consumes) every 5 ms at a fixed offered rate, each stamped (its <c>timestamp</c>, microseconds)
+/// with <see cref="MonotonicUtcNow"/> just before it is sent; a client's latency is the same clock on
+/// receipt minus that stamp (one process, one monotonic clock; the stamp is taken before the
+/// service receives the event, so the figure is conservative). A rate ladder rises until p99 passes 10 ms
 /// or the delivered rate falls below 95% of the offered one. In the same run the same ladder runs
 /// against a bare Kestrel WebSocket broadcaster (child process) that receives the same posted bytes
 /// and sends them, as one frame per post, to every connection: the delivery ceiling.
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--ws-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
