@@ -9,9 +9,9 @@ namespace ExecutionDistribution.Benchmarks.Support;
 public sealed class Child : IDisposable
 {
     private readonly Process _process;
-    private readonly string[] _scratch;
+    private readonly ScratchDirectory[] _scratch;
 
-    private Child(Process process, Uri baseAddress, Uri grpcAddress, string[] scratch)
+    private Child(Process process, Uri baseAddress, Uri grpcAddress, ScratchDirectory[] scratch)
     {
         GrpcAddress = grpcAddress;
         _process = process;
@@ -33,13 +33,11 @@ public sealed class Child : IDisposable
         var grpc = FreePort();
         // The service's audit file and source index go to directories of this child's own, deleted with it
         // (a saturated W4 run writes gigabytes of audit rows).
-        string[] scratch = kind == "ours"
-            ? [Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}"), Path.Combine(Path.GetTempPath(), $"bench-sources-{Guid.NewGuid():N}")]
-            : [];
+        ScratchDirectory[] scratch = kind == "ours" ? [new($"bench-{Guid.NewGuid():N}"), new($"bench-sources-{Guid.NewGuid():N}")] : [];
         string[] args = kind != "ours"
             ? ["serve", kind, port.ToString(CultureInfo.InvariantCulture)]
             : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
-                $"--Audit:SpillDirectory={scratch[0]}", $"--Distribution:SourceIndexDirectory={scratch[1]}", .. settings];
+                $"--Audit:SpillDirectory={scratch[0].Path}", $"--Distribution:SourceIndexDirectory={scratch[1].Path}", .. settings];
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
         // EXECDIST_SERVICE_GC=server|workstation runs our service (only) with that garbage collector,
         // so the load clients in this process keep theirs.
@@ -109,13 +107,7 @@ public sealed class Child : IDisposable
         _process.Dispose();
         foreach (var directory in _scratch)
         {
-            try
-            {
-                Directory.Delete(directory, recursive: true);
-            }
-            catch (DirectoryNotFoundException)
-            {
-            }
+            directory.Dispose();
         }
     }
 }

@@ -85,15 +85,12 @@ public static class RecoveryWorkload
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         var suffix = Guid.NewGuid().ToString("N")[..12];
-        var topic = $"w7-input-{suffix}";
-        cluster.CreateTopic(topic, 12);
-        cluster.CreateTopic($"w7-dlq-{suffix}", 1);
+        var (topic, kafka) = ServiceInputTopic.Create(cluster, "w7");
         var schema = $"w7_{suffix}";
         using var sources = new ScratchDirectory($"w7-sources-{suffix}");
         string[] settings =
         [
-            "--Kafka:Enabled=true", $"--Kafka:BootstrapServers={cluster.BootstrapServers}", $"--Kafka:InputTopics:0={topic}",
-            $"--Kafka:DeadLetterTopic=w7-dlq-{suffix}", "--Kafka:OutputEnabled=false", $"--Kafka:ConsumerGroup=w7-{suffix}",
+            .. kafka,
             "--Kafka:SessionTimeout=00:00:03", "--Kafka:CommitInterval=00:00:00.100",
             $"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}",
             "--Grpc:MaxStreams=10000", "--Grpc:MaxStreamsPerClient=10000",

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using Confluent.Kafka;
+using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Kafka;
 
@@ -26,11 +27,9 @@ public static partial class WebSocketWorkload
 
         public KafkaSource(IReadOnlyList<ExecutionEvent> parsed, byte[][] events)
         {
-            var suffix = Guid.NewGuid().ToString("N")[..12];
-            _topic = $"w4-input-{suffix}";
             _cluster = EmbeddedKafkaCluster.Start();
-            _cluster.CreateTopic(_topic, 12);
-            _cluster.CreateTopic($"w4-dlq-{suffix}", 1);
+            var input = ServiceInputTopic.Create(_cluster, "w4");
+            _topic = input.Topic;
             for (var i = 0; i < events.Length; i++)
             {
                 _keys[events[i]] = Encoding.UTF8.GetBytes(parsed[i].OrderId ?? parsed[i].EventId);
@@ -39,8 +38,7 @@ public static partial class WebSocketWorkload
             _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = _cluster.BootstrapServers, LingerMs = 0 }).Build();
             Settings =
             [
-                "--Kafka:Enabled=true", $"--Kafka:BootstrapServers={_cluster.BootstrapServers}", $"--Kafka:InputTopics:0={_topic}",
-                $"--Kafka:DeadLetterTopic=w4-dlq-{suffix}", "--Kafka:OutputEnabled=false", $"--Kafka:ConsumerGroup=w4-{suffix}",
+                .. input.Settings,
 
                 // The embedded broker answers a fetch only when its wait expires (a real broker answers when
                 // records arrive), so the wait is what a record sits there: 5 ms instead of the default 100.

@@ -154,7 +154,7 @@ internal sealed class WebSocketStreamSession
 
     // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
     // snapshot) before the subscriber joins the send loop, so they precede its first event.
-    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping = default)
+    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
     {
         var managed = plan.Managed;
         lock (_membership)
@@ -510,7 +510,7 @@ internal sealed class WebSocketStreamSession
             }
 
             audit.Delivered(batch.Deliveries);
-        }, stopping.CanBeCanceled ? stopping : aborted);
+        }, stopping);
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
     private string WriteEventsFrame(string id, DeliveryBatch batch, ResumeToken resumeToken)
@@ -796,7 +796,9 @@ internal sealed class WebSocketStreamSession
 
             if (plan is not null)
             {
-                if (await OpenAsync(plan, requestId, aborted).ConfigureAwait(false) is { } refusal)
+                // From the receive loop itself: a close is read only after this returns, and a multiplexed
+                // subscribe never re-reads Kafka, so `aborted` is the only stop it needs.
+                if (await OpenAsync(plan, requestId, aborted, aborted).ConfigureAwait(false) is { } refusal)
                 {
                     await SendErrorAsync(requestId, refusal, aborted).ConfigureAwait(false);
                 }
