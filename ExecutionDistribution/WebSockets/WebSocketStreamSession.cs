@@ -34,8 +34,6 @@ namespace ExecutionDistribution.WebSockets;
 /// </remarks>
 internal sealed class WebSocketStreamSession
 {
-    private const string ChangedReason = "subscription changed, paused or deleted; reconnect with your resume token";
-
     private readonly WebSocket _socket;
     private readonly FanOutDispatcher _core;
     private readonly SubscriptionRegistry _registry;
@@ -45,20 +43,13 @@ internal sealed class WebSocketStreamSession
     private readonly TimeProvider _time;
     private readonly bool _multiplex;
     private readonly IEventReplay? _replay;
-    private readonly SubscriberGroup _group = new();
-    private readonly Lock _membership = new();
+    private readonly ConnectionSubscriptions _subscriptions;
     private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
-    private Member[] _members = [];
-
-    // The subscription being opened and not yet a member: acknowledgements read meanwhile (the client is
-    // read from the start, and re-reading Kafka can take long) go straight to the registry.
-    private Opening? _opening;
-    private Tag[] _tags = new Tag[256];
+    private readonly MultiplexedReader _reader;
     private long _lastSend;
     private volatile bool _clientClosed;
-    private volatile bool _stopping;
     private string? _endedBySubscription;
 
     public WebSocketStreamSession(
@@ -75,6 +66,9 @@ internal sealed class WebSocketStreamSession
         _time = time;
         _multiplex = multiplex;
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
+        _reader = new MultiplexedReader(core);
+        _subscriptions = new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerConnection,
+            $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}");
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
@@ -85,7 +79,7 @@ internal sealed class WebSocketStreamSession
         // only take `aborted` (the client is gone): cancelling a pending WebSocket operation aborts the
         // socket, and then no close frame can be sent.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
-        using var release = stop.Token.Register(StopAll);
+        using var release = stop.Token.Register(_subscriptions.StopAll);
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
         try
@@ -109,11 +103,8 @@ internal sealed class WebSocketStreamSession
         }
         finally
         {
-            StopAll();
-            foreach (var member in Volatile.Read(ref _members))
-            {
-                Release(member);
-            }
+            _subscriptions.StopAll();
+            _subscriptions.ReleaseAll();
 
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
@@ -156,101 +147,38 @@ internal sealed class WebSocketStreamSession
     // snapshot) before the subscriber joins the send loop, so they precede its first event.
     private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
     {
-        var managed = plan.Managed;
-        lock (_membership)
+        if (_subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
         {
-            if (_stopping)
-            {
-                return "the connection is closing";
-            }
-
-            if (_members.Length >= _options.MaxSubscriptionsPerConnection)
-            {
-                return $"this connection already carries {_members.Length} subscriptions, the most allowed ({WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)})";
-            }
-
-            if (Array.Exists(_members, m => m.Id == plan.Id))
-            {
-                return $"subscription_id: '{plan.Id}' is already streaming on this connection";
-            }
+            return refusal!.Reason;
         }
 
-        var changed = managed is null ? null : new CancellationTokenSource();
-        var audit = new StreamAudit(_trail, plan.Id, managed is null ? null : _registry, plan.Guarantee);
-        if (managed is not null && !_registry.TryAttach(managed.SubscriptionId, changed!, audit))
-        {
-            changed!.Dispose();
-            return $"subscription_id: '{managed.SubscriptionId}' already has an active stream";
-        }
-
-        Volatile.Write(ref _opening, new Opening(plan.Id, managed is not null));
         var subscribedSent = false;
         if (plan.ReplayFrom is { } from)
         {
             // Before the retained log: "subscribed" at the client's token, the events re-read from Kafka,
             // then the core takes over where the log begins.
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
-            subscribedSent = true;
             try
             {
-                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, audit, aborted, stopping).ConfigureAwait(false) };
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                    new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                subscribedSent = true;
+                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
             }
             catch (ReplayException ex)
             {
-                DetachManaged();
+                _subscriptions.Abandon(admission);
                 return $"resume_token: {ex.Message}";
             }
             catch
             {
-                DetachManaged();
+                _subscriptions.Abandon(admission);
                 throw;
             }
         }
 
-        Subscriber subscriber;
-        try
+        if (_subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal) is not { } member)
         {
-            subscriber = _core.Subscribe(plan.Id, plan.Filter, plan.Guarantee, plan.Resume?.Position, plan.Resume?.Sequence ?? 0, _options.BufferCapacity);
-        }
-        catch (SubscriptionRejectedException ex)
-        {
-            DetachManaged();
-            return ex.Message;
-        }
-
-        void DetachManaged()
-        {
-            Volatile.Write(ref _opening, null);
-            if (managed is not null)
-            {
-                _registry.Detach(managed.SubscriptionId, changed!);
-                changed!.Dispose();
-            }
-        }
-
-        var member = new Member(plan.Id, subscriber, audit, changed, _options.MaxEventsPerFrame, _core.LogEpoch)
-        {
-            ResumeToken = new ResumeToken(_core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode(),
-        };
-        if (changed is not null)
-        {
-            _registry.Bind(plan.Id, changed, subscriber);
-            member.ChangedRegistration = changed.Token.Register(() => End(member, ChangedReason));
-        }
-
-        bool closing;
-        lock (_membership)
-        {
-            Volatile.Write(ref _members, [.. _members, member]);
-            closing = _stopping;
-        }
-
-        Volatile.Write(ref _opening, null); // acknowledgements now find the member
-        if (closing)
-        {
-            // The client closed (or the service is stopping) while it opened: it drains and ends with the others.
-            _core.Unsubscribe(subscriber);
+            return refusal!.Reason;
         }
 
         try
@@ -271,63 +199,17 @@ internal sealed class WebSocketStreamSession
         finally
         {
             // Joined even when the reply failed, so the send loop releases it like any other.
-            _group.Add(subscriber);
+            _subscriptions.Activate(member);
         }
 
         return null;
-    }
-
-    // Ends one subscription (client unsubscribed, or its managed subscription changed): the send loop
-    // drains what it has read, then removes it and says so.
-    private void End(Member member, string reason)
-    {
-        member.EndReason ??= reason;
-        _core.Unsubscribe(member.Subscriber);
-    }
-
-    // Ends the connection: every subscription drains and is removed, then the send loop returns.
-    private void StopAll()
-    {
-        lock (_membership)
-        {
-            _stopping = true;
-        }
-
-        foreach (var member in Volatile.Read(ref _members))
-        {
-            _core.Unsubscribe(member.Subscriber);
-        }
-
-        _group.Close();
-    }
-
-    private void Release(Member member)
-    {
-        if (Interlocked.Exchange(ref member.Released, 1) == 1)
-        {
-            return;
-        }
-
-        _core.Unsubscribe(member.Subscriber);
-        _group.Remove(member.Subscriber);
-        lock (_membership)
-        {
-            Volatile.Write(ref _members, Array.FindAll(_members, m => !ReferenceEquals(m, member)));
-        }
-
-        member.ChangedRegistration.Dispose();
-        if (member.Changed is { } changed)
-        {
-            _registry.Detach(member.Id, changed);
-            changed.Dispose();
-        }
     }
 
     private async Task SendLoopAsync(CancellationToken cancellationToken)
     {
         var linger = _options.SendLinger;
         long lastFrame = 0;
-        while (await _group.WaitToReadAsync().ConfigureAwait(false))
+        while (await _subscriptions.Group.WaitToReadAsync().ConfigureAwait(false))
         {
             await _trail.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
 
@@ -339,7 +221,7 @@ internal sealed class WebSocketStreamSession
             }
 
             var sent = false;
-            while (ReadMembers(Volatile.Read(ref _members)) is { Length: > 0 } members)
+            while (ReadMembers(_subscriptions.Members) is { Length: > 0 } members)
             {
                 sent = true;
                 lastFrame = _time.GetTimestamp();
@@ -388,75 +270,33 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    private static readonly Member[] None = [];
-
     // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
-    private Member[] ReadMembers(Member[] members)
+    private StreamMember[] ReadMembers(StreamMember[] members)
     {
-        if (!_multiplex)
+        if (_multiplex)
         {
-            var member = members.Length == 1 ? members[0] : null;
-            return member is not null && (member.HasBatch = member.Subscriber.TryReadBatch(member.Batch)) ? members : None;
+            return _reader.Read(members);
         }
 
-        // Several subscriptions: read only what the dispatcher has finished fanning out, and send only
-        // positions below the point every subscription has read through (a subscription whose batch
-        // filled first keeps the rest for the next frame), so all copies of an event travel together.
-        while (true)
-        {
-            var before = _core.RoutedHead;
-            var read = false;
-            foreach (var m in members)
-            {
-                read |= m.TopUp(before);
-            }
-
-            var through = before;
-            foreach (var m in members)
-            {
-                through = Math.Min(through, m.Subscriber.ReadThrough(before));
-            }
-
-            var any = false;
-            foreach (var m in members)
-            {
-                any |= m.TakeBelow(through);
-            }
-
-            if (any)
-            {
-                return members;
-            }
-
-            if (!read)
-            {
-                return None;
-            }
-        }
+        var member = members.Length == 1 ? members[0] : null;
+        return member is not null && (member.HasBatch = member.Subscriber.TryReadBatch(member.Batch)) ? members : MultiplexedReader.None;
     }
 
-    private void Audit(Member[] members, bool delivered)
+    private void Audit(StreamMember[] members, bool delivered)
     {
-        foreach (var m in members)
+        if (_multiplex)
         {
-            if (!m.HasBatch)
-            {
-                continue;
-            }
-
-            var deliveries = _multiplex ? m.Outgoing : m.Batch.Deliveries;
+            MultiplexedReader.Audit(members, delivered);
+        }
+        else if (members is [{ HasBatch: true } only])
+        {
             if (delivered)
             {
-                m.Audit.Delivered(deliveries);
+                only.Audit.Delivered(only.Batch.Deliveries);
             }
             else
             {
-                m.Audit.Failed(deliveries);
-            }
-
-            if (_multiplex)
-            {
-                m.Sent();
+                only.Audit.Failed(only.Batch.Deliveries);
             }
         }
     }
@@ -464,31 +304,31 @@ internal sealed class WebSocketStreamSession
     // Drained subscriptions that ended are removed; a multiplexed connection says so and goes on. False: the connection ends.
     private async Task<bool> RemoveEndedAsync(CancellationToken cancellationToken)
     {
-        foreach (var m in Volatile.Read(ref _members))
+        foreach (var m in _subscriptions.Members)
         {
             if (!m.Subscriber.IsClosed)
             {
                 continue;
             }
 
-            Release(m);
+            _subscriptions.Release(m);
             if (!_multiplex)
             {
                 _endedBySubscription = m.EndReason;
                 return false;
             }
 
-            if (!_stopping)
+            if (!_subscriptions.Stopping)
             {
                 await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
                     new EndedFrame("unsubscribed", m.Id, m.ResumeToken, m.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
             }
         }
 
-        return !_stopping || Volatile.Read(ref _members).Length > 0;
+        return !_subscriptions.Stopping || _subscriptions.Members.Length > 0;
     }
 
-    private void WriteEventsFrame(Member member) =>
+    private void WriteEventsFrame(StreamMember member) =>
         member.ResumeToken = WriteEventsFrame(member.Id, member.Batch, new ResumeToken(_core.LogEpoch, member.Batch.ResumePosition, member.Batch.LastSequence));
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
@@ -551,32 +391,9 @@ internal sealed class WebSocketStreamSession
     // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
     //  "events":[{"deliveries":[{"subscription_id":id,"sequence":n},...],"event":{...}}]}
     // Events in log order; each once, with every subscription of this connection that takes it.
-    private void WriteMultiplexedFrame(Member[] members)
+    private void WriteMultiplexedFrame(StreamMember[] members)
     {
-        var count = 0;
-        for (var m = 0; m < members.Length; m++)
-        {
-            var member = members[m];
-            if (!member.HasBatch)
-            {
-                continue;
-            }
-
-            var outgoing = member.Outgoing;
-            if (count + outgoing.Length > _tags.Length)
-            {
-                Array.Resize(ref _tags, Math.Max(_tags.Length * 2, count + outgoing.Length));
-            }
-
-            foreach (var d in outgoing)
-            {
-                _tags[count++] = new Tag(d.Event.Position, m, d.Sequence, d.Event);
-            }
-        }
-
-        var tags = _tags.AsSpan(0, count);
-        tags.Sort(static (a, b) => a.Position != b.Position ? a.Position.CompareTo(b.Position) : a.Member.CompareTo(b.Member));
-
+        var tags = _reader.Collect(members);
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
@@ -605,7 +422,6 @@ internal sealed class WebSocketStreamSession
                 _writer.WriteString("subscription_id"u8, members[tags[i].Member].Id);
                 _writer.WriteNumber("sequence"u8, tags[i].Sequence);
                 _writer.WriteEndObject();
-                tags[i] = default;
             }
 
             _writer.WriteEndArray();
@@ -617,9 +433,10 @@ internal sealed class WebSocketStreamSession
         _writer.WriteEndArray();
         _writer.WriteEndObject();
         _writer.Flush();
+        _reader.Clear();
     }
 
-    private void WriteCounts(Member[] members, ReadOnlySpan<byte> name, Func<Member, long> count)
+    private void WriteCounts(StreamMember[] members, ReadOnlySpan<byte> name, Func<StreamMember, long> count)
     {
         var open = false;
         foreach (var member in members)
@@ -744,7 +561,7 @@ internal sealed class WebSocketStreamSession
             switch (typeElement.GetString())
             {
                 case "ping":
-                    var token = Volatile.Read(ref _members) is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
+                    var token = _subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
                     await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted)
                         .ConfigureAwait(false);
                     break;
@@ -756,9 +573,9 @@ internal sealed class WebSocketStreamSession
                     await SubscribeAsync(root, requestId, aborted).ConfigureAwait(false);
                     break;
                 case "unsubscribe" when _multiplex:
-                    if (Array.Find(Volatile.Read(ref _members), m => m.Id == subscriptionId) is { } member)
+                    if (_subscriptions.Find(subscriptionId) is { } member)
                     {
-                        End(member, "unsubscribed by the client");
+                        _subscriptions.End(member, "unsubscribed by the client");
                     }
                     else
                     {
@@ -825,7 +642,7 @@ internal sealed class WebSocketStreamSession
                     continue;
                 }
 
-                var members = Volatile.Read(ref _members);
+                var members = _subscriptions.Members;
                 byte[] frame;
                 if (_multiplex)
                 {
@@ -876,13 +693,13 @@ internal sealed class WebSocketStreamSession
     // {"type":"ack","resume_token":"..."} (plus "subscription_id" on a multiplexed connection): record it, answer with the point held.
     private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId, CancellationToken aborted)
     {
-        var members = Volatile.Read(ref _members);
+        var members = _subscriptions.Members;
         var member = subscriptionId is null
             ? (members.Length == 1 ? members[0] : null)
             : Array.Find(members, m => m.Id == subscriptionId);
 
         // A subscription still opening (re-reading Kafka) has no member yet; what the client has processed of it is held all the same.
-        var opening = member is null && Volatile.Read(ref _opening) is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
+        var opening = member is null && _subscriptions.Opening is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
         var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : opening is not null ? (opening.Id, opening.Managed) : (null, false);
         string reply;
         if (id is null)
@@ -912,104 +729,6 @@ internal sealed class WebSocketStreamSession
 
         await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
     }
-
-    /// <summary>A subscription being opened: its id, and whether it is a managed (acknowledged) one.</summary>
-    private sealed record Opening(string Id, bool Managed);
-
-    /// <summary>One subscription on this connection. Its batch is read and written by the send loop only.</summary>
-    private sealed class Member(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
-    {
-        // Multiplexed connections: deliveries read but not yet sent (log order), and what the next frame takes.
-        private readonly Delivery[] _pending = new Delivery[2 * batchSize];
-        private int _pendingCount;
-        private int _outgoingCount;
-        private long _readResumePosition;
-        private long _readLastSequence;
-
-        public string Id { get; } = id;
-
-        public Subscriber Subscriber { get; } = subscriber;
-
-        public StreamAudit Audit { get; } = audit;
-
-        /// <summary>For a managed subscription: cancelled when it changes (the stream must end).</summary>
-        public CancellationTokenSource? Changed { get; } = changed;
-
-        public DeliveryBatch Batch { get; } = new(batchSize);
-
-        public bool HasBatch { get; set; }
-
-        public string ResumeToken { get; set; } = string.Empty;
-
-        public string? EndReason { get; set; }
-
-        public CancellationTokenRegistration ChangedRegistration { get; set; }
-
-        public int Released;
-
-        /// <summary>Drops announced since the last frame (multiplexed).</summary>
-        public long Dropped { get; private set; }
-
-        /// <summary>Positions lost since the last frame (multiplexed).</summary>
-        public long Lost { get; private set; }
-
-        /// <summary>What the next frame carries for this subscription (multiplexed).</summary>
-        public ReadOnlySpan<Delivery> Outgoing => _pending.AsSpan(0, _outgoingCount);
-
-        /// <summary>Reads another batch (positions below <paramref name="before"/>) if there is room; true if anything was read or announced.</summary>
-        public bool TopUp(long before)
-        {
-            if (_pendingCount > Batch.Capacity || !Subscriber.TryReadBatch(Batch, before))
-            {
-                return false;
-            }
-
-            Batch.Deliveries.CopyTo(_pending.AsSpan(_pendingCount));
-            _pendingCount += Batch.Count;
-            Dropped += Batch.Dropped;
-            Lost += Batch.LostPositions;
-            _readResumePosition = Batch.ResumePosition;
-            _readLastSequence = Batch.LastSequence;
-            return true;
-        }
-
-        /// <summary>Takes the pending deliveries below <paramref name="through"/> for the next frame, and sets the resume token after them.</summary>
-        public bool TakeBelow(long through)
-        {
-            var n = 0;
-            while (n < _pendingCount && _pending[n].Event.Position < through)
-            {
-                n++;
-            }
-
-            _outgoingCount = n;
-            HasBatch = n > 0 || Dropped > 0 || Lost > 0;
-            if (HasBatch)
-            {
-                // Resuming after this frame starts at the first delivery kept back, with its sequence again.
-                ResumeToken = (n == _pendingCount
-                    ? new Distribution.ResumeToken(epoch, _readResumePosition, _readLastSequence)
-                    : new Distribution.ResumeToken(epoch, _pending[n].Event.Position, _pending[n].Sequence - 1)).Encode();
-            }
-
-            return HasBatch;
-        }
-
-        /// <summary>The outgoing deliveries went out (or failed): keep the rest.</summary>
-        public void Sent()
-        {
-            var rest = _pendingCount - _outgoingCount;
-            Array.Copy(_pending, _outgoingCount, _pending, 0, rest);
-            Array.Clear(_pending, rest, _outgoingCount);
-            _pendingCount = rest;
-            _outgoingCount = 0;
-            Dropped = 0;
-            Lost = 0;
-        }
-    }
-
-    /// <summary>One delivery in a multiplexed frame, sorted by log position so each event is written once.</summary>
-    private readonly record struct Tag(long Position, int Member, long Sequence, ExecutionEvent Event);
 
     private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
 
