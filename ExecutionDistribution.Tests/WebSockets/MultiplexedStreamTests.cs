@@ -34,20 +34,7 @@ public sealed class MultiplexedStreamTests
         var fills = await SubscribeAsync(client, "fills", $$"""{"order_ids":["{{o1}}"],"data_types":["FILL_NOTIFICATION"]}""");
         var both = await SubscribeAsync(client, "both", $$"""{"order_ids":"{{o1}},{{o2}}"}""");
 
-        var expectedFills = new List<string>();
-        var expectedBoth = new List<string>();
-        for (var i = 0; i < 500; i++)
-        {
-            var fill = Events.Fill(o1, eventId: $"{run}-f{i}");
-            var update = Events.Order(o1, eventId: $"{run}-u{i}");
-            var other = Events.Fill(o2, eventId: $"{run}-g{i}");
-            expectedFills.Add(fill.EventId);
-            expectedBoth.AddRange([fill.EventId, update.EventId, other.EventId]);
-            _host.Core.TryPublish(fill);
-            _host.Core.TryPublish(update);
-            _host.Core.TryPublish(other);
-            _host.Core.TryPublish(Events.Venue());
-        }
+        var (expectedFills, expectedBoth) = OverlappingStreams.Publish(_host.Core, run, o1, o2);
 
         var received = await ReceiveMultiplexedAsync(client, expectedBoth.Count);
 

@@ -36,56 +36,8 @@ internal sealed class ExecutionStreamService(
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
         var o = options.Value;
-        var (filter, guarantee, managed) = ResolveTarget(request);
-        ResumeToken? resume = null;
-        ResumeToken? replayFrom = null;
-        var tokenText = request.ResumeToken;
-        if (tokenText.Length == 0 && managed is not null)
-        {
-            // A subscription's stream without a token continues after its last acknowledgement
-            // (or from its creation): everything not acknowledged is delivered again.
-            tokenText = ResumeRouting.StartOf(managed, core, replay).Encode();
-        }
-
-        if (tokenText.Length > 0)
-        {
-            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
-            {
-                throw Invalid("resume_token", reason);
-            }
-
-            resume = token;
-            var (route, why) = ResumeRouting.Decide(core, replay, token);
-            switch (route)
-            {
-                case ResumeRoute.Invalid:
-                    throw Invalid("resume_token", why!);
-                case ResumeRoute.EarlierRun:
-                    throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resume_token {why}"));
-                case ResumeRoute.Expired:
-                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {why}"));
-                case ResumeRoute.Replay:
-                    // Older than the retained log, or of an earlier run: re-read from Kafka first.
-                    replayFrom = token;
-                    break;
-            }
-        }
-
-        // Watching orders from now: their current state first, then events from exactly the position it reflects.
-        OrderSnapshot? snapshot = null;
-        if (managed is null && resume is null && filter.OrderIds.Count > 0)
-        {
-            var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, context.CancellationToken).ConfigureAwait(false);
-            snapshot = ToMessage(current);
-            resume = new ResumeToken(core.LogEpoch, asOf, 0);
-        }
-
-        var perMessage = request.MaxEventsPerMessage == 0 ? o.DefaultEventsPerMessage : request.MaxEventsPerMessage;
-        if (perMessage is < 1 or > 1_024)
-        {
-            throw Invalid("max_events_per_message", "must be between 1 and 1024");
-        }
-
+        var plan = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
+        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = plan;
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
         {
@@ -169,6 +121,92 @@ internal sealed class ExecutionStreamService(
         }
     }
 
+    /// <summary>
+    /// What a stream request asks for, or an <see cref="RpcException"/> naming the field: its filter and
+    /// guarantee (ad hoc, or a managed subscription's), where it starts (its token, the managed
+    /// subscription's acknowledged point, or the order snapshot's position), and whether its start is
+    /// older than the retained log and must be re-read from Kafka.
+    /// </summary>
+    internal async Task<StreamPlan> ResolveAsync(StreamRequest request, CancellationToken cancellationToken)
+    {
+        var (filter, guarantee, managed) = ResolveTarget(request);
+        ResumeToken? resume = null;
+        ResumeToken? replayFrom = null;
+        var tokenText = request.ResumeToken;
+        if (tokenText.Length == 0 && managed is not null)
+        {
+            // A subscription's stream without a token continues after its last acknowledgement
+            // (or from its creation): everything not acknowledged is delivered again.
+            tokenText = ResumeRouting.StartOf(managed, core, replay).Encode();
+        }
+
+        if (tokenText.Length > 0)
+        {
+            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
+            {
+                throw Invalid("resume_token", reason);
+            }
+
+            resume = token;
+            var (route, why) = ResumeRouting.Decide(core, replay, token);
+            switch (route)
+            {
+                case ResumeRoute.Invalid:
+                    throw Invalid("resume_token", why!);
+                case ResumeRoute.EarlierRun:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resume_token {why}"));
+                case ResumeRoute.Expired:
+                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {why}"));
+                case ResumeRoute.Replay:
+                    // Older than the retained log, or of an earlier run: re-read from Kafka first.
+                    replayFrom = token;
+                    break;
+            }
+        }
+
+        var perMessage = request.MaxEventsPerMessage == 0 ? options.Value.DefaultEventsPerMessage : request.MaxEventsPerMessage;
+        if (perMessage is < 1 or > 1_024)
+        {
+            throw Invalid("max_events_per_message", "must be between 1 and 1024");
+        }
+
+        // Watching orders from now: their current state first, then events from exactly the position it reflects.
+        OrderSnapshot? snapshot = null;
+        if (managed is null && resume is null && filter.OrderIds.Count > 0)
+        {
+            var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
+            snapshot = ToMessage(current);
+            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+        }
+
+        return new StreamPlan(filter, guarantee, managed, resume, replayFrom, snapshot, perMessage);
+    }
+
+    /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
+    public override async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedMessage> responseStream, ServerCallContext context)
+    {
+        var client = ClientOf(context);
+        if (!limiter.TryAcquire(client, out var refusal))
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
+        }
+
+        try
+        {
+            var call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream);
+            await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            limiter.Release(client);
+        }
+
+        if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume tokens"));
+        }
+    }
+
     // "ipv4:127.0.0.1:50312" -> "127.0.0.1": the client is its address, whatever its port.
     private static string ClientOf(ServerCallContext context)
     {
@@ -220,7 +258,10 @@ internal sealed class ExecutionStreamService(
         return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
     }
 
-    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context)
+    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+
+    /// <summary>Records an acknowledgement, or an <see cref="RpcException"/> naming the field.</summary>
+    internal AckResponse Acknowledge(AckRequest request)
     {
         if (request.SubscriptionId.Length is 0 or > 100)
         {
@@ -239,7 +280,7 @@ internal sealed class ExecutionStreamService(
 
         var held = registry.Acknowledge(request.SubscriptionId, token)
             ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{request.SubscriptionId}' does not exist"));
-        return Task.FromResult(new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence });
+        return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
     }
 
     private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
@@ -494,6 +535,10 @@ internal sealed class ExecutionStreamService(
         return snapshot;
     }
 
-    private static RpcException Invalid(string field, string message) =>
+    /// <summary>A stream request resolved (<see cref="ResolveAsync"/>).</summary>
+    internal sealed record StreamPlan(
+        SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed, ResumeToken? Resume, ResumeToken? ReplayFrom, OrderSnapshot? Snapshot, int PerMessage);
+
+    internal static RpcException Invalid(string field, string message) =>
         new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
 }

@@ -14,6 +14,9 @@ public sealed class GrpcStreamOptions
     /// <summary>Most streams one client (remote address) may hold open.</summary>
     public int MaxStreamsPerClient { get; set; } = 2_000;
 
+    /// <summary>Most subscriptions one <c>StreamMultiplexed</c> call may carry; more are refused with RESOURCE_EXHAUSTED.</summary>
+    public int MaxSubscriptionsPerCall { get; set; } = 64;
+
     /// <summary>Events per message when the request does not say.</summary>
     public int DefaultEventsPerMessage { get; set; } = 64;
 
@@ -39,6 +42,7 @@ internal sealed class GrpcOptionsValidator : IValidateOptions<GrpcStreamOptions>
         var p = GrpcStreamOptions.SectionName;
         OptionRules.Range(failures, p, nameof(o.MaxStreams), o.MaxStreams, 1, 1_000_000);
         OptionRules.Range(failures, p, nameof(o.MaxStreamsPerClient), o.MaxStreamsPerClient, 1, 1_000_000);
+        OptionRules.Range(failures, p, nameof(o.MaxSubscriptionsPerCall), o.MaxSubscriptionsPerCall, 1, 10_000);
         OptionRules.Range(failures, p, nameof(o.DefaultEventsPerMessage), o.DefaultEventsPerMessage, 1, 1_024);
         OptionRules.Range(failures, p, nameof(o.HeartbeatInterval), o.HeartbeatInterval, TimeSpan.FromMilliseconds(100), TimeSpan.FromHours(1));
         OptionRules.Range(failures, p, nameof(o.BufferCapacity), o.BufferCapacity, 2, 16_777_216);

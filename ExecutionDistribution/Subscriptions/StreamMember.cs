@@ -34,6 +34,9 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
 
     public string? EndReason { get; set; }
 
+    /// <summary>The client's request that ended it, if it says one (a multiplexed gRPC call's unsubscribe).</summary>
+    public string? EndRequestId { get; set; }
+
     public CancellationTokenRegistration ChangedRegistration { get; set; }
 
     /// <summary>1 once the connection let go of it (interlocked).</summary>

@@ -32,7 +32,7 @@ namespace ExecutionDistribution.WebSockets;
 /// connection notices.
 /// </para>
 /// </remarks>
-internal sealed class WebSocketStreamSession
+internal sealed class WebSocketStreamSession : StreamConnection
 {
     private readonly WebSocket _socket;
     private readonly FanOutDispatcher _core;
@@ -40,21 +40,21 @@ internal sealed class WebSocketStreamSession
     private readonly AuditTrail _trail;
     private readonly OrderLookups _lookups;
     private readonly WebSocketOptions _options;
-    private readonly TimeProvider _time;
     private readonly bool _multiplex;
     private readonly IEventReplay? _replay;
-    private readonly ConnectionSubscriptions _subscriptions;
-    private readonly SemaphoreSlim _sendGate = new(1, 1);
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
     private readonly MultiplexedReader _reader;
-    private long _lastSend;
     private volatile bool _clientClosed;
     private string? _endedBySubscription;
 
     public WebSocketStreamSession(
         WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
         WebSocketOptions options, TimeProvider time, bool multiplex, IEventReplay? replay = null)
+        : base(
+            new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerConnection,
+                $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}"),
+            trail, time, options.SendLinger, options.HeartbeatInterval)
     {
         _replay = replay;
         _socket = socket;
@@ -63,12 +63,9 @@ internal sealed class WebSocketStreamSession
         _trail = trail;
         _lookups = lookups;
         _options = options;
-        _time = time;
         _multiplex = multiplex;
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
         _reader = new MultiplexedReader(core);
-        _subscriptions = new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerConnection,
-            $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}");
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
@@ -79,7 +76,7 @@ internal sealed class WebSocketStreamSession
         // only take `aborted` (the client is gone): cancelling a pending WebSocket operation aborts the
         // socket, and then no close frame can be sent.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
-        using var release = stop.Token.Register(_subscriptions.StopAll);
+        using var release = stop.Token.Register(Subscriptions.StopAll);
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
         try
@@ -103,8 +100,8 @@ internal sealed class WebSocketStreamSession
         }
         finally
         {
-            _subscriptions.StopAll();
-            _subscriptions.ReleaseAll();
+            Subscriptions.StopAll();
+            Subscriptions.ReleaseAll();
 
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
@@ -124,7 +121,7 @@ internal sealed class WebSocketStreamSession
 
             // Let the receive loop take the client's close reply, briefly.
             await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
-            _sendGate.Dispose();
+            DisposeWriteGate();
             await _writer.DisposeAsync().ConfigureAwait(false);
         }
     }
@@ -147,7 +144,7 @@ internal sealed class WebSocketStreamSession
     // snapshot) before the subscriber joins the send loop, so they precede its first event.
     private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
     {
-        if (_subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
+        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
         {
             return refusal!.Reason;
         }
@@ -160,23 +157,23 @@ internal sealed class WebSocketStreamSession
             try
             {
                 await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                    new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                    new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
                 subscribedSent = true;
                 plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
             }
             catch (ReplayException ex)
             {
-                _subscriptions.Abandon(admission);
+                Subscriptions.Abandon(admission);
                 return $"resume_token: {ex.Message}";
             }
             catch
             {
-                _subscriptions.Abandon(admission);
+                Subscriptions.Abandon(admission);
                 throw;
             }
         }
 
-        if (_subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal) is not { } member)
+        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal) is not { } member)
         {
             return refusal!.Reason;
         }
@@ -186,7 +183,7 @@ internal sealed class WebSocketStreamSession
             if (!subscribedSent)
             {
                 await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                    new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                    new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
             }
 
             if (plan.Snapshot is { } snapshot)
@@ -199,79 +196,35 @@ internal sealed class WebSocketStreamSession
         finally
         {
             // Joined even when the reply failed, so the send loop releases it like any other.
-            _subscriptions.Activate(member);
+            Subscriptions.Activate(member);
         }
 
         return null;
     }
 
-    private async Task SendLoopAsync(CancellationToken cancellationToken)
+    protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
     {
-        var linger = _options.SendLinger;
-        long lastFrame = 0;
-        while (await _subscriptions.Group.WaitToReadAsync().ConfigureAwait(false))
+        if (_multiplex)
         {
-            await _trail.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-
-            // Under load (the previous frame went out within the linger), hold the rest of the linger so
-            // what arrives meanwhile travels in the same frame; the first event after a quiet spell goes at once.
-            if (linger > TimeSpan.Zero && lastFrame != 0 && _time.GetElapsedTime(lastFrame) is var since && since < linger)
-            {
-                await Task.Delay(linger - since, _time, cancellationToken).ConfigureAwait(false);
-            }
-
-            var sent = false;
-            while (ReadMembers(_subscriptions.Members) is { Length: > 0 } members)
-            {
-                sent = true;
-                lastFrame = _time.GetTimestamp();
-                if (_multiplex)
-                {
-                    WriteMultiplexedFrame(members);
-                }
-                else
-                {
-                    WriteEventsFrame(members[0]);
-                }
-
-                try
-                {
-                    await SendFrameAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch
-                {
-                    Audit(members, delivered: false);
-                    throw;
-                }
-
-                // Kestrel swallows writes once the connection is aborted: a frame "sent" after the client
-                // vanished is audited as failed, not delivered (at_least_once sends it again on resume).
-                if (cancellationToken.IsCancellationRequested || _socket.State != WebSocketState.Open)
-                {
-                    Audit(members, delivered: false);
-                    return;
-                }
-
-                Audit(members, delivered: true);
-            }
-
-            if (!await RemoveEndedAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            // A multiplexed connection woken with nothing to send: one subscription has its next frame
-            // read but waits for another to read through (which is rejoining the live path). Pause a
-            // millisecond instead of spinning on the wake-up.
-            if (!sent && _multiplex)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(1), _time, cancellationToken).ConfigureAwait(false);
-            }
+            WriteMultiplexedFrame(members);
         }
+        else
+        {
+            WriteEventsFrame(members[0]);
+        }
+
+        return SendFrameAsync(cancellationToken);
     }
 
+    // Kestrel swallows writes once the connection is aborted.
+    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested && _socket.State == WebSocketState.Open;
+
+    protected override bool PausesWhenWokenIdle => _multiplex;
+
+    protected override bool IsDisconnect(Exception exception) => exception is WebSocketException;
+
     // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
-    private StreamMember[] ReadMembers(StreamMember[] members)
+    protected override StreamMember[] Read(StreamMember[] members)
     {
         if (_multiplex)
         {
@@ -282,7 +235,7 @@ internal sealed class WebSocketStreamSession
         return member is not null && (member.HasBatch = member.Subscriber.TryReadBatch(member.Batch)) ? members : MultiplexedReader.None;
     }
 
-    private void Audit(StreamMember[] members, bool delivered)
+    protected override void Audit(StreamMember[] members, bool delivered)
     {
         if (_multiplex)
         {
@@ -301,31 +254,22 @@ internal sealed class WebSocketStreamSession
         }
     }
 
-    // Drained subscriptions that ended are removed; a multiplexed connection says so and goes on. False: the connection ends.
-    private async Task<bool> RemoveEndedAsync(CancellationToken cancellationToken)
+    // A single-subscription connection ends with its subscription; a multiplexed one says so and goes on.
+    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
     {
-        foreach (var m in _subscriptions.Members)
+        if (!_multiplex)
         {
-            if (!m.Subscriber.IsClosed)
-            {
-                continue;
-            }
-
-            _subscriptions.Release(m);
-            if (!_multiplex)
-            {
-                _endedBySubscription = m.EndReason;
-                return false;
-            }
-
-            if (!_subscriptions.Stopping)
-            {
-                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                    new EndedFrame("unsubscribed", m.Id, m.ResumeToken, m.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
-            }
+            _endedBySubscription = member.EndReason;
+            return false;
         }
 
-        return !_subscriptions.Stopping || _subscriptions.Members.Length > 0;
+        if (!Subscriptions.Stopping)
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new EndedFrame("unsubscribed", member.Id, member.ResumeToken, member.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
     }
 
     private void WriteEventsFrame(StreamMember member) =>
@@ -464,20 +408,8 @@ internal sealed class WebSocketStreamSession
 
     private Task SendFrameAsync(CancellationToken cancellationToken) => SendAsync(_frame.WrittenMemory, cancellationToken);
 
-    // The one way to send: one frame at a time (the send loop, heartbeats and replies share the socket).
-    private async Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
-    {
-        await _sendGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken).ConfigureAwait(false);
-            Volatile.Write(ref _lastSend, _time.GetTimestamp());
-        }
-        finally
-        {
-            _sendGate.Release();
-        }
-    }
+    private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct), cancellationToken);
 
     private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
     {
@@ -561,8 +493,8 @@ internal sealed class WebSocketStreamSession
             switch (typeElement.GetString())
             {
                 case "ping":
-                    var token = _subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
-                    await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(_time), requestId), ControlFrame.Json), aborted)
+                    var token = Subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
+                    await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted)
                         .ConfigureAwait(false);
                     break;
                 case "ack":
@@ -573,9 +505,9 @@ internal sealed class WebSocketStreamSession
                     await SubscribeAsync(root, requestId, aborted).ConfigureAwait(false);
                     break;
                 case "unsubscribe" when _multiplex:
-                    if (_subscriptions.Find(subscriptionId) is { } member)
+                    if (Subscriptions.Find(subscriptionId) is { } member)
                     {
-                        _subscriptions.End(member, "unsubscribed by the client");
+                        Subscriptions.End(member, "unsubscribed by the client");
                     }
                     else
                     {
@@ -630,46 +562,29 @@ internal sealed class WebSocketStreamSession
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
 
-    private async Task HeartbeatLoopAsync(CancellationToken stopping, CancellationToken aborted)
+    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
-        try
+        byte[] frame;
+        if (_multiplex)
         {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
+            foreach (var m in members)
             {
-                if (_time.GetElapsedTime(Volatile.Read(ref _lastSend)) < _options.HeartbeatInterval)
-                {
-                    continue;
-                }
-
-                var members = _subscriptions.Members;
-                byte[] frame;
-                if (_multiplex)
-                {
-                    var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
-                    foreach (var m in members)
-                    {
-                        tokens[m.Id] = m.ResumeToken;
-                    }
-
-                    frame = JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(_time)), ControlFrame.Json);
-                }
-                else if (members.Length == 1)
-                {
-                    frame = JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("heartbeat", members[0].Id, members[0].ResumeToken, Timestamps.UtcNow(_time), null), ControlFrame.Json);
-                }
-                else
-                {
-                    continue;
-                }
-
-                await SendAsync(frame, aborted).ConfigureAwait(false);
+                tokens[m.Id] = m.ResumeToken;
             }
+
+            frame = JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        else if (members.Length == 1)
         {
-            // Stream ended.
+            frame = JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("heartbeat", members[0].Id, members[0].ResumeToken, Timestamps.UtcNow(Time), null), ControlFrame.Json);
         }
+        else
+        {
+            return Task.CompletedTask;
+        }
+
+        return SendAsync(frame, cancellationToken);
     }
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)
@@ -693,13 +608,13 @@ internal sealed class WebSocketStreamSession
     // {"type":"ack","resume_token":"..."} (plus "subscription_id" on a multiplexed connection): record it, answer with the point held.
     private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId, CancellationToken aborted)
     {
-        var members = _subscriptions.Members;
+        var members = Subscriptions.Members;
         var member = subscriptionId is null
             ? (members.Length == 1 ? members[0] : null)
             : Array.Find(members, m => m.Id == subscriptionId);
 
         // A subscription still opening (re-reading Kafka) has no member yet; what the client has processed of it is held all the same.
-        var opening = member is null && _subscriptions.Opening is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
+        var opening = member is null && Subscriptions.Opening is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
         var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : opening is not null ? (opening.Id, opening.Managed) : (null, false);
         string reply;
         if (id is null)

@@ -1,0 +1,305 @@
+using System.Globalization;
+using ExecutionDistribution.Audit;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Subscriptions;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace ExecutionDistribution.Grpc;
+
+/// <summary>
+/// One <c>StreamMultiplexed</c> call: several subscriptions of the dispatch core on one gRPC stream.
+/// The client's commands (subscribe, unsubscribe, ack) are read as they come and answered in the
+/// response stream; a send loop waits on the call's <see cref="SubscriberGroup"/> and writes one
+/// <see cref="MultiplexedBatch"/> per round, each event once, tagged with every subscription that takes it.
+/// </summary>
+/// <remarks>
+/// The reading is the WebSocket connection's (<see cref="MultiplexedReader"/>): only positions the
+/// dispatcher has finished fanning out, and only below the point every subscription has read through,
+/// so all copies of an event travel in the same batch. Each event's JSON bytes are the core's, wrapped,
+/// not copied. While a write is slow the call stops reading its subscribers, whose overflow policies
+/// then apply; no other call notices. The call ends when the client cancels it, when the client has
+/// half-closed and no subscription remains, or when the service stops.
+/// </remarks>
+internal sealed class MultiplexedCall : StreamConnection
+{
+    private readonly ExecutionStreamService _service;
+    private readonly GrpcStreamOptions _options;
+    private readonly IServerStreamWriter<MultiplexedMessage> _writer;
+    private readonly MultiplexedReader _reader;
+    private int _halfClosed;
+
+    public MultiplexedCall(
+        ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
+        IServerStreamWriter<MultiplexedMessage> writer)
+        : base(
+            new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerCall,
+                $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}"),
+            trail, time, options.SendLinger, options.HeartbeatInterval)
+    {
+        _service = service;
+        _options = options;
+        _writer = writer;
+        _reader = new MultiplexedReader(core);
+    }
+
+    /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
+    public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
+    {
+        // `stop` ends the call gracefully: every subscriber closes, the send loop drains and returns.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping);
+        using var release = stop.Token.Register(Subscriptions.StopAll);
+        var receive = ReceiveLoopAsync(commands, stop, aborted);
+        var heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+        try
+        {
+            await SendLoopAsync(aborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || IsDisconnect(ex))
+        {
+            // The client went away.
+        }
+        finally
+        {
+            Subscriptions.StopAll();
+            Subscriptions.ReleaseAll();
+            await stop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            await receive.ConfigureAwait(false);
+            DisposeWriteGate();
+        }
+    }
+
+    protected override StreamMember[] Read(StreamMember[] members) => _reader.Read(members);
+
+    protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken) =>
+        WriteAsync(new MultiplexedMessage { Events = Batch(members) }, cancellationToken);
+
+    // A write after the client vanished is swallowed.
+    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested;
+
+    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
+
+    protected override bool PausesWhenWokenIdle => true;
+
+    // A write to a finished call throws InvalidOperationException.
+    protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
+
+    // Each event once, in log order, with every subscription of the call that takes it.
+    private MultiplexedBatch Batch(StreamMember[] members)
+    {
+        var tags = _reader.Collect(members);
+        var batch = new MultiplexedBatch();
+        foreach (var m in members)
+        {
+            if (!m.HasBatch)
+            {
+                continue;
+            }
+
+            batch.ResumeTokens[m.Id] = m.ResumeToken;
+            if (m.Dropped > 0)
+            {
+                batch.Dropped[m.Id] = m.Dropped;
+            }
+
+            if (m.Lost > 0)
+            {
+                batch.LostPositions[m.Id] = m.Lost;
+            }
+        }
+
+        for (var i = 0; i < tags.Length;)
+        {
+            var e = tags[i].Event;
+            var tagged = new TaggedEvent
+            {
+                EventId = e.EventId,
+                DataType = WireNames.DataTypes[(int)e.DataType],
+                OrderId = e.OrderId ?? string.Empty,
+                EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
+            };
+            for (; i < tags.Length && tags[i].Position == e.Position; i++)
+            {
+                tagged.Deliveries.Add(new SubscriptionSequence { SubscriptionId = members[tags[i].Member].Id, Sequence = tags[i].Sequence });
+            }
+
+            batch.Events.Add(tagged);
+        }
+
+        _reader.Clear();
+        return batch;
+    }
+
+    // Announced; a call whose client half-closed ends after its last subscription.
+    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
+    {
+        if (!Subscriptions.Stopping)
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Unsubscribed = new SubscriptionEnded { RequestId = member.EndRequestId ?? string.Empty, SubscriptionId = member.Id, ResumeToken = member.ResumeToken, Reason = member.EndReason ?? "ended" },
+            }, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Volatile.Read(ref _halfClosed) == 1 && Subscriptions.Members.Length == 0)
+        {
+            // The client sends nothing more and nothing is left to stream.
+            Subscriptions.StopAll();
+        }
+
+        return true;
+    }
+
+    private async Task ReceiveLoopAsync(IAsyncStreamReader<StreamCommand> commands, CancellationTokenSource stop, CancellationToken aborted)
+    {
+        try
+        {
+            while (await commands.MoveNext(stop.Token).ConfigureAwait(false))
+            {
+                await HandleAsync(commands.Current, aborted).ConfigureAwait(false);
+            }
+
+            Interlocked.Exchange(ref _halfClosed, 1); // a full fence: the send loop's last release sees it, or this sees no member
+            // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
+            if (Subscriptions.Members.Length == 0)
+            {
+                Subscriptions.StopAll();
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
+        {
+            // The client went away, or the call ended.
+            try
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The call already ended.
+            }
+        }
+    }
+
+    private async Task HandleAsync(StreamCommand command, CancellationToken aborted)
+    {
+        var requestId = command.RequestId;
+        try
+        {
+            switch (command.CommandCase)
+            {
+                case StreamCommand.CommandOneofCase.Subscribe:
+                    await SubscribeAsync(command.Subscribe, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case StreamCommand.CommandOneofCase.Unsubscribe:
+                    var member = Subscriptions.Find(command.Unsubscribe)
+                        ?? throw new RpcException(new Status(StatusCode.NotFound, $"unsubscribe: '{command.Unsubscribe}' is not streaming on this call"));
+                    member.EndRequestId = requestId;
+                    Subscriptions.End(member, "unsubscribed by the client");
+                    break;
+                case StreamCommand.CommandOneofCase.Ack:
+                    await AcknowledgeAsync(command.Ack, requestId, aborted).ConfigureAwait(false);
+                    break;
+                default:
+                    throw ExecutionStreamService.Invalid("command", "one of subscribe, unsubscribe or ack is required");
+            }
+        }
+        catch (RpcException ex)
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Error = new CommandError { RequestId = requestId, Code = CodeName(ex.StatusCode), Message = ex.Status.Detail },
+            }, aborted).ConfigureAwait(false);
+        }
+    }
+
+    // A subscribe: answered with subscribed (then its snapshot comes in the same message) before its first event, or an error.
+    private async Task SubscribeAsync(StreamRequest request, string requestId, CancellationToken aborted)
+    {
+        var plan = await _service.ResolveAsync(request, aborted).ConfigureAwait(false);
+        if (plan.ReplayFrom is not null)
+        {
+            // Re-reading Kafka is done on a call of its own, so it never holds up this call's other subscriptions.
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "resume_token: its events are older than the retained log (or of an earlier run) and are re-read from Kafka on a call of one subscription: open StreamExecution with this resume_token"));
+        }
+
+        var id = plan.Managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
+        var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, out var refusal);
+        var member = admission is null
+            ? null
+            : Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, plan.PerMessage, out refusal);
+        if (member is null)
+        {
+            throw new RpcException(new Status(Code(refusal!.Kind), refusal.Reason));
+        }
+
+        try
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = plan.Snapshot },
+            }, aborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Joined even when the reply failed, so the send loop releases it like any other.
+            Subscriptions.Activate(member);
+        }
+    }
+
+    // An acknowledgement of a managed subscription streaming on this call.
+    private async Task AcknowledgeAsync(AckRequest request, string requestId, CancellationToken aborted)
+    {
+        var member = Subscriptions.Find(request.SubscriptionId)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"ack.subscription_id: '{request.SubscriptionId}' is not streaming on this call"));
+        if (member.Changed is null)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "ack.subscription_id: acknowledgements are for subscriptions created with ManageSubscription; an ad hoc subscription is not acknowledged"));
+        }
+
+        var held = _service.Acknowledge(request);
+        await WriteAsync(new MultiplexedMessage
+        {
+            Acked = new Acked { RequestId = requestId, SubscriptionId = request.SubscriptionId, AcknowledgedToken = held.AcknowledgedToken, AcknowledgedSequence = held.AcknowledgedSequence },
+        }, aborted).ConfigureAwait(false);
+    }
+
+    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        var heartbeat = new MultiplexedHeartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) };
+        foreach (var m in members)
+        {
+            heartbeat.ResumeTokens[m.Id] = m.ResumeToken;
+        }
+
+        return WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken);
+    }
+
+    private Task WriteAsync(MultiplexedMessage message, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((_writer, message), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.message, ct)), cancellationToken);
+
+    private static StatusCode Code(RefusalKind kind) => kind switch
+    {
+        RefusalKind.Limit => StatusCode.ResourceExhausted,
+        RefusalKind.Conflict => StatusCode.AlreadyExists,
+        RefusalKind.Closing => StatusCode.Unavailable,
+        _ => StatusCode.FailedPrecondition,
+    };
+
+    // StatusCode.InvalidArgument -> "INVALID_ARGUMENT", as gRPC names its codes.
+    private static string CodeName(StatusCode code) => code switch
+    {
+        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
+        StatusCode.NotFound => "NOT_FOUND",
+        StatusCode.AlreadyExists => "ALREADY_EXISTS",
+        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
+        StatusCode.OutOfRange => "OUT_OF_RANGE",
+        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
+        StatusCode.Unavailable => "UNAVAILABLE",
+        _ => code.ToString().ToUpperInvariant(),
+    };
+}

@@ -1,0 +1,160 @@
+using ExecutionDistribution.Audit;
+
+namespace ExecutionDistribution.Subscriptions;
+
+/// <summary>
+/// What a client connection that carries subscriptions does the same way on any transport (a
+/// WebSocket, or a multiplexed gRPC call): the send loop that waits on its subscribers, lingers under
+/// load, writes a frame of what they hold, audits it, and lets go of the subscriptions that ended; the
+/// heartbeat loop for an idle connection; and one write at a time. A transport says how a frame, an
+/// ended subscription and a heartbeat are written.
+/// </summary>
+internal abstract class StreamConnection(ConnectionSubscriptions subscriptions, AuditTrail trail, TimeProvider time, TimeSpan linger, TimeSpan heartbeatInterval)
+{
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private long _lastWrite;
+
+    /// <summary>The subscriptions this connection carries.</summary>
+    protected ConnectionSubscriptions Subscriptions { get; } = subscriptions;
+
+    protected TimeProvider Time { get; } = time;
+
+    /// <summary>Reads the members for the next frame: those with something to send, or none.</summary>
+    protected abstract StreamMember[] Read(StreamMember[] members);
+
+    /// <summary>Writes one frame of what <paramref name="members"/> hold (through <see cref="WriteExclusiveAsync"/>).</summary>
+    protected abstract Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken);
+
+    /// <summary>After a write returned: did it reach a connection that is still there? A write after the client vanished is swallowed.</summary>
+    protected abstract bool StillConnected(CancellationToken cancellationToken);
+
+    /// <summary>Audits what the frame carried, delivered or failed.</summary>
+    protected abstract void Audit(StreamMember[] members, bool delivered);
+
+    /// <summary>A subscription that ended was drained and released: say so. False: the connection ends.</summary>
+    protected abstract Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken);
+
+    /// <summary>A heartbeat for an idle connection with these members.</summary>
+    protected abstract Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken);
+
+    /// <summary>True for exceptions that mean the client or the connection is gone.</summary>
+    protected abstract bool IsDisconnect(Exception exception);
+
+    /// <summary>
+    /// A connection that can be woken with nothing to send (several subscriptions: one has its next
+    /// frame read but waits for another to read through, which is rejoining the live path) pauses a
+    /// millisecond instead of spinning on the wake-up.
+    /// </summary>
+    protected abstract bool PausesWhenWokenIdle { get; }
+
+    /// <summary>Runs until every subscription is drained after <see cref="ConnectionSubscriptions.StopAll"/>, or the connection ends.</summary>
+    protected async Task SendLoopAsync(CancellationToken cancellationToken)
+    {
+        long lastFrame = 0;
+        while (await Subscriptions.Group.WaitToReadAsync().ConfigureAwait(false))
+        {
+            await trail.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+            // Under load (the previous frame went out within the linger), hold the rest of the linger so
+            // what arrives meanwhile travels in the same frame; the first event after a quiet spell goes at once.
+            if (linger > TimeSpan.Zero && lastFrame != 0 && Time.GetElapsedTime(lastFrame) is var since && since < linger)
+            {
+                await Task.Delay(linger - since, Time, cancellationToken).ConfigureAwait(false);
+            }
+
+            var sent = false;
+            while (Read(Subscriptions.Members) is { Length: > 0 } members)
+            {
+                sent = true;
+                lastFrame = Time.GetTimestamp();
+                try
+                {
+                    await WriteFrameAsync(members, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Audit(members, delivered: false);
+                    throw;
+                }
+
+                // A frame "sent" after the client vanished is audited as failed, not delivered
+                // (at_least_once sends it again on resume).
+                if (!StillConnected(cancellationToken))
+                {
+                    Audit(members, delivered: false);
+                    return;
+                }
+
+                Audit(members, delivered: true);
+            }
+
+            if (!await RemoveEndedAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            if (!sent && PausesWhenWokenIdle)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(1), Time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    // Drained subscriptions that ended are released and announced. False: the connection ends.
+    private async Task<bool> RemoveEndedAsync(CancellationToken cancellationToken)
+    {
+        foreach (var m in Subscriptions.Members)
+        {
+            if (!m.Subscriber.IsClosed)
+            {
+                continue;
+            }
+
+            Subscriptions.Release(m);
+            if (!await OnEndedAsync(m, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        return !Subscriptions.Stopping || Subscriptions.Members.Length > 0;
+    }
+
+    /// <summary>Writes a heartbeat whenever nothing was written for a heartbeat interval, until <paramref name="stopping"/>.</summary>
+    protected async Task HeartbeatLoopAsync(CancellationToken stopping, CancellationToken aborted)
+    {
+        using var timer = new PeriodicTimer(heartbeatInterval, Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                if (Time.GetElapsedTime(Volatile.Read(ref _lastWrite)) >= heartbeatInterval)
+                {
+                    await WriteHeartbeatAsync(Subscriptions.Members, aborted).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
+        {
+            // The connection ended.
+        }
+    }
+
+    /// <summary>The one way to write: one at a time (the send loop, replies and heartbeats share the connection).</summary>
+    protected async Task WriteExclusiveAsync<TState>(TState state, Func<TState, CancellationToken, ValueTask> write, CancellationToken cancellationToken)
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await write(state, cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _lastWrite, Time.GetTimestamp());
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>At the connection's end, after every loop that writes has returned.</summary>
+    protected void DisposeWriteGate() => _writeGate.Dispose();
+}
