@@ -128,8 +128,9 @@ public sealed class SubscriptionFilter
             | (Instruments.Count > 0 ? Bit(FilterDimension.Instrument) : 0)
             | (Venues.Count > 0 ? Bit(FilterDimension.Venue) : 0)
             | (TargetWorkflows.Count > 0 ? Bit(FilterDimension.Workflow) : 0)
-            | (Topics.Count > 0 ? Bit(FilterDimension.Topic) : 0)
-            | (RoutingKeys.Count > 0 ? Bit(FilterDimension.RoutingKey) : 0);
+            // A catch-all pattern ('#') in a list takes every name: the dimension is not checked at all.
+            | (Topics.Count > 0 && !HasCatchAll(Topics) ? Bit(FilterDimension.Topic) : 0)
+            | (RoutingKeys.Count > 0 && !HasCatchAll(RoutingKeys) ? Bit(FilterDimension.RoutingKey) : 0);
         Volatile.Write(ref _dimensions, dimensions);
         return dimensions;
     }

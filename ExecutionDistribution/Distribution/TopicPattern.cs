@@ -14,6 +14,7 @@ public sealed class TopicPattern
         Text = text;
         Separator = separator;
         Segments = segments;
+        MatchesEverything = segments is ["#"];
     }
 
     /// <summary>The pattern as written.</summary>
@@ -26,7 +27,7 @@ public sealed class TopicPattern
     public IReadOnlyList<string> Segments { get; }
 
     /// <summary>True when the pattern matches every name (<c>#</c>).</summary>
-    public bool MatchesEverything => Segments.Count == 1 && Segments[0] == "#";
+    public bool MatchesEverything { get; }
 
     /// <summary>Parses a pattern; returns false with a reason when malformed.</summary>
     public static bool TryParse(string text, char separator, out TopicPattern? pattern, out string reason)
@@ -62,6 +63,11 @@ public sealed class TopicPattern
     /// <summary>Does the pattern match <paramref name="name"/>? (Direct evaluation, used off the hot path.)</summary>
     public bool Matches(ReadOnlySpan<char> name)
     {
+        if (MatchesEverything)
+        {
+            return true;
+        }
+
         Span<Range> ranges = stackalloc Range[PatternTrie<object>.MaxSegments];
         var count = name.Split(ranges, Separator);
         if (count == ranges.Length && name[ranges[^1]].Contains(Separator))
