@@ -72,4 +72,35 @@ public sealed class ReportTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Test]
+    public void Every_target_is_checked_against_the_recorded_results_and_a_missed_one_says_so()
+    {
+        var dir = Directory.CreateTempSubdirectory("targets-test-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "w4-ws.json"), W4.Replace("\"bare\":{\"delivered\":397517", "\"nats\":{\"delivered\":143794,\"p50_ms\":1,\"p99_ms\":2,\"p999_ms\":3,\"max_ms\":4},\"bare\":{\"delivered\":397517", StringComparison.Ordinal));
+            File.WriteAllText(Path.Combine(dir, "w3-ingest.json"), """{"median_bare":400000,"median_ours":380000}""");
+            File.WriteAllText(Path.Combine(dir, "w7.json"), """
+                {"workload":"w7-recovery","subscribers":100,"rate":2000,"median":{"missing":3,"duplicates":1,"restart_seconds":1,"resume_median_seconds":1,"resume_max_seconds":1}}
+                """);
+
+            var targets = Summary.CheckTargets(dir).ToDictionary(t => $"{t.Workload}: {t.Goal}");
+            var markdown = Summary.Markdown(dir);
+
+            Assert.That(targets["W3 ingest: ≥ 0.9 of a bare Confluent.Kafka consumer"].Met, Is.True, "0.95");
+            // The rung nearest 100,000 offered is the 10,000 one here: p99 55 ms.
+            Assert.That(targets["W4 WebSocket: p99 < 10 ms at 100,000 deliveries/s over 1,000 streams"], Has.Property("Met").False.And.Property("Measured").EqualTo("55.0 ms at 10,000/s"));
+            Assert.That(targets["W4 WebSocket: ≥ 0.8 of the bare broadcaster at saturation"], Has.Property("Met").False.And.Property("Measured").StartsWith("0.72×"));
+            Assert.That(targets["W4 WebSocket: ≥ the NATS server at saturation"], Has.Property("Met").True.And.Property("Measured").StartsWith("2.00×"));
+            Assert.That(targets["W7: 0 events missing after SIGKILL and restart"].Met, Is.False);
+            Assert.That(targets.Keys.Where(k => k.StartsWith("W1", StringComparison.Ordinal)), Is.Empty, "no target without its result file");
+            Assert.That(markdown, Does.Contain("2 of 5 targets met"));
+            Assert.That(markdown, Does.Contain("| W7 | 0 events missing after SIGKILL and restart | 3 missing (worst run) | **missed** |"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
