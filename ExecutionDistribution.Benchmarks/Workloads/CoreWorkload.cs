@@ -62,6 +62,7 @@ public sealed record CoreResult(
     double LatencyOfferedRate,
     double LatencyAchievedRate,
     double P50Micros,
+    double P90Micros,
     double P99Micros,
     double P999Micros,
     double MaxMicros,
@@ -213,6 +214,7 @@ public static class CoreWorkload
                 rate,
                 achieved,
                 histogram.Percentile(50) / 1_000.0,
+                histogram.Percentile(90) / 1_000.0,
                 histogram.Percentile(99) / 1_000.0,
                 histogram.Percentile(99.9) / 1_000.0,
                 histogram.Max / 1_000.0,
@@ -231,13 +233,13 @@ public static class CoreWorkload
 
         return new CoreResult(variant + " (median)", M(r => r.EventsPerSecond), M(r => r.DeliveriesPerSecond), M(r => r.DeliveriesPerEvent),
             M(r => r.AllocatedBytesPerEvent), (int)M(r => r.Gen0), (int)M(r => r.Gen1), (int)M(r => r.Gen2), M(r => r.LatencyOfferedRate),
-            M(r => r.LatencyAchievedRate), M(r => r.P50Micros), M(r => r.P99Micros), M(r => r.P999Micros), M(r => r.MaxMicros),
+            M(r => r.LatencyAchievedRate), M(r => r.P50Micros), M(r => r.P90Micros), M(r => r.P99Micros), M(r => r.P999Micros), M(r => r.MaxMicros),
             (long)M(r => r.Dropped), (long)M(r => r.CatchUps));
     }
 
     private static void Print(int run, CoreResult r) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{(run > 0 ? $"run {run} " : string.Empty)}{r.Variant,-22} events/s {r.EventsPerSecond,12:N0}  deliveries/s {r.DeliveriesPerSecond,13:N0}  ({r.DeliveriesPerEvent:0.00}/event)  " +
-        $"alloc {r.AllocatedBytesPerEvent,7:0.0} B/event  gc {r.Gen0}/{r.Gen1}/{r.Gen2}  | at {r.LatencyAchievedRate,10:N0}/s: p50 {r.P50Micros,8:0.0} us  p99 {r.P99Micros,8:0.0} us  " +
+        $"alloc {r.AllocatedBytesPerEvent,7:0.0} B/event  gc {r.Gen0}/{r.Gen1}/{r.Gen2}  | at {r.LatencyAchievedRate,10:N0}/s: p50 {r.P50Micros,8:0.0} us  p90 {r.P90Micros,8:0.0} us  p99 {r.P99Micros,8:0.0} us  " +
         $"p99.9 {r.P999Micros,8:0.0} us  max {r.MaxMicros,9:0.0} us  | dropped {r.Dropped} catch-ups {r.CatchUps}"));
 
     /// <summary>One design under test.</summary>

@@ -151,10 +151,10 @@ public static partial class WebSocketWorkload
                 double M(Func<Step, double> f) => steps.Select(f).Order().ElementAt(steps.Count / 2);
                 row[kind] = new
                 {
-                    delivered = M(s => s.Delivered), p50_ms = M(s => s.P50Ms), p99_ms = M(s => s.P99Ms), p999_ms = M(s => s.P999Ms), max_ms = M(s => s.MaxMs),
+                    delivered = M(s => s.Delivered), p50_ms = M(s => s.P50Ms), p90_ms = M(s => s.P90Ms), p99_ms = M(s => s.P99Ms), p999_ms = M(s => s.P999Ms), max_ms = M(s => s.MaxMs),
                     cpu_us_per_delivery = M(s => double.IsNaN(s.CpuUsPerDelivery) ? -1 : s.CpuUsPerDelivery), peak_mib = M(s => double.IsNaN(s.PeakMiB) ? -1 : s.PeakMiB),
                 };
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rate,6} ev/s  {kind,-4}  delivered {M(s => s.Delivered),10:N0}/s  p50 {M(s => s.P50Ms),7:0.00} ms  p99 {M(s => s.P99Ms),7:0.00} ms  p99.9 {M(s => s.P999Ms),7:0.00} ms"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {rate,6} ev/s  {kind,-4}  delivered {M(s => s.Delivered),10:N0}/s  p50 {M(s => s.P50Ms),7:0.00} ms  p90 {M(s => s.P90Ms),7:0.00} ms  p99 {M(s => s.P99Ms),7:0.00} ms  p99.9 {M(s => s.P999Ms),7:0.00} ms"));
             }
 
             summary.Add(row);
@@ -244,7 +244,7 @@ public static partial class WebSocketWorkload
     /// One rung of a ladder: delivered/s, latency percentiles, and the server's CPU microseconds per
     /// delivery and peak resident memory (MiB) as of the end of the rung.
     /// </summary>
-    public sealed record Step(int Rate, double Delivered, double P50Ms, double P99Ms, double P999Ms, double MaxMs, double CpuUsPerDelivery = double.NaN, double PeakMiB = double.NaN)
+    public sealed record Step(int Rate, double Delivered, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs, double CpuUsPerDelivery = double.NaN, double PeakMiB = double.NaN)
     {
         /// <summary>p99 under 10 ms and at least 95% of the offered deliveries (events/s times <paramref name="fanout"/>, the deliveries per event) delivered.</summary>
         public bool Held(double fanout) => P99Ms <= 10 && Delivered >= 0.95 * Rate * fanout;
@@ -329,17 +329,17 @@ public static partial class WebSocketWorkload
             var cpu = ProcessMeter.CpuSeconds(pid);
             var clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId);
             var clock = Stopwatch.StartNew();
-            Offer(publish, rate, TimeSpan.FromSeconds(seconds), events, ref next);
+            Offer(publish, rate, TimeSpan.FromSeconds(seconds), events, ref next, () => Progress(kind, rate, clients, clock));
             var elapsed = clock.Elapsed.TotalSeconds;
             cpu = ProcessMeter.CpuSeconds(pid) - cpu;
             clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId) - clientCpu;
             var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
-            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
+            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(90) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
                 all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
             var offered = rate * plan.Fanout;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery (load side {clientCpu * 1e6 / Math.Max(1, all.Count):0.00})  peak {step.PeakMiB:N0} MiB"));
+                $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p90 {step.P90Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery (load side {clientCpu * 1e6 / Math.Max(1, all.Count):0.00})  peak {step.PeakMiB:N0} MiB"));
             if (!climbAll && !step.Held(plan.Fanout))
             {
                 break; // the highest rate that held is the previous one
@@ -375,10 +375,25 @@ public static partial class WebSocketWorkload
         using var response = http.PostAsync(new Uri(path, UriKind.Relative), content).GetAwaiter().GetResult();
     }
 
-    // Publishes the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just before.
-    private static void Offer(Action<List<byte[]>> publish, int rate, TimeSpan duration, byte[][] events, ref int next)
+    // A line a second during a measure: the rate delivered so far and the p99 so far.
+    private static void Progress(string kind, int rate, List<Receiver> clients, Stopwatch clock)
+    {
+        var sofar = new LatencyHistogram();
+        foreach (var c in clients)
+        {
+            c.CopyTo(sofar);
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"    … {kind} {rate} ev/s, {clock.Elapsed.TotalSeconds:0} s: {sofar.Count:N0} deliveries ({sofar.Count / Math.Max(0.001, clock.Elapsed.TotalSeconds):N0}/s), p99 so far {sofar.Percentile(99) / 1e6:0.00} ms"));
+    }
+
+    // Publishes the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just
+    // before; `progress`, if given, is called once a second.
+    private static void Offer(Action<List<byte[]>> publish, int rate, TimeSpan duration, byte[][] events, ref int next, Action? progress = null)
     {
         var clock = Stopwatch.StartNew();
+        var report = TimeSpan.FromSeconds(1);
         long sent = 0;
         var batch = new List<byte[]>();
         while (clock.Elapsed < duration)
@@ -401,6 +416,12 @@ public static partial class WebSocketWorkload
 
             publish(batch);
             sent += owed;
+            if (progress is not null && clock.Elapsed >= report)
+            {
+                progress();
+                report += TimeSpan.FromSeconds(1);
+            }
+
             Thread.Sleep(5);
         }
     }
@@ -615,6 +636,15 @@ public static partial class WebSocketWorkload
             lock (_gate)
             {
                 _histogram = new LatencyHistogram();
+            }
+        }
+
+        /// <summary>Adds the measure so far to <paramref name="into"/> (progress lines), leaving it running.</summary>
+        public void CopyTo(LatencyHistogram into)
+        {
+            lock (_gate)
+            {
+                into.Add(_histogram);
             }
         }
 
