@@ -109,7 +109,7 @@ public sealed class HarnessLogicTests
     [Test]
     public void The_highest_rate_that_held_is_the_top_of_the_unbroken_run_of_held_rungs_from_the_bottom()
     {
-        static WebSocketWorkload.Step Rung(int rate, double p99, double deliveredShare) => new(rate, rate * 1_000 * deliveredShare, 1, p99, p99, p99);
+        static WebSocketWorkload.Step Rung(int rate, double p99, double deliveredShare) => new(rate, rate * 1_000 * deliveredShare, 1, 1, p99, p99, p99);
 
         var ladder = new[] { Rung(200, 12, 1), Rung(50, 4, 1), Rung(100, 9.5, 0.96), Rung(400, 3, 1) };
 
