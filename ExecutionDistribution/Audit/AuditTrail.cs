@@ -52,15 +52,19 @@ public static class DeliveryStatuses
 }
 
 /// <summary>
-/// Where delivery outcomes are recorded. Recording never blocks and never touches PostgreSQL: rows go
-/// to a lock-free queue that <see cref="AuditWriter"/> drains in batches. The queue is bounded at
+/// Where delivery outcomes are recorded. Recording never blocks, allocates nothing and never touches
+/// PostgreSQL: rows go to a lock-free ring (<see cref="AuditRing{T}"/>) that <see cref="AuditWriter"/> drains in batches. The queue is bounded at
 /// <c>Audit:QueueCapacity</c>: stream senders wait for room before their next batch (their own
 /// subscriber falls behind and takes its overflow policy); the dispatcher thread (drops) never waits,
 /// so drop rows may go past the bound by at most the drops of that time. No row is discarded.
 /// </summary>
 public sealed class AuditTrail : IDropObserver
 {
-    private readonly ConcurrentQueue<AuditRecord> _queue = new();
+    // Rows go to a ring allocated once (Audit:QueueCapacity slots): recording allocates nothing. The
+    // bound is soft (senders check it before a batch, drops never wait), so the few rows that find the
+    // ring full go to an overflow queue, drained after the ring.
+    private readonly AuditRing<AuditRecord> _ring;
+    private readonly ConcurrentQueue<AuditRecord> _overflow = new();
     private readonly bool _all;
     private readonly bool _enabled;
     private readonly int _capacity;
@@ -74,6 +78,7 @@ public sealed class AuditTrail : IDropObserver
         _all = options.Value.AllEvents;
         _enabled = options.Value.Enabled;
         _capacity = options.Value.QueueCapacity;
+        _ring = new AuditRing<AuditRecord>(_enabled ? _capacity : 2);
         _time = time;
     }
 
@@ -89,7 +94,7 @@ public sealed class AuditTrail : IDropObserver
     /// <summary>Records one outcome of an audited event. Never blocks.</summary>
     public void Record(ExecutionEvent e, string subscriptionId, string status, int retryCount = 0)
     {
-        _queue.Enqueue(Row(e, subscriptionId, status, retryCount, Timestamps.UtcNow(_time), _time.GetTimestamp()));
+        Enqueue(Row(e, subscriptionId, status, retryCount, Timestamps.UtcNow(_time), _time.GetTimestamp()));
         Interlocked.Increment(ref _queued);
         Interlocked.Increment(ref _recorded);
     }
@@ -114,7 +119,7 @@ public sealed class AuditTrail : IDropObserver
             }
 
             var again = d.Sequence <= sentBefore;
-            _queue.Enqueue(Row(d.Event, subscriptionId, again ? DeliveryStatuses.Redelivered : DeliveryStatuses.Delivered, again ? 1 : 0, now, ticks));
+            Enqueue(Row(d.Event, subscriptionId, again ? DeliveryStatuses.Redelivered : DeliveryStatuses.Delivered, again ? 1 : 0, now, ticks));
             rows++;
         }
 
@@ -125,6 +130,14 @@ public sealed class AuditTrail : IDropObserver
         }
 
         return last;
+    }
+
+    private void Enqueue(in AuditRecord row)
+    {
+        if (!_ring.TryEnqueue(row))
+        {
+            _overflow.Enqueue(row);
+        }
     }
 
     private AuditRecord Row(ExecutionEvent e, string subscriptionId, string status, int retryCount, DateTime now, long ticks)
@@ -155,7 +168,7 @@ public sealed class AuditTrail : IDropObserver
     internal int Drain(List<AuditRecord> into, int max)
     {
         var taken = 0;
-        while (taken < max && _queue.TryDequeue(out var record))
+        while (taken < max && (_ring.TryDequeue(out var record) || _overflow.TryDequeue(out record)))
         {
             into.Add(record);
             taken++;

@@ -65,7 +65,7 @@ public sealed class AuditOptions
     /// <summary>Audit every event, not only those with <c>metadata.audit_required</c>.</summary>
     public bool AllEvents { get; set; }
 
-    /// <summary>Rows buffered in memory before producers wait (the queue's bound).</summary>
+    /// <summary>Rows buffered in memory before producers wait (the queue's bound): a ring of this many slots (rounded up to a power of two, about 100 bytes each) allocated at start.</summary>
     public int QueueCapacity { get; set; } = 1_048_576;
 
     /// <summary>With PostgreSQL, how many connections write batches in parallel (one COPY each).</summary>
@@ -133,7 +133,7 @@ internal sealed partial class PersistenceOptionsValidator(IOptions<RedisOptions>
         OptionRules.Range(failures, RedisOptions.SectionName, nameof(r.SubscriptionTtl), r.SubscriptionTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
 
         var a = audit.Value;
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.QueueCapacity), a.QueueCapacity, 1_024, 64 * 1_048_576);
+        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.QueueCapacity), a.QueueCapacity, 1_024, 16 * 1_048_576);
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.BatchSize), a.BatchSize, 1, 65_536);
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.Writers), a.Writers, 1, 16);
         OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.FlushInterval), a.FlushInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
