@@ -65,7 +65,7 @@ public sealed class AuditOptions
     /// <summary>Audit every event, not only those with <c>metadata.audit_required</c>.</summary>
     public bool AllEvents { get; set; }
 
-    /// <summary>Rows buffered in memory before producers wait (the queue's bound): a ring of this many slots (rounded up to a power of two, about 100 bytes each) allocated at start.</summary>
+    /// <summary>Rows buffered in memory before producers wait (the queue's bound): a ring of this many slots (rounded up to a power of two, about 100 bytes each) allocated at start: the default takes about 110 MB of memory from the start, and never allocates again.</summary>
     public int QueueCapacity { get; set; } = 1_048_576;
 
     /// <summary>With PostgreSQL, how many connections write batches in parallel (one COPY each).</summary>
