@@ -68,6 +68,7 @@ internal sealed class MultiplexedCall : StreamConnection
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
             await receive.ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop opened while the call ended
             DisposeWriteGate();
         }
     }

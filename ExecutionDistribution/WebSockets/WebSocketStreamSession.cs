@@ -121,6 +121,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
             // Let the receive loop take the client's close reply, briefly.
             await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop opened while the connection ended
             DisposeWriteGate();
             await _writer.DisposeAsync().ConfigureAwait(false);
         }
