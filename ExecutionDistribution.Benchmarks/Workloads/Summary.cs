@@ -195,7 +195,9 @@ public static class Summary
                 {
                     var ratio = ours / peer.GetProperty("delivered").GetDouble();
                     targets.Add(new(name, goal, string.Create(c, $"{ratio:0.00}× at {top.GetProperty("offered_deliveries").GetInt64():N0}/s offered"), ratio >= least,
-                        ratio >= least ? "-" : "the saturation profile: audit, frames and sends, tiered JIT, routing"));
+                        ratio >= least ? "-" : file == "w3-grpc.json"
+                            ? "the W3 gRPC saturation profile (session 6): the dispatcher's offers, protobuf encoding each delivery's strings per stream, Kestrel's pipes"
+                            : "the W4 saturation profile (session 5): audit, frames and sends, tiered JIT, routing"));
                 }
             }
         }
