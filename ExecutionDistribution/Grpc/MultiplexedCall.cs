@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
@@ -28,21 +29,17 @@ internal sealed class MultiplexedCall : StreamConnection
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
     private readonly IServerStreamWriter<MultiplexedMessage> _writer;
-    private readonly MultiplexedReader _reader;
     private int _halfClosed;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
         IServerStreamWriter<MultiplexedMessage> writer)
-        : base(
-            new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerCall,
-                $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}"),
-            trail, time, options.SendLinger, options.HeartbeatInterval)
+        : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}",
+            time, options.SendLinger, options.HeartbeatInterval)
     {
         _service = service;
         _options = options;
         _writer = writer;
-        _reader = new MultiplexedReader(core);
     }
 
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
@@ -73,7 +70,7 @@ internal sealed class MultiplexedCall : StreamConnection
         }
     }
 
-    protected override StreamMember[] Read(StreamMember[] members) => _reader.Read(members);
+    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
 
     protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken) =>
         WriteAsync(new MultiplexedMessage { Events = Batch(members) }, cancellationToken);
@@ -91,7 +88,7 @@ internal sealed class MultiplexedCall : StreamConnection
     // Each event once, in log order, with every subscription of the call that takes it.
     private MultiplexedBatch Batch(StreamMember[] members)
     {
-        var tags = _reader.Collect(members);
+        var tags = Reader.Collect(members);
         var batch = new MultiplexedBatch();
         foreach (var m in members)
         {
@@ -130,7 +127,7 @@ internal sealed class MultiplexedCall : StreamConnection
             batch.Events.Add(tagged);
         }
 
-        _reader.Clear();
+        Reader.Clear();
         return batch;
     }
 
@@ -292,15 +289,5 @@ internal sealed class MultiplexedCall : StreamConnection
     };
 
     // StatusCode.InvalidArgument -> "INVALID_ARGUMENT", as gRPC names its codes.
-    private static string CodeName(StatusCode code) => code switch
-    {
-        StatusCode.InvalidArgument => "INVALID_ARGUMENT",
-        StatusCode.NotFound => "NOT_FOUND",
-        StatusCode.AlreadyExists => "ALREADY_EXISTS",
-        StatusCode.FailedPrecondition => "FAILED_PRECONDITION",
-        StatusCode.OutOfRange => "OUT_OF_RANGE",
-        StatusCode.ResourceExhausted => "RESOURCE_EXHAUSTED",
-        StatusCode.Unavailable => "UNAVAILABLE",
-        _ => code.ToString().ToUpperInvariant(),
-    };
+    private static string CodeName(StatusCode code) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(code.ToString());
 }

@@ -1,4 +1,5 @@
 using ExecutionDistribution.Audit;
+using ExecutionDistribution.Distribution;
 
 namespace ExecutionDistribution.Subscriptions;
 
@@ -7,15 +8,20 @@ namespace ExecutionDistribution.Subscriptions;
 /// WebSocket, or a multiplexed gRPC call): the send loop that waits on its subscribers, lingers under
 /// load, writes a frame of what they hold, audits it, and lets go of the subscriptions that ended; the
 /// heartbeat loop for an idle connection; and one write at a time. A transport says how a frame, an
-/// ended subscription and a heartbeat are written.
+/// ended subscription and a heartbeat are written. <c>maxSubscriptions</c> is the most subscriptions it
+/// carries, and <c>limitKey</c> the setting that says so (named in a refusal).
 /// </summary>
-internal abstract class StreamConnection(ConnectionSubscriptions subscriptions, AuditTrail trail, TimeProvider time, TimeSpan linger, TimeSpan heartbeatInterval)
+internal abstract class StreamConnection(
+    FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, int maxSubscriptions, string limitKey, TimeProvider time, TimeSpan linger, TimeSpan heartbeatInterval)
 {
     private readonly SemaphoreSlim _writeGate = new(1, 1);
     private long _lastWrite;
 
     /// <summary>The subscriptions this connection carries.</summary>
-    protected ConnectionSubscriptions Subscriptions { get; } = subscriptions;
+    protected ConnectionSubscriptions Subscriptions { get; } = new(core, registry, trail, maxSubscriptions, limitKey);
+
+    /// <summary>Reads several subscriptions so that each event travels once (the send loop's only).</summary>
+    protected MultiplexedReader Reader { get; } = new(core);
 
     protected TimeProvider Time { get; } = time;
 

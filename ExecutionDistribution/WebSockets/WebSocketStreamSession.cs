@@ -44,17 +44,14 @@ internal sealed class WebSocketStreamSession : StreamConnection
     private readonly IEventReplay? _replay;
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
-    private readonly MultiplexedReader _reader;
     private volatile bool _clientClosed;
     private string? _endedBySubscription;
 
     public WebSocketStreamSession(
         WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
         WebSocketOptions options, TimeProvider time, bool multiplex, IEventReplay? replay = null)
-        : base(
-            new ConnectionSubscriptions(core, registry, trail, options.MaxSubscriptionsPerConnection,
-                $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}"),
-            trail, time, options.SendLinger, options.HeartbeatInterval)
+        : base(core, registry, trail, options.MaxSubscriptionsPerConnection, $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}",
+            time, options.SendLinger, options.HeartbeatInterval)
     {
         _replay = replay;
         _socket = socket;
@@ -65,7 +62,6 @@ internal sealed class WebSocketStreamSession : StreamConnection
         _options = options;
         _multiplex = multiplex;
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
-        _reader = new MultiplexedReader(core);
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
@@ -229,7 +225,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
     {
         if (_multiplex)
         {
-            return _reader.Read(members);
+            return Reader.Read(members);
         }
 
         var member = members.Length == 1 ? members[0] : null;
@@ -338,7 +334,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
     // Events in log order; each once, with every subscription of this connection that takes it.
     private void WriteMultiplexedFrame(StreamMember[] members)
     {
-        var tags = _reader.Collect(members);
+        var tags = Reader.Collect(members);
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
@@ -378,7 +374,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
         _writer.WriteEndArray();
         _writer.WriteEndObject();
         _writer.Flush();
-        _reader.Clear();
+        Reader.Clear();
     }
 
     private void WriteCounts(StreamMember[] members, ReadOnlySpan<byte> name, Func<StreamMember, long> count)
