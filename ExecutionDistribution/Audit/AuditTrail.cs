@@ -52,17 +52,16 @@ public static class DeliveryStatuses
 }
 
 /// <summary>
-/// Where delivery outcomes are recorded. Recording never blocks, allocates nothing and never touches
-/// PostgreSQL: rows go to a lock-free ring (<see cref="AuditRing{T}"/>) that <see cref="AuditWriter"/> drains in batches. The queue is bounded at
+/// Where delivery outcomes are recorded. Recording never blocks and never touches PostgreSQL: rows go
+/// to a lock-free ring allocated once (<see cref="AuditRing{T}"/>) that <see cref="AuditWriter"/>
+/// drains in batches. The ring is bounded at
 /// <c>Audit:QueueCapacity</c>: stream senders wait for room before their next batch (their own
 /// subscriber falls behind and takes its overflow policy); the dispatcher thread (drops) never waits,
-/// so drop rows may go past the bound by at most the drops of that time. No row is discarded.
+/// so drop rows may go past the bound by at most the drops of that time; a row that finds the ring
+/// full goes to an overflow queue drained after it. No row is discarded.
 /// </summary>
 public sealed class AuditTrail : IDropObserver
 {
-    // Rows go to a ring allocated once (Audit:QueueCapacity slots): recording allocates nothing. The
-    // bound is soft (senders check it before a batch, drops never wait), so the few rows that find the
-    // ring full go to an overflow queue, drained after the ring.
     private readonly AuditRing<AuditRecord> _ring;
     private readonly ConcurrentQueue<AuditRecord> _overflow = new();
     private readonly bool _all;
