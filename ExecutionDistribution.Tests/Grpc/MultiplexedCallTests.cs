@@ -255,7 +255,7 @@ public sealed class MultiplexedCallTests
         Assert.That(call.GetStatus().StatusCode, Is.EqualTo(StatusCode.OK));
     }
 
-    private static List<(string EventId, long Sequence)> Stream(List<TaggedEvent> received, string subscription) =>
+    internal static List<(string EventId, long Sequence)> Stream(List<TaggedEvent> received, string subscription) =>
         [.. received.SelectMany(e => e.Deliveries.Where(d => d.SubscriptionId == subscription).Select(d => (e.EventId, d.Sequence)))];
 }
 

@@ -127,15 +127,6 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
             received.AddRange(await resumed.ReceiveEventsAsync(produced - received.Count));
         }
 
-        // A multiplexed connection does not re-read Kafka for one of its subscriptions: it says where that is done.
-        await using (var multiplexed = await StreamClient.ConnectAsync(host, "multiplex=true"))
-        {
-            await multiplexed.SendAsync($$"""{"type":"subscribe","request_id":"old","topics":"#","resume_token":"{{token}}"}""");
-            var error = await multiplexed.ReceiveUntilAsync(f => (string?)f["type"] == "error");
-            Assert.That((string?)error["request_id"], Is.EqualTo("old"));
-            Assert.That((string?)error["message"], Does.Contain("connection of one subscription"));
-        }
-
         Assert.That(received.Select(r => r.EventId), Is.EquivalentTo(Enumerable.Range(0, produced).Select(i => $"ws#{i}")), "every event exactly once");
         foreach (var order in received.Select(r => int.Parse(r.EventId[3..], System.Globalization.CultureInfo.InvariantCulture)).GroupBy(i => i % 5))
         {

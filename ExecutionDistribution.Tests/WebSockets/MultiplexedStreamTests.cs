@@ -179,7 +179,7 @@ public sealed class MultiplexedStreamTests
         Assert.That((string?)error["message"], Does.Contain("multiplex=true"));
     }
 
-    private static async Task<string> SubscribeAsync(StreamClient client, string requestId, string fields)
+    internal static async Task<string> SubscribeAsync(StreamClient client, string requestId, string fields)
     {
         var body = JsonNode.Parse(fields)!.AsObject();
         body["type"] = "subscribe";
@@ -190,10 +190,10 @@ public sealed class MultiplexedStreamTests
         return (string)reply["subscription_id"]!;
     }
 
-    private static IEnumerable<(string EventId, long Sequence)> Stream(List<Received> received, string subscription) =>
+    internal static IEnumerable<(string EventId, long Sequence)> Stream(List<Received> received, string subscription) =>
         received.SelectMany(r => r.Tags.Where(t => t.Subscription == subscription).Select(t => (r.EventId, t.Sequence)));
 
-    private static async Task<List<Received>> ReceiveMultiplexedAsync(StreamClient client, int count)
+    internal static async Task<List<Received>> ReceiveMultiplexedAsync(StreamClient client, int count)
     {
         var events = new List<Received>();
         while (events.Count < count)
@@ -214,5 +214,5 @@ public sealed class MultiplexedStreamTests
         return events;
     }
 
-    private sealed record Received(string EventId, List<(string Subscription, long Sequence)> Tags);
+    internal sealed record Received(string EventId, List<(string Subscription, long Sequence)> Tags);
 }

@@ -193,7 +193,7 @@ internal sealed class ExecutionStreamService(
 
         try
         {
-            var call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream);
+            var call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay);
             await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally

@@ -26,20 +26,24 @@ namespace ExecutionDistribution.Grpc;
 /// </remarks>
 internal sealed class MultiplexedCall : StreamConnection
 {
+    private const string Unsubscribed = "unsubscribed by the client";
+
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
     private readonly IServerStreamWriter<MultiplexedMessage> _writer;
+    private readonly IEventReplay? _replay;
     private int _halfClosed;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-        IServerStreamWriter<MultiplexedMessage> writer)
+        IServerStreamWriter<MultiplexedMessage> writer, IEventReplay? replay)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}",
             time, options.SendLinger, options.HeartbeatInterval)
     {
         _service = service;
         _options = options;
         _writer = writer;
+        _replay = replay;
     }
 
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
@@ -65,7 +69,8 @@ internal sealed class MultiplexedCall : StreamConnection
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
             await receive.ConfigureAwait(false);
-            Subscriptions.ReleaseAll(); // one the receive loop opened while the call ended
+            await ReplaysEndedAsync().ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the call ended
             DisposeWriteGate();
         }
     }
@@ -112,13 +117,7 @@ internal sealed class MultiplexedCall : StreamConnection
         for (var i = 0; i < tags.Length;)
         {
             var e = tags[i].Event;
-            var tagged = new TaggedEvent
-            {
-                EventId = e.EventId,
-                DataType = WireNames.DataTypes[(int)e.DataType],
-                OrderId = e.OrderId ?? string.Empty,
-                EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
-            };
+            var tagged = Tagged(e);
             for (; i < tags.Length && tags[i].Position == e.Position; i++)
             {
                 tagged.Deliveries.Add(new SubscriptionSequence { SubscriptionId = members[tags[i].Member].Id, Sequence = tags[i].Sequence });
@@ -129,6 +128,33 @@ internal sealed class MultiplexedCall : StreamConnection
 
         Reader.Clear();
         return batch;
+    }
+
+    // A call whose client half-closed ends when no subscription is left, streaming or opening.
+    private void StopIfDone()
+    {
+        if (Volatile.Read(ref _halfClosed) == 1 && Subscriptions.Members.Length == 0 && Subscriptions.Openings.Length == 0)
+        {
+            Subscriptions.StopAll();
+        }
+    }
+
+    // The event's JSON bytes are the core's, wrapped, not copied.
+    private static TaggedEvent Tagged(ExecutionEvent e, SubscriptionSequence? only = null)
+    {
+        var tagged = new TaggedEvent
+        {
+            EventId = e.EventId,
+            DataType = WireNames.DataTypes[(int)e.DataType],
+            OrderId = e.OrderId ?? string.Empty,
+            EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
+        };
+        if (only is not null)
+        {
+            tagged.Deliveries.Add(only);
+        }
+
+        return tagged;
     }
 
     // Announced; a call whose client half-closed ends after its last subscription.
@@ -142,12 +168,7 @@ internal sealed class MultiplexedCall : StreamConnection
             }, cancellationToken).ConfigureAwait(false);
         }
 
-        if (Volatile.Read(ref _halfClosed) == 1 && Subscriptions.Members.Length == 0)
-        {
-            // The client sends nothing more and nothing is left to stream.
-            Subscriptions.StopAll();
-        }
-
+        StopIfDone();
         return true;
     }
 
@@ -162,10 +183,7 @@ internal sealed class MultiplexedCall : StreamConnection
 
             Interlocked.Exchange(ref _halfClosed, 1); // a full fence: the send loop's last release sees it, or this sees no member
             // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
-            if (Subscriptions.Members.Length == 0)
-            {
-                Subscriptions.StopAll();
-            }
+            StopIfDone();
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
         {
@@ -192,10 +210,21 @@ internal sealed class MultiplexedCall : StreamConnection
                     await SubscribeAsync(command.Subscribe, requestId, aborted).ConfigureAwait(false);
                     break;
                 case StreamCommand.CommandOneofCase.Unsubscribe:
-                    var member = Subscriptions.Find(command.Unsubscribe)
-                        ?? throw new RpcException(new Status(StatusCode.NotFound, $"unsubscribe: '{command.Unsubscribe}' is not streaming on this call"));
-                    member.EndRequestId = requestId;
-                    Subscriptions.End(member, "unsubscribed by the client");
+                    if (Subscriptions.Find(command.Unsubscribe) is { } member)
+                    {
+                        member.EndRequestId = requestId;
+                        Subscriptions.End(member, Unsubscribed);
+                    }
+                    else if (Subscriptions.FindOpening(command.Unsubscribe) is { } opening)
+                    {
+                        // Still re-reading Kafka: it stops between batches and says so.
+                        Subscriptions.EndOpening(opening, Unsubscribed, requestId);
+                    }
+                    else
+                    {
+                        throw new RpcException(new Status(StatusCode.NotFound, $"unsubscribe: '{command.Unsubscribe}' is not streaming on this call"));
+                    }
+
                     break;
                 case StreamCommand.CommandOneofCase.Ack:
                     await AcknowledgeAsync(command.Ack, requestId, aborted).ConfigureAwait(false);
@@ -217,15 +246,29 @@ internal sealed class MultiplexedCall : StreamConnection
     private async Task SubscribeAsync(StreamRequest request, string requestId, CancellationToken aborted)
     {
         var plan = await _service.ResolveAsync(request, aborted).ConfigureAwait(false);
-        if (plan.ReplayFrom is not null)
-        {
-            // Re-reading Kafka is done on a call of its own, so it never holds up this call's other subscriptions.
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                "resume_token: its events are older than the retained log (or of an earlier run) and are re-read from Kafka on a call of one subscription: open StreamExecution with this resume_token"));
-        }
-
         var id = plan.Managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
         var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, out var refusal);
+        if (admission is not null && plan.ReplayFrom is { } from)
+        {
+            // Older than the retained log: subscribed at the client's token, then its events re-read from
+            // Kafka in the background, between this call's other messages, then the core takes over.
+            try
+            {
+                await WriteAsync(new MultiplexedMessage
+                {
+                    Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = from.Encode() },
+                }, aborted).ConfigureAwait(false);
+            }
+            catch
+            {
+                Subscriptions.Abandon(admission);
+                throw;
+            }
+
+            OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, plan.PerMessage, requestId, aborted);
+            return;
+        }
+
         var member = admission is null
             ? null
             : Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, plan.PerMessage, out refusal);
@@ -251,9 +294,13 @@ internal sealed class MultiplexedCall : StreamConnection
     // An acknowledgement of a managed subscription streaming on this call.
     private async Task AcknowledgeAsync(AckRequest request, string requestId, CancellationToken aborted)
     {
-        var member = Subscriptions.Find(request.SubscriptionId)
-            ?? throw new RpcException(new Status(StatusCode.NotFound, $"ack.subscription_id: '{request.SubscriptionId}' is not streaming on this call"));
-        if (member.Changed is null)
+        // One still re-reading Kafka is acknowledged all the same: what the client processed of it is held.
+        var managed = Subscriptions.Find(request.SubscriptionId) is { } member
+            ? member.Changed is not null
+            : Subscriptions.FindOpening(request.SubscriptionId) is { } opening
+                ? opening.Managed
+                : throw new RpcException(new Status(StatusCode.NotFound, $"ack.subscription_id: '{request.SubscriptionId}' is not streaming on this call"));
+        if (!managed)
         {
             throw new RpcException(new Status(StatusCode.FailedPrecondition,
                 "ack.subscription_id: acknowledgements are for subscriptions created with ManageSubscription; an ad hoc subscription is not acknowledged"));
@@ -264,6 +311,36 @@ internal sealed class MultiplexedCall : StreamConnection
         {
             Acked = new Acked { RequestId = requestId, SubscriptionId = request.SubscriptionId, AcknowledgedToken = held.AcknowledgedToken, AcknowledgedSequence = held.AcknowledgedSequence },
         }, aborted).ConfigureAwait(false);
+    }
+
+    // One subscription's events re-read from Kafka, each tagged with it alone.
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken)
+    {
+        var message = new MultiplexedBatch { ResumeTokens = { [id] = token.Encode() } };
+        foreach (var d in batch.Deliveries)
+        {
+            message.Events.Add(Tagged(d.Event, new SubscriptionSequence { SubscriptionId = id, Sequence = d.Sequence }));
+        }
+
+        return WriteAsync(new MultiplexedMessage { Events = message }, cancellationToken);
+    }
+
+    protected override async Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken)
+    {
+        await WriteAsync(new MultiplexedMessage
+        {
+            Error = new CommandError { RequestId = requestId ?? string.Empty, Code = CodeName(Code(refusal.Kind)), Message = refusal.Reason },
+        }, cancellationToken).ConfigureAwait(false);
+        StopIfDone();
+    }
+
+    protected override async Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken)
+    {
+        await WriteAsync(new MultiplexedMessage
+        {
+            Unsubscribed = new SubscriptionEnded { RequestId = admission.EndRequestId ?? string.Empty, SubscriptionId = admission.Id, ResumeToken = resumeToken, Reason = admission.EndReason ?? "ended" },
+        }, cancellationToken).ConfigureAwait(false);
+        StopIfDone();
     }
 
     protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
@@ -282,6 +359,7 @@ internal sealed class MultiplexedCall : StreamConnection
 
     private static StatusCode Code(RefusalKind kind) => kind switch
     {
+        RefusalKind.NotReReadable => StatusCode.OutOfRange,
         RefusalKind.Limit => StatusCode.ResourceExhausted,
         RefusalKind.Conflict => StatusCode.AlreadyExists,
         RefusalKind.Closing => StatusCode.Unavailable,

@@ -18,6 +18,9 @@ internal enum RefusalKind
 
     /// <summary>The dispatch core refused it (for instance, its resume point is gone).</summary>
     Rejected,
+
+    /// <summary>The events after its resume point could not all be re-read from Kafka.</summary>
+    NotReReadable,
 }
 
 /// <summary>A refusal to open a subscription on a connection, with the reason the client is told.</summary>
@@ -34,6 +37,15 @@ internal sealed class Admission(string id, bool managed, CancellationTokenSource
     public CancellationTokenSource? Changed { get; } = changed;
 
     public StreamAudit Audit { get; } = audit;
+
+    /// <summary>Cancelled to end it before it joins (its client unsubscribed it, or the connection ends) while it re-reads Kafka.</summary>
+    public CancellationTokenSource Ended { get; } = new();
+
+    /// <summary>Why it was ended before it joined, if it was.</summary>
+    public string? EndReason { get; set; }
+
+    /// <summary>The client's request that ended it, if it says one.</summary>
+    public string? EndRequestId { get; set; }
 }
 
 /// <summary>
@@ -54,7 +66,7 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
 
     private readonly Lock _membership = new();
     private StreamMember[] _members = [];
-    private Admission? _opening;
+    private Admission[] _openings = [];
     private volatile bool _stopping;
 
     /// <summary>What the send loop waits on.</summary>
@@ -67,55 +79,81 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
     public bool Stopping => _stopping;
 
     /// <summary>
-    /// The subscription admitted and not yet joined, if any: acknowledgements read meanwhile (re-reading
-    /// Kafka can take long) go straight to the registry.
+    /// The subscriptions admitted and not yet joined (a snapshot): acknowledgements read meanwhile
+    /// (re-reading Kafka can take long) go straight to the registry.
     /// </summary>
-    public Admission? Opening => Volatile.Read(ref _opening);
+    public Admission[] Openings => Volatile.Read(ref _openings);
 
     /// <summary>The member with this id, or null.</summary>
     public StreamMember? Find(string? id) => Array.Find(Members, m => m.Id == id);
 
-    /// <summary>Admits a subscription: room on the connection, its id not streaming here, a managed one attached to this stream.</summary>
+    /// <summary>The subscription with this id admitted and not yet joined, or null.</summary>
+    public Admission? FindOpening(string? id) => Array.Find(Openings, a => a.Id == id);
+
+    /// <summary>
+    /// Admits a subscription: room on the connection (counting those still opening), its id not
+    /// streaming or opening here, a managed one attached to this stream.
+    /// </summary>
     public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, out OpenRefusal? refusal)
     {
-        lock (_membership)
-        {
-            refusal = _stopping
-                ? new OpenRefusal("the connection is closing", RefusalKind.Closing)
-                : _members.Length >= maxMembers
-                    ? new OpenRefusal($"this connection already carries {_members.Length} subscriptions, the most allowed ({limitKey})", RefusalKind.Limit)
-                    : Array.Exists(_members, m => m.Id == id)
-                        ? new OpenRefusal($"subscription_id: '{id}' is already streaming on this connection", RefusalKind.Conflict)
-                        : null;
-        }
-
-        if (refusal is not null)
-        {
-            return null;
-        }
-
         var changed = managed is null ? null : new CancellationTokenSource();
         var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
-        if (managed is not null && !registry.TryAttach(id, changed!, audit))
+        var admission = new Admission(id, managed is not null, changed, audit);
+        lock (_membership)
         {
-            changed!.Dispose();
-            refusal = new OpenRefusal($"subscription_id: '{id}' already has an active stream", RefusalKind.Conflict);
-            return null;
+            var carried = _members.Length + _openings.Length;
+            refusal = _stopping
+                ? new OpenRefusal("the connection is closing", RefusalKind.Closing)
+                : carried >= maxMembers
+                    ? new OpenRefusal($"this connection already carries {carried} subscriptions, the most allowed ({limitKey})", RefusalKind.Limit)
+                    : Array.Exists(_members, m => m.Id == id) || Array.Exists(_openings, a => a.Id == id)
+                        ? new OpenRefusal($"subscription_id: '{id}' is already streaming on this connection", RefusalKind.Conflict)
+                        : null;
+            if (refusal is null)
+            {
+                Volatile.Write(ref _openings, [.. _openings, admission]);
+            }
         }
 
-        var admission = new Admission(id, managed is not null, changed, audit);
-        Volatile.Write(ref _opening, admission);
-        return admission;
+        if (refusal is null && (changed is null || registry.TryAttach(id, changed, audit)))
+        {
+            return admission;
+        }
+
+        if (refusal is null)
+        {
+            refusal = new OpenRefusal($"subscription_id: '{id}' already has an active stream", RefusalKind.Conflict);
+            RemoveOpening(admission);
+        }
+
+        changed?.Dispose();
+        return null;
     }
 
-    /// <summary>Lets go of an admission that will not join (a failed replay).</summary>
+    /// <summary>Lets go of an admission that will not join (a failed or ended replay).</summary>
     public void Abandon(Admission admission)
     {
-        Interlocked.CompareExchange(ref _opening, null, admission);
+        RemoveOpening(admission);
         if (admission.Changed is { } changed)
         {
             registry.Detach(admission.Id, changed);
             changed.Dispose();
+        }
+    }
+
+    /// <summary>Ends a subscription that has not joined yet: its re-reading stops between batches, and it is abandoned.</summary>
+    public void EndOpening(Admission admission, string reason, string? requestId)
+    {
+        admission.EndReason ??= reason;
+        admission.EndRequestId ??= requestId;
+        admission.Ended.Cancel();
+    }
+
+    private void RemoveOpening(Admission admission)
+    {
+        lock (_membership)
+        {
+            Volatile.Write(ref _openings, Array.FindAll(_openings, a => !ReferenceEquals(a, admission)));
         }
     }
 
@@ -152,11 +190,12 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
         bool closing;
         lock (_membership)
         {
+            // Acknowledgements find the member from now on.
             Volatile.Write(ref _members, [.. _members, member]);
+            Volatile.Write(ref _openings, Array.FindAll(_openings, a => !ReferenceEquals(a, admission)));
             closing = _stopping;
         }
 
-        Interlocked.CompareExchange(ref _opening, null, admission); // acknowledgements now find the member
         if (closing)
         {
             // The connection closed while it opened: it drains and ends with the others.
@@ -179,9 +218,16 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
     /// <summary>Ends the connection: every subscription drains and is removed, then the group closes.</summary>
     public void StopAll()
     {
+        Admission[] openings;
         lock (_membership)
         {
             _stopping = true;
+            openings = _openings;
+        }
+
+        foreach (var opening in openings)
+        {
+            opening.Ended.Cancel();
         }
 
         foreach (var member in Members)

@@ -1,4 +1,5 @@
 using ExecutionDistribution.Audit;
+using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 
 namespace ExecutionDistribution.Subscriptions;
@@ -15,6 +16,7 @@ internal abstract class StreamConnection(
     FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, int maxSubscriptions, string limitKey, TimeProvider time, TimeSpan linger, TimeSpan heartbeatInterval)
 {
     private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly List<Task> _replays = [];
     private long _lastWrite;
 
     /// <summary>The subscriptions this connection carries.</summary>
@@ -42,6 +44,15 @@ internal abstract class StreamConnection(
 
     /// <summary>A heartbeat for an idle connection with these members.</summary>
     protected abstract Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken);
+
+    /// <summary>Writes one frame of events re-read from Kafka for one subscription still opening (a connection that carries several), with the token after them.</summary>
+    protected abstract Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken);
+
+    /// <summary>Tells the client a subscription it asked for did not open (answering <paramref name="requestId"/>).</summary>
+    protected abstract Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken);
+
+    /// <summary>Tells the client a subscription ended before it joined (while it re-read Kafka), and where to resume it.</summary>
+    protected abstract Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken);
 
     /// <summary>True for exceptions that mean the client or the connection is gone.</summary>
     protected abstract bool IsDisconnect(Exception exception);
@@ -158,6 +169,114 @@ internal abstract class StreamConnection(
         finally
         {
             _writeGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Opens, on a connection that carries several subscriptions, one whose resume point is older than
+    /// the retained log: in the background, its events are re-read from Kafka in log order and written
+    /// as frames of their own between the connection's other frames; then it joins the dispatch core
+    /// where the retained log takes over, with no gap and no repeat. The connection's other
+    /// subscriptions and the client's commands go on meanwhile. The client has been told "subscribed"
+    /// at <paramref name="from"/>; a record that cannot be re-read ends it with the reason
+    /// (<see cref="RefusalKind.NotReReadable"/>), after the events before it.
+    /// </summary>
+    protected void OpenWithReplay(
+        Admission admission, IEventReplay replay, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken from, int bufferCapacity, int batchSize,
+        string? requestId, CancellationToken aborted)
+    {
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                await ReplayThenJoinAsync(admission, replay, filter, guarantee, from, bufferCapacity, batchSize, requestId, aborted).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
+            {
+                // The connection ended while this was answered.
+            }
+        }, CancellationToken.None);
+        lock (_replays)
+        {
+            _replays.RemoveAll(t => t.IsCompleted);
+            _replays.Add(task);
+        }
+    }
+
+    /// <summary>Waits for the re-readings still running (after <see cref="ConnectionSubscriptions.StopAll"/>, which ends them).</summary>
+    protected Task ReplaysEndedAsync()
+    {
+        lock (_replays)
+        {
+            return Task.WhenAll(_replays);
+        }
+    }
+
+    private async Task ReplayThenJoinAsync(
+        Admission admission, IEventReplay replay, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken from, int bufferCapacity, int batchSize,
+        string? requestId, CancellationToken aborted)
+    {
+        var sent = from;
+        try
+        {
+            // Ends between batches when the client unsubscribes it, its managed subscription changes, or the connection ends.
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(admission.Ended.Token, admission.Changed?.Token ?? CancellationToken.None, aborted);
+            var handOver = await replay.SendUntilHandOverAsync(filter, from, batchSize, async (batch, token) =>
+            {
+                await trail.WaitForRoomAsync(ended.Token).ConfigureAwait(false);
+                try
+                {
+                    await WriteReplayFrameAsync(admission.Id, batch, token, aborted).ConfigureAwait(false);
+                }
+                catch
+                {
+                    admission.Audit.Failed(batch.Deliveries);
+                    throw;
+                }
+
+                if (!StillConnected(aborted))
+                {
+                    admission.Audit.Failed(batch.Deliveries);
+                    throw new OperationCanceledException(aborted);
+                }
+
+                admission.Audit.Delivered(batch.Deliveries);
+                sent = token;
+            }, ended.Token).ConfigureAwait(false);
+
+            if (Subscriptions.Join(admission, filter, guarantee, handOver, bufferCapacity, batchSize, out var refusal) is { } member)
+            {
+                Subscriptions.Activate(member);
+            }
+            else
+            {
+                await WriteOpenFailedAsync(requestId, refusal!, aborted).ConfigureAwait(false);
+            }
+        }
+        catch (ReplayException ex)
+        {
+            Subscriptions.Abandon(admission);
+            await WriteOpenFailedAsync(requestId, new OpenRefusal($"resume_token: {ex.Message} (resume from the last token this subscription was sent)", RefusalKind.NotReReadable), aborted)
+                .ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Subscriptions.Abandon(admission);
+            if (!Subscriptions.Stopping && !aborted.IsCancellationRequested)
+            {
+                if (admission.Changed?.IsCancellationRequested == true)
+                {
+                    admission.EndReason ??= ConnectionSubscriptions.ChangedReason;
+                }
+
+                await WriteOpeningEndedAsync(admission, sent.Encode(), aborted).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            // The connection is gone.
+            Subscriptions.Abandon(admission);
+            throw;
         }
     }
 

@@ -70,8 +70,8 @@ internal static class WebSocketModule
         StreamPlan? first = null;
         if (problem is null && (!multiplex || StreamRequest.DescribesStream(query)))
         {
-            // Re-reading Kafka for a token older than the retained log: on a connection of one subscription.
-            var replay = multiplex ? null : context.RequestServices.GetService<IEventReplay>();
+            // A token older than the retained log: its events are re-read from Kafka (where the service reads Kafka).
+            var replay = context.RequestServices.GetService<IEventReplay>();
             (first, problem) = await StreamRequest.ResolveAsync(query, core, registry, lookups, replay, context.RequestAborted).ConfigureAwait(false);
         }
 

@@ -44,6 +44,9 @@ internal sealed class WebSocketStreamSession : StreamConnection
     private readonly IEventReplay? _replay;
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
+    // Frames of events re-read from Kafka for a subscription opening beside others: written under the write gate.
+    private readonly ArrayBufferWriter<byte> _replayFrame = new(16 * 1024);
+    private readonly Utf8JsonWriter _replayWriter;
     private volatile bool _clientClosed;
     private string? _endedBySubscription;
 
@@ -62,6 +65,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
         _options = options;
         _multiplex = multiplex;
         _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
+        _replayWriter = new Utf8JsonWriter(_replayFrame, new JsonWriterOptions { SkipValidation = true });
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
@@ -81,7 +85,13 @@ internal sealed class WebSocketStreamSession : StreamConnection
             // the first subscription re-reads Kafka, which can take long (a client with a pong timeout
             // would otherwise give up on a replaying connection).
             receive = ReceiveLoopAsync(stop, aborted);
-            if (first is not null && await OpenAsync(first, requestId: null, aborted, stop.Token).ConfigureAwait(false) is { } refusal)
+            var refusal = first switch
+            {
+                null => null,
+                { ReplayFrom: { } from } when _multiplex => await OpenWithReplayAsync(first, from, requestId: null, aborted).ConfigureAwait(false),
+                _ => await OpenAsync(first, requestId: null, aborted, stop.Token).ConfigureAwait(false),
+            };
+            if (refusal is not null)
             {
                 await RejectAsync(_socket, refusal).ConfigureAwait(false);
                 return;
@@ -117,9 +127,11 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
             // Let the receive loop take the client's close reply, briefly.
             await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
-            Subscriptions.ReleaseAll(); // one the receive loop opened while the connection ended
+            await ReplaysEndedAsync().ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the connection ended
             DisposeWriteGate();
             await _writer.DisposeAsync().ConfigureAwait(false);
+            await _replayWriter.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -506,6 +518,11 @@ internal sealed class WebSocketStreamSession : StreamConnection
                     {
                         Subscriptions.End(member, "unsubscribed by the client");
                     }
+                    else if (Subscriptions.FindOpening(subscriptionId) is { } opening)
+                    {
+                        // Still re-reading Kafka: it stops between frames and says so.
+                        Subscriptions.EndOpening(opening, "unsubscribed by the client", requestId);
+                    }
                     else
                     {
                         await SendErrorAsync(requestId, $"subscription_id: '{subscriptionId}' is not streaming on this connection", aborted).ConfigureAwait(false);
@@ -531,19 +548,20 @@ internal sealed class WebSocketStreamSession : StreamConnection
         if (problem is null)
         {
             (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
-            if (plan is { ReplayFrom: not null })
+            if (plan is { ReplayFrom: { } from })
             {
-                // Re-reading Kafka is done on a connection of its own, so it never holds up this connection's other subscriptions.
-                await SendErrorAsync(requestId,
-                    "resume_token: its events are older than the retained log (or of an earlier run) and are re-read from Kafka on a connection of one subscription: open one (without multiplex) with this resume_token",
-                    aborted).ConfigureAwait(false);
+                if (await OpenWithReplayAsync(plan, from, requestId, aborted).ConfigureAwait(false) is { } refused)
+                {
+                    await SendErrorAsync(requestId, refused, aborted).ConfigureAwait(false);
+                }
+
                 return;
             }
 
             if (plan is not null)
             {
-                // From the receive loop itself: a close is read only after this returns, and a multiplexed
-                // subscribe never re-reads Kafka, so `aborted` is the only stop it needs.
+                // From the receive loop itself: a close is read only after this returns, and this
+                // subscribe does not re-read Kafka, so `aborted` is the only stop it needs.
                 if (await OpenAsync(plan, requestId, aborted, aborted).ConfigureAwait(false) is { } refusal)
                 {
                     await SendErrorAsync(requestId, refusal, aborted).ConfigureAwait(false);
@@ -555,6 +573,72 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
         await SendErrorAsync(requestId, problem!.Value.ToString(), aborted).ConfigureAwait(false);
     }
+
+    // Older than the retained log, beside other subscriptions: "subscribed" at the client's token, then its
+    // events re-read from Kafka in the background, between this connection's other frames, then the core takes over.
+    // Null, or why it was not admitted.
+    private async Task<string?> OpenWithReplayAsync(StreamPlan plan, ResumeToken from, string? requestId, CancellationToken aborted)
+    {
+        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
+        {
+            return refusal!.Reason;
+        }
+
+        try
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+        }
+        catch
+        {
+            Subscriptions.Abandon(admission);
+            throw;
+        }
+
+        OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, _options.MaxEventsPerFrame, requestId, aborted);
+        return null;
+    }
+
+    // {"type":"events","resume_tokens":{id:token},"events":[{"deliveries":[{"subscription_id":id,"sequence":n}],"event":{...}}]}:
+    // the multiplexed frame, for one subscription. Built and sent under the write gate, in a buffer of its own.
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((Session: this, Id: id, Batch: batch, Token: token), static (s, ct) =>
+        {
+            var w = s.Session._replayWriter;
+            s.Session._replayFrame.ResetWrittenCount();
+            w.Reset(s.Session._replayFrame);
+            w.WriteStartObject();
+            w.WriteString("type"u8, "events"u8);
+            w.WriteStartObject("resume_tokens"u8);
+            w.WriteString(s.Id, s.Token.Encode());
+            w.WriteEndObject();
+            w.WriteStartArray("events"u8);
+            foreach (var delivery in s.Batch.Deliveries)
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("deliveries"u8);
+                w.WriteStartObject();
+                w.WriteString("subscription_id"u8, s.Id);
+                w.WriteNumber("sequence"u8, delivery.Sequence);
+                w.WriteEndObject();
+                w.WriteEndArray();
+                w.WritePropertyName("event"u8);
+                w.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.Flush();
+            return s.Session._socket.SendAsync(s.Session._replayFrame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, ct);
+        }, cancellationToken);
+
+    protected override Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken) =>
+        SendErrorAsync(requestId, refusal.Reason, cancellationToken);
+
+    protected override Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+            new EndedFrame("unsubscribed", admission.Id, resumeToken, admission.EndReason ?? "ended"), ControlFrame.Json), cancellationToken);
 
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
@@ -611,7 +695,9 @@ internal sealed class WebSocketStreamSession : StreamConnection
             : Array.Find(members, m => m.Id == subscriptionId);
 
         // A subscription still opening (re-reading Kafka) has no member yet; what the client has processed of it is held all the same.
-        var opening = member is null && Subscriptions.Opening is { } o && (subscriptionId ?? o.Id) == o.Id ? o : null;
+        var opening = member is not null ? null
+            : subscriptionId is null ? (members.Length == 0 && Subscriptions.Openings is [var only] ? only : null)
+            : Subscriptions.FindOpening(subscriptionId);
         var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : opening is not null ? (opening.Id, opening.Managed) : (null, false);
         string reply;
         if (id is null)

@@ -1,0 +1,249 @@
+using Confluent.Kafka;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Kafka;
+using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Support;
+using ExecutionDistribution.Tests.WebSockets;
+using Grpc.Net.Client;
+
+namespace ExecutionDistribution.Tests.Kafka;
+
+/// <summary>
+/// One subscription of a connection that carries several (a multiplexed gRPC call or WebSocket)
+/// resuming from a token older than the retained log: its events are re-read from Kafka in the
+/// background, tagged with it alone, while the connection's other subscriptions and the client's
+/// commands go on; then the log and the live path take over with no gap and no repeat. The log here
+/// holds 64 events, so a few hundred push a token out of it.
+/// </summary>
+public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
+{
+    private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];
+
+    // Fills of orders R-0..R-5 through Kafka, ids "{run}#{i}"; waits until the core has them all.
+    private sealed class FillFeed(ServiceHost host, KafkaTestTopics topics, IProducer<byte[]?, byte[]?> producer, string run)
+    {
+        public List<string> Produced { get; } = [];
+
+        public async Task ProduceAsync(int count)
+        {
+            var head = host.Core.Head;
+            for (var i = 0; i < count; i++)
+            {
+                var orderId = $"{run}-R{Produced.Count % 6}";
+                var e = Events.Fill(orderId, eventId: $"{run}#{Produced.Count}");
+                Produced.Add(e.EventId);
+                KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+            await WaitUntilAsync(() => host.Core.Head >= head + count, $"{count} more events ingested");
+        }
+    }
+
+    // Every fill after the first `seen`, once, in order per order (log order across the topic's
+    // partitions is not the order produced), numbered on from the token.
+    private static void AssertExactlyTheMissed(IReadOnlyCollection<(string EventId, long Sequence)> stream, FillFeed feed, int seen)
+    {
+        Assert.That(stream.Select(d => d.EventId), Is.EquivalentTo(feed.Produced.Skip(seen)), "every fill after the token, once");
+        Assert.That(stream.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(seen + 1, stream.Count).Select(i => (long)i)), "sequences go on from the token");
+        foreach (var order in stream.Select(d => feed.Produced.IndexOf(d.EventId)).GroupBy(i => i % 6))
+        {
+            Assert.That(order.ToList(), Is.Ordered, $"order R{order.Key} in the order it was produced");
+        }
+    }
+
+    // A host reading its own topics with a 64-event log, a gRPC client, and a feed of fills.
+    private sealed class Setup : IAsyncDisposable
+    {
+        private readonly GrpcChannel _channel;
+        private readonly IProducer<byte[]?, byte[]?> _producer;
+
+        private Setup(ServiceHost host, KafkaTestTopics topics, IProducer<byte[]?, byte[]?> producer)
+        {
+            Host = host;
+            _producer = producer;
+            _channel = GrpcChannel.ForAddress(host.GrpcAddress);
+            Client = new ExecutionStream.ExecutionStreamClient(_channel);
+            Run = Guid.NewGuid().ToString("N")[..8];
+            Feed = new FillFeed(host, topics, producer, Run);
+        }
+
+        public ServiceHost Host { get; }
+
+        public ExecutionStream.ExecutionStreamClient Client { get; }
+
+        public FillFeed Feed { get; }
+
+        public string Run { get; }
+
+        public static async Task<Setup> StartAsync(EmbeddedKafkaCluster cluster)
+        {
+            var topics = new KafkaTestTopics(cluster);
+            var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+            return new Setup(host, topics, KafkaClients.Producer(cluster.BootstrapServers));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _channel.Dispose();
+            _producer.Dispose();
+            await Host.DisposeAsync();
+        }
+    }
+
+    private static StreamRequest Fills() => new() { Filter = new Filter { DataTypes = { "FILL_NOTIFICATION" } } };
+
+    private static StreamRequest OrderUpdates() => new() { Filter = new Filter { DataTypes = { "ORDER_UPDATE" } } };
+
+    // A token of a stream that received the first `seen` fills, then pushed out of the log by 300 more.
+    private static async Task<string> ExpiredTokenAsync(ServiceHost host, ExecutionStream.ExecutionStreamClient client, FillFeed feed, int seen)
+    {
+        string token;
+        await using (var first = new MultiplexClient(client.StreamMultiplexed()))
+        {
+            var id = (await first.SubscribeAsync("first", Fills())).SubscriptionId;
+            await feed.ProduceAsync(40);
+            await first.ReceiveEventsAsync(40);
+            token = first.LastResumeTokens[id];
+        }
+
+        await feed.ProduceAsync(300);
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && host.Core.CheckResume(decoded) == ResumeCheck.Expired, Is.True, "the token is older than the retained log");
+        Assert.That(decoded.Sequence, Is.EqualTo(seen));
+        return token;
+    }
+
+    [Test]
+    public async Task A_subscription_resumed_before_the_retained_log_on_a_multiplexed_call_gets_its_missed_events_from_kafka_while_the_others_stream_on()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        var token = await ExpiredTokenAsync(host, client, feed, seen: 40);
+
+        await using var call = new MultiplexClient(client.StreamMultiplexed());
+        var live = (await call.SubscribeAsync("live", OrderUpdates())).SubscriptionId;
+
+        // The broker is down: the re-reading waits, and the call's other subscription streams on.
+        Cluster.SetDown();
+        List<TaggedEvent> during;
+        string old;
+        try
+        {
+            var request = Fills();
+            request.ResumeToken = token;
+            var opened = await call.SubscribeAsync("old", request);
+            old = opened.SubscriptionId;
+            Assert.That(opened.ResumeToken, Is.EqualTo(token), "subscribed at the client's token");
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.That(host.Core.TryPublish(Events.Order($"{run}-L", eventId: $"{run}-live{i}")), Is.True);
+            }
+
+            during = await call.ReceiveEventsAsync(5);
+        }
+        finally
+        {
+            Cluster.SetUp();
+        }
+
+        var missed = feed.Produced.Count - 40;
+        var replayed = await call.ReceiveEventsAsync(missed);
+        await feed.ProduceAsync(20);
+        var after = await call.ReceiveEventsAsync(20);
+
+        Assert.That(during.Select(e => e.EventId), Is.EqualTo(Enumerable.Range(0, 5).Select(i => $"{run}-live{i}")), "the other subscription's events, while the broker was down");
+        Assert.That(during.SelectMany(e => e.Deliveries).Select(d => d.SubscriptionId), Has.All.EqualTo(live));
+        var oldStream = MultiplexedCallTests.Stream([.. replayed, .. after], old);
+        AssertExactlyTheMissed(oldStream, feed, seen: 40);
+        Assert.That(replayed.Concat(after).SelectMany(e => e.Deliveries).Select(d => d.SubscriptionId), Has.All.EqualTo(old), "fills are the re-read subscription's alone");
+    }
+
+    [Test]
+    public async Task A_subscription_unsubscribed_while_it_waits_for_kafka_ends_at_the_token_it_was_given_and_the_call_goes_on()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        var token = await ExpiredTokenAsync(host, client, feed, seen: 40);
+
+        await using var call = new MultiplexClient(client.StreamMultiplexed());
+        SubscriptionEnded ended;
+        Cluster.SetDown();
+        try
+        {
+            var request = Fills();
+            request.ResumeToken = token;
+            var old = (await call.SubscribeAsync("old", request)).SubscriptionId;
+            await call.SendAsync(new StreamCommand { RequestId = "stop-it", Unsubscribe = old });
+            ended = (await call.ReceiveAsync(m => m.BodyCase == MultiplexedMessage.BodyOneofCase.Unsubscribed)).Unsubscribed;
+        }
+        finally
+        {
+            Cluster.SetUp();
+        }
+
+        // The call goes on, and the same token still resumes everything on it.
+        var again = Fills();
+        again.ResumeToken = ended.ResumeToken;
+        var resumed = (await call.SubscribeAsync("again", again)).SubscriptionId;
+        var replayed = await call.ReceiveEventsAsync(feed.Produced.Count - 40);
+
+        Assert.That((ended.RequestId, ended.Reason), Is.EqualTo(("stop-it", "unsubscribed by the client")));
+        Assert.That(ended.ResumeToken, Is.EqualTo(token), "nothing was sent: it ends where it began");
+        AssertExactlyTheMissed(MultiplexedCallTests.Stream(replayed, resumed), feed, seen: 40);
+    }
+
+    [Test]
+    public async Task A_multiplexed_resume_across_an_event_that_did_not_come_from_kafka_is_refused_with_out_of_range_and_the_call_goes_on()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        await using var call = new MultiplexClient(client.StreamMultiplexed());
+        var live = (await call.SubscribeAsync("live", OrderUpdates())).SubscriptionId;
+        var heads = new StreamRequest { Filter = new Filter { Topics = { "#" } } };
+        string token;
+        await using (var first = new MultiplexClient(client.StreamMultiplexed()))
+        {
+            var id = (await first.SubscribeAsync("first", heads)).SubscriptionId;
+            await feed.ProduceAsync(10);
+            await first.ReceiveEventsAsync(10);
+            token = first.LastResumeTokens[id];
+        }
+
+        // One fill over REST (not in Kafka), then enough through Kafka to push the token out of the log.
+        Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest-only")), Is.True);
+        await feed.ProduceAsync(200);
+
+        heads.ResumeToken = token;
+        var refused = await call.RefusedAsync(new StreamCommand { RequestId = "too-old", Subscribe = heads });
+        Assert.That(host.Core.TryPublish(Events.Order($"{run}-L", eventId: $"{run}-after")), Is.True);
+        var after = await call.ReceiveEventsAsync(1);
+
+        Assert.That(refused.Code, Is.EqualTo("OUT_OF_RANGE"));
+        Assert.That(refused.Message, Does.StartWith("resume_token").And.Contain("did not come from Kafka"));
+        Assert.That(after.Select(e => e.EventId), Is.EqualTo(new[] { $"{run}-after" }));
+        Assert.That(after[0].Deliveries.Select(d => d.SubscriptionId), Is.EqualTo(new[] { live }));
+    }
+
+    [Test]
+    public async Task A_websocket_subscription_resumed_before_the_retained_log_beside_another_gets_its_missed_events_from_kafka_then_live()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        var token = await ExpiredTokenAsync(host, client, feed, seen: 40);
+
+        await using var socket = await StreamClient.ConnectAsync(host, "multiplex=true");
+        var live = await MultiplexedStreamTests.SubscribeAsync(socket, "live", """{"data_types":["ORDER_UPDATE"]}""");
+        var old = await MultiplexedStreamTests.SubscribeAsync(socket, "old", $$"""{"data_types":["FILL_NOTIFICATION"],"resume_token":"{{token}}"}""");
+        Assert.That(host.Core.TryPublish(Events.Order($"{run}-L", eventId: $"{run}-live")), Is.True);
+        var missed = feed.Produced.Count - 40;
+        var received = await MultiplexedStreamTests.ReceiveMultiplexedAsync(socket, missed + 1);
+        await feed.ProduceAsync(10);
+        received.AddRange(await MultiplexedStreamTests.ReceiveMultiplexedAsync(socket, 10));
+
+        var oldStream = MultiplexedStreamTests.Stream(received, old).ToList();
+        AssertExactlyTheMissed(oldStream, feed, seen: 40);
+        Assert.That(MultiplexedStreamTests.Stream(received, live).Select(d => (d.EventId, d.Sequence)), Is.EqualTo(new[] { ($"{run}-live", 1L) }));
+        Assert.That(socket.LastResumeTokens[old], Is.Not.EqualTo(token), "frames carry the re-read subscription's token as it moves");
+    }
+}
