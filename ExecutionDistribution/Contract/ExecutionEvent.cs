@@ -113,13 +113,23 @@ public sealed class ExecutionEvent
     /// <summary><see cref="Stopwatch.GetTimestamp"/> when the service received the event (latency origin).</summary>
     public long IngestTimestamp { get; internal set; }
 
-    /// <summary>The envelope as JSON (with <c>routing</c>), serialized once and shared by every reader.</summary>
+    /// <summary>
+    /// The envelope as JSON (with <c>routing</c>), serialized once and shared by every reader; copied
+    /// from <see cref="DistributedJson"/> with the one name changed when that was written first.
+    /// </summary>
     public ReadOnlyMemory<byte> EnvelopeJson =>
-        _envelopeJson ?? Interlocked.CompareExchange(ref _envelopeJson, ExecutionEventWriter.Write(this, EnvelopeShape.Envelope), null) ?? _envelopeJson;
+        _envelopeJson ?? Interlocked.CompareExchange(ref _envelopeJson, WriteShape(EnvelopeShape.Envelope, Volatile.Read(ref _distributedJson)), null) ?? _envelopeJson;
 
-    /// <summary>The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), serialized once.</summary>
+    /// <summary>
+    /// The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), serialized
+    /// once; copied from <see cref="EnvelopeJson"/> with the one name changed when that was written first.
+    /// </summary>
     public ReadOnlyMemory<byte> DistributedJson =>
-        _distributedJson ?? Interlocked.CompareExchange(ref _distributedJson, ExecutionEventWriter.Write(this, EnvelopeShape.Distributed), null) ?? _distributedJson;
+        _distributedJson ?? Interlocked.CompareExchange(ref _distributedJson, WriteShape(EnvelopeShape.Distributed, Volatile.Read(ref _envelopeJson)), null) ?? _distributedJson;
+
+    // The two shapes differ only in the routing object's name: reshaping the other's bytes is a copy, writing is a serialization.
+    private byte[] WriteShape(EnvelopeShape shape, byte[]? other) =>
+        (other is null ? null : ExecutionEventWriter.Reshape(other, shape)) ?? ExecutionEventWriter.Write(this, shape);
 
     /// <summary>Re-stamps a reused event object (benchmark harnesses that cycle a fixed set of events).</summary>
     internal void ResetForReuse()

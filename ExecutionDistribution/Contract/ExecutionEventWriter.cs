@@ -29,6 +29,30 @@ public static class ExecutionEventWriter
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// The same event in shape <paramref name="to"/>, from <paramref name="json"/> this writer wrote in
+    /// the other shape: the shapes differ only in the routing object's name (<c>routing</c> or
+    /// <c>distribution</c>), so this copies the bytes around it. The first <c>,"routing":{</c> is the
+    /// name: a quote inside a string value is always written escaped, so the sequence cannot occur in
+    /// the strings before it. Null when the name is not found (bytes not written in the other shape).
+    /// </summary>
+    public static byte[]? Reshape(ReadOnlySpan<byte> json, EnvelopeShape to)
+    {
+        var from = to == EnvelopeShape.Envelope ? ",\"distribution\":{"u8 : ",\"routing\":{"u8;
+        var name = to == EnvelopeShape.Envelope ? ",\"routing\":{"u8 : ",\"distribution\":{"u8;
+        var at = json.IndexOf(from);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var result = new byte[json.Length - from.Length + name.Length];
+        json[..at].CopyTo(result);
+        name.CopyTo(result.AsSpan(at));
+        json[(at + from.Length)..].CopyTo(result.AsSpan(at + name.Length));
+        return result;
+    }
+
     /// <summary>Writes <paramref name="e"/> as one JSON object to <paramref name="w"/>.</summary>
     public static void WriteTo(Utf8JsonWriter w, ExecutionEvent e, EnvelopeShape shape)
     {
