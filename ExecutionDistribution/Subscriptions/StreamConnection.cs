@@ -261,14 +261,14 @@ internal abstract class StreamConnection(
         }
         catch (OperationCanceledException)
         {
+            if (admission.Changed?.IsCancellationRequested == true)
+            {
+                admission.EndReason ??= ConnectionSubscriptions.ChangedReason;
+            }
+
             Subscriptions.Abandon(admission);
             if (!Subscriptions.Stopping && !aborted.IsCancellationRequested)
             {
-                if (admission.Changed?.IsCancellationRequested == true)
-                {
-                    admission.EndReason ??= ConnectionSubscriptions.ChangedReason;
-                }
-
                 await WriteOpeningEndedAsync(admission, sent.Encode(), aborted).ConfigureAwait(false);
             }
         }
