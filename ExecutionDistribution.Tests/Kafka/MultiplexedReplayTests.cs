@@ -194,6 +194,49 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    public async Task A_re_reading_that_reaches_an_event_not_from_kafka_sends_everything_before_it_then_ends_with_out_of_range_and_the_call_goes_on()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        var token = await ExpiredTokenAsync(host, client, feed, seen: 40);
+
+        await using var call = new MultiplexClient(client.StreamMultiplexed());
+        var live = (await call.SubscribeAsync("live", OrderUpdates())).SubscriptionId;
+        Cluster.SetDown();
+        string old;
+        try
+        {
+            // Admitted while every event after the token can be re-read; the re-reading waits for the broker.
+            var request = Fills();
+            request.ResumeToken = token;
+            old = (await call.SubscribeAsync("old", request)).SubscriptionId;
+
+            // Meanwhile 100 fills over REST (not in Kafka): the first of them leave the 64-event log before it gets there.
+            for (var i = 0; i < 100; i++)
+            {
+                Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest{i}")), Is.True);
+            }
+
+            await WaitUntilAsync(() => host.Core.Tail > host.Core.Head - 100, "the first REST fills left the retained log");
+        }
+        finally
+        {
+            Cluster.SetUp();
+        }
+
+        var replayed = await call.ReceiveEventsAsync(feed.Produced.Count - 40);
+        var error = (await call.ReceiveAsync(m => m.BodyCase == MultiplexedMessage.BodyOneofCase.Error)).Error;
+        Assert.That(host.Core.TryPublish(Events.Order($"{run}-L", eventId: $"{run}-after")), Is.True);
+        var after = await call.ReceiveAsync(m => m.Events?.Events.Any(e => e.EventId == $"{run}-after") == true);
+
+        AssertExactlyTheMissed(MultiplexedCallTests.Stream(replayed, old), feed, seen: 40);
+        Assert.That((error.RequestId, error.Code), Is.EqualTo(("old", "OUT_OF_RANGE")));
+        Assert.That(error.Message, Does.StartWith("resume_token").And.Contain("did not come from Kafka"));
+        Assert.That(after.Events.Events.Single(e => e.EventId == $"{run}-after").Deliveries.Select(d => d.SubscriptionId), Is.EqualTo(new[] { live }), "the call goes on");
+        Assert.That(after.Events.Events.SelectMany(e => e.Deliveries).Select(d => d.SubscriptionId), Has.None.EqualTo(old), "the ended subscription takes nothing more");
+    }
+
+    [Test]
     public async Task A_multiplexed_resume_across_an_event_that_did_not_come_from_kafka_is_refused_with_out_of_range_and_the_call_goes_on()
     {
         await using var setup = await Setup.StartAsync(Cluster);

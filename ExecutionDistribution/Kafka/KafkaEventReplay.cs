@@ -210,6 +210,9 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         private readonly SubscriptionFilter _filter;
         private int _disposed;
         private bool _missingRun;
+
+        // A record that cannot be re-read, found after others were read into the same batch: thrown on the next call.
+        private ReplayException? _failure;
         private SourceIndex? _earlier;
         private Guid _earlierRun;
         private Dictionary<(string Topic, int Partition), long>? _floor;
@@ -263,71 +266,84 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 throw new ReplayException("the source index of the run that issued the token is no longer kept (Distribution:SourceIndexRuns); its events cannot be replayed exactly");
             }
 
+            if (_failure is { } failure)
+            {
+                throw failure;
+            }
+
             batch.Reset();
             var items = batch.Items;
             var n = 0;
             var scanned = 0;
             var more = ReplayProgress.More;
-            while (n < items.Length && scanned++ < MaxScanPerFill)
+            try
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (_earlier is { } earlier)
+                while (n < items.Length && scanned++ < MaxScanPerFill)
                 {
-                    if (_position >= earlier.Head)
+                    cancellationToken.ThrowIfCancellationRequested();
+                    if (_earlier is { } earlier)
                     {
-                        // The earlier run's positions are done: on to this run's, from its first.
-                        earlier.Dispose();
-                        _earlier = null;
-                        _position = 0;
+                        if (_position >= earlier.Head)
+                        {
+                            // The earlier run's positions are done: on to this run's, from its first.
+                            earlier.Dispose();
+                            _earlier = null;
+                            _position = 0;
+                            continue;
+                        }
+
+                        if (ReadEarlier(earlier, _position) is not { } previous)
+                        {
+                            more = ReplayProgress.Waiting; // this run or Kafka is about to return it: come back in a moment
+                            break;
+                        }
+
+                        Take(previous, items, ref n);
                         continue;
                     }
 
-                    if (ReadEarlier(earlier, _position) is not { } previous)
+                    if (ReachedLog())
                     {
-                        more = ReplayProgress.Waiting; // this run or Kafka is about to return it: come back in a moment
+                        more = ReplayProgress.Done;
                         break;
                     }
 
-                    Take(previous, items, ref n);
-                    continue;
-                }
+                    var core = _owner.Core;
+                    if (_position >= core.Head)
+                    {
+                        // Waiting for this run's ingest to pass the earlier run's frontier.
+                        more = ReplayProgress.Waiting;
+                        break;
+                    }
 
-                if (ReachedLog())
-                {
-                    more = ReplayProgress.Done;
-                    break;
-                }
+                    ExecutionEvent e;
+                    if (core.TryGetRetained(_position, out var retained))
+                    {
+                        e = retained;
+                    }
+                    else if (Read(core.Sources!, _position) is { } read)
+                    {
+                        e = read;
+                    }
+                    else
+                    {
+                        more = ReplayProgress.Waiting; // Kafka has not returned it yet
+                        break;
+                    }
 
-                var core = _owner.Core;
-                if (_position >= core.Head)
-                {
-                    // Waiting for this run's ingest to pass the earlier run's frontier.
-                    more = ReplayProgress.Waiting;
-                    break;
-                }
+                    if (_floor is not null && e.Source is { } s && _floor.TryGetValue((s.Topic, s.Partition), out var floor) && s.Offset < floor)
+                    {
+                        _position++; // the earlier run distributed this record: delivered then
+                        continue;
+                    }
 
-                ExecutionEvent e;
-                if (core.TryGetRetained(_position, out var retained))
-                {
-                    e = retained;
+                    Take(e, items, ref n);
                 }
-                else if (Read(core.Sources!, _position) is { } read)
-                {
-                    e = read;
-                }
-                else
-                {
-                    more = ReplayProgress.Waiting; // Kafka has not returned it yet
-                    break;
-                }
-
-                if (_floor is not null && e.Source is { } s && _floor.TryGetValue((s.Topic, s.Partition), out var floor) && s.Offset < floor)
-                {
-                    _position++; // the earlier run distributed this record: delivered then
-                    continue;
-                }
-
-                Take(e, items, ref n);
+            }
+            catch (ReplayException ex) when (n > 0)
+            {
+                // Hand out what was read before it; the next call ends the replay with it.
+                _failure = ex;
             }
 
             batch.SetCount(n);
