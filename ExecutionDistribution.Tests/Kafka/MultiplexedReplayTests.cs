@@ -80,7 +80,7 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
         public static async Task<Setup> StartAsync(EmbeddedKafkaCluster cluster)
         {
             var topics = new KafkaTestTopics(cluster);
-            var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+            var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog, "--Grpc:HeartbeatInterval=00:00:00.300"]);
             return new Setup(host, topics, KafkaClients.Producer(cluster.BootstrapServers));
         }
 
@@ -168,12 +168,17 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
 
         await using var call = new MultiplexClient(client.StreamMultiplexed());
         SubscriptionEnded ended;
+        MultiplexedHeartbeat heartbeat;
+        string heartbeatToken;
         Cluster.SetDown();
         try
         {
             var request = Fills();
             request.ResumeToken = token;
             var old = (await call.SubscribeAsync("old", request)).SubscriptionId;
+            heartbeat = (await call.ReceiveAsync(m => m.BodyCase == MultiplexedMessage.BodyOneofCase.Heartbeat)).Heartbeat;
+            Assert.That(heartbeat.ResumeTokens.ContainsKey(old), Is.True, "a heartbeat carries the token of a subscription still re-reading");
+            heartbeatToken = heartbeat.ResumeTokens[old];
             await call.SendAsync(new StreamCommand { RequestId = "stop-it", Unsubscribe = old });
             ended = (await call.ReceiveAsync(m => m.BodyCase == MultiplexedMessage.BodyOneofCase.Unsubscribed)).Unsubscribed;
         }
@@ -190,6 +195,7 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
 
         Assert.That((ended.RequestId, ended.Reason), Is.EqualTo(("stop-it", "unsubscribed by the client")));
         Assert.That(ended.ResumeToken, Is.EqualTo(token), "nothing was sent: it ends where it began");
+        Assert.That(heartbeatToken, Is.EqualTo(token), "the heartbeat said so too");
         AssertExactlyTheMissed(MultiplexedCallTests.Stream(replayed, resumed), feed, seen: 40);
     }
 

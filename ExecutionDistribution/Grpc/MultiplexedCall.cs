@@ -351,6 +351,11 @@ internal sealed class MultiplexedCall : StreamConnection
             heartbeat.ResumeTokens[m.Id] = m.ResumeToken;
         }
 
+        foreach (var opening in Subscriptions.Openings)
+        {
+            heartbeat.ResumeTokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
+        }
+
         return WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken);
     }
 

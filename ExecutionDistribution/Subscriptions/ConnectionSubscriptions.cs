@@ -41,6 +41,9 @@ internal sealed class Admission(string id, bool managed, CancellationTokenSource
     /// <summary>Cancelled to end it before it joins (its client unsubscribed it, or the connection ends) while it re-reads Kafka.</summary>
     public CancellationTokenSource Ended { get; } = new();
 
+    /// <summary>Where it stands while it re-reads Kafka: the token of the last frame sent (first, the client's); heartbeats carry it.</summary>
+    public string ResumeToken { get; set; } = string.Empty;
+
     /// <summary>Why it was ended before it joined, if it was.</summary>
     public string? EndReason { get; set; }
 

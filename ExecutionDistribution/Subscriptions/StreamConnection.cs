@@ -217,6 +217,7 @@ internal abstract class StreamConnection(
         string? requestId, CancellationToken aborted)
     {
         var sent = from;
+        admission.ResumeToken = from.Encode();
         try
         {
             // Ends between batches when the client unsubscribes it, its managed subscription changes, or the connection ends.
@@ -242,6 +243,7 @@ internal abstract class StreamConnection(
 
                 admission.Audit.Delivered(batch.Deliveries);
                 sent = token;
+                admission.ResumeToken = token.Encode();
             }, ended.Token).ConfigureAwait(false);
 
             if (Subscriptions.Join(admission, filter, guarantee, handOver, bufferCapacity, batchSize, out var refusal) is { } member)

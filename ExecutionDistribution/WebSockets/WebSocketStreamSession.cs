@@ -654,6 +654,11 @@ internal sealed class WebSocketStreamSession : StreamConnection
                 tokens[m.Id] = m.ResumeToken;
             }
 
+            foreach (var opening in Subscriptions.Openings)
+            {
+                tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
+            }
+
             frame = JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json);
         }
         else if (members.Length == 1)
