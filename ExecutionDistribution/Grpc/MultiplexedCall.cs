@@ -314,9 +314,9 @@ internal sealed class MultiplexedCall : StreamConnection
     }
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
-    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken)
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken)
     {
-        var message = new MultiplexedBatch { ResumeTokens = { [id] = token.Encode() } };
+        var message = new MultiplexedBatch { ResumeTokens = { [id] = resumeToken } };
         foreach (var d in batch.Deliveries)
         {
             message.Events.Add(Tagged(d.Event, new SubscriptionSequence { SubscriptionId = id, Sequence = d.Sequence }));
@@ -334,11 +334,11 @@ internal sealed class MultiplexedCall : StreamConnection
         StopIfDone();
     }
 
-    protected override async Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken)
+    protected override async Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken)
     {
         await WriteAsync(new MultiplexedMessage
         {
-            Unsubscribed = new SubscriptionEnded { RequestId = admission.EndRequestId ?? string.Empty, SubscriptionId = admission.Id, ResumeToken = resumeToken, Reason = admission.EndReason ?? "ended" },
+            Unsubscribed = new SubscriptionEnded { RequestId = admission.EndRequestId ?? string.Empty, SubscriptionId = admission.Id, ResumeToken = admission.ResumeToken, Reason = admission.EndReason ?? "ended" },
         }, cancellationToken).ConfigureAwait(false);
         StopIfDone();
     }

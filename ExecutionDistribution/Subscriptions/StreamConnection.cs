@@ -46,13 +46,13 @@ internal abstract class StreamConnection(
     protected abstract Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken);
 
     /// <summary>Writes one frame of events re-read from Kafka for one subscription still opening (a connection that carries several), with the token after them.</summary>
-    protected abstract Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken);
+    protected abstract Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken);
 
     /// <summary>Tells the client a subscription it asked for did not open (answering <paramref name="requestId"/>).</summary>
     protected abstract Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken);
 
-    /// <summary>Tells the client a subscription ended before it joined (while it re-read Kafka), and where to resume it.</summary>
-    protected abstract Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken);
+    /// <summary>Tells the client a subscription ended before it joined (while it re-read Kafka), and where to resume it (<see cref="Admission.ResumeToken"/>).</summary>
+    protected abstract Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken);
 
     /// <summary>True for exceptions that mean the client or the connection is gone.</summary>
     protected abstract bool IsDisconnect(Exception exception);
@@ -216,7 +216,6 @@ internal abstract class StreamConnection(
         Admission admission, IEventReplay replay, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken from, int bufferCapacity, int batchSize,
         string? requestId, CancellationToken aborted)
     {
-        var sent = from;
         admission.ResumeToken = from.Encode();
         try
         {
@@ -225,9 +224,10 @@ internal abstract class StreamConnection(
             var handOver = await replay.SendUntilHandOverAsync(filter, from, batchSize, async (batch, token) =>
             {
                 await trail.WaitForRoomAsync(ended.Token).ConfigureAwait(false);
+                var encoded = token.Encode();
                 try
                 {
-                    await WriteReplayFrameAsync(admission.Id, batch, token, aborted).ConfigureAwait(false);
+                    await WriteReplayFrameAsync(admission.Id, batch, encoded, aborted).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -242,8 +242,7 @@ internal abstract class StreamConnection(
                 }
 
                 admission.Audit.Delivered(batch.Deliveries);
-                sent = token;
-                admission.ResumeToken = token.Encode();
+                admission.ResumeToken = encoded;
             }, ended.Token).ConfigureAwait(false);
 
             if (Subscriptions.Join(admission, filter, guarantee, handOver, bufferCapacity, batchSize, out var refusal) is { } member)
@@ -271,7 +270,7 @@ internal abstract class StreamConnection(
             Subscriptions.Abandon(admission);
             if (!Subscriptions.Stopping && !aborted.IsCancellationRequested)
             {
-                await WriteOpeningEndedAsync(admission, sent.Encode(), aborted).ConfigureAwait(false);
+                await WriteOpeningEndedAsync(admission, aborted).ConfigureAwait(false);
             }
         }
         catch

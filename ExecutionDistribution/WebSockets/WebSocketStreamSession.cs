@@ -601,8 +601,8 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
     // {"type":"events","resume_tokens":{id:token},"events":[{"deliveries":[{"subscription_id":id,"sequence":n}],"event":{...}}]}:
     // the multiplexed frame, for one subscription. Built and sent under the write gate, in a buffer of its own.
-    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, ResumeToken token, CancellationToken cancellationToken) =>
-        WriteExclusiveAsync((Session: this, Id: id, Batch: batch, Token: token), static (s, ct) =>
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
         {
             var w = s.Session._replayWriter;
             s.Session._replayFrame.ResetWrittenCount();
@@ -610,7 +610,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
             w.WriteStartObject();
             w.WriteString("type"u8, "events"u8);
             w.WriteStartObject("resume_tokens"u8);
-            w.WriteString(s.Id, s.Token.Encode());
+            w.WriteString(s.Id, s.Token);
             w.WriteEndObject();
             w.WriteStartArray("events"u8);
             foreach (var delivery in s.Batch.Deliveries)
@@ -636,9 +636,9 @@ internal sealed class WebSocketStreamSession : StreamConnection
     protected override Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken) =>
         SendErrorAsync(requestId, refusal.Reason, cancellationToken);
 
-    protected override Task WriteOpeningEndedAsync(Admission admission, string resumeToken, CancellationToken cancellationToken) =>
+    protected override Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-            new EndedFrame("unsubscribed", admission.Id, resumeToken, admission.EndReason ?? "ended"), ControlFrame.Json), cancellationToken);
+            new EndedFrame("unsubscribed", admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"), ControlFrame.Json), cancellationToken);
 
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
