@@ -220,6 +220,18 @@ public sealed class ExecutionStreamGrpcTests
         await reflection.RequestStream.CompleteAsync();
         Assert.That(await reflection.ResponseStream.MoveNext(CancellationToken.None), Is.True);
         Assert.That(reflection.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name), Does.Contain("execdist.v1.ExecutionStream"));
+
+        // v1 too, which current tools (grpcurl) ask first; and the service's methods are described.
+        using var v1 = new global::Grpc.Reflection.V1.ServerReflection.ServerReflectionClient(_channel).ServerReflectionInfo();
+        await v1.RequestStream.WriteAsync(new global::Grpc.Reflection.V1.ServerReflectionRequest { ListServices = string.Empty });
+        await v1.RequestStream.WriteAsync(new global::Grpc.Reflection.V1.ServerReflectionRequest { FileContainingSymbol = "execdist.v1.ExecutionStream" });
+        await v1.RequestStream.CompleteAsync();
+        Assert.That(await v1.ResponseStream.MoveNext(CancellationToken.None), Is.True);
+        Assert.That(v1.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name), Is.SupersetOf(new[] { "execdist.v1.ExecutionStream", "grpc.health.v1.Health" }));
+        Assert.That(await v1.ResponseStream.MoveNext(CancellationToken.None), Is.True);
+        var file = Google.Protobuf.Reflection.FileDescriptorProto.Parser.ParseFrom(v1.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto[0]);
+        Assert.That(file.Service.Single(s => s.Name == "ExecutionStream").Method.Select(m => m.Name),
+            Is.EquivalentTo(new[] { "StreamExecution", "ManageSubscription", "Acknowledge", "StreamMultiplexed" }));
     }
 
     [Test]

@@ -107,6 +107,12 @@ public sealed class ExecutionEvent
     /// </summary>
     internal int PendingOutputs;
 
+    /// <summary>
+    /// The event's fields of a gRPC <c>Delivery</c>, encoded once by the gRPC module for every stream
+    /// that sends the event (<c>Grpc.DeliveryHead</c>); null until a stream asks.
+    /// </summary>
+    internal byte[]? ProtobufHead;
+
     /// <summary>Position in the retained log, stamped by the dispatch core; -1 before.</summary>
     public long Position { get; internal set; } = -1;
 

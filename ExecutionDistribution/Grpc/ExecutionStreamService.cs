@@ -8,7 +8,6 @@ using ExecutionDistribution.Subscriptions;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using Delivery = ExecutionDistribution.Grpc.V1.Delivery;
 using Filter = ExecutionDistribution.Grpc.V1.Filter;
 
 namespace ExecutionDistribution.Grpc;
@@ -31,9 +30,9 @@ internal sealed class ExecutionStreamService(
     OrderLookups lookups,
     AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
-    IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
+    IEventReplay? replay = null)
 {
-    public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
+    public async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionFrame> responseStream, ServerCallContext context)
     {
         var o = options.Value;
         var plan = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
@@ -91,7 +90,7 @@ internal sealed class ExecutionStreamService(
 
                 if (snapshot is not null)
                 {
-                    await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }, ended.Token).ConfigureAwait(false);
+                    await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }), ended.Token).ConfigureAwait(false);
                 }
 
                 await StreamAsync(subscriber, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
@@ -183,7 +182,7 @@ internal sealed class ExecutionStreamService(
     }
 
     /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
-    public override async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedMessage> responseStream, ServerCallContext context)
+    public async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedFrame> responseStream, ServerCallContext context)
     {
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
@@ -216,7 +215,7 @@ internal sealed class ExecutionStreamService(
         return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
     }
 
-    public override async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
+    public async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
         if (SubscriptionRules.CheckId(id) is { } problem)
@@ -258,7 +257,7 @@ internal sealed class ExecutionStreamService(
         return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
     }
 
-    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+    public Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
 
     /// <summary>Records an acknowledgement, or an <see cref="RpcException"/> naming the field.</summary>
     internal AckResponse Acknowledge(AckRequest request)
@@ -283,9 +282,10 @@ internal sealed class ExecutionStreamService(
         return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
     }
 
-    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
         var batch = new DeliveryBatch(perMessage);
+        var frame = new ExecutionFrame();
         var heartbeat = options.Value.HeartbeatInterval;
         var linger = options.Value.SendLinger;
         long lastMessage = 0;
@@ -315,12 +315,12 @@ internal sealed class ExecutionStreamService(
 
                     if (first != waiting)
                     {
-                        await responseStream.WriteAsync(new ExecutionMessage
+                        await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
                         {
                             SubscriptionId = subscriber.Id,
                             ResumeToken = token,
                             Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
-                        }, cancellationToken).ConfigureAwait(false);
+                        }), cancellationToken).ConfigureAwait(false);
                     }
                 }
 
@@ -345,7 +345,7 @@ internal sealed class ExecutionStreamService(
             {
                 lastMessage = time.GetTimestamp();
                 token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
-                if (!await SendAsync(subscriber.Id, token, batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                if (!await SendAsync(frame.Events(subscriber.Id, token, batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                 {
                     return;
                 }
@@ -353,27 +353,13 @@ internal sealed class ExecutionStreamService(
         }
     }
 
-    // One batch as one message, audited; false when the client is gone.
+    // One batch as one message (its frame, set to the batch), audited; false when the client is gone.
     private static async Task<bool> SendAsync(
-        string subscriptionId, string token, DeliveryBatch batch, IServerStreamWriter<ExecutionMessage> responseStream, StreamAudit audit, CancellationToken cancellationToken)
+        ExecutionFrame frame, DeliveryBatch batch, IServerStreamWriter<ExecutionFrame> responseStream, StreamAudit audit, CancellationToken cancellationToken)
     {
-        var events = new EventBatch { Dropped = batch.Dropped, LostPositions = batch.LostPositions };
-        foreach (var d in batch.Deliveries)
-        {
-            var e = d.Event;
-            events.Deliveries.Add(new Delivery
-            {
-                Sequence = d.Sequence,
-                EventId = e.EventId,
-                DataType = WireNames.DataTypes[(int)e.DataType],
-                OrderId = e.OrderId ?? string.Empty,
-                EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
-            });
-        }
-
         try
         {
-            await responseStream.WriteAsync(new ExecutionMessage { SubscriptionId = subscriptionId, ResumeToken = token, Events = events }, cancellationToken).ConfigureAwait(false);
+            await responseStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -396,14 +382,15 @@ internal sealed class ExecutionStreamService(
     // the core takes over. A record that cannot be re-read ends the stream with OutOfRange: the client
     // holds the token of the last message it got, and nothing after it was skipped.
     private async Task<ResumeToken> ReplayAsync(
-        ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionMessage> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+        ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
+        var frame = new ExecutionFrame();
         try
         {
             return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
             {
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                if (!await SendAsync(id, token.Encode(), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                if (!await SendAsync(frame.Events(id, token.Encode(), batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                 {
                     throw new OperationCanceledException(cancellationToken);
                 }

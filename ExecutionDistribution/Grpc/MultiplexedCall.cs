@@ -30,13 +30,16 @@ internal sealed class MultiplexedCall : StreamConnection
 
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
-    private readonly IServerStreamWriter<MultiplexedMessage> _writer;
+    private readonly IServerStreamWriter<MultiplexedFrame> _writer;
+
+    // The send loop's frame, reused for every batch (the write gate lets one write at a time).
+    private readonly MultiplexedFrame _frame = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-        IServerStreamWriter<MultiplexedMessage> writer, IEventReplay? replay)
+        IServerStreamWriter<MultiplexedFrame> writer, IEventReplay? replay)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}",
             time, options.SendLinger, options.HeartbeatInterval)
     {
@@ -77,8 +80,20 @@ internal sealed class MultiplexedCall : StreamConnection
 
     protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
 
-    protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken) =>
-        WriteAsync(new MultiplexedMessage { Events = Batch(members) }, cancellationToken);
+    // Each event once, in log order, with every subscription of the call that takes it (MultiplexedFrame).
+    protected override async Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        Reader.Collect(members);
+        try
+        {
+            await WriteAsync(_frame.Live(members, Reader), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frame.Clear();
+            Reader.Clear();
+        }
+    }
 
     // A write after the client vanished is swallowed.
     protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested;
@@ -90,46 +105,6 @@ internal sealed class MultiplexedCall : StreamConnection
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
 
-    // Each event once, in log order, with every subscription of the call that takes it.
-    private MultiplexedBatch Batch(StreamMember[] members)
-    {
-        var tags = Reader.Collect(members);
-        var batch = new MultiplexedBatch();
-        foreach (var m in members)
-        {
-            if (!m.HasBatch)
-            {
-                continue;
-            }
-
-            batch.ResumeTokens[m.Id] = m.ResumeToken;
-            if (m.Dropped > 0)
-            {
-                batch.Dropped[m.Id] = m.Dropped;
-            }
-
-            if (m.Lost > 0)
-            {
-                batch.LostPositions[m.Id] = m.Lost;
-            }
-        }
-
-        for (var i = 0; i < tags.Length;)
-        {
-            var e = tags[i].Event;
-            var tagged = Tagged(e);
-            for (; i < tags.Length && tags[i].Position == e.Position; i++)
-            {
-                tagged.Deliveries.Add(new SubscriptionSequence { SubscriptionId = members[tags[i].Member].Id, Sequence = tags[i].Sequence });
-            }
-
-            batch.Events.Add(tagged);
-        }
-
-        Reader.Clear();
-        return batch;
-    }
-
     // A call whose client half-closed ends when no subscription is left, streaming or opening.
     private void StopIfDone()
     {
@@ -137,24 +112,6 @@ internal sealed class MultiplexedCall : StreamConnection
         {
             Subscriptions.StopAll();
         }
-    }
-
-    // The event's JSON bytes are the core's, wrapped, not copied.
-    private static TaggedEvent Tagged(ExecutionEvent e, SubscriptionSequence? only = null)
-    {
-        var tagged = new TaggedEvent
-        {
-            EventId = e.EventId,
-            DataType = WireNames.DataTypes[(int)e.DataType],
-            OrderId = e.OrderId ?? string.Empty,
-            EventJson = UnsafeByteOperations.UnsafeWrap(e.EnvelopeJson),
-        };
-        if (only is not null)
-        {
-            tagged.Deliveries.Add(only);
-        }
-
-        return tagged;
     }
 
     // Announced; a call whose client half-closed ends after its last subscription.
@@ -314,16 +271,8 @@ internal sealed class MultiplexedCall : StreamConnection
     }
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
-    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken)
-    {
-        var message = new MultiplexedBatch { ResumeTokens = { [id] = resumeToken } };
-        foreach (var d in batch.Deliveries)
-        {
-            message.Events.Add(Tagged(d.Event, new SubscriptionSequence { SubscriptionId = id, Sequence = d.Sequence }));
-        }
-
-        return WriteAsync(new MultiplexedMessage { Events = message }, cancellationToken);
-    }
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+        WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken), cancellationToken);
 
     protected override async Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken)
     {
@@ -359,8 +308,10 @@ internal sealed class MultiplexedCall : StreamConnection
         return WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken);
     }
 
-    private Task WriteAsync(MultiplexedMessage message, CancellationToken cancellationToken) =>
-        WriteExclusiveAsync((_writer, message), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.message, ct)), cancellationToken);
+    private Task WriteAsync(MultiplexedMessage message, CancellationToken cancellationToken) => WriteAsync(MultiplexedFrame.Of(message), cancellationToken);
+
+    private Task WriteAsync(MultiplexedFrame frame, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((_writer, frame), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.frame, ct)), cancellationToken);
 
     private static StatusCode Code(RefusalKind kind) => kind switch
     {

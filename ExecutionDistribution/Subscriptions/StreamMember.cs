@@ -19,6 +19,9 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
 
     public string Id { get; } = id;
 
+    /// <summary><see cref="Id"/> as UTF-8, encoded once for frames that tag each delivery with it.</summary>
+    public byte[] IdUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(id);
+
     public Subscriber Subscriber { get; } = subscriber;
 
     public StreamAudit Audit { get; } = audit;
@@ -186,6 +189,9 @@ internal sealed class MultiplexedReader(FanOutDispatcher core)
         tags.Sort(static (a, b) => a.Position != b.Position ? a.Position.CompareTo(b.Position) : a.Member.CompareTo(b.Member));
         return tags;
     }
+
+    /// <summary>What the last <see cref="Collect"/> returned, until <see cref="Clear"/>.</summary>
+    public ReadOnlySpan<MultiplexTag> Collected => _tags.AsSpan(0, _count);
 
     /// <summary>The frame is written: let go of its events.</summary>
     public void Clear()
