@@ -53,7 +53,7 @@ public static class DeliveryStatuses
 
 /// <summary>
 /// Where delivery outcomes are recorded. Recording never blocks and never touches PostgreSQL: rows go
-/// to a lock-free ring allocated once (<see cref="AuditRing{T}"/>) that <see cref="AuditWriter"/>
+/// to a lock-free ring allocated once (<see cref="BoundedRing{T}"/>) that <see cref="AuditWriter"/>
 /// drains in batches. The ring is bounded at
 /// <c>Audit:QueueCapacity</c>: stream senders wait for room before their next batch (their own
 /// subscriber falls behind and takes its overflow policy); the dispatcher thread (drops) never waits,
@@ -62,7 +62,7 @@ public static class DeliveryStatuses
 /// </summary>
 public sealed class AuditTrail : IDropObserver
 {
-    private readonly AuditRing<AuditRecord> _ring;
+    private readonly BoundedRing<AuditRecord> _ring;
     private readonly ConcurrentQueue<AuditRecord> _overflow = new();
     private readonly bool _all;
     private readonly bool _enabled;
@@ -77,7 +77,7 @@ public sealed class AuditTrail : IDropObserver
         _all = options.Value.AllEvents;
         _enabled = options.Value.Enabled;
         _capacity = options.Value.QueueCapacity;
-        _ring = new AuditRing<AuditRecord>(_enabled ? _capacity : 2);
+        _ring = new BoundedRing<AuditRecord>(_enabled ? _capacity : 2);
         _time = time;
     }
 

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using ExecutionDistribution.Contract;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -26,16 +25,17 @@ public interface IExecutionIngest
 }
 
 /// <summary>
-/// The dispatch core: one dedicated thread takes events from the bounded ingest channel in batches,
+/// The dispatch core: one dedicated thread takes events from the bounded ingest queue in batches,
 /// appends each to the retained log (which stamps its position), resolves its subscribers through the
 /// current <see cref="RoutingIndex"/> and appends the position to each subscriber's ring, then wakes
 /// each touched subscriber once for the whole batch.
 /// </summary>
 /// <remarks>
-/// <para>Nothing on this path blocks, locks or allocates: the ingest channel is the only queue producers
-/// wait on (a full one is back-pressure to Kafka or a 503 to REST), subscriber rings never make the
-/// dispatcher wait (see <see cref="Subscriber"/> for the overflow policies), and subscriber changes
-/// arrive as immutable index snapshots.</para>
+/// <para>Nothing on this path blocks, locks or allocates: the ingest queue is a lock-free ring
+/// (<see cref="BoundedRing{T}"/>, a compare-and-swap per event on each side) and the only queue
+/// producers wait on (a full one is back-pressure to Kafka or a 503 to REST), subscriber rings never
+/// make the dispatcher wait (see <see cref="Subscriber"/> for the overflow policies), and subscriber
+/// changes arrive as immutable index snapshots.</para>
 /// <para>Ordering: one thread assigns positions and fills every ring in position order, so events of one
 /// order reach every subscriber in ingest order.</para>
 /// </remarks>
@@ -43,7 +43,17 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 {
     private readonly DistributionOptions _options;
     private readonly ILogger _logger;
-    private readonly Channel<ExecutionEvent> _ingest;
+    private readonly BoundedRing<ExecutionEvent> _ingest;
+
+    // Producers wait for room (PublishAsync) on this, completed and replaced after each batch the
+    // dispatcher takes while any waits; null while none does.
+    private TaskCompletionSource? _room;
+    private int _roomWaiters;
+
+    // Stopping: 1 once no event is accepted any more. Publishers count themselves in around their
+    // enqueue, so the dispatcher ends only after every event accepted before the stop (see Run).
+    private int _completed;
+    private int _publishing;
     private readonly RetainedLog _log;
     private readonly ConcurrentQueue<Subscriber> _rejoins = new();
     private readonly Lock _registrationGate = new();
@@ -70,13 +80,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
-        _ingest = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(options.IngestQueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
-            SingleWriter = false,
-            AllowSynchronousContinuations = false,
-        });
+        _ingest = new BoundedRing<ExecutionEvent>(options.IngestQueueCapacity);
         LogEpoch = Guid.NewGuid();
         if (options.SourceIndexCapacity > 0)
         {
@@ -150,10 +154,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <inheritdoc />
     public bool TryPublish(ExecutionEvent e)
     {
-        Stamp(e);
-        if (!_ingest.Writer.TryWrite(e))
+        if (!TryPublishWithoutWake(e))
         {
-            Interlocked.Increment(ref _rejected);
             return false;
         }
 
@@ -165,7 +167,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     public bool TryPublishWithoutWake(ExecutionEvent e)
     {
         Stamp(e);
-        if (!_ingest.Writer.TryWrite(e))
+        if (TryEnqueue(e) != Enqueued.Yes)
         {
             Interlocked.Increment(ref _rejected);
             return false;
@@ -175,15 +177,106 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     }
 
     /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The core is stopping.</exception>
     public async ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken)
     {
         Stamp(e);
-        if (!_ingest.Writer.TryWrite(e))
+        var outcome = TryEnqueue(e);
+        while (outcome == Enqueued.Full)
         {
-            await _ingest.Writer.WriteAsync(e, cancellationToken).ConfigureAwait(false);
+            outcome = await WaitForRoomAsync(e, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (outcome == Enqueued.Stopping)
+        {
+            throw new InvalidOperationException("the dispatch core is stopping and accepts no more events");
         }
 
         WakeDispatcher();
+    }
+
+    // Full: wait until the dispatcher has taken a batch, then try again. The waiter is counted in before
+    // its last try, so either that try finds room or the dispatcher, which has a full queue to take
+    // from, sees the waiter after its next batch and completes the task (ReleaseRoomWaiters).
+    private async ValueTask<Enqueued> WaitForRoomAsync(ExecutionEvent e, CancellationToken cancellationToken)
+    {
+        WakeDispatcher();
+        Interlocked.Increment(ref _roomWaiters);
+        try
+        {
+            var room = RoomTask();
+            var outcome = TryEnqueue(e);
+            if (outcome != Enqueued.Full)
+            {
+                return outcome;
+            }
+
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return TryEnqueue(e);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _roomWaiters);
+        }
+    }
+
+    private enum Enqueued
+    {
+        Yes,
+        Full,
+        Stopping,
+    }
+
+    private Enqueued TryEnqueue(ExecutionEvent e)
+    {
+        // Counted in before the stop flag is read: a stop either is seen here or waits for this enqueue (Run).
+        Interlocked.Increment(ref _publishing);
+        try
+        {
+            if (Volatile.Read(ref _completed) == 1)
+            {
+                return Enqueued.Stopping;
+            }
+
+            return _ingest.TryEnqueue(e) ? Enqueued.Yes : Enqueued.Full;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _publishing);
+        }
+    }
+
+    // The task a producer waiting for room awaits: the current one, or a new one if none is out.
+    private Task RoomTask()
+    {
+        var current = Volatile.Read(ref _room);
+        if (current is not null)
+        {
+            return current.Task;
+        }
+
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return (Interlocked.CompareExchange(ref _room, created, null) ?? created).Task;
+    }
+
+    // Dispatcher, after taking a batch: producers waiting for room try again.
+    private void ReleaseRoomWaiters()
+    {
+        // A full fence between taking the batch (freeing slots) and reading the waiters: a producer
+        // counts itself in, then tries again, so one of the two sides sees the other.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _roomWaiters) > 0 && Interlocked.Exchange(ref _room, null) is { } room)
+        {
+            room.TrySetResult();
+        }
+    }
+
+    // No more events accepted; the dispatcher drains what was.
+    private void Complete()
+    {
+        Interlocked.Exchange(ref _completed, 1);
+        Interlocked.Exchange(ref _room, null)?.TrySetResult(); // waiting producers see the stop
+        _wake.Set();
     }
 
     /// <summary>
@@ -350,7 +443,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             _log.Head,
             _log.Tail,
             _log.Capacity,
-            _ingest.Reader.Count,
+            _ingest.Count,
             LogEpoch);
     }
 
@@ -360,14 +453,13 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// </summary>
     public Task StopAsync(TimeSpan drainTimeout)
     {
-        _ingest.Writer.TryComplete();
-        _wake.Set();
+        Complete();
         var thread = _thread;
         return Task.Run(() =>
         {
             if (thread is not null && !thread.Join(drainTimeout))
             {
-                DistributionLog.DrainTimedOut(_logger, _ingest.Reader.Count);
+                DistributionLog.DrainTimedOut(_logger, _ingest.Count);
             }
 
             CloseAllSubscribers();
@@ -378,8 +470,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _ingest.Writer.TryComplete();
-        _wake.Set();
+        Complete();
         var stopped = _thread?.Join(TimeSpan.FromSeconds(5)) ?? true;
         CloseAllSubscribers();
         _wake.Dispose();
@@ -479,14 +570,13 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     private void Run()
     {
-        var reader = _ingest.Reader;
         var batch = new ExecutionEvent[Math.Max(1, _options.DispatchBatchSize)];
         try
         {
             while (true)
             {
                 var n = 0;
-                while (n < batch.Length && reader.TryRead(out var e))
+                while (n < batch.Length && _ingest.TryDequeue(out var e))
                 {
                     batch[n++] = e;
                 }
@@ -495,14 +585,16 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                 ProcessRejoins();
                 if (n == 0)
                 {
-                    if (reader.Completion.IsCompleted)
+                    if (Drained())
                     {
                         return;
                     }
 
-                    Sleep(reader);
+                    Sleep();
                     continue;
                 }
+
+                ReleaseRoomWaiters();
 
                 var index = Volatile.Read(ref _index);
                 var sink = new DispatchSink(this);
@@ -550,11 +642,17 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
-    private void Sleep(ChannelReader<ExecutionEvent> reader)
+    // Stopped, no publisher between its stop check and its enqueue, and nothing left: every accepted
+    // event has been dispatched. (A publisher counts itself in before it reads the stop flag, and
+    // out after its enqueue, so one this misses saw the stop and accepted nothing.)
+    private bool Drained() =>
+        Volatile.Read(ref _completed) == 1 && Volatile.Read(ref _publishing) == 0 && _ingest.Count == 0;
+
+    private void Sleep()
     {
         _wake.Reset();
         Interlocked.Exchange(ref _sleeping, 1);
-        if (reader.TryPeek(out _) || !_rejoins.IsEmpty || reader.Completion.IsCompleted)
+        if (_ingest.Count > 0 || !_rejoins.IsEmpty || Volatile.Read(ref _completed) == 1)
         {
             Volatile.Write(ref _sleeping, 0);
             return;

@@ -1,14 +1,14 @@
-using ExecutionDistribution.Audit;
+using ExecutionDistribution.Distribution;
 
-namespace ExecutionDistribution.Tests.Audit;
+namespace ExecutionDistribution.Tests.Distribution;
 
-/// <summary>The audit's lock-free ring: bounded, first in first out, every item taken exactly once under concurrency.</summary>
-public sealed class AuditRingTests
+/// <summary>The lock-free ring of the ingest queue and the audit: bounded, first in first out, every item taken exactly once under concurrency.</summary>
+public sealed class BoundedRingTests
 {
     [Test]
     public void A_full_ring_refuses_more_and_takes_them_again_once_emptied_in_order_over_many_laps()
     {
-        var ring = new AuditRing<long>(1_000); // 1,024 slots
+        var ring = new BoundedRing<long>(1_000); // 1,024 slots
         var next = 0L;
         var expected = 0L;
         for (var lap = 0; lap < 20; lap++)
@@ -35,7 +35,7 @@ public sealed class AuditRingTests
     {
         const int producers = 4;
         const int perProducer = 250_000;
-        var ring = new AuditRing<long>(4_096);
+        var ring = new BoundedRing<long>(4_096);
         var seen = new int[producers * perProducer];
         var lastOfProducer = new long[2, producers];
         var done = 0;
@@ -45,7 +45,7 @@ public sealed class AuditRingTests
         {
             for (long i = 0; i < perProducer; i++)
             {
-                // The ring is small: a full ring is retried, as the audit's overflow would take it.
+                // The ring is small: a full ring is retried, as a waiting producer would.
                 while (!ring.TryEnqueue((p * (long)perProducer) + i))
                 {
                     Thread.Yield();

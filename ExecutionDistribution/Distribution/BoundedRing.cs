@@ -1,19 +1,20 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
 
-namespace ExecutionDistribution.Audit;
+namespace ExecutionDistribution.Distribution;
 
 /// <summary>
 /// A bounded lock-free queue for many producers and many consumers (Dmitry Vyukov's array queue): the
-/// slots are allocated once, so recording a row allocates nothing. Each slot carries a sequence number
+/// slots are allocated once, so adding an item allocates nothing. Each slot carries a sequence number
 /// that says whose turn it is: a producer claims a position with one compare-and-swap, writes the row,
 /// then publishes it by advancing the slot's sequence; a consumer does the same from the other side.
+/// Used for the dispatch core's ingest queue (many producers, the dispatcher) and the audit's rows.
 /// </summary>
 /// <remarks>
 /// A consumer that reaches a slot claimed but not yet published sees the queue as empty for now and
 /// comes back later; nothing is lost. <see cref="TryEnqueue"/> fails only when every slot is taken.
 /// </remarks>
-internal sealed class AuditRing<T>
+internal sealed class BoundedRing<T>
 {
     private readonly Slot[] _slots;
     private readonly long _mask;
@@ -21,7 +22,7 @@ internal sealed class AuditRing<T>
     private PaddedCounter _head;
 
     /// <summary>Creates a ring of at least <paramref name="capacity"/> slots (a power of two).</summary>
-    public AuditRing(int capacity)
+    public BoundedRing(int capacity)
     {
         var size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(2, capacity));
         _slots = new Slot[size];
@@ -34,6 +35,9 @@ internal sealed class AuditRing<T>
 
     /// <summary>The number of slots.</summary>
     public int Capacity => _slots.Length;
+
+    /// <summary>Items claimed and not yet taken (a snapshot, for statistics).</summary>
+    public int Count => (int)Math.Clamp(Volatile.Read(ref _tail.Value) - Volatile.Read(ref _head.Value), 0, _slots.Length);
 
     /// <summary>Adds an item; false when the ring is full.</summary>
     public bool TryEnqueue(in T item)
@@ -80,7 +84,7 @@ internal sealed class AuditRing<T>
                 if (seen == position)
                 {
                     item = slot.Item;
-                    slot.Item = default!; // let go of the row's strings
+                    slot.Item = default!; // let go of what the item references
                     Volatile.Write(ref slot.Sequence, position + _mask + 1);
                     return true;
                 }
