@@ -92,6 +92,51 @@ public sealed class ExecutionEventParserTests
         Assert.That(escaped.Routing.TargetWorkflows, Is.EqualTo(new[] { "portfolio_management", "reporting_analytics", "risk_management" }), "an escaped item takes the long way, in order");
     }
 
+    [Test]
+    public void A_symbol_is_one_shared_instance_however_it_is_written_including_non_ascii_ones()
+    {
+        var venue = $"X-Börse-{Guid.NewGuid():N}"; // not seen before this test
+        var plain = Parse(SpecExample.Replace("\"venue\": \"NYSE\"", $"\"venue\": \"{venue}\"", StringComparison.Ordinal)).Event!;
+        var again = Parse(SpecExample.Replace("\"venue\": \"NYSE\"", $"\"venue\": \"{venue}\"", StringComparison.Ordinal)).Event!;
+        var escaped = Parse(SpecExample.Replace("\"venue\": \"NYSE\"", $"\"venue\": \"{venue.Replace("ö", "\\u00f6", StringComparison.Ordinal)}\"", StringComparison.Ordinal)).Event!;
+
+        Assert.That(plain.Venue, Is.EqualTo(venue));
+        Assert.That(again.Venue, Is.SameAs(plain.Venue), "found by its bytes the second time");
+        Assert.That(escaped.Venue, Is.SameAs(plain.Venue), "the escaped spelling is the same interned string");
+    }
+
+    [Test]
+    public void A_symbol_of_invalid_utf8_is_a_problem_named_by_its_field_not_a_crash()
+    {
+        var json = Encoding.UTF8.GetBytes(SpecExample.Replace("\"instrument_id\": \"AAPL\"", "\"instrument_id\": \"AA@@\"", StringComparison.Ordinal));
+        var at = json.AsSpan().IndexOf("AA@@"u8);
+        json[at + 2] = 0xC3; // a lead byte
+        json[at + 3] = 0x28; // not a continuation byte
+
+        var result = ExecutionEventParser.Parse(json);
+
+        Assert.That(result.Problems.Select(p => $"{p.Path}: {p.Message}"), Is.EqualTo(new[] { "data.instrument_id: must be valid UTF-8" }));
+    }
+
+    [Test]
+    public void An_escaped_lone_surrogate_is_a_problem_not_a_crash()
+    {
+        var result = Parse(SpecExample.Replace("\"order_id\": \"order_20250621_001\"", "\"order_id\": \"order_\\ud800\"", StringComparison.Ordinal));
+
+        Assert.That(result.IsValid, Is.False);
+        Assert.That(result.Problems.Single().Message, Does.Contain("not valid"));
+    }
+
+    [TestCase("at_most_once")]
+    [TestCase("AT_MOST_ONCE")]
+    [TestCase("at\u005Fmost_once")]
+    public void Enumerations_are_read_in_any_case_and_escaped(string written)
+    {
+        var e = Parse(SpecExample.Replace("\"at_least_once\"", $"\"{written}\"", StringComparison.Ordinal)).Event!;
+
+        Assert.That(e.Routing.DeliveryGuarantee, Is.EqualTo(DeliveryGuarantee.AtMostOnce));
+    }
+
     [TestCase("[\"portfolio_management\", \"  \"]", "distribution.target_workflows[1]")]
     [TestCase("[\"portfolio_management\", 7, \"risk_management\"]", "distribution.target_workflows[1]")]
     [TestCase("[\"portfolio_management\", \"risk_management\", \"\"]", "distribution.target_workflows[2]")]

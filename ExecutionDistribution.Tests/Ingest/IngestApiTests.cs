@@ -89,6 +89,22 @@ public sealed class IngestApiTests
     }
 
     [Test]
+    public async Task A_string_of_invalid_utf8_gets_400_naming_the_field()
+    {
+        var body = Encoding.UTF8.GetBytes(WithId("utf8"));
+        var at = body.AsSpan().IndexOf("\"NYSE\""u8);
+        body[at + 1] = 0xFF; // never valid in UTF-8
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+
+        using var response = await _host.Client.PostAsync("/api/v1/executions", content);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        var problem = await response.Content.ReadFromJsonAsync<JsonObject>();
+        Assert.That((string?)problem!["errors"]!["data.venue"]![0], Is.EqualTo("must be valid UTF-8"));
+    }
+
+    [Test]
     public async Task Unknown_data_type_gets_400_naming_the_field()
     {
         var body = JsonNode.Parse(WithId("dt"))!.AsObject();

@@ -89,6 +89,8 @@ public sealed class KafkaIngestTests : EmbeddedKafkaTestBase
             ("empty", [], "empty value"),
             ("null", null, "empty value"),
             ("one-megabyte", new byte[1_048_576], "exceeds Kafka:MaxRecordBytes"),
+            ("invalid-utf8", InvalidUtf8Instrument(), "data.instrument_id: must be valid UTF-8"),
+            ("lone-surrogate", Encoding.UTF8.GetBytes(ExecutionEventParserTests.SpecExample.Replace("order_20250621_001", "order_\\ud800", StringComparison.Ordinal)), "not valid"),
         ];
 
         using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
@@ -117,6 +119,16 @@ public sealed class KafkaIngestTests : EmbeddedKafkaTestBase
             Assert.That(KafkaClients.Header(record, "dlq.source.topic"), Is.EqualTo(topics.Input));
             Assert.That(long.Parse(KafkaClients.Header(record, "dlq.source.offset"), System.Globalization.CultureInfo.InvariantCulture), Is.GreaterThan(0));
         }
+    }
+
+    // The spec's example with two bytes of its instrument replaced by a lead byte and a byte that cannot follow it.
+    private static byte[] InvalidUtf8Instrument()
+    {
+        var json = Encoding.UTF8.GetBytes(ExecutionEventParserTests.SpecExample);
+        var at = json.AsSpan().IndexOf("\"AAPL\""u8);
+        json[at + 3] = 0xC3;
+        json[at + 4] = 0x28;
+        return json;
     }
 
     [Test]

@@ -48,6 +48,11 @@ public static class ExecutionEventParser
         {
             context.Fail(string.Empty, $"malformed JSON at line {(ex.LineNumber ?? 0) + 1}, byte {(ex.BytePositionInLine ?? 0) + 1}");
         }
+        catch (InvalidOperationException ex) when (ex.InnerException is System.Text.DecoderFallbackException or null)
+        {
+            // Text the reader cannot turn into a string, such as an escaped lone surrogate ("\ud800").
+            context.Fail(string.Empty, $"a string is not valid text: {ex.Message}");
+        }
 
         return context.HasProblems ? new EventParseResult(null, context.Problems) : new EventParseResult(parsed, []);
     }
@@ -435,6 +440,9 @@ internal sealed class ParseContext(string prefix)
 }
 
 /// <summary>Typed field readers: each reads the current value token, reports a wrong type, and skips it.</summary>
+// The stack buffers below are always written before they are read (CopyString, transcoding), so the
+// runtime's zeroing of them (up to 1 KB per call, several calls per event) is skipped.
+[System.Runtime.CompilerServices.SkipLocalsInit]
 internal static class Fields
 {
     public static bool ExpectObject(ref Utf8JsonReader r, ParseContext c, string path)
@@ -471,7 +479,12 @@ internal static class Fields
 
         var byteLength = r.HasValueSequence ? (int)r.ValueSequence.Length : r.ValueSpan.Length;
         string value;
-        if (byteLength <= StringTable.MaxLength)
+        if (!r.ValueIsEscaped && !r.HasValueSequence && StringTable.TryInternUtf8(r.ValueSpan, out var interned))
+        {
+            // The common case: looked up by its UTF-8 bytes, not transcoded once seen.
+            value = interned;
+        }
+        else if (byteLength <= StringTable.MaxLength)
         {
             Span<char> chars = stackalloc char[StringTable.MaxLength];
             var n = r.CopyString(chars);
@@ -681,7 +694,9 @@ internal static class Fields
 
         Span<char> chars = stackalloc char[32];
         var byteLength = r.HasValueSequence ? (int)r.ValueSequence.Length : r.ValueSpan.Length;
-        var index = byteLength > chars.Length ? -1 : WireNames.IndexOf(names, chars[..r.CopyString(chars)]);
+        var index = byteLength > chars.Length ? -1
+            : !r.ValueIsEscaped && !r.HasValueSequence ? WireNames.IndexOf(names, r.ValueSpan) // the names are ASCII: compared as bytes
+            : WireNames.IndexOf(names, chars[..r.CopyString(chars)]);
         if (index < 0)
         {
             c.Fail(parent, name, $"must be one of {string.Join(", ", names)}");
@@ -694,6 +709,13 @@ internal static class Fields
     {
         if (r.TokenType == JsonTokenType.String)
         {
+            // The reader does not check a string's UTF-8; reading an invalid one as text would throw.
+            if (!r.HasValueSequence && !System.Text.Unicode.Utf8.IsValid(r.ValueSpan))
+            {
+                c.Fail(parent, name, "must be valid UTF-8");
+                return false;
+            }
+
             return true;
         }
 

@@ -57,6 +57,39 @@ internal static class StringTable
         return created;
     }
 
+    // The same strings by their UTF-8 bytes, so a symbol read from JSON is found without transcoding it.
+    private static readonly ConcurrentDictionary<byte[], string> Utf8Table = new(Utf8Comparer.Instance);
+    private static readonly ConcurrentDictionary<byte[], string>.AlternateLookup<ReadOnlySpan<byte>> Utf8Lookup =
+        Utf8Table.GetAlternateLookup<ReadOnlySpan<byte>>();
+
+    private static int _utf8Count;
+
+    /// <summary>
+    /// The interned instance whose UTF-8 encoding is <paramref name="utf8"/> (at most <see cref="MaxLength"/>
+    /// bytes); false when the bytes are not valid UTF-8 (the caller takes the reader's path, which reports it).
+    /// </summary>
+    public static bool TryInternUtf8(ReadOnlySpan<byte> utf8, out string value)
+    {
+        if (Utf8Lookup.TryGetValue(utf8, out value!))
+        {
+            return true;
+        }
+
+        if (utf8.Length > MaxLength || !System.Text.Unicode.Utf8.IsValid(utf8))
+        {
+            return false;
+        }
+
+        Span<char> chars = stackalloc char[MaxLength];
+        value = Intern(chars[..System.Text.Encoding.UTF8.GetChars(utf8, chars)]);
+        if (Volatile.Read(ref _utf8Count) < MaxEntries && Utf8Table.TryAdd(utf8.ToArray(), value))
+        {
+            Interlocked.Increment(ref _utf8Count);
+        }
+
+        return true;
+    }
+
     /// <summary>The interned instance equal to <paramref name="chars"/>.</summary>
     public static string Intern(ReadOnlySpan<char> chars)
     {
@@ -72,5 +105,26 @@ internal static class StringTable
         }
 
         return created;
+    }
+
+    // Byte arrays compared by content, and looked up by a span of bytes.
+    private sealed class Utf8Comparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+    {
+        public static readonly Utf8Comparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => GetHashCode((ReadOnlySpan<byte>)obj);
+
+        public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+        public int GetHashCode(ReadOnlySpan<byte> alternate)
+        {
+            var hash = default(HashCode);
+            hash.AddBytes(alternate);
+            return hash.ToHashCode();
+        }
+
+        public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
     }
 }

@@ -221,6 +221,20 @@ public static class WireNames
     /// <summary>The wire name of a delivery guarantee.</summary>
     public static string Name(this DeliveryGuarantee value) => DeliveryGuarantees[(int)value];
 
+    /// <summary>Finds the UTF-8 <paramref name="utf8"/> among the ASCII <paramref name="names"/> (any case); -1 when absent.</summary>
+    public static int IndexOf(string[] names, ReadOnlySpan<byte> utf8)
+    {
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (System.Text.Ascii.EqualsIgnoreCase(utf8, names[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
     /// <summary>Finds <paramref name="text"/> among <paramref name="names"/> (case-insensitive); -1 when absent.</summary>
     public static int IndexOf(string[] names, ReadOnlySpan<char> text)
     {
