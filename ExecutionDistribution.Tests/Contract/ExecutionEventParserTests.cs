@@ -127,6 +127,17 @@ public sealed class ExecutionEventParserTests
         Assert.That(result.Problems.Single().Message, Does.Contain("not valid"));
     }
 
+    [TestCase("\"uuid\"", "\"E-\\u0000\"", "event_id")]
+    [TestCase("\"order_20250621_001\"", "\"O-\\u0000-1\"", "data.order_id")]
+    [TestCase("\"venue\": \"NYSE\"", "\"venue\": \"\\u0000\"", "data.venue")]
+    [TestCase("\"RegNMS\"", "\"Reg\\u0000NMS\"", "metadata.compliance_flags[1]")]
+    public void A_nul_character_which_postgresql_text_cannot_hold_is_refused_at_its_field(string original, string written, string path)
+    {
+        var result = Parse(SpecExample.Replace(original, written, StringComparison.Ordinal));
+
+        Assert.That(result.Problems.Select(p => $"{p.Path}: {p.Message}"), Is.EqualTo(new[] { $"{path}: must not contain the NUL character (\\u0000)" }));
+    }
+
     [TestCase("at_most_once")]
     [TestCase("AT_MOST_ONCE")]
     [TestCase("at\u005Fmost_once")]

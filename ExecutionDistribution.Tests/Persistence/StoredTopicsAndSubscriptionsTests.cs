@@ -10,6 +10,42 @@ namespace ExecutionDistribution.Tests.Persistence;
 public sealed class StoredTopicsAndSubscriptionsTests
 {
     [Test]
+    public async Task Text_with_a_nul_character_which_postgresql_cannot_store_gets_400_naming_its_field_and_the_service_goes_on()
+    {
+        await using var db = new TestPostgres();
+        await using var host = await ServiceHost.StartAsync(db.Settings());
+        var id = $"nul-{Guid.NewGuid():N}";
+        async Task<string[]> RefusedFields(string path, object body)
+        {
+            using var response = await host.Client.PostAsJsonAsync(path, body);
+            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), path);
+            var errors = (await response.Content.ReadFromJsonAsync<JsonObject>())!["errors"]!.AsObject();
+            Assert.That(errors.Select(kv => (string?)kv.Value![0]), Has.All.Contains("NUL"), path);
+            return [.. errors.Select(kv => kv.Key)];
+        }
+
+        object Subscription(string subscriptionId, string workflow, string orderId, string topic) => new
+        {
+            subscription_id = subscriptionId,
+            topic_name = topic,
+            subscriber_workflow = workflow,
+            filter = new { order_ids = new[] { orderId } },
+        };
+
+        Assert.That(await RefusedFields("/api/v1/subscriptions", Subscription($"{id}\0", "risk", "O-1", "execution/#")), Is.EqualTo(new[] { "subscription_id" }));
+        Assert.That(await RefusedFields("/api/v1/subscriptions", Subscription(id, "ri\0sk", "O-1", "execution/#")), Is.EqualTo(new[] { "subscriber_workflow" }));
+        Assert.That(await RefusedFields("/api/v1/subscriptions", Subscription(id, "risk", "O-\0", "execution/#")), Is.EqualTo(new[] { "filter.order_ids[0]" }));
+        Assert.That(await RefusedFields("/api/v1/subscriptions", Subscription(id, "risk", "O-1", "execution/\0/#")), Is.EqualTo(new[] { "topic_name" }));
+        Assert.That(await RefusedFields("/api/v1/topics", new { topic_name = "execution/\0", data_type = "FILL_NOTIFICATION" }), Is.EqualTo(new[] { "topic_name" }));
+        var e = JsonNode.Parse(Contract.ExecutionEventParserTests.SpecExample)!.AsObject();
+        e["event_id"] = $"{id}\0";
+        Assert.That(await RefusedFields("/api/v1/executions", e), Is.EqualTo(new[] { "event_id" }));
+
+        using var created = await host.Client.PostAsJsonAsync("/api/v1/subscriptions", Subscription(id, "risk", "O-1", "execution/#"));
+        Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created), "the same definition without NUL is stored");
+    }
+
+    [Test]
     public async Task A_topic_created_through_rest_is_in_execution_topics_and_survives_a_restart()
     {
         await using var db = new TestPostgres();

@@ -742,6 +742,12 @@ internal static class Fields
             return null;
         }
 
+        if (TextRules.HasNul(value))
+        {
+            c.Fail(parent, name, TextRules.NoNul);
+            return null;
+        }
+
         return value;
     }
 

@@ -17,3 +17,17 @@ public readonly record struct EventParseResult(ExecutionEvent? Event, IReadOnlyL
     /// <summary>True when the event parsed and validated.</summary>
     public bool IsValid => Event is not null;
 }
+
+/// <summary>
+/// Text every input must satisfy to be stored: PostgreSQL's <c>text</c> and <c>jsonb</c> cannot hold
+/// the NUL character, so a value with one would fail every write it took part in (an audit batch, an
+/// order upsert, a subscription row). Only a JSON escape (<c>\u0000</c>) or a protobuf string can carry it.
+/// </summary>
+internal static class TextRules
+{
+    /// <summary>The problem's message.</summary>
+    public const string NoNul = "must not contain the NUL character (\\u0000)";
+
+    /// <summary>True when <paramref name="value"/> holds a NUL character.</summary>
+    public static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
+}

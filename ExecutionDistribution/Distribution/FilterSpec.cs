@@ -132,6 +132,12 @@ public sealed record FilterSpec
                 continue;
             }
 
+            if (TextRules.HasNul(value))
+            {
+                problems.Add(new ValidationProblem($"{field}[{i}]", TextRules.NoNul));
+                continue;
+            }
+
             set.Add(StringTable.Intern(value));
         }
 

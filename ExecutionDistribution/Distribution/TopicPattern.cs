@@ -1,3 +1,5 @@
+using ExecutionDistribution.Contract;
+
 namespace ExecutionDistribution.Distribution;
 
 /// <summary>
@@ -37,6 +39,12 @@ public sealed class TopicPattern
         if (string.IsNullOrWhiteSpace(text))
         {
             reason = "must not be empty";
+            return false;
+        }
+
+        if (TextRules.HasNul(text))
+        {
+            reason = TextRules.NoNul;
             return false;
         }
 

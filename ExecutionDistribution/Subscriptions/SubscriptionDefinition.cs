@@ -21,7 +21,9 @@ internal static class SubscriptionRules
 {
     /// <summary>Checks a subscription id; a problem when it is not 1-100 characters.</summary>
     public static ValidationProblem? CheckId(string? id) =>
-        string.IsNullOrEmpty(id) || id.Length > 100 ? new ValidationProblem("subscription_id", "must be 1 to 100 characters") : null;
+        string.IsNullOrEmpty(id) || id.Length > 100 ? new ValidationProblem("subscription_id", "must be 1 to 100 characters")
+        : TextRules.HasNul(id) ? new ValidationProblem("subscription_id", TextRules.NoNul)
+        : null;
 
     /// <summary>Builds the managed subscription, or returns every problem named by its field.</summary>
     public static ManagedSubscription? Build(
@@ -42,6 +44,10 @@ internal static class SubscriptionRules
         if (string.IsNullOrEmpty(d.SubscriberWorkflow) || d.SubscriberWorkflow.Length > 100)
         {
             problems.Add(new ValidationProblem("subscriber_workflow", "must be 1 to 100 characters"));
+        }
+        else if (TextRules.HasNul(d.SubscriberWorkflow))
+        {
+            problems.Add(new ValidationProblem("subscriber_workflow", TextRules.NoNul));
         }
 
         if (d.Filter.Topics.Count > 0)

@@ -109,6 +109,10 @@ internal static partial class TopicsModule
         {
             errors["topic_name"] = ["is required, 1 to 200 characters"];
         }
+        else if (TextRules.HasNul(body.TopicName))
+        {
+            errors["topic_name"] = [TextRules.NoNul];
+        }
 
         if (string.IsNullOrEmpty(body.DataType) || !WireNames.TryParseDataType(body.DataType, out _))
         {
