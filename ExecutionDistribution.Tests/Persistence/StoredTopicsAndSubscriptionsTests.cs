@@ -41,6 +41,9 @@ public sealed class StoredTopicsAndSubscriptionsTests
         e["event_id"] = $"{id}\0";
         Assert.That(await RefusedFields("/api/v1/executions", e), Is.EqualTo(new[] { "event_id" }));
 
+        using var audit = await host.Client.GetAsync(new Uri($"/api/v1/audit?event_id={id}%00", UriKind.Relative));
+        Assert.That(audit.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), "an audit query by such an id");
+
         using var created = await host.Client.PostAsJsonAsync("/api/v1/subscriptions", Subscription(id, "risk", "O-1", "execution/#"));
         Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created), "the same definition without NUL is stored");
     }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Persistence;
 using Microsoft.Extensions.Options;
@@ -81,6 +82,10 @@ internal static class AuditModule
             if (value is { Length: 0 or > 200 })
             {
                 errors[name] = ["must be 1 to 200 characters"];
+            }
+            else if (TextRules.HasNul(value))
+            {
+                errors[name] = [TextRules.NoNul];
             }
         }
 
