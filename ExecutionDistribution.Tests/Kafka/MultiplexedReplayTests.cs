@@ -236,7 +236,7 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
         var after = await call.ReceiveAsync(m => m.Events?.Events.Any(e => e.EventId == $"{run}-after") == true);
 
         AssertExactlyTheMissed(MultiplexedCallTests.Stream(replayed, old), feed, seen: 40);
-        Assert.That((error.RequestId, error.Code), Is.EqualTo(("old", "OUT_OF_RANGE")));
+        Assert.That((error.RequestId, error.Code, error.SubscriptionId), Is.EqualTo(("old", "OUT_OF_RANGE", old)), "answers the subscribe and names the subscription it ended");
         Assert.That(error.Message, Does.StartWith("resume_token").And.Contain("did not come from Kafka"));
         Assert.That(after.Events.Events.Single(e => e.EventId == $"{run}-after").Deliveries.Select(d => d.SubscriptionId), Is.EqualTo(new[] { live }), "the call goes on");
         Assert.That(after.Events.Events.SelectMany(e => e.Deliveries).Select(d => d.SubscriptionId), Has.None.EqualTo(old), "the ended subscription takes nothing more");

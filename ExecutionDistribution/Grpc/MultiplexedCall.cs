@@ -274,11 +274,11 @@ internal sealed class MultiplexedCall : StreamConnection
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
         WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken), cancellationToken);
 
-    protected override async Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken)
+    protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
     {
         await WriteAsync(new MultiplexedMessage
         {
-            Error = new CommandError { RequestId = requestId ?? string.Empty, Code = CodeName(Code(refusal.Kind)), Message = refusal.Reason },
+            Error = new CommandError { RequestId = requestId ?? string.Empty, Code = CodeName(Code(refusal.Kind)), Message = refusal.Reason, SubscriptionId = subscriptionId },
         }, cancellationToken).ConfigureAwait(false);
         StopIfDone();
     }

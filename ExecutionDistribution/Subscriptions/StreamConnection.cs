@@ -48,8 +48,11 @@ internal abstract class StreamConnection(
     /// <summary>Writes one frame of events re-read from Kafka for one subscription still opening (a connection that carries several), with the token after them.</summary>
     protected abstract Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken);
 
-    /// <summary>Tells the client a subscription it asked for did not open (answering <paramref name="requestId"/>).</summary>
-    protected abstract Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken);
+    /// <summary>
+    /// Tells the client subscription <paramref name="subscriptionId"/>, already announced as subscribed, could not
+    /// go on (answering <paramref name="requestId"/>, if it came in a request, and naming the subscription either way).
+    /// </summary>
+    protected abstract Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken);
 
     /// <summary>Tells the client a subscription ended before it joined (while it re-read Kafka), and where to resume it (<see cref="Admission.ResumeToken"/>).</summary>
     protected abstract Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken);
@@ -251,13 +254,13 @@ internal abstract class StreamConnection(
             }
             else
             {
-                await WriteOpenFailedAsync(requestId, refusal!, aborted).ConfigureAwait(false);
+                await WriteOpenFailedAsync(requestId, admission.Id, refusal!, aborted).ConfigureAwait(false);
             }
         }
         catch (ReplayException ex)
         {
             Subscriptions.Abandon(admission);
-            await WriteOpenFailedAsync(requestId, new OpenRefusal($"resume_token: {ex.Message} (resume from the last token this subscription was sent)", RefusalKind.NotReReadable), aborted)
+            await WriteOpenFailedAsync(requestId, admission.Id, new OpenRefusal($"resume_token: {ex.Message} (resume from the last token this subscription was sent)", RefusalKind.NotReReadable), aborted)
                 .ConfigureAwait(false);
         }
         catch (OperationCanceledException)

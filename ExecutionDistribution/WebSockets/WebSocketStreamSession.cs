@@ -633,8 +633,8 @@ internal sealed class WebSocketStreamSession : StreamConnection
             return s.Session._socket.SendAsync(s.Session._replayFrame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, ct);
         }, cancellationToken);
 
-    protected override Task WriteOpenFailedAsync(string? requestId, OpenRefusal refusal, CancellationToken cancellationToken) =>
-        SendErrorAsync(requestId, refusal.Reason, cancellationToken);
+    protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", refusal.Reason, requestId, subscriptionId), ControlFrame.Json), cancellationToken);
 
     protected override Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(
@@ -735,7 +735,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
     private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
 
-    private sealed record ErrorFrame(string Type, string Message, string? RequestId);
+    private sealed record ErrorFrame(string Type, string Message, string? RequestId, string? SubscriptionId = null);
 
     private sealed record EndedFrame(string Type, string SubscriptionId, string ResumeToken, string Reason);
 
