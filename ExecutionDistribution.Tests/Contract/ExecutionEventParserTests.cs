@@ -138,6 +138,17 @@ public sealed class ExecutionEventParserTests
         Assert.That(result.Problems.Select(p => $"{p.Path}: {p.Message}"), Is.EqualTo(new[] { $"{path}: must not contain the NUL character (\\u0000)" }));
     }
 
+    [TestCase("risk management")]
+    [TestCase("risk/management")]
+    [TestCase("risque_géré")]
+    public void A_target_workflow_that_cannot_name_a_kafka_topic_is_refused_at_its_index(string workflow)
+    {
+        var result = Parse(SpecExample.Replace("\"reporting_analytics\"", $"\"{workflow}\"", StringComparison.Ordinal));
+
+        Assert.That(result.Problems.Select(p => p.Path), Is.EqualTo(new[] { "distribution.target_workflows[1]" }));
+        Assert.That(result.Problems[0].Message, Does.Contain("Kafka topic"));
+    }
+
     [TestCase("at_most_once")]
     [TestCase("AT_MOST_ONCE")]
     [TestCase("at\u005Fmost_once")]

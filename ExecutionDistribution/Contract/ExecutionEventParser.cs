@@ -278,6 +278,15 @@ public static class ExecutionEventParser
             {
                 r.Read();
                 workflows = Fields.SymbolArray(ref r, c, parent, "target_workflows", MaxNameLength) ?? [];
+                for (var i = 0; i < workflows.Length; i++)
+                {
+                    // Each names the Kafka topic its copy of the output event goes to (Kafka:OutputTopicTemplate):
+                    // a broker refuses any other character, and that copy could never be published.
+                    if (!TextRules.IsKafkaTopicText(workflows[i]))
+                    {
+                        c.Fail(parent, $"target_workflows[{i}]", "must hold only letters, digits, '.', '_' and '-' (it names a Kafka topic, execution.distributed.{workflow})");
+                    }
+                }
             }
             else if (r.ValueTextEquals("priority"u8))
             {

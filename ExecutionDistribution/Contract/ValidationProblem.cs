@@ -30,4 +30,18 @@ internal static class TextRules
 
     /// <summary>True when <paramref name="value"/> holds a NUL character.</summary>
     public static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
+
+    /// <summary>Only what a Kafka topic name may hold: ASCII letters and digits, '.', '_' and '-'.</summary>
+    public static bool IsKafkaTopicText(ReadOnlySpan<char> value)
+    {
+        foreach (var c in value)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('.' or '_' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

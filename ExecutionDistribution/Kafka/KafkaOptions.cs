@@ -129,7 +129,7 @@ internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
     // Kafka's rule: 1 to 249 characters of ASCII letters, digits, '.', '_' and '-'.
     private static void TopicName(List<string> failures, string key, string name)
     {
-        if (name.Length is 0 or > 249 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
+        if (name.Length is 0 or > 249 || !Contract.TextRules.IsKafkaTopicText(name))
         {
             failures.Add($"{key} must be a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-' (was '{name}').");
         }
