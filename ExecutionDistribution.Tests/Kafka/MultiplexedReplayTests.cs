@@ -295,4 +295,47 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
         Assert.That(MultiplexedStreamTests.Stream(received, live).Select(d => (d.EventId, d.Sequence)), Is.EqualTo(new[] { ($"{run}-live", 1L) }));
         Assert.That(socket.LastResumeTokens[old], Is.Not.EqualTo(token), "frames carry the re-read subscription's token as it moves");
     }
+
+    [Test]
+    public async Task A_websocket_first_subscription_from_the_query_whose_re_reading_fails_ends_with_an_error_naming_it_and_the_connection_goes_on()
+    {
+        await using var setup = await Setup.StartAsync(Cluster);
+        var (host, client, feed, run) = (setup.Host, setup.Client, setup.Feed, setup.Run);
+        var token = await ExpiredTokenAsync(host, client, feed, seen: 40);
+        Cluster.SetDown();
+        StreamClient socket;
+        string old;
+        try
+        {
+            // The first subscription comes in the query string, so nothing it is sent can carry a request_id.
+            socket = await StreamClient.ConnectAsync(host, $"multiplex=true&data_types=FILL_NOTIFICATION&resume_token={Uri.EscapeDataString(token)}");
+            old = (string)(await socket.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed"))["subscription_id"]!;
+
+            // Meanwhile 100 fills over REST (not in Kafka): the first of them leave the 64-event log before it gets there.
+            for (var i = 0; i < 100; i++)
+            {
+                Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest{i}")), Is.True);
+            }
+
+            await WaitUntilAsync(() => host.Core.Tail > host.Core.Head - 100, "the first REST fills left the retained log");
+        }
+        finally
+        {
+            Cluster.SetUp();
+        }
+
+        await using (socket)
+        {
+            var error = await socket.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+            var live = await MultiplexedStreamTests.SubscribeAsync(socket, "live", """{"data_types":["ORDER_UPDATE"]}""");
+            Assert.That(host.Core.TryPublish(Events.Order($"{run}-L", eventId: $"{run}-after")), Is.True);
+            var after = await socket.ReceiveUntilAsync(f => (string?)f["type"] == "events");
+
+            Assert.That((string?)error["subscription_id"], Is.EqualTo(old), error.ToJsonString());
+            Assert.That(error.ContainsKey("request_id"), Is.False, "it came in the query string");
+            Assert.That((string?)error["message"], Does.StartWith("resume_token").And.Contain("did not come from Kafka"));
+            Assert.That((string?)after["events"]![0]!["event"]!["event_id"], Is.EqualTo($"{run}-after"), "the connection goes on");
+            Assert.That((string?)after["events"]![0]!["deliveries"]![0]!["subscription_id"], Is.EqualTo(live));
+        }
+    }
 }
