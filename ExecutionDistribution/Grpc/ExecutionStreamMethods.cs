@@ -1,7 +1,7 @@
-using Grpc.AspNetCore.Server.Model;
-using Grpc.Core;
 using ExecutionDistribution.Grpc.V1;
 using Google.Protobuf;
+using Grpc.AspNetCore.Server.Model;
+using Grpc.Core;
 
 namespace ExecutionDistribution.Grpc;
 

@@ -5,7 +5,6 @@ using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
-using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Filter = ExecutionDistribution.Grpc.V1.Filter;
@@ -14,8 +13,9 @@ namespace ExecutionDistribution.Grpc;
 
 /// <summary>
 /// The spec's <c>ExecutionStream</c> gRPC service, a thin layer over the dispatch core: a stream is a
-/// core subscriber whose batches become <see cref="ExecutionMessage"/>s. Each event's JSON bytes are
-/// serialized once by the core and wrapped, not copied, into every message that carries it.
+/// core subscriber whose batches become <see cref="ExecutionMessage"/>s, written from each event's
+/// bytes encoded once (its JSON by the core, its other Delivery fields by <see cref="DeliveryHead"/>)
+/// by a frame the stream reuses (<see cref="ExecutionFrame"/>; methods bound by <see cref="ExecutionStreamMethods"/>).
 /// Errors: InvalidArgument (a field named), NotFound, AlreadyExists, FailedPrecondition (paused,
 /// already streaming, token from an earlier run), OutOfRange (events after the token no longer
 /// retained), ResourceExhausted (stream limit), Aborted (the subscription changed under the stream),

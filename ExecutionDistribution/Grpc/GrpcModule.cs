@@ -2,7 +2,6 @@ using Grpc.AspNetCore.Server.Model;
 using Grpc.Health.V1;
 using Grpc.Reflection;
 using Grpc.Reflection.V1Alpha;
-using Reflection = Grpc.Reflection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -35,7 +34,7 @@ internal static class GrpcModule
         builder.Services.AddGrpcHealthChecks();
         // Both reflection versions (v1, which current tools ask first, and v1alpha); AddGrpcReflection keeps these.
         Google.Protobuf.Reflection.ServiceDescriptor[] described =
-            [V1.ExecutionStream.Descriptor, Health.Descriptor, Reflection.V1.ServerReflection.Descriptor, ServerReflection.Descriptor];
+            [V1.ExecutionStream.Descriptor, Health.Descriptor, global::Grpc.Reflection.V1.ServerReflection.Descriptor, ServerReflection.Descriptor];
         builder.Services.AddSingleton(new ReflectionServiceImpl(described));
         builder.Services.AddSingleton(new ReflectionV1ServiceImpl(described));
         builder.Services.AddGrpcReflection();

@@ -5,7 +5,6 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
-using Google.Protobuf;
 using Grpc.Core;
 
 namespace ExecutionDistribution.Grpc;
@@ -19,8 +18,8 @@ namespace ExecutionDistribution.Grpc;
 /// <remarks>
 /// The reading is the WebSocket connection's (<see cref="MultiplexedReader"/>): only positions the
 /// dispatcher has finished fanning out, and only below the point every subscription has read through,
-/// so all copies of an event travel in the same batch. Each event's JSON bytes are the core's, wrapped,
-/// not copied. While a write is slow the call stops reading its subscribers, whose overflow policies
+/// so all copies of an event travel in the same batch. The batch is written from each event's bytes
+/// encoded once (<see cref="MultiplexedFrame"/>). While a write is slow the call stops reading its subscribers, whose overflow policies
 /// then apply; no other call notices. The call ends when the client cancels it, when the client has
 /// half-closed and no subscription remains, or when the service stops.
 /// </remarks>
