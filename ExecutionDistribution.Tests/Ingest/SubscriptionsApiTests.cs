@@ -70,7 +70,7 @@ public sealed class SubscriptionsApiTests
 
         Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
         var errors = (await response.Content.ReadFromJsonAsync<JsonObject>())!["errors"]!.AsObject();
-        Assert.That(errors.Select(kv => kv.Key), Is.SupersetOf(new[] { "subscription_id", "subscriber_workflow", "delivery_guarantee" }));
+        Assert.That(errors.Select(kv => kv.Key), Is.EquivalentTo(new[] { "subscription_id", "topic_name", "subscriber_workflow", "filter.data_types[0]", "delivery_guarantee" }));
     }
 
     [Test]

@@ -61,20 +61,20 @@ internal static class SubscriptionRules
             problems.Add(new ValidationProblem("delivery_guarantee", "must be at_least_once or at_most_once"));
         }
 
-        if (problems.Count > 0)
+        // The filter is checked even when the fields above have problems, so every problem is reported at
+        // once; the topic joins it only when it passed its own check (else it is reported once, above).
+        var topicChecked = !problems.Exists(p => p.Path == "topic_name");
+        var spec = d.Filter with { Topics = topicChecked ? [d.TopicName] : [] };
+        var filter = spec.Build(out var filterProblems, out var filterOverLimit);
+        foreach (var p in filterProblems)
         {
-            return null;
+            problems.Add(p.Path.StartsWith("topics[", StringComparison.Ordinal) ? p with { Path = "topic_name" } : p with { Path = $"filter.{p.Path}" });
         }
 
-        var spec = d.Filter with { Topics = [d.TopicName] };
-        var filter = spec.Build(out var filterProblems, out overLimit);
-        if (filter is null)
+        // A limit answer (ResourceExhausted / 429) only when the filter's limits are all that is wrong.
+        overLimit = filterOverLimit && problems.Count == filterProblems.Count;
+        if (filter is null || problems.Count > 0)
         {
-            foreach (var p in filterProblems)
-            {
-                problems.Add(p.Path.StartsWith("topics[", StringComparison.Ordinal) ? p with { Path = "topic_name" } : p with { Path = $"filter.{p.Path}" });
-            }
-
             return null;
         }
 
