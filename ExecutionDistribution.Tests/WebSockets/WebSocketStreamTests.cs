@@ -118,6 +118,25 @@ public sealed class WebSocketStreamTests
     }
 
     [Test]
+    public async Task A_client_message_that_is_not_json_or_not_utf8_gets_an_error_frame_and_the_stream_goes_on()
+    {
+        await using var client = await StreamClient.ConnectAsync(_host, $"order_ids=bad-msg-{Guid.NewGuid():N}");
+        await client.ReceiveAsync();
+
+        await client.SendAsync("not json");
+        var notJson = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+        byte[] invalid = [.. "{\"type\":\"ack\",\"subscription_id\":\""u8, 0xC3, 0x28, .. "\"}"u8];
+        await client.SendBinaryAsync(invalid);
+        var notUtf8 = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+        await client.SendAsync("""{"type":"ping"}""");
+        var pong = await client.ReceiveUntilAsync(f => (string?)f["type"] == "pong");
+
+        Assert.That((string?)notJson["message"], Is.EqualTo("the message is not JSON"));
+        Assert.That((string?)notUtf8["message"], Is.EqualTo("the message is not valid UTF-8"));
+        Assert.That((string?)pong["type"], Is.EqualTo("pong"), "the stream goes on");
+    }
+
+    [Test]
     public async Task A_client_that_stops_reading_is_isolated_and_at_most_once_drops_are_announced()
     {
         var order = $"slow-{Guid.NewGuid():N}";
@@ -206,6 +225,9 @@ internal sealed class StreamClient : IAsyncDisposable
 
     public async Task SendAsync(string text) =>
         await _socket.SendAsync(Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text, true, CancellationToken.None);
+
+    public async Task SendBinaryAsync(byte[] bytes) =>
+        await _socket.SendAsync(bytes, WebSocketMessageType.Binary, true, CancellationToken.None);
 
     public async Task<JsonObject> ReceiveAsync()
     {

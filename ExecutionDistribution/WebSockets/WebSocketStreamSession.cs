@@ -477,6 +477,14 @@ internal sealed class WebSocketStreamSession : StreamConnection
     // ping, ack, and on a multiplexed connection subscribe / unsubscribe. Anything else gets an error frame.
     private async Task HandleClientMessageAsync(ReadOnlyMemory<byte> text, CancellationToken aborted)
     {
+        // A text message's UTF-8 is checked by the WebSocket itself (it closes with 1007), a binary one's is
+        // not, and reading an invalid string from the document would throw out of the receive loop.
+        if (!System.Text.Unicode.Utf8.IsValid(text.Span))
+        {
+            await SendErrorAsync(null, "the message is not valid UTF-8", aborted).ConfigureAwait(false);
+            return;
+        }
+
         JsonDocument document;
         try
         {
