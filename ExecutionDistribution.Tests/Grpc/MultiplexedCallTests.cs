@@ -35,6 +35,32 @@ public sealed class MultiplexedCallTests
     }
 
     [Test]
+    public async Task A_command_that_is_not_a_valid_message_ends_only_its_own_call_with_a_status()
+    {
+        // Raw bytes on the wire, as a client that does not use our .proto might send: a StreamCommand
+        // whose request_id (field 1) is two bytes of invalid UTF-8.
+        var bytes = new Marshaller<byte[]>(b => b, b => b);
+        var method = new Method<byte[], byte[]>(MethodType.DuplexStreaming, "execdist.v1.ExecutionStream", "StreamMultiplexed", bytes, bytes);
+        using var raw = _channel.CreateCallInvoker().AsyncDuplexStreamingCall(method, null, new CallOptions());
+        await raw.RequestStream.WriteAsync([0x0A, 0x02, 0xC3, 0x28]);
+
+        var ex = Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await raw.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+
+        // Not an OK end, as if the service had finished: the client is told its message was bad.
+        Assert.That(ex!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
+        Assert.That(ex.Status.Detail, Does.Contain("StreamCommand").And.Contain("UTF-8"));
+        using var other = _client.StreamMultiplexed();
+        await other.RequestStream.WriteAsync(new StreamCommand { RequestId = "after", Subscribe = Watching($"after-{Guid.NewGuid():N}") });
+        Assert.That(await other.ResponseStream.MoveNext(CancellationToken.None), Is.True);
+        Assert.That(other.ResponseStream.Current.Subscribed.RequestId, Is.EqualTo("after"), "other calls go on");
+    }
+
+    [Test]
     public async Task An_event_that_several_subscriptions_take_travels_once_tagged_with_each_subscription_and_its_sequence()
     {
         var run = Guid.NewGuid().ToString("N")[..8];

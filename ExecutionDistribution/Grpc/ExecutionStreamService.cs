@@ -190,14 +190,20 @@ internal sealed class ExecutionStreamService(
             throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
         }
 
+        MultiplexedCall call;
         try
         {
-            var call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay);
+            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay);
             await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
         {
             limiter.Release(client);
+        }
+
+        if (call.Unreadable is { } why)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"a command could not be read as a StreamCommand: {why}"));
         }
 
         if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)

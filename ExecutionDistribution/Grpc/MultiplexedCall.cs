@@ -5,6 +5,7 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace ExecutionDistribution.Grpc;
@@ -35,6 +36,7 @@ internal sealed class MultiplexedCall : StreamConnection
     private readonly MultiplexedFrame _frame = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
+    private string? _unreadable;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
@@ -47,6 +49,9 @@ internal sealed class MultiplexedCall : StreamConnection
         _writer = writer;
         _replay = replay;
     }
+
+    /// <summary>Why a command of the client could not be read, when that ended the call; the service answers InvalidArgument.</summary>
+    public string? Unreadable => Volatile.Read(ref _unreadable);
 
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
     public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
@@ -141,17 +146,29 @@ internal sealed class MultiplexedCall : StreamConnection
             // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
             StopIfDone();
         }
+        catch (InvalidProtocolBufferException ex) when (!aborted.IsCancellationRequested)
+        {
+            // Not a disconnect (it is an IOException): the client sent bytes that are not a StreamCommand,
+            // and what follows them cannot be trusted. The call ends gracefully, then with InvalidArgument.
+            Volatile.Write(ref _unreadable, ex.Message);
+            await StopAsync(stop).ConfigureAwait(false);
+        }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
         {
             // The client went away, or the call ended.
-            try
-            {
-                await stop.CancelAsync().ConfigureAwait(false);
-            }
-            catch (ObjectDisposedException)
-            {
-                // The call already ended.
-            }
+            await StopAsync(stop).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task StopAsync(CancellationTokenSource stop)
+    {
+        try
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The call already ended.
         }
     }
 
