@@ -210,6 +210,23 @@ public sealed class ExecutionStreamGrpcTests
     }
 
     [Test]
+    public async Task A_request_that_is_not_a_valid_message_gets_invalid_argument_naming_its_type()
+    {
+        // Raw bytes on the wire, as a client that does not use our .proto might send: a string field of invalid UTF-8.
+        var bytes = new Marshaller<byte[]>(b => b, b => b);
+        var invoker = _channel.CreateCallInvoker();
+        var ack = new Method<byte[], byte[]>(MethodType.Unary, "execdist.v1.ExecutionStream", "Acknowledge", bytes, bytes);
+        var stream = new Method<byte[], byte[]>(MethodType.ServerStreaming, "execdist.v1.ExecutionStream", "StreamExecution", bytes, bytes);
+
+        var unary = Assert.ThrowsAsync<RpcException>(async () => await invoker.AsyncUnaryCall(ack, null, new CallOptions(), [0x0A, 0x02, 0xC3, 0x28]));
+        using var call = invoker.AsyncServerStreamingCall(stream, null, new CallOptions(), [0x12, 0x02, 0xC3, 0x28]);
+        var streaming = Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.That((unary!.StatusCode, unary.Status.Detail), Is.EqualTo((StatusCode.InvalidArgument, "the message is not a valid AckRequest: String is invalid UTF-8.")));
+        Assert.That((streaming!.StatusCode, streaming.Status.Detail), Is.EqualTo((StatusCode.InvalidArgument, "the message is not a valid StreamRequest: String is invalid UTF-8.")));
+    }
+
+    [Test]
     public async Task Standard_health_checking_and_reflection_answer()
     {
         var health = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest());

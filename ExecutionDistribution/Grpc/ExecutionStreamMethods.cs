@@ -38,16 +38,27 @@ internal sealed class ExecutionStreamMethods : IServiceMethodProvider<ExecutionS
         context.AddDuplexStreamingMethod(StreamMultiplexed, [], static (service, commands, stream, call) => service.StreamMultiplexed(commands, stream, call));
     }
 
-    // As the generated code does: straight into gRPC's buffer, its length known first.
+    // As the generated code does: straight into gRPC's buffer, its length known first. A request that is
+    // not a valid message is the client's error (InvalidArgument), not an exception of the handler (Unknown).
     private static Marshaller<T> Protobuf<T>(MessageParser<T> parser)
-        where T : IMessage<T> => new(
+        where T : IMessage<T>, new() => new(
         static (message, context) =>
         {
             context.SetPayloadLength(message.CalculateSize());
             message.WriteTo(context.GetBufferWriter());
             context.Complete();
         },
-        context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+        context =>
+        {
+            try
+            {
+                return parser.ParseFrom(context.PayloadAsReadOnlySequence());
+            }
+            catch (InvalidProtocolBufferException ex)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"the message is not a valid {new T().Descriptor.Name}: {ex.Message}"));
+            }
+        });
 
     // Frames are only ever sent by the service.
     private static Marshaller<T> Frames<T>()

@@ -203,7 +203,7 @@ internal sealed class ExecutionStreamService(
 
         if (call.Unreadable is { } why)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"a command could not be read as a StreamCommand: {why}"));
+            throw new RpcException(new Status(StatusCode.InvalidArgument, why));
         }
 
         if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)

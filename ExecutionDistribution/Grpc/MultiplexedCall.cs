@@ -5,7 +5,6 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
-using Google.Protobuf;
 using Grpc.Core;
 
 namespace ExecutionDistribution.Grpc;
@@ -146,11 +145,11 @@ internal sealed class MultiplexedCall : StreamConnection
             // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
             StopIfDone();
         }
-        catch (InvalidProtocolBufferException ex) when (!aborted.IsCancellationRequested)
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && !aborted.IsCancellationRequested)
         {
-            // Not a disconnect (it is an IOException): the client sent bytes that are not a StreamCommand,
-            // and what follows them cannot be trusted. The call ends gracefully, then with InvalidArgument.
-            Volatile.Write(ref _unreadable, ex.Message);
+            // The client sent bytes that are not a StreamCommand (ExecutionStreamMethods' marshaller), and
+            // what follows them cannot be trusted. The call ends gracefully, then with InvalidArgument.
+            Volatile.Write(ref _unreadable, ex.Status.Detail);
             await StopAsync(stop).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
