@@ -114,6 +114,17 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
         return token;
     }
 
+    // 100 fills over REST (not in Kafka), meanwhile: the first of them leave the 64-event log before a re-reading gets there.
+    private static async Task PublishOverRestPastTheLogAsync(ServiceHost host, string run)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest{i}")), Is.True);
+        }
+
+        await WaitUntilAsync(() => host.Core.Tail > host.Core.Head - 100, "the first REST fills left the retained log");
+    }
+
     [Test]
     public async Task A_subscription_resumed_before_the_retained_log_on_a_multiplexed_call_gets_its_missed_events_from_kafka_while_the_others_stream_on()
     {
@@ -217,13 +228,7 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
             request.ResumeToken = token;
             old = (await call.SubscribeAsync("old", request)).SubscriptionId;
 
-            // Meanwhile 100 fills over REST (not in Kafka): the first of them leave the 64-event log before it gets there.
-            for (var i = 0; i < 100; i++)
-            {
-                Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest{i}")), Is.True);
-            }
-
-            await WaitUntilAsync(() => host.Core.Tail > host.Core.Head - 100, "the first REST fills left the retained log");
+            await PublishOverRestPastTheLogAsync(host, run);
         }
         finally
         {
@@ -311,13 +316,7 @@ public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
             socket = await StreamClient.ConnectAsync(host, $"multiplex=true&data_types=FILL_NOTIFICATION&resume_token={Uri.EscapeDataString(token)}");
             old = (string)(await socket.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed"))["subscription_id"]!;
 
-            // Meanwhile 100 fills over REST (not in Kafka): the first of them leave the 64-event log before it gets there.
-            for (var i = 0; i < 100; i++)
-            {
-                Assert.That(host.Core.TryPublish(Events.Fill($"{run}-REST", eventId: $"{run}-rest{i}")), Is.True);
-            }
-
-            await WaitUntilAsync(() => host.Core.Tail > host.Core.Head - 100, "the first REST fills left the retained log");
+            await PublishOverRestPastTheLogAsync(host, run);
         }
         finally
         {

@@ -488,10 +488,10 @@ internal static class Fields
 
         var byteLength = r.HasValueSequence ? (int)r.ValueSequence.Length : r.ValueSpan.Length;
         string value;
-        if (!r.ValueIsEscaped && !r.HasValueSequence && StringTable.TryInternUtf8(r.ValueSpan, out var interned))
+        if (!r.ValueIsEscaped && !r.HasValueSequence && byteLength <= StringTable.MaxLength)
         {
-            // The common case: looked up by its UTF-8 bytes, not transcoded once seen.
-            value = interned;
+            // The common case: looked up by its UTF-8 bytes (checked by IsString), not transcoded once seen.
+            value = StringTable.InternUtf8(r.ValueSpan);
         }
         else if (byteLength <= StringTable.MaxLength)
         {

@@ -65,29 +65,24 @@ internal static class StringTable
     private static int _utf8Count;
 
     /// <summary>
-    /// The interned instance whose UTF-8 encoding is <paramref name="utf8"/> (at most <see cref="MaxLength"/>
-    /// bytes); false when the bytes are not valid UTF-8 (the caller takes the reader's path, which reports it).
+    /// The interned instance whose UTF-8 encoding is <paramref name="utf8"/>: valid UTF-8 (the parser
+    /// checks every string first) of at most <see cref="MaxLength"/> bytes.
     /// </summary>
-    public static bool TryInternUtf8(ReadOnlySpan<byte> utf8, out string value)
+    public static string InternUtf8(ReadOnlySpan<byte> utf8)
     {
-        if (Utf8Lookup.TryGetValue(utf8, out value!))
+        if (Utf8Lookup.TryGetValue(utf8, out var existing))
         {
-            return true;
-        }
-
-        if (utf8.Length > MaxLength || !System.Text.Unicode.Utf8.IsValid(utf8))
-        {
-            return false;
+            return existing;
         }
 
         Span<char> chars = stackalloc char[MaxLength];
-        value = Intern(chars[..System.Text.Encoding.UTF8.GetChars(utf8, chars)]);
+        var value = Intern(chars[..System.Text.Encoding.UTF8.GetChars(utf8, chars)]);
         if (Volatile.Read(ref _utf8Count) < MaxEntries && Utf8Table.TryAdd(utf8.ToArray(), value))
         {
             Interlocked.Increment(ref _utf8Count);
         }
 
-        return true;
+        return value;
     }
 
     /// <summary>The interned instance equal to <paramref name="chars"/>.</summary>

@@ -42,6 +42,9 @@ internal sealed class ExecutionFrame : IWireFrame
     private string _resumeToken = string.Empty;
     private DeliveryBatch? _batch;
 
+    // The batch's encoded size, measured once per batch (gRPC asks the size before the bytes); -1 until then.
+    private int _batchSize = -1;
+
     /// <summary>A frame for protobuf to encode.</summary>
     public static ExecutionFrame Of(ExecutionMessage message) => new() { _message = message };
 
@@ -52,13 +55,14 @@ internal sealed class ExecutionFrame : IWireFrame
         _subscriptionId = subscriptionId;
         _resumeToken = resumeToken;
         _batch = batch;
+        _batchSize = -1;
         return this;
     }
 
     /// <inheritdoc />
     public int CalculateSize() =>
         _message?.CalculateSize()
-        ?? ProtoWriter.StringFieldSize(_subscriptionId) + ProtoWriter.DelimitedSize(BatchSize(_batch!)) + ProtoWriter.StringFieldSize(_resumeToken);
+        ?? ProtoWriter.StringFieldSize(_subscriptionId) + ProtoWriter.DelimitedSize(BatchSize()) + ProtoWriter.StringFieldSize(_resumeToken);
 
     /// <inheritdoc />
     public void WriteTo(IBufferWriter<byte> output)
@@ -72,7 +76,7 @@ internal sealed class ExecutionFrame : IWireFrame
         var batch = _batch!;
         var w = new ProtoWriter(output);
         w.String(SubscriptionIdTag, _subscriptionId);
-        w.Delimited(EventsTag, BatchSize(batch));
+        w.Delimited(EventsTag, BatchSize());
         foreach (var d in batch.Deliveries)
         {
             w.Delimited(DeliveryTag, DeliverySize(d));
@@ -86,15 +90,21 @@ internal sealed class ExecutionFrame : IWireFrame
         w.Flush();
     }
 
-    private static int BatchSize(DeliveryBatch batch)
+    private int BatchSize()
     {
+        if (_batchSize >= 0)
+        {
+            return _batchSize;
+        }
+
+        var batch = _batch!;
         var size = ProtoWriter.Int64FieldSize(batch.Dropped) + ProtoWriter.Int64FieldSize(batch.LostPositions);
         foreach (var d in batch.Deliveries)
         {
             size += ProtoWriter.DelimitedSize(DeliverySize(d));
         }
 
-        return size;
+        return _batchSize = size;
     }
 
     private static int DeliverySize(Distribution.Delivery d) => DeliveryHead.MessageSize(d.Event, ProtoWriter.Int64FieldSize(d.Sequence));

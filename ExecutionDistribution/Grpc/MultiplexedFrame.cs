@@ -40,6 +40,9 @@ internal sealed class MultiplexedFrame : IWireFrame
     private DeliveryBatch? _replayBatch;
     private string _replayToken = string.Empty;
 
+    // The batch's encoded size, measured once per batch (gRPC asks the size before the bytes); -1 until then.
+    private int _batchSize = -1;
+
     /// <summary>A frame for protobuf to encode.</summary>
     public static MultiplexedFrame Of(MultiplexedMessage message) => new() { _message = message };
 
@@ -53,6 +56,7 @@ internal sealed class MultiplexedFrame : IWireFrame
         _message = null;
         _members = members;
         _reader = reader;
+        _batchSize = -1;
         return this;
     }
 
@@ -136,6 +140,11 @@ internal sealed class MultiplexedFrame : IWireFrame
 
     private int BatchSize()
     {
+        if (_batchSize >= 0)
+        {
+            return _batchSize;
+        }
+
         var size = 0;
         if (_replayBatch is { } batch)
         {
@@ -144,7 +153,7 @@ internal sealed class MultiplexedFrame : IWireFrame
                 size += ProtoWriter.DelimitedSize(DeliveryHead.MessageSize(d.Event, ProtoWriter.DelimitedSize(SequenceSize(_replayId!, d.Sequence))));
             }
 
-            return size + EntrySize(_replayId!, _replayToken);
+            return _batchSize = size + EntrySize(_replayId!, _replayToken);
         }
 
         var members = _members!;
@@ -164,7 +173,7 @@ internal sealed class MultiplexedFrame : IWireFrame
             }
         }
 
-        return size;
+        return _batchSize = size;
     }
 
     // The deliveries of one event are adjacent: the reader sorts them by log position.
