@@ -56,6 +56,7 @@ public sealed record CoreResult(
     double DeliveriesPerSecond,
     double DeliveriesPerEvent,
     double AllocatedBytesPerEvent,
+    double CpuMicrosPerEvent,
     int Gen0,
     int Gen1,
     int Gen2,
@@ -138,7 +139,7 @@ public static class CoreWorkload
             foreach (var o in medians.Skip(1))
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"ratio {o.Variant} / {b.Variant}: events/s {o.EventsPerSecond / b.EventsPerSecond:0.00}x, p99 {o.P99Micros / Math.Max(b.P99Micros, 1e-9):0.00}x"));
+                    $"ratio {o.Variant} / {b.Variant}: events/s {o.EventsPerSecond / b.EventsPerSecond:0.00}x, cpu/event {o.CpuMicrosPerEvent / Math.Max(b.CpuMicrosPerEvent, 1e-9):0.00}x, p99 {o.P99Micros / Math.Max(b.P99Micros, 1e-9):0.00}x"));
             }
         }
 
@@ -172,12 +173,14 @@ public static class CoreWorkload
             GC.Collect();
             var (gen0, gen1, gen2) = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
             var allocated = GC.GetTotalAllocatedBytes(precise: true);
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var (ingested, delivered) = (variant.Ingested, variant.Delivered);
             var clock = Stopwatch.StartNew();
             Thread.Sleep(TimeSpan.FromSeconds(settings.MeasureSeconds));
             var seconds = clock.Elapsed.TotalSeconds;
             var (ingestedEnd, deliveredEnd) = (variant.Ingested, variant.Delivered);
             var allocatedEnd = GC.GetTotalAllocatedBytes(precise: true);
+            var cpuEnd = Process.GetCurrentProcess().TotalProcessorTime;
             var gens = (GC.CollectionCount(0) - gen0, GC.CollectionCount(1) - gen1, GC.CollectionCount(2) - gen2);
             producer.Stop();
             variant.WaitIdle(TimeSpan.FromSeconds(30));
@@ -185,6 +188,9 @@ public static class CoreWorkload
             var eventsPerSecond = (ingestedEnd - ingested) / seconds;
             var deliveriesPerSecond = (deliveredEnd - delivered) / seconds;
             var bytesPerEvent = (allocatedEnd - allocated) / (double)Math.Max(1, ingestedEnd - ingested);
+
+            // CPU of the whole process (producer, dispatcher, readers) per event: steadier than events/s on a shared machine.
+            var cpuPerEvent = (cpuEnd - cpu).TotalMicroseconds / Math.Max(1, ingestedEnd - ingested);
 
             // Phase 2: latency at a fixed offered rate, a fraction of the measured maximum.
             var rate = eventsPerSecond * settings.LatencyFraction;
@@ -208,6 +214,7 @@ public static class CoreWorkload
                 deliveriesPerSecond,
                 deliveriesPerSecond / Math.Max(1, eventsPerSecond),
                 bytesPerEvent,
+                cpuPerEvent,
                 gens.Item1,
                 gens.Item2,
                 gens.Item3,
@@ -232,14 +239,14 @@ public static class CoreWorkload
         }
 
         return new CoreResult(variant + " (median)", M(r => r.EventsPerSecond), M(r => r.DeliveriesPerSecond), M(r => r.DeliveriesPerEvent),
-            M(r => r.AllocatedBytesPerEvent), (int)M(r => r.Gen0), (int)M(r => r.Gen1), (int)M(r => r.Gen2), M(r => r.LatencyOfferedRate),
+            M(r => r.AllocatedBytesPerEvent), M(r => r.CpuMicrosPerEvent), (int)M(r => r.Gen0), (int)M(r => r.Gen1), (int)M(r => r.Gen2), M(r => r.LatencyOfferedRate),
             M(r => r.LatencyAchievedRate), M(r => r.P50Micros), M(r => r.P90Micros), M(r => r.P99Micros), M(r => r.P999Micros), M(r => r.MaxMicros),
             (long)M(r => r.Dropped), (long)M(r => r.CatchUps));
     }
 
     private static void Print(int run, CoreResult r) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{(run > 0 ? $"run {run} " : string.Empty)}{r.Variant,-22} events/s {r.EventsPerSecond,12:N0}  deliveries/s {r.DeliveriesPerSecond,13:N0}  ({r.DeliveriesPerEvent:0.00}/event)  " +
-        $"alloc {r.AllocatedBytesPerEvent,7:0.0} B/event  gc {r.Gen0}/{r.Gen1}/{r.Gen2}  | at {r.LatencyAchievedRate,10:N0}/s: p50 {r.P50Micros,8:0.0} us  p90 {r.P90Micros,8:0.0} us  p99 {r.P99Micros,8:0.0} us  " +
+        $"alloc {r.AllocatedBytesPerEvent,7:0.0} B/event  cpu {r.CpuMicrosPerEvent,5:0.00} us/event  gc {r.Gen0}/{r.Gen1}/{r.Gen2}  | at {r.LatencyAchievedRate,10:N0}/s: p50 {r.P50Micros,8:0.0} us  p90 {r.P90Micros,8:0.0} us  p99 {r.P99Micros,8:0.0} us  " +
         $"p99.9 {r.P999Micros,8:0.0} us  max {r.MaxMicros,9:0.0} us  | dropped {r.Dropped} catch-ups {r.CatchUps}"));
 
     /// <summary>One design under test.</summary>

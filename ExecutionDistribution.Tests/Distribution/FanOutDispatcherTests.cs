@@ -1,3 +1,4 @@
+using System.Globalization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Tests.Support;
@@ -283,6 +284,52 @@ public sealed class FanOutDispatcherTests
         Assert.That(ids.Take(2), Is.EqualTo(new[] { "C1-urgent", "D1-latency-sensitive" }), "urgent events jump the queue");
         Assert.That(ids.IndexOf("A1-low"), Is.LessThan(ids.IndexOf("A2-urgent")), "but never ahead of an earlier event of their order");
         Assert.That(reader.Deliveries.Select(d => d.Sequence), Is.EqualTo(new long[] { 1, 2, 3, 4, 5, 6 }));
+    }
+
+    [Test]
+    public async Task A_batch_of_many_orders_keeps_each_orders_events_in_order_and_puts_every_free_urgent_event_first()
+    {
+        using var core = Dispatchers.Start();
+        var subscriber = core.Subscribe("many", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce);
+        var random = new Random(11);
+        var published = new List<ExecutionEvent>();
+        for (var i = 0; i < 240; i++)
+        {
+            var order = $"ORD-{random.Next(60)}";
+            var e = random.Next(3) == 0 ? Events.Order(order, priority: 5, eventId: $"e{i}") : Events.Fill(order, priority: 1, eventId: $"e{i}");
+            published.Add(e);
+            core.TryPublish(e);
+        }
+
+        await Eventually.WaitUntilAsync(() => subscriber.Backlog == published.Count, "backlog built up");
+        var batch = new DeliveryBatch(256);
+        Assert.That(subscriber.TryReadBatch(batch), Is.True);
+        var read = batch.Deliveries.ToArray().Select(d => d.Event).ToList();
+        Assert.That(read, Has.Count.EqualTo(published.Count), "one batch holds them all");
+
+        // What the order must be: an urgent event goes first unless an earlier event of its order was deferred.
+        var deferred = new HashSet<string>(StringComparer.Ordinal);
+        var first = new List<string>();
+        var rest = new List<string>();
+        foreach (var e in published)
+        {
+            if (e.IsUrgent && !deferred.Contains(e.OrderId!))
+            {
+                first.Add(e.EventId);
+            }
+            else
+            {
+                deferred.Add(e.OrderId!);
+                rest.Add(e.EventId);
+            }
+        }
+
+        Assert.That(rest, Is.Not.Empty, "some events were deferred");
+        Assert.That(read.Select(e => e.EventId), Is.EqualTo(first.Concat(rest)));
+        foreach (var order in read.GroupBy(e => e.OrderId))
+        {
+            Assert.That(order.Select(e => int.Parse(e.EventId[1..], CultureInfo.InvariantCulture)), Is.Ordered, order.Key!);
+        }
     }
 
     [Test]

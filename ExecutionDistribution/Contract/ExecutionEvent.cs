@@ -66,6 +66,7 @@ public sealed class ExecutionEvent
         (OrderId, InstrumentId, var venue) = PayloadRouting.Of(data);
         Venue = venue ?? metadata.ExecutionVenue;
         IsUrgent = routing.Priority == 1 || metadata.LatencySensitive;
+        OrderHash = OrderId is null ? 0 : StringComparer.Ordinal.GetHashCode(OrderId);
     }
 
     /// <summary>Unique id of the event; redeliveries keep it.</summary>
@@ -88,6 +89,12 @@ public sealed class ExecutionEvent
 
     /// <summary>The order the event belongs to (null for venue status); events of one order keep their order.</summary>
     public string? OrderId { get; }
+
+    /// <summary>
+    /// The hash of <see cref="OrderId"/> (0 without one), computed once here so that per-delivery work
+    /// (a reader keeping an order's events in order) never hashes the string again. Valid in this process only.
+    /// </summary>
+    internal int OrderHash { get; }
 
     /// <summary>The instrument, when the payload names one.</summary>
     public string? InstrumentId { get; }

@@ -23,6 +23,15 @@ internal static partial class DistributionLog
     [LoggerMessage(1010, LogLevel.Debug, "Subscriber {SubscriberId} attached ({Guarantee})")]
     public static partial void SubscriberAttached(ILogger logger, string subscriberId, string guarantee);
 
+    [LoggerMessage(1012, LogLevel.Information, "Subscriber {SubscriberId} fell behind the retained log at position {Position} (oldest retained {Tail}); re-reading from Kafka")]
+    public static partial void RereadStarted(ILogger logger, string subscriberId, long position, long tail);
+
+    [LoggerMessage(1013, LogLevel.Warning, "Subscriber {SubscriberId} fell behind the retained log at position {Position} and cannot re-read it: {Reason}")]
+    public static partial void RereadRefused(ILogger logger, string subscriberId, long position, string reason);
+
+    [LoggerMessage(1014, LogLevel.Warning, "Subscriber {SubscriberId} stopped re-reading from Kafka: {Reason}")]
+    public static partial void RereadFailed(ILogger logger, string subscriberId, string reason);
+
     [LoggerMessage(1011, LogLevel.Debug, "Subscriber {SubscriberId} detached: delivered {Delivered}, dropped {Dropped}, catch-ups {CatchUps}")]
     public static partial void SubscriberDetached(ILogger logger, string subscriberId, long delivered, long dropped, long catchUps);
 }

@@ -56,6 +56,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private int _publishing;
     private readonly RetainedLog _log;
     private readonly ConcurrentQueue<Subscriber> _rejoins = new();
+    private readonly ConcurrentQueue<(Subscriber Subscriber, long Position)> _fellBehind = new();
     private readonly Lock _registrationGate = new();
     private readonly Dictionary<string, Subscriber> _subscribers = new(StringComparer.Ordinal);
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 100);
@@ -133,6 +134,20 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// it). It must not block: it only enqueues.
     /// </summary>
     public IDropObserver? DropObserver { get; set; }
+
+    /// <summary>
+    /// Where an at_least_once subscriber that fell behind the retained log re-reads what the log no
+    /// longer holds (the Kafka module's <see cref="IEventReplay"/>); without it those positions are
+    /// announced as lost. Set once at start.
+    /// </summary>
+    public IEventReplay? Replay { get; private set; }
+
+    /// <summary>Lets at_least_once subscribers re-read from <paramref name="replay"/> what the retained log no longer holds.</summary>
+    public void UseReplay(IEventReplay replay) => Replay = replay;
+
+    internal TimeProvider Time => _time;
+
+    internal ILogger Logger => _logger;
 
     /// <summary>Starts the dispatcher thread. Idempotent.</summary>
     public void Start()
@@ -421,11 +436,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     public DistributionStats GetStats()
     {
         var subscribers = Volatile.Read(ref _index).All;
-        long catchingUp = 0, dropped = 0, delivered = 0;
+        long catchingUp = 0, dropped = 0, delivered = 0, rereads = 0;
         foreach (var s in subscribers)
         {
             delivered += s.Delivered;
             dropped += s.Dropped;
+            rereads += s.Rereads;
             if (s.IsCatchingUp)
             {
                 catchingUp++;
@@ -444,7 +460,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             _log.Tail,
             _log.Capacity,
             _ingest.Count,
-            LogEpoch);
+            LogEpoch,
+            rereads);
     }
 
     /// <summary>
@@ -544,6 +561,13 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>The current routing index (benchmarks drive it directly).</summary>
     internal RoutingIndex CurrentIndex => Volatile.Read(ref _index);
 
+    /// <summary>A live subscriber's reader found a position of its ring gone from the log (see <see cref="Subscriber.FallBehind"/>).</summary>
+    internal void RequestCatchUp(Subscriber s, long position)
+    {
+        _fellBehind.Enqueue((s, position));
+        WakeDispatcher();
+    }
+
     /// <summary>A catching-up (or new) subscriber asks to be put on the live path.</summary>
     internal void RequestRejoin(Subscriber s)
     {
@@ -630,9 +654,14 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     private void ProcessRejoins()
     {
-        if (_rejoins.IsEmpty)
+        if (_rejoins.IsEmpty && _fellBehind.IsEmpty)
         {
             return;
+        }
+
+        while (_fellBehind.TryDequeue(out var behind))
+        {
+            behind.Subscriber.FallBehind(behind.Position);
         }
 
         var head = _log.Head;
@@ -652,7 +681,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     {
         _wake.Reset();
         Interlocked.Exchange(ref _sleeping, 1);
-        if (_ingest.Count > 0 || !_rejoins.IsEmpty || Volatile.Read(ref _completed) == 1)
+        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || Volatile.Read(ref _completed) == 1)
         {
             Volatile.Write(ref _sleeping, 0);
             return;
@@ -684,6 +713,7 @@ internal readonly struct DispatchSink(FanOutDispatcher dispatcher) : IRouteSink
 /// <param name="LogCapacity">Retained log slots.</param>
 /// <param name="IngestQueueDepth">Events waiting for the dispatcher.</param>
 /// <param name="LogEpoch">This process's log epoch.</param>
+/// <param name="Rereads">Times the attached at_least_once subscribers fell behind the retained log and re-read from Kafka.</param>
 public sealed record DistributionStats(
     long Ingested,
     long Routed,
@@ -696,7 +726,8 @@ public sealed record DistributionStats(
     long LogTail,
     int LogCapacity,
     int IngestQueueDepth,
-    Guid LogEpoch);
+    Guid LogEpoch,
+    long Rereads = 0);
 
 /// <summary>Why a subscription was refused.</summary>
 public enum SubscriptionRejection

@@ -36,7 +36,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private readonly RetainedLog _log;
     private readonly FanOutDispatcher _dispatcher;
     private readonly int _rejoinThreshold;
-    private readonly HashSet<string> _deferredOrders = new(StringComparer.Ordinal);
+    private readonly DeferredOrders _deferredOrders = new();
     private readonly ExecutionEvent[] _scratch;
 
     // Producer (dispatcher thread) and consumer (reader) indices on separate cache lines.
@@ -54,6 +54,11 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private long _handedOut;
     private long _resumePosition;
 
+    // at_least_once, behind the retained log: re-reading from Kafka (reader-owned; Close disposes it).
+    private Reread? _reread;
+    private int _rereadResting;
+    private long _gapAt = -1;
+
     private IDeliveryHandler? _handler;
     private DeliveryLoop? _loop;
     private SubscriberGroup? _group;
@@ -66,6 +71,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private long _droppedTotal;
     private long _lostTotal;
     private long _catchUps;
+    private long _rereads;
 
     internal Subscriber(
         string id,
@@ -139,6 +145,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
     /// <summary>How often an at_least_once subscriber left the live path to catch up.</summary>
     public long CatchUps => Volatile.Read(ref _catchUps);
+
+    /// <summary>How often an at_least_once subscriber fell behind the retained log and re-read from Kafka.</summary>
+    public long Rereads => Volatile.Read(ref _rereads);
 
     /// <summary>True while the subscriber reads from the log instead of the live path.</summary>
     public bool IsCatchingUp => Volatile.Read(ref _mode) is CatchingUp or RejoinPending;
@@ -232,15 +241,28 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             lost += Interlocked.Exchange(ref _lostPending, 0);
         }
 
+        // Mode before cursor: the dispatcher sets the cursor before it flips the mode.
+        var mode = Volatile.Read(ref _mode);
+        var skipFrom = mode == CatchingUp ? Volatile.Read(ref _catchUpCursor) : long.MaxValue;
+        if (mode != Live)
+        {
+            _gapAt = -1;
+        }
+
         var consumer = _consumerIndex.Value;
         var producer = Volatile.Read(ref _producerIndex.Value);
         var rejoin = false;
-        if (consumer == producer && Volatile.Read(ref _mode) == CatchingUp)
+        if (consumer == producer && mode == CatchingUp)
         {
             // The dispatcher fills the ring before it flips the mode, so re-read the producer index.
             producer = Volatile.Read(ref _producerIndex.Value);
             if (consumer == producer)
             {
+                if ((_reread is not null || StartReread()) && TryReadFromKafka(batch, lost) is { } read)
+                {
+                    return read;
+                }
+
                 n = ScanLog(events, max, before, ref lost, out rejoin);
             }
         }
@@ -253,16 +275,35 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
                 break;
             }
 
-            consumer++;
+            if (position >= skipFrom)
+            {
+                // Catching up from the cursor covers it: the dispatcher turned this subscriber to catch-up after a gap.
+                consumer++;
+                continue;
+            }
+
             if (_log.TryGet(position, out var e))
             {
                 events[n++] = e;
+            }
+            else if (CanReread)
+            {
+                // The log no longer has it: stop here and have the dispatcher turn this subscriber to
+                // catching up from it (re-read from Kafka). Nothing at or after it is taken meanwhile.
+                if (_gapAt < 0)
+                {
+                    Volatile.Write(ref _gapAt, position);
+                    _dispatcher.RequestCatchUp(this, position);
+                }
+
+                break;
             }
             else
             {
                 lost++;
             }
 
+            consumer++;
             _resumePosition = position + 1;
         }
 
@@ -295,6 +336,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         batch.SetCount(n);
+        return Finish(batch, n, lost);
+    }
+
+    // What every read ends with: where the reader stands, and the counters.
+    private bool Finish(DeliveryBatch batch, int n, long lost)
+    {
         batch.LostPositions = lost;
         batch.ResumePosition = _resumePosition;
         batch.LastSequence = _sequence;
@@ -309,6 +356,92 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         return !batch.IsEmpty;
+    }
+
+    // at_least_once behind the retained log, with Kafka to re-read from: re-read instead of announcing a loss.
+    private bool StartReread()
+    {
+        var cursor = _catchUpCursor;
+        if (Guarantee != DeliveryGuarantee.AtLeastOnce || cursor >= _log.Tail || _dispatcher.Replay is not { } replay)
+        {
+            return false;
+        }
+
+        var from = new ResumeToken(_dispatcher.LogEpoch, cursor, _sequence);
+        if (replay.CannotReplay(from) is { } reason)
+        {
+            DistributionLog.RereadRefused(_dispatcher.Logger, Id, cursor, reason);
+            return false;
+        }
+
+        var reread = new Reread(replay.Open(Filter, from), _dispatcher.Time, () =>
+        {
+            Volatile.Write(ref _rereadResting, 0);
+            Signal();
+        });
+        Interlocked.Exchange(ref _reread, reread);
+        Volatile.Write(ref _rereads, _rereads + 1);
+        DistributionLog.RereadStarted(_dispatcher.Logger, Id, cursor, _log.Tail);
+
+        // Closed meanwhile: Close may have looked before the re-read was there.
+        if (IsClosed)
+        {
+            EndReread();
+            return false;
+        }
+
+        return true;
+    }
+
+    // One batch re-read from Kafka, numbered after the sequence so far; null when it cannot be re-read
+    // after all (the positions are then announced as lost, as without Kafka).
+    private bool? TryReadFromKafka(DeliveryBatch batch, long lost)
+    {
+        ReplayProgress progress;
+        ResumeToken token;
+        try
+        {
+            progress = _reread!.Fill(batch, out token);
+        }
+        catch (ReplayException ex)
+        {
+            DistributionLog.RereadFailed(_dispatcher.Logger, Id, ex.Message);
+            EndReread();
+            batch.Reset();
+            return null;
+        }
+
+        if (IsClosed)
+        {
+            EndReread();
+            batch.Reset();
+            return false;
+        }
+
+        var n = batch.Count;
+        _sequence = token.Sequence;
+        _resumePosition = token.Position;
+        Volatile.Write(ref _catchUpCursor, token.Position);
+        Volatile.Write(ref _handedOut, _sequence);
+        if (progress == ReplayProgress.Done && token.Position >= _log.Tail)
+        {
+            // The retained log takes over from here (the scan of the next read, then the live path).
+            EndReread();
+        }
+        else if (progress == ReplayProgress.Waiting && n == 0)
+        {
+            // Kafka is fetching: nothing to read until the timer wakes the reader.
+            Volatile.Write(ref _rereadResting, 1);
+            _reread!.WakeLater();
+        }
+
+        return Finish(batch, n, lost);
+    }
+
+    private void EndReread()
+    {
+        Interlocked.Exchange(ref _reread, null)?.Dispose();
+        Volatile.Write(ref _rereadResting, 0);
     }
 
     // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
@@ -332,6 +465,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         {
             if (!_log.TryGet(cursor, out var e) || _log.IsExpired(e))
             {
+                if (e is null && cursor < _log.Tail && CanReread)
+                {
+                    // The log moved past the cursor while it scanned: the next read re-reads from Kafka.
+                    break;
+                }
+
                 lost++;
             }
             else if (Filter.Matches(e))
@@ -378,14 +517,14 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         for (var i = 0; i < n; i++)
         {
             var e = events[i];
-            if (e.IsUrgent && (e.OrderId is null || !_deferredOrders.Contains(e.OrderId)))
+            if (e.IsUrgent && (e.OrderId is null || !_deferredOrders.Contains(e.OrderHash, e.OrderId)))
             {
                 output[written++] = new Delivery(e, 0);
                 events[i] = null!;
             }
             else if (e.OrderId is not null)
             {
-                _deferredOrders.Add(e.OrderId);
+                _deferredOrders.Add(e.OrderHash, e.OrderId);
             }
         }
 
@@ -401,8 +540,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     internal bool HasWork() =>
-        Volatile.Read(ref _producerIndex.Value) != Volatile.Read(ref _consumerIndex.Value)
-        || Volatile.Read(ref _mode) == CatchingUp
+        (Volatile.Read(ref _producerIndex.Value) != Volatile.Read(ref _consumerIndex.Value) && (Volatile.Read(ref _gapAt) < 0 || Volatile.Read(ref _mode) != Live))
+        || (Volatile.Read(ref _mode) == CatchingUp && Volatile.Read(ref _rereadResting) == 0)
         || Volatile.Read(ref _droppedPending) > 0
         || Volatile.Read(ref _lostPending) > 0;
 
@@ -466,6 +605,13 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         var cursor = Volatile.Read(ref _catchUpCursor);
         if (cursor < _log.Tail)
         {
+            if (CanReread)
+            {
+                // The log moved past the cursor meanwhile: back to the reader, which re-reads from Kafka.
+                BackToCatchUp(cursor);
+                return;
+            }
+
             Interlocked.Add(ref _lostPending, _log.Tail - cursor);
             cursor = _log.Tail;
         }
@@ -474,6 +620,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         {
             if (!_log.TryGet(cursor, out var e))
             {
+                if (CanReread)
+                {
+                    BackToCatchUp(cursor);
+                    return;
+                }
+
                 Interlocked.Increment(ref _lostPending);
                 continue;
             }
@@ -486,9 +638,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             var producer = _producerIndex.Value;
             if (producer - Volatile.Read(ref _consumerIndex.Value) >= _ring.Length)
             {
-                Volatile.Write(ref _catchUpCursor, cursor);
-                Interlocked.CompareExchange(ref _mode, CatchingUp, RejoinPending);
-                Signal();
+                BackToCatchUp(cursor);
                 return;
             }
 
@@ -510,6 +660,42 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     internal void Close()
     {
         Interlocked.Exchange(ref _mode, Closed);
+        EndReread();
+        Signal();
+    }
+
+    // at_least_once with Kafka to re-read from: a position the log no longer has is re-read, not lost.
+    private bool CanReread => Guarantee == DeliveryGuarantee.AtLeastOnce && _dispatcher.Replay is not null;
+
+    /// <summary>
+    /// Dispatcher thread, between batches: the reader found <paramref name="position"/> in the ring gone
+    /// from the log and stopped there. Catch up from it (re-read from Kafka); the ring's entries from it
+    /// on are skipped by the reader, since the catch-up covers them.
+    /// </summary>
+    internal void FallBehind(long position)
+    {
+        if (Volatile.Read(ref _mode) == Live)
+        {
+            Volatile.Write(ref _catchUpCursor, position);
+            if (Interlocked.CompareExchange(ref _mode, CatchingUp, Live) == Live)
+            {
+                Volatile.Write(ref _catchUps, _catchUps + 1);
+            }
+        }
+        else if (Volatile.Read(ref _mode) == CatchingUp && position < Volatile.Read(ref _catchUpCursor))
+        {
+            // It overflowed meanwhile, at a later position: the gap comes first.
+            Volatile.Write(ref _catchUpCursor, position);
+        }
+
+        Signal();
+    }
+
+    // Dispatcher, rejoining: the reader goes on catching up from the cursor.
+    private void BackToCatchUp(long cursor)
+    {
+        Volatile.Write(ref _catchUpCursor, cursor);
+        Interlocked.CompareExchange(ref _mode, CatchingUp, RejoinPending);
         Signal();
     }
 
@@ -602,7 +788,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         var consumer = _consumerIndex.Value;
         if (consumer != Volatile.Read(ref _producerIndex.Value))
         {
-            return Math.Min(_ring[consumer & _mask], before);
+            // Catching up after a gap, the ring's entries from the cursor on are skipped: the cursor bounds too.
+            var next = _ring[consumer & _mask];
+            return Math.Min(mode == CatchingUp ? Math.Min(next, Volatile.Read(ref _catchUpCursor)) : next, before);
         }
 
         return mode is CatchingUp or RejoinPending ? Math.Min(Volatile.Read(ref _catchUpCursor), before) : before;

@@ -323,6 +323,13 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                     }
                     else if (Read(core.Sources!, _position) is { } read)
                     {
+                        // Its position in this run's log, as the event had when it was distributed (a connection
+                        // carrying several subscriptions orders what it sends by position).
+                        if (read.Position < 0)
+                        {
+                            read.Position = _position;
+                        }
+
                         e = read;
                     }
                     else

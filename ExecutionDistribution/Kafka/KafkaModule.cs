@@ -33,9 +33,20 @@ internal static class KafkaModule
             builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaOutputService>());
         }
 
-        builder.Services.AddSingleton<IEventReplay, KafkaEventReplay>();
+        // The core re-reads from it too: an at_least_once subscriber that falls behind the retained log.
+        builder.Services.AddSingleton<IEventReplay>(sp =>
+        {
+            var replay = ActivatorUtilities.CreateInstance<KafkaEventReplay>(sp);
+            sp.GetRequiredService<FanOutDispatcher>().UseReplay(replay);
+            return replay;
+        });
         builder.Services.AddSingleton<KafkaIngestService>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaIngestService>());
+        builder.Services.AddHostedService(sp =>
+        {
+            // Attached to the core before anything is consumed.
+            sp.GetRequiredService<IEventReplay>();
+            return sp.GetRequiredService<KafkaIngestService>();
+        });
         builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");
         builder.Services.AddSingleton<IDemoFeedSink, KafkaDemoFeedSink>();
         return builder;

@@ -1,0 +1,143 @@
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Tests.Support;
+using Grpc.Net.Client;
+
+namespace ExecutionDistribution.Tests.Kafka;
+
+/// <summary>
+/// An at_least_once subscriber that falls further behind than the retained log reaches, while it is
+/// attached: what the log no longer holds is re-read from Kafka in place, in log order, with its
+/// sequence numbers going on, then the log and the live path take over. Nothing is lost or repeated.
+/// The log here holds 64 events, so a few hundred leave a stalled subscriber behind it.
+/// </summary>
+public sealed class FallingBehindTests : EmbeddedKafkaTestBase
+{
+    private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];
+
+    // 16: the ring overflows first, and catching up starts behind the log.
+    // 1,024: the ring holds every position, but the log has dropped the events of most of them.
+    [TestCase(16)]
+    [TestCase(1_024)]
+    public async Task A_stalled_at_least_once_subscriber_behind_the_retained_log_receives_every_missed_event_once_in_order(int bufferCapacity)
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var filter = new SubscriptionFilter { DataTypes = new HashSet<ExecutionDataType> { ExecutionDataType.FillNotification } };
+        var subscriber = host.Core.Subscribe($"behind-{bufferCapacity}", filter, DeliveryGuarantee.AtLeastOnce, bufferCapacity: bufferCapacity);
+        var expected = new List<string>();
+        var produced = 0;
+        async Task ProduceAsync(int count)
+        {
+            var head = host.Core.Head;
+            for (var i = produced; i < produced + count; i++)
+            {
+                // Fills are what the subscriber takes; every fourth record is an order update it does not.
+                var orderId = $"B-{i % 7}";
+                var e = i % 4 == 3 ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
+                if (i % 4 != 3)
+                {
+                    expected.Add(e.EventId);
+                }
+
+                KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+            }
+
+            produced += count;
+            producer.Flush(TimeSpan.FromSeconds(30));
+            await WaitUntilAsync(() => host.Core.Head >= head + count, $"{count} more events ingested");
+        }
+
+        // Nobody reads while 400 events pass: the 64-event log keeps only the last of them.
+        await ProduceAsync(400);
+        Assert.That(host.Core.Tail, Is.GreaterThan(0), "the log has dropped the first events");
+
+        var received = new List<ExecutionDistribution.Distribution.Delivery>();
+        long lost = 0;
+        var batch = new DeliveryBatch(32);
+        async Task ReceiveAsync()
+        {
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (received.Count < expected.Count)
+            {
+                Assert.That(await subscriber.WaitToReadAsync().AsTask().WaitAsync(deadline.Token), Is.True, "still attached");
+                while (subscriber.TryReadBatch(batch))
+                {
+                    received.AddRange(batch.Deliveries.ToArray());
+                    lost += batch.LostPositions;
+                }
+            }
+        }
+
+        await ReceiveAsync();
+        Assert.That(subscriber.Rereads, Is.GreaterThanOrEqualTo(1), "it re-read from Kafka");
+
+        // Then live again: the seam from Kafka to the log to the live path loses and repeats nothing.
+        await ProduceAsync(40);
+        await ReceiveAsync();
+
+        Assert.That(lost, Is.Zero, "no position announced as lost");
+        Assert.That(received.Select(d => d.Event.EventId), Is.EquivalentTo(expected), "every fill exactly once");
+        Assert.That(received.Select(d => d.Event.Position), Is.Ordered.Ascending.And.Unique, "in log order");
+        foreach (var order in received.GroupBy(d => d.Event.OrderId))
+        {
+            var indexes = order.Select(d => int.Parse(d.Event.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
+        }
+
+        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
+        Assert.That(subscriber.LostPositions, Is.Zero);
+        Assert.That(subscriber.IsCatchingUp, Is.False, "back on the live path");
+    }
+
+    [Test]
+    public async Task A_grpc_client_that_stops_reading_for_longer_than_the_log_covers_then_reads_gets_every_event_once_with_no_lost_positions()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog, "--Grpc:BufferCapacity=16"]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        using var call = client.StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, DeliveryGuarantee = "at_least_once" });
+        var headers = await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(headers.GetValue("x-resume-token"), Is.Not.Empty, "attached");
+
+        // The client reads nothing while 600 events pass a 64-event log: HTTP/2 flow control stops the
+        // stream's sends, its 16-slot buffer overflows, and it falls behind the log.
+        var expected = new List<string>();
+        for (var i = 0; i < 600; i++)
+        {
+            var orderId = $"G-{i % 5}";
+            var e = Events.Fill(orderId, eventId: $"{orderId}#{i}");
+            expected.Add(e.EventId);
+            KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(() => host.Core.Head >= expected.Count, "all ingested");
+        await WaitUntilAsync(() => host.Core.GetStats().Rereads > 0, "the stream fell behind the log and re-reads from Kafka");
+
+        var received = new List<ExecutionDistribution.Grpc.V1.Delivery>();
+        long lost = 0;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (received.Count < expected.Count && await call.ResponseStream.MoveNext(timeout.Token))
+        {
+            if (call.ResponseStream.Current.Events is { } events)
+            {
+                received.AddRange(events.Deliveries);
+                lost += events.LostPositions;
+            }
+        }
+
+        Assert.That(lost, Is.Zero, "no lost_positions announced");
+        Assert.That(received.Select(d => d.EventId), Is.EquivalentTo(expected), "every event exactly once");
+        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
+        foreach (var order in received.GroupBy(d => d.OrderId))
+        {
+            var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
+        }
+    }
+}
