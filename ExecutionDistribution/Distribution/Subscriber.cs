@@ -397,11 +397,18 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     // after all (the positions are then announced as lost, as without Kafka).
     private bool? TryReadFromKafka(DeliveryBatch batch, long lost)
     {
+        // Close may end the re-read at any moment (it nulls the field): keep this read's own reference.
+        if (Volatile.Read(ref _reread) is not { } reread)
+        {
+            batch.Reset();
+            return IsClosed ? false : null;
+        }
+
         ReplayProgress progress;
         ResumeToken token;
         try
         {
-            progress = _reread!.Fill(batch, out token);
+            progress = reread.Fill(batch, out token);
         }
         catch (ReplayException ex)
         {
@@ -432,7 +439,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         {
             // Kafka is fetching: nothing to read until the timer wakes the reader.
             Volatile.Write(ref _rereadResting, 1);
-            _reread!.WakeLater();
+            reread.WakeLater();
         }
 
         return Finish(batch, n, lost);
