@@ -55,28 +55,12 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         Assert.That(host.Core.Tail, Is.GreaterThan(0), "the log has dropped the first events");
 
         var received = new List<ExecutionDistribution.Distribution.Delivery>();
-        long lost = 0;
-        var batch = new DeliveryBatch(32);
-        async Task ReceiveAsync()
-        {
-            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            while (received.Count < expected.Count)
-            {
-                Assert.That(await subscriber.WaitToReadAsync().AsTask().WaitAsync(deadline.Token), Is.True, "still attached");
-                while (subscriber.TryReadBatch(batch))
-                {
-                    received.AddRange(batch.Deliveries.ToArray());
-                    lost += batch.LostPositions;
-                }
-            }
-        }
-
-        await ReceiveAsync();
+        var lost = await ReadUntilAsync(subscriber, received, expected.Count);
         Assert.That(subscriber.Rereads, Is.GreaterThanOrEqualTo(1), "it re-read from Kafka");
 
         // Then live again: the seam from Kafka to the log to the live path loses and repeats nothing.
         await ProduceAsync(40);
-        await ReceiveAsync();
+        lost += await ReadUntilAsync(subscriber, received, expected.Count);
 
         Assert.That(lost, Is.Zero, "no position announced as lost");
         Assert.That(received.Select(d => d.Event.EventId), Is.EquivalentTo(expected), "every fill exactly once");
@@ -90,6 +74,35 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
         Assert.That(subscriber.LostPositions, Is.Zero);
         Assert.That(subscriber.IsCatchingUp, Is.False, "back on the live path");
+    }
+
+    [Test]
+    public async Task An_at_least_once_subscriber_that_reads_after_its_events_passed_the_age_limit_gets_them_from_kafka()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, "--Distribution:RetainedLogMaxAge=00:00:01"]);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var subscriber = host.Core.Subscribe("aged", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce);
+        var expected = new List<string>();
+        for (var i = 0; i < 50; i++)
+        {
+            var e = Events.Fill($"A-{i % 3}", eventId: $"aged#{i}");
+            expected.Add(e.EventId);
+            KafkaClients.Produce(producer, topics.Input, $"A-{i % 3}", KafkaClients.Json(e));
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+
+        // Unread, they pass the one-second age limit and the log lets them go.
+        await WaitUntilAsync(() => host.Core.Head >= expected.Count && host.Core.Tail >= expected.Count, "all ingested, then expired from the log");
+
+        var received = new List<ExecutionDistribution.Distribution.Delivery>();
+        var lost = await ReadUntilAsync(subscriber, received, expected.Count);
+
+        Assert.That(lost, Is.Zero, "nothing announced as lost");
+        Assert.That(received.Select(d => d.Event.EventId), Is.EquivalentTo(expected), "every event once");
+        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, expected.Count).Select(i => (long)i)));
+        Assert.That(subscriber.Rereads, Is.GreaterThanOrEqualTo(1));
     }
 
     [Test]
@@ -139,5 +152,24 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
             var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
             Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
         }
+    }
+
+    // Reads until `received` holds `count` deliveries (60 s at most); returns the positions announced as lost meanwhile.
+    private static async Task<long> ReadUntilAsync(Subscriber subscriber, List<ExecutionDistribution.Distribution.Delivery> received, int count)
+    {
+        long lost = 0;
+        var batch = new DeliveryBatch(32);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (received.Count < count)
+        {
+            Assert.That(await subscriber.WaitToReadAsync().AsTask().WaitAsync(deadline.Token), Is.True, "still attached");
+            while (subscriber.TryReadBatch(batch))
+            {
+                received.AddRange(batch.Deliveries.ToArray());
+                lost += batch.LostPositions;
+            }
+        }
+
+        return lost;
     }
 }

@@ -258,12 +258,19 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             producer = Volatile.Read(ref _producerIndex.Value);
             if (consumer == producer)
             {
-                if ((_reread is not null || StartReread()) && TryReadFromKafka(batch, lost) is { } read)
+                var refused = false;
+                if (_reread is not null || StartReread(out refused))
                 {
-                    return read;
+                    if (TryReadFromKafka(batch, lost) is { } read)
+                    {
+                        return read;
+                    }
+
+                    refused = true;
                 }
 
-                n = ScanLog(events, max, before, ref lost, out rejoin);
+                // Refused or failed (cannot be re-read): the scan announces what the log no longer has as lost.
+                n = ScanLog(events, max, before, !refused && CanReread, ref lost, out rejoin);
             }
         }
 
@@ -359,10 +366,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     // at_least_once behind the retained log, with Kafka to re-read from: re-read instead of announcing a loss.
-    private bool StartReread()
+    private bool StartReread(out bool refused)
     {
+        refused = false;
         var cursor = _catchUpCursor;
-        if (Guarantee != DeliveryGuarantee.AtLeastOnce || cursor >= _log.Tail || _dispatcher.Replay is not { } replay)
+        if (Guarantee != DeliveryGuarantee.AtLeastOnce || _dispatcher.Replay is not { } replay
+            || (cursor >= _log.Tail && !(_log.TryGet(cursor, out var next) && _log.IsExpired(next))))
         {
             return false;
         }
@@ -371,6 +380,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         if (replay.CannotReplay(from) is { } reason)
         {
             DistributionLog.RereadRefused(_dispatcher.Logger, Id, cursor, reason);
+            refused = true;
             return false;
         }
 
@@ -452,7 +462,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
-    private int ScanLog(ExecutionEvent[] events, int max, long before, ref long lost, out bool rejoin)
+    private int ScanLog(ExecutionEvent[] events, int max, long before, bool stopAtGap, ref long lost, out bool rejoin)
     {
         var cursor = _catchUpCursor;
         var tail = _log.Tail;
@@ -472,9 +482,10 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         {
             if (!_log.TryGet(cursor, out var e) || _log.IsExpired(e))
             {
-                if (e is null && cursor < _log.Tail && CanReread)
+                if (stopAtGap && (e is not null || cursor < _log.Tail))
                 {
-                    // The log moved past the cursor while it scanned: the next read re-reads from Kafka.
+                    // The log moved past the cursor while it scanned, or the event is past the age limit:
+                    // the next read re-reads from Kafka.
                     break;
                 }
 
