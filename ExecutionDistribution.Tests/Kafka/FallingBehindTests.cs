@@ -154,6 +154,59 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         }
     }
 
+    [Test]
+    public async Task Two_subscriptions_of_a_multiplexed_call_that_stops_reading_each_get_every_event_once_in_order_after_falling_behind_the_log()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog, "--Grpc:BufferCapacity=16"]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        await using var call = new ExecutionDistribution.Tests.Grpc.MultiplexClient(client.StreamMultiplexed());
+        var fills = (await call.SubscribeAsync("fills", new StreamRequest { Filter = new Filter { DataTypes = { "FILL_NOTIFICATION" } } })).SubscriptionId;
+        var all = (await call.SubscribeAsync("all", new StreamRequest { Filter = new Filter { Topics = { "#" } } })).SubscriptionId;
+
+        // The client reads nothing while 600 events pass the 64-event log; every fourth is an order update.
+        var expectedAll = new List<string>();
+        var expectedFills = new List<string>();
+        for (var i = 0; i < 600; i++)
+        {
+            var orderId = $"M-{i % 5}";
+            var e = i % 4 == 3 ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
+            expectedAll.Add(e.EventId);
+            if (i % 4 != 3)
+            {
+                expectedFills.Add(e.EventId);
+            }
+
+            KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(30));
+        await WaitUntilAsync(() => host.Core.Head >= expectedAll.Count, "all ingested");
+        await WaitUntilAsync(() => host.Core.GetStats().Rereads > 0, "the call's subscriptions fell behind the log and re-read from Kafka");
+
+        // Lost positions would leave a subscription short, and the read would time out.
+        var received = new List<TaggedEvent>();
+        while (ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, all).Count < expectedAll.Count
+            || ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, fills).Count < expectedFills.Count)
+        {
+            received.AddRange(await call.ReceiveEventsAsync(1));
+        }
+
+        foreach (var (id, expected) in new[] { (all, expectedAll), (fills, expectedFills) })
+        {
+            var stream = ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, id);
+            Assert.That(stream.Select(d => d.EventId), Is.EquivalentTo(expected), $"{id}: every event once");
+            Assert.That(stream.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, stream.Count).Select(i => (long)i)), $"{id}: sequences without a gap");
+            foreach (var order in stream.GroupBy(d => d.EventId.Split('#')[0]))
+            {
+                var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+                Assert.That(indexes, Is.Ordered, $"{id}: order {order.Key} in the order it was produced");
+            }
+        }
+    }
+
     // Reads until `received` holds `count` deliveries (60 s at most); returns the positions announced as lost meanwhile.
     private static async Task<long> ReadUntilAsync(Subscriber subscriber, List<ExecutionDistribution.Distribution.Delivery> received, int count)
     {
