@@ -21,16 +21,16 @@ internal sealed class RoutingIndex
 
     public static readonly RoutingIndex Empty = new([]);
 
-    private readonly Subscriber[] _unanchored;
-    private readonly Subscriber[][] _byDataType;
-    private readonly Dictionary<string, Subscriber[]>? _byOrderId;
-    private readonly Dictionary<string, Subscriber[]>? _byInstrument;
-    private readonly Dictionary<string, Subscriber[]>? _byVenue;
-    private readonly Dictionary<string, Subscriber[]>? _byWorkflow;
+    private readonly Candidate[] _unanchored;
+    private readonly Candidate[][] _byDataType;
+    private readonly Dictionary<string, Candidate[]>? _byOrderId;
+    private readonly Dictionary<string, Candidate[]>? _byInstrument;
+    private readonly Dictionary<string, Candidate[]>? _byVenue;
+    private readonly Dictionary<string, Candidate[]>? _byWorkflow;
     private readonly PatternTrie<Subscriber>? _routingKeys;
     private readonly PatternTrie<Subscriber>? _topics;
-    private readonly Dictionary<string, Subscriber[]> _routingKeyCache = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Subscriber[]> _topicCache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Candidate[]> _routingKeyCache = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Candidate[]> _topicCache = new(StringComparer.Ordinal);
     private readonly HashSet<Subscriber> _scratch = new(ReferenceEqualityComparer.Instance);
 
     public RoutingIndex(Subscriber[] subscribers)
@@ -85,11 +85,11 @@ internal sealed class RoutingIndex
             }
         }
 
-        _unanchored = [.. unanchored];
-        _byDataType = new Subscriber[6][];
+        _unanchored = Candidates(unanchored);
+        _byDataType = new Candidate[6][];
         for (var i = 0; i < 6; i++)
         {
-            _byDataType[i] = byType[i] is { } list ? [.. list] : [];
+            _byDataType[i] = byType[i] is { } list ? Candidates(list) : [];
         }
 
         _byOrderId = Freeze(orders);
@@ -157,26 +157,36 @@ internal sealed class RoutingIndex
         }
     }
 
-    private static void Offer<TSink>(Subscriber[] candidates, ExecutionEvent e, long position, ref TSink sink)
+    private static void Offer<TSink>(Candidate[] candidates, ExecutionEvent e, long position, ref TSink sink)
         where TSink : struct, IRouteSink
     {
-        foreach (var s in candidates)
+        foreach (ref readonly var c in candidates.AsSpan())
         {
-            // A subscriber can be reached twice for one event (two target workflows); consider it once.
-            if (s.LastStamp == position)
+            var s = c.Subscriber;
+
+            // Only what the candidate entry says is needed touches the subscriber or its filter: most
+            // deliveries then read nothing of it before the dispatcher writes its ring.
+            if (c.Dedup)
             {
-                continue;
+                // A subscriber can be reached twice for one event (two target workflows); consider it once.
+                if (s.LastStamp == position)
+                {
+                    continue;
+                }
+
+                s.LastStamp = position;
             }
 
-            s.LastStamp = position;
-            if (s.Filter.Matches(e, s.Anchor))
+            if (!c.Check || s.Filter.Matches(e, s.Anchor))
             {
                 sink.Deliver(s, position);
             }
         }
     }
 
-    private Subscriber[] Resolve(PatternTrie<Subscriber> trie, Dictionary<string, Subscriber[]> cache, string name)
+    private static Candidate[] Candidates(IEnumerable<Subscriber> subscribers) => [.. subscribers.Select(s => new Candidate(s))];
+
+    private Candidate[] Resolve(PatternTrie<Subscriber> trie, Dictionary<string, Candidate[]> cache, string name)
     {
         if (cache.TryGetValue(name, out var hit))
         {
@@ -185,7 +195,7 @@ internal sealed class RoutingIndex
 
         _scratch.Clear();
         trie.Match(name, _scratch);
-        Subscriber[] resolved = _scratch.Count == 0 ? [] : [.. _scratch];
+        var resolved = _scratch.Count == 0 ? [] : Candidates(_scratch);
         if (cache.Count >= MaxCachedKeys)
         {
             cache.Clear();
@@ -209,21 +219,33 @@ internal sealed class RoutingIndex
         }
     }
 
-    private static Dictionary<string, Subscriber[]>? Freeze(Dictionary<string, List<Subscriber>>? map)
+    private static Dictionary<string, Candidate[]>? Freeze(Dictionary<string, List<Subscriber>>? map)
     {
         if (map is null)
         {
             return null;
         }
 
-        var frozen = new Dictionary<string, Subscriber[]>(map.Count, StringComparer.Ordinal);
+        var frozen = new Dictionary<string, Candidate[]>(map.Count, StringComparer.Ordinal);
         foreach (var (key, list) in map)
         {
-            frozen[key] = [.. list];
+            frozen[key] = Candidates(list);
         }
 
         return frozen;
     }
+}
+
+/// <summary>A subscriber filed under an index entry, with what the index knows of it beforehand.</summary>
+internal readonly struct Candidate(Subscriber subscriber)
+{
+    public readonly Subscriber Subscriber = subscriber;
+
+    /// <summary>Its filter has more to check than the anchor the index matched.</summary>
+    public readonly bool Check = subscriber.Filter.ChecksBeyond(subscriber.Anchor);
+
+    /// <summary>It can be reached twice for one event (an event names several target workflows).</summary>
+    public readonly bool Dedup = subscriber.Anchor == FilterDimension.Workflow;
 }
 
 /// <summary>Receives the subscribers an event routes to (the dispatcher; benchmarks plug in their own).</summary>

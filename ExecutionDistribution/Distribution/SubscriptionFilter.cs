@@ -100,6 +100,18 @@ public sealed class SubscriptionFilter
         return (dimensions & Bit(FilterDimension.RoutingKey)) == 0 || AnyPattern(RoutingKeys, e.Routing.RoutingKey);
     }
 
+    /// <summary>True when an event that matched <paramref name="anchor"/> must still be checked against other dimensions.</summary>
+    internal bool ChecksBeyond(FilterDimension anchor)
+    {
+        var dimensions = _dimensions;
+        if (dimensions < 0)
+        {
+            dimensions = Compile();
+        }
+
+        return (dimensions & ~(1 << (int)anchor)) != 0;
+    }
+
     /// <summary>The most selective dimension the routing index files this filter under.</summary>
     internal FilterDimension Anchor =>
         OrderIds.Count > 0 ? FilterDimension.OrderId
