@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Tests.Support;
 using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ExecutionDistribution.Tests.Kafka;
 
@@ -205,6 +206,37 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
                 Assert.That(indexes, Is.Ordered, $"{id}: order {order.Key} in the order it was produced");
             }
         }
+    }
+
+    [Test]
+    public async Task When_the_kafka_output_falls_behind_the_log_every_input_record_still_becomes_safe_to_commit()
+    {
+        var topics = new KafkaTestTopics(Cluster);
+
+        // A 16-slot buffer for the service's own subscribers: a burst overflows the output's at once.
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog, "--Distribution:SubscriberBufferCapacity=16"]);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        var output = host.App.Services.GetRequiredService<ExecutionDistribution.Kafka.KafkaOutputService>();
+        var ingest = host.App.Services.GetRequiredService<ExecutionDistribution.Kafka.KafkaIngestService>();
+        var produced = 0;
+        for (var round = 0; round < 5 && host.Core.GetStats().Rereads == 0; round++)
+        {
+            for (var i = 0; i < 400; i++, produced++)
+            {
+                KafkaClients.Produce(producer, topics.Input, $"K-{produced % 7}", KafkaClients.Json(Events.Fill($"K-{produced % 7}", eventId: $"out#{produced}")));
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+            var target = produced;
+            await WaitUntilAsync(() => host.Core.Head >= target, $"{target} events ingested");
+        }
+
+        Assert.That(host.Core.GetStats().Rereads, Is.GreaterThan(0), "the service's own subscribers fell behind the log and re-read");
+
+        // Every event is published (each fill goes to its one target workflow's topic), and every input
+        // record becomes safe: its output is acknowledged, whether the output read it from the log or re-read it.
+        await WaitUntilAsync(() => output.Published >= produced, $"{produced} outputs acknowledged");
+        await WaitUntilAsync(() => ingest.InFlight == 0, "every consumed record safe to commit");
     }
 
     // Reads until `received` holds `count` deliveries (60 s at most); returns the positions announced as lost meanwhile.

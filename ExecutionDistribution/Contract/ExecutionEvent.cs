@@ -115,6 +115,12 @@ public sealed class ExecutionEvent
     internal int PendingOutputs;
 
     /// <summary>
+    /// A copy of a Kafka record re-read after it left the retained log (the Kafka replay's), not the
+    /// event ingest made of it: its outputs release the ingested event's (see Kafka.OutputReleases).
+    /// </summary>
+    internal bool IsReread;
+
+    /// <summary>
     /// The event's fields of a gRPC <c>Delivery</c>, encoded once by the gRPC module for every stream
     /// that sends the event (<c>Grpc.DeliveryHead</c>); null until a stream asks.
     /// </summary>

@@ -568,6 +568,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
             var e = parsed.Event!;
             e.Source = new SourcePosition(topic, partition, record.Offset.Value);
             e.IngestTimestamp = owner.Time.GetTimestamp();
+            e.IsReread = true;
             return e;
         }
 

@@ -37,6 +37,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     // commit and forget in a rebalance (after draining the stage, so no record is being tracked).
     private readonly Lock _trackerGate = new();
     private readonly IDurableHold[] _holds;
+    private readonly OutputReleases? _releases;
     private readonly ParallelOptions _parallel;
 
     /// <summary>Batches between the consume thread and the parse thread (each up to <see cref="MaxRecordsPerWake"/> records): the pipeline's bound.</summary>
@@ -61,9 +62,11 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
         IExecutionIngest ingest,
         TimeProvider time,
         ILogger<KafkaIngestService> logger,
-        IEnumerable<IDurableHold>? holds = null)
+        IEnumerable<IDurableHold>? holds = null,
+        OutputReleases? releases = null)
     {
         _holds = holds?.ToArray() ?? [];
+        _releases = releases;
         _options = options.Value;
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = _options.ParseThreads };
         _connection = connection;
@@ -74,6 +77,9 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
 
     /// <summary>Records consumed so far.</summary>
     public long Consumed => Interlocked.Read(ref _consumed);
+
+    /// <summary>Records consumed and not yet safe to commit (an estimate read without the tracker's lock).</summary>
+    internal int InFlight => _tracker.InFlightCount;
 
     /// <summary>Records sent to the dead-letter topic so far.</summary>
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
@@ -405,6 +411,11 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
 
     private void StoreSafeOffsetsLocked(IConsumer<byte[]?, byte[]?> consumer)
     {
+        while (_releases?.TryTake(out var released) == true)
+        {
+            _tracker.ReleaseOutput(new TopicPartition(released.Topic, new Partition(released.Partition)), released.Offset);
+        }
+
         foreach (var offset in _tracker.TakeSafeOffsets(HeldFrom()))
         {
             try

@@ -26,6 +26,7 @@ internal static class KafkaModule
         }
 
         builder.Services.AddSingleton<KafkaConnection>();
+        builder.Services.AddSingleton<OutputReleases>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaConnection>());
         if (options.OutputEnabled)
         {

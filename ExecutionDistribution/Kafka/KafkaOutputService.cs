@@ -24,14 +24,16 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
     private readonly KafkaConnection _connection;
     private readonly FanOutDispatcher _core;
     private readonly ILogger<KafkaOutputService> _logger;
+    private readonly OutputReleases _releases;
     private readonly Dictionary<string, string> _topicByWorkflow = new(StringComparer.Ordinal);
     private IProducer<byte[], byte[]>? _producer;
     private Subscriber? _subscriber;
     private Task? _loop;
     private long _published;
 
-    public KafkaOutputService(IOptions<KafkaOptions> options, KafkaConnection connection, FanOutDispatcher core, ILogger<KafkaOutputService> logger)
+    public KafkaOutputService(IOptions<KafkaOptions> options, KafkaConnection connection, FanOutDispatcher core, ILogger<KafkaOutputService> logger, OutputReleases releases)
     {
+        _releases = releases;
         _options = options.Value;
         _connection = connection;
         _core = core;
@@ -116,7 +118,12 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
     {
         var workflows = e.Routing.TargetWorkflows;
         var copies = Math.Max(1, workflows.Length);
-        if (e.Source is not null && copies > 1)
+        if (e.IsReread)
+        {
+            // A re-read copy starts with nothing pending: it counts its own outputs, then releases the ingested event's.
+            Interlocked.Add(ref e.PendingOutputs, copies);
+        }
+        else if (e.Source is not null && copies > 1)
         {
             Interlocked.Add(ref e.PendingOutputs, copies - 1);
         }
@@ -165,9 +172,9 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
         }
 
         Interlocked.Increment(ref _published);
-        if (e.Source is not null)
+        if (e.Source is { } source && Interlocked.Decrement(ref e.PendingOutputs) == 0 && e.IsReread)
         {
-            Interlocked.Decrement(ref e.PendingOutputs);
+            _releases.Release(source);
         }
     }
 

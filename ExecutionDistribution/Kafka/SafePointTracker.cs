@@ -53,6 +53,33 @@ internal sealed class SafePointTracker
         return result;
     }
 
+    /// <summary>
+    /// The output of the record at <paramref name="offset"/> was published from a re-read copy (the
+    /// output fell behind the retained log): the ingested event waiting for it has its output.
+    /// </summary>
+    public void ReleaseOutput(TopicPartition partition, long offset)
+    {
+        if (!_partitions.TryGetValue(partition, out var queue))
+        {
+            return; // given up in a rebalance, or already safe
+        }
+
+        foreach (var record in queue)
+        {
+            if (record.Offset == offset && record.Event is { } e)
+            {
+                // Never below zero: an event whose output went out itself is not released twice.
+                var pending = Volatile.Read(ref e.PendingOutputs);
+                while (pending > 0 && Interlocked.CompareExchange(ref e.PendingOutputs, pending - 1, pending) is var seen && seen != pending)
+                {
+                    pending = seen;
+                }
+
+                return;
+            }
+        }
+    }
+
     /// <summary>Stops tracking partitions given up in a rebalance; their unsafe records will be read again by the new owner.</summary>
     public void Forget(IEnumerable<TopicPartition> partitions)
     {
