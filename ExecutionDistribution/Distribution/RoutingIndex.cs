@@ -24,6 +24,11 @@ internal sealed class RoutingIndex
     private readonly Candidate[] _unanchored;
     private readonly Candidate[][] _byDataType;
     private readonly Dictionary<string, Candidate[]>? _byOrderId;
+
+    // The watched order ids' hashes as bits (about 50 bits per id): most events' orders are watched by
+    // nobody, and this answers them from a few cache lines instead of the dictionary's buckets and entries.
+    private readonly ulong[] _watchedOrders = [];
+    private readonly int _watchedOrderMask;
     private readonly Dictionary<string, Candidate[]>? _byInstrument;
     private readonly Dictionary<string, Candidate[]>? _byVenue;
     private readonly Dictionary<string, Candidate[]>? _byWorkflow;
@@ -93,6 +98,17 @@ internal sealed class RoutingIndex
         }
 
         _byOrderId = Freeze(orders);
+        if (_byOrderId is not null)
+        {
+            var bits = (int)Math.Min(1 << 22, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, _byOrderId.Count * 50)));
+            _watchedOrders = new ulong[bits / 64];
+            _watchedOrderMask = bits - 1;
+            foreach (var orderId in _byOrderId.Keys)
+            {
+                var bit = StringComparer.Ordinal.GetHashCode(orderId) & _watchedOrderMask;
+                _watchedOrders[bit >> 6] |= 1UL << bit;
+            }
+        }
         _byInstrument = Freeze(instruments);
         _byVenue = Freeze(venues);
         _byWorkflow = Freeze(workflows);
@@ -120,7 +136,7 @@ internal sealed class RoutingIndex
             Offer(byType, e, position, ref sink);
         }
 
-        if (_byOrderId is not null && e.OrderId is { } orderId && _byOrderId.TryGetValue(orderId, out var watchers))
+        if (_byOrderId is not null && e.OrderId is { } orderId && MayBeWatched(e.OrderHash) && _byOrderId.TryGetValue(orderId, out var watchers))
         {
             Offer(watchers, e, position, ref sink);
         }
@@ -155,6 +171,13 @@ internal sealed class RoutingIndex
                 }
             }
         }
+    }
+
+    // False: nobody watches the order with this hash (ExecutionEvent.OrderHash, the same ordinal hash).
+    private bool MayBeWatched(int orderHash)
+    {
+        var bit = orderHash & _watchedOrderMask;
+        return (_watchedOrders[bit >> 6] & (1UL << bit)) != 0;
     }
 
     private static void Offer<TSink>(Candidate[] candidates, ExecutionEvent e, long position, ref TSink sink)
