@@ -41,7 +41,7 @@ public sealed record CoreWorkloadSettings(
             !args.Contains("--no-baseline"),
             args.Option("--json"),
             (int)D("--max-pool-threads", 0),
-            (int)D("--dispatch-batch", 256),
+            (int)D("--dispatch-batch", new DistributionOptions().DispatchBatchSize),
             args.Contains("--yield-pacing"),
             !args.Contains("--no-async-readers"),
             (int)D("--delivery-threads", Environment.ProcessorCount),

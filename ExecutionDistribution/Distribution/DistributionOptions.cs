@@ -20,8 +20,11 @@ public sealed class DistributionOptions
     /// <summary>Positions buffered per subscriber before its overflow policy applies (rounded up to a power of two).</summary>
     public int SubscriberBufferCapacity { get; set; } = 8_192;
 
-    /// <summary>Events the dispatcher takes per batch (wake-ups are per batch).</summary>
-    public int DispatchBatchSize { get; set; } = 256;
+    /// <summary>
+    /// Most events the dispatcher takes per batch (wake-ups are per batch). Batches are this large only
+    /// when events queue up (saturation); at lower rates they hold what arrived since the last one.
+    /// </summary>
+    public int DispatchBatchSize { get; set; } = 1_024;
 
     /// <summary>Most deliveries one subscriber read returns.</summary>
     public int ReadBatchSize { get; set; } = 256;
