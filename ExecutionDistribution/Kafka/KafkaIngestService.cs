@@ -411,9 +411,9 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
 
     private void StoreSafeOffsetsLocked(IConsumer<byte[]?, byte[]?> consumer)
     {
-        while (_releases?.TryTake(out var released) == true)
+        if (_releases?.TakeAll() is { Count: > 0 } released)
         {
-            _tracker.ReleaseOutput(new TopicPartition(released.Topic, new Partition(released.Partition)), released.Offset);
+            _tracker.ReleaseOutputs(released);
         }
 
         foreach (var offset in _tracker.TakeSafeOffsets(HeldFrom()))

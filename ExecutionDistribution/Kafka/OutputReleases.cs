@@ -17,6 +17,20 @@ internal sealed class OutputReleases
     /// <summary>Every output of the record at <paramref name="source"/> is acknowledged (any thread).</summary>
     public void Release(SourcePosition source) => _released.Enqueue(source);
 
-    /// <summary>Takes what was released since the last call (the ingest, under its tracker's lock).</summary>
-    public bool TryTake(out SourcePosition source) => _released.TryDequeue(out source);
+    /// <summary>Takes what was released since the last call (the ingest, under its tracker's lock); null when nothing was.</summary>
+    public List<SourcePosition>? TakeAll()
+    {
+        if (_released.IsEmpty)
+        {
+            return null;
+        }
+
+        var taken = new List<SourcePosition>();
+        while (_released.TryDequeue(out var source))
+        {
+            taken.Add(source);
+        }
+
+        return taken;
+    }
 }

@@ -54,28 +54,37 @@ internal sealed class SafePointTracker
     }
 
     /// <summary>
-    /// The output of the record at <paramref name="offset"/> was published from a re-read copy (the
-    /// output fell behind the retained log): the ingested event waiting for it has its output.
+    /// The outputs of these records were published from re-read copies (the output fell behind the
+    /// retained log): the ingested events waiting for them have their outputs. One pass per partition,
+    /// from its oldest record to the highest offset released (the released records are among the oldest).
     /// </summary>
-    public void ReleaseOutput(TopicPartition partition, long offset)
+    public void ReleaseOutputs(IEnumerable<SourcePosition> released)
     {
-        if (!_partitions.TryGetValue(partition, out var queue))
+        foreach (var group in released.GroupBy(s => new TopicPartition(s.Topic, new Partition(s.Partition))))
         {
-            return; // given up in a rebalance, or already safe
-        }
-
-        foreach (var record in queue)
-        {
-            if (record.Offset == offset && record.Event is { } e)
+            if (!_partitions.TryGetValue(group.Key, out var queue))
             {
-                // Never below zero: an event whose output went out itself is not released twice.
-                var pending = Volatile.Read(ref e.PendingOutputs);
-                while (pending > 0 && Interlocked.CompareExchange(ref e.PendingOutputs, pending - 1, pending) is var seen && seen != pending)
+                continue; // given up in a rebalance
+            }
+
+            var offsets = group.Select(s => s.Offset).ToHashSet();
+            var highest = offsets.Max();
+            foreach (var record in queue)
+            {
+                if (record.Offset > highest)
                 {
-                    pending = seen;
+                    break;
                 }
 
-                return;
+                if (record.Event is { } e && offsets.Remove(record.Offset))
+                {
+                    // Never below zero: an event whose output went out itself is not released twice.
+                    var pending = Volatile.Read(ref e.PendingOutputs);
+                    while (pending > 0 && Interlocked.CompareExchange(ref e.PendingOutputs, pending - 1, pending) is var seen && seen != pending)
+                    {
+                        pending = seen;
+                    }
+                }
             }
         }
     }
