@@ -11,15 +11,23 @@ namespace ExecutionDistribution.Distribution;
 /// <remarks>
 /// It replaced a <c>HashSet&lt;string&gt;</c> whose string hashing, once per delivery, was a tenth of
 /// the whole process's CPU in workload W1 (docs/benchmarks.md). One reader only; not thread-safe.
+/// Sized for the reader's batch up front: grown during a run it allocated (W2 measured it).
 /// </remarks>
 internal sealed class DeferredOrders
 {
     private const int FilterBits = 1024;
 
     private readonly ulong[] _filter = new ulong[FilterBits / 64];
-    private int[] _hashes = new int[16];
-    private string[] _ids = new string[16];
+    private int[] _hashes;
+    private string[] _ids;
     private int _count;
+
+    /// <summary>Room for <paramref name="capacity"/> orders (a reader's batch size), so it never grows while it reads.</summary>
+    public DeferredOrders(int capacity = 16)
+    {
+        _hashes = new int[Math.Max(1, capacity)];
+        _ids = new string[Math.Max(1, capacity)];
+    }
 
     /// <summary>Orders in the set.</summary>
     public int Count => _count;

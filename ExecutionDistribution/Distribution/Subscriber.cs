@@ -36,7 +36,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private readonly RetainedLog _log;
     private readonly FanOutDispatcher _dispatcher;
     private readonly int _rejoinThreshold;
-    private readonly DeferredOrders _deferredOrders = new();
+    private readonly DeferredOrders _deferredOrders;
     private readonly ExecutionEvent[] _scratch;
 
     // Producer (dispatcher thread) and consumer (reader) indices on separate cache lines.
@@ -96,6 +96,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         _dispatcher = dispatcher;
         _rejoinThreshold = Math.Max(1, size / 2);
         _scratch = new ExecutionEvent[Math.Max(1, readBatchSize)];
+        _deferredOrders = new DeferredOrders(Math.Max(1, readBatchSize));
         _catchUpCursor = startPosition;
         _resumePosition = startPosition;
         StartPosition = startPosition;
