@@ -3,10 +3,11 @@ using ExecutionDistribution.Subscriptions;
 namespace ExecutionDistribution.Distribution;
 
 /// <summary>
-/// Re-reads events older than the retained log from where they came from (Kafka), in log order, for a
-/// stream resuming from a token the log no longer covers: the stream receives exactly the matching
-/// events after its token, with sequence numbers going on from it, then attaches to the core where the
-/// retained log takes over. Registered by the Kafka module; absent without Kafka.
+/// Re-reads events older than the retained log from where they came from (Kafka), in log order: for a
+/// stream resuming from a token the log no longer covers (it receives exactly the matching events after
+/// its token, with sequence numbers going on from it, then attaches to the core where the retained log
+/// takes over), and for an at_least_once subscriber that fell behind the log while attached
+/// (<see cref="Reread"/>). Registered by the Kafka module; absent without Kafka.
 /// </summary>
 public interface IEventReplay
 {

@@ -23,6 +23,13 @@ namespace ExecutionDistribution.Distribution;
 /// dispatcher never waits. The reader is woken at most once per dispatch batch, through the thread
 /// pool, without allocating (the subscriber is its own <see cref="IThreadPoolWorkItem"/>).
 /// </para>
+/// <para>
+/// Behind the log: an at_least_once subscriber that reaches a position the retained log no longer
+/// holds (catching up below its tail, or a ring entry whose event it dropped) re-reads from Kafka
+/// (<see cref="FanOutDispatcher.Replay"/>, <see cref="Reread"/>) from there, with its sequence going
+/// on, then goes back to the log. Without Kafka, or for positions that cannot be re-read, they are
+/// announced as lost.
+/// </para>
 /// </remarks>
 public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 {
