@@ -28,31 +28,13 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
         var filter = new SubscriptionFilter { DataTypes = new HashSet<ExecutionDataType> { ExecutionDataType.FillNotification } };
         var subscriber = host.Core.Subscribe($"behind-{bufferCapacity}", filter, DeliveryGuarantee.AtLeastOnce, bufferCapacity: bufferCapacity);
-        var expected = new List<string>();
-        var produced = 0;
-        async Task ProduceAsync(int count)
-        {
-            var head = host.Core.Head;
-            for (var i = produced; i < produced + count; i++)
-            {
-                // Fills are what the subscriber takes; every fourth record is an order update it does not.
-                var orderId = $"B-{i % 7}";
-                var e = i % 4 == 3 ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
-                if (i % 4 != 3)
-                {
-                    expected.Add(e.EventId);
-                }
 
-                KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
-            }
-
-            produced += count;
-            producer.Flush(TimeSpan.FromSeconds(30));
-            await WaitUntilAsync(() => host.Core.Head >= head + count, $"{count} more events ingested");
-        }
+        // Fills are what the subscriber takes; every fourth record is an order update it does not.
+        var feed = new Feed(host, topics, producer, "B", orders: 7, orderUpdates: true);
+        var expected = feed.Fills;
 
         // Nobody reads while 400 events pass: the 64-event log keeps only the last of them.
-        await ProduceAsync(400);
+        await feed.ProduceAsync(400);
         Assert.That(host.Core.Tail, Is.GreaterThan(0), "the log has dropped the first events");
 
         var received = new List<ExecutionDistribution.Distribution.Delivery>();
@@ -60,19 +42,12 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         Assert.That(subscriber.Rereads, Is.GreaterThanOrEqualTo(1), "it re-read from Kafka");
 
         // Then live again: the seam from Kafka to the log to the live path loses and repeats nothing.
-        await ProduceAsync(40);
+        await feed.ProduceAsync(40);
         lost += await ReadUntilAsync(subscriber, received, expected.Count);
 
         Assert.That(lost, Is.Zero, "no position announced as lost");
-        Assert.That(received.Select(d => d.Event.EventId), Is.EquivalentTo(expected), "every fill exactly once");
+        AssertEachOnceInOrder(received.Select(d => (d.Event.EventId, d.Sequence)), expected, "the subscriber");
         Assert.That(received.Select(d => d.Event.Position), Is.Ordered.Ascending.And.Unique, "in log order");
-        foreach (var order in received.GroupBy(d => d.Event.OrderId))
-        {
-            var indexes = order.Select(d => int.Parse(d.Event.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
-            Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
-        }
-
-        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
         Assert.That(subscriber.LostPositions, Is.Zero);
         Assert.That(subscriber.IsCatchingUp, Is.False, "back on the live path");
     }
@@ -84,18 +59,12 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, "--Distribution:RetainedLogMaxAge=00:00:01"]);
         using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
         var subscriber = host.Core.Subscribe("aged", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce);
-        var expected = new List<string>();
-        for (var i = 0; i < 50; i++)
-        {
-            var e = Events.Fill($"A-{i % 3}", eventId: $"aged#{i}");
-            expected.Add(e.EventId);
-            KafkaClients.Produce(producer, topics.Input, $"A-{i % 3}", KafkaClients.Json(e));
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(30));
+        var feed = new Feed(host, topics, producer, "A", orders: 3, orderUpdates: false);
+        var expected = feed.All;
+        await feed.ProduceAsync(50);
 
         // Unread, they pass the one-second age limit and the log lets them go.
-        await WaitUntilAsync(() => host.Core.Head >= expected.Count && host.Core.Tail >= expected.Count, "all ingested, then expired from the log");
+        await WaitUntilAsync(() => host.Core.Tail >= expected.Count, "all expired from the log");
 
         var received = new List<ExecutionDistribution.Distribution.Delivery>();
         var lost = await ReadUntilAsync(subscriber, received, expected.Count);
@@ -120,17 +89,9 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
 
         // The client reads nothing while 600 events pass a 64-event log: HTTP/2 flow control stops the
         // stream's sends, its 16-slot buffer overflows, and it falls behind the log.
-        var expected = new List<string>();
-        for (var i = 0; i < 600; i++)
-        {
-            var orderId = $"G-{i % 5}";
-            var e = Events.Fill(orderId, eventId: $"{orderId}#{i}");
-            expected.Add(e.EventId);
-            KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(30));
-        await WaitUntilAsync(() => host.Core.Head >= expected.Count, "all ingested");
+        var feed = new Feed(host, topics, producer, "G", orders: 5, orderUpdates: false);
+        var expected = feed.All;
+        await feed.ProduceAsync(600);
         await WaitUntilAsync(() => host.Core.GetStats().Rereads > 0, "the stream fell behind the log and re-reads from Kafka");
 
         var received = new List<ExecutionDistribution.Grpc.V1.Delivery>();
@@ -146,13 +107,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         }
 
         Assert.That(lost, Is.Zero, "no lost_positions announced");
-        Assert.That(received.Select(d => d.EventId), Is.EquivalentTo(expected), "every event exactly once");
-        Assert.That(received.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, received.Count).Select(i => (long)i)), "sequences go on without a gap");
-        foreach (var order in received.GroupBy(d => d.OrderId))
-        {
-            var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
-            Assert.That(indexes, Is.Ordered, $"order {order.Key} in the order it was produced");
-        }
+        AssertEachOnceInOrder(received.Select(d => (d.EventId, d.Sequence)), expected, "the stream");
     }
 
     [Test]
@@ -168,23 +123,9 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         var all = (await call.SubscribeAsync("all", new StreamRequest { Filter = new Filter { Topics = { "#" } } })).SubscriptionId;
 
         // The client reads nothing while 600 events pass the 64-event log; every fourth is an order update.
-        var expectedAll = new List<string>();
-        var expectedFills = new List<string>();
-        for (var i = 0; i < 600; i++)
-        {
-            var orderId = $"M-{i % 5}";
-            var e = i % 4 == 3 ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
-            expectedAll.Add(e.EventId);
-            if (i % 4 != 3)
-            {
-                expectedFills.Add(e.EventId);
-            }
-
-            KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
-        }
-
-        producer.Flush(TimeSpan.FromSeconds(30));
-        await WaitUntilAsync(() => host.Core.Head >= expectedAll.Count, "all ingested");
+        var feed = new Feed(host, topics, producer, "M", orders: 5, orderUpdates: true);
+        var (expectedAll, expectedFills) = (feed.All, feed.Fills);
+        await feed.ProduceAsync(600);
         await WaitUntilAsync(() => host.Core.GetStats().Rereads > 0, "the call's subscriptions fell behind the log and re-read from Kafka");
 
         // Lost positions would leave a subscription short, and the read would time out.
@@ -197,14 +138,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
 
         foreach (var (id, expected) in new[] { (all, expectedAll), (fills, expectedFills) })
         {
-            var stream = ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, id);
-            Assert.That(stream.Select(d => d.EventId), Is.EquivalentTo(expected), $"{id}: every event once");
-            Assert.That(stream.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, stream.Count).Select(i => (long)i)), $"{id}: sequences without a gap");
-            foreach (var order in stream.GroupBy(d => d.EventId.Split('#')[0]))
-            {
-                var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
-                Assert.That(indexes, Is.Ordered, $"{id}: order {order.Key} in the order it was produced");
-            }
+            AssertEachOnceInOrder(ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, id), expected, id);
         }
     }
 
@@ -218,18 +152,13 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
         var output = host.App.Services.GetRequiredService<ExecutionDistribution.Kafka.KafkaOutputService>();
         var ingest = host.App.Services.GetRequiredService<ExecutionDistribution.Kafka.KafkaIngestService>();
-        var produced = 0;
+        var feed = new Feed(host, topics, producer, "K", orders: 7, orderUpdates: false);
         for (var round = 0; round < 5 && host.Core.GetStats().Rereads == 0; round++)
         {
-            for (var i = 0; i < 400; i++, produced++)
-            {
-                KafkaClients.Produce(producer, topics.Input, $"K-{produced % 7}", KafkaClients.Json(Events.Fill($"K-{produced % 7}", eventId: $"out#{produced}")));
-            }
-
-            producer.Flush(TimeSpan.FromSeconds(30));
-            var target = produced;
-            await WaitUntilAsync(() => host.Core.Head >= target, $"{target} events ingested");
+            await feed.ProduceAsync(400);
         }
+
+        var produced = feed.All.Count;
 
         Assert.That(host.Core.GetStats().Rereads, Is.GreaterThan(0), "the service's own subscribers fell behind the log and re-read");
 
@@ -237,6 +166,51 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         // record becomes safe: its output is acknowledged, whether the output read it from the log or re-read it.
         await WaitUntilAsync(() => output.Published >= produced, $"{produced} outputs acknowledged");
         await WaitUntilAsync(() => ingest.InFlight == 0, "every consumed record safe to commit");
+    }
+
+    // Every expected event once, sequences 1..N without a gap, and each order's events (ids
+    // "{order}#{index}") in the order they were produced.
+    private static void AssertEachOnceInOrder(IEnumerable<(string EventId, long Sequence)> received, IEnumerable<string> expected, string who)
+    {
+        var stream = received.ToList();
+        Assert.That(stream.Select(d => d.EventId), Is.EquivalentTo(expected), $"{who}: every event exactly once");
+        Assert.That(stream.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, stream.Count).Select(i => (long)i)), $"{who}: sequences go on without a gap");
+        foreach (var order in stream.GroupBy(d => d.EventId.Split('#')[0]))
+        {
+            var indexes = order.Select(d => int.Parse(d.EventId.Split('#')[1], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.That(indexes, Is.Ordered, $"{who}: order {order.Key} in the order it was produced");
+        }
+    }
+
+    // Events through Kafka, ids "{prefix}-{order}#{index}" over `orders` orders: fills, and with
+    // `orderUpdates` every fourth an order update. Each call waits until the core has ingested them.
+    private sealed class Feed(ServiceHost host, KafkaTestTopics topics, Confluent.Kafka.IProducer<byte[]?, byte[]?> producer, string prefix, int orders, bool orderUpdates)
+    {
+        public List<string> All { get; } = [];
+
+        public List<string> Fills { get; } = [];
+
+        public async Task ProduceAsync(int count)
+        {
+            var head = host.Core.Head;
+            for (var n = 0; n < count; n++)
+            {
+                var i = All.Count;
+                var orderId = $"{prefix}-{i % orders}";
+                var isUpdate = orderUpdates && i % 4 == 3;
+                var e = isUpdate ? Events.Order(orderId, eventId: $"{orderId}#{i}") : Events.Fill(orderId, eventId: $"{orderId}#{i}");
+                All.Add(e.EventId);
+                if (!isUpdate)
+                {
+                    Fills.Add(e.EventId);
+                }
+
+                KafkaClients.Produce(producer, topics.Input, orderId, KafkaClients.Json(e));
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+            await WaitUntilAsync(() => host.Core.Head >= head + count, $"{count} more events ingested");
+        }
     }
 
     // Reads until `received` holds `count` deliveries (60 s at most); returns the positions announced as lost meanwhile.

@@ -66,7 +66,7 @@ public sealed class ExecutionEvent
         (OrderId, InstrumentId, var venue) = PayloadRouting.Of(data);
         Venue = venue ?? metadata.ExecutionVenue;
         IsUrgent = routing.Priority == 1 || metadata.LatencySensitive;
-        OrderHash = OrderId is null ? 0 : StringComparer.Ordinal.GetHashCode(OrderId);
+        OrderHash = OrderId is null ? 0 : HashOrderId(OrderId);
     }
 
     /// <summary>Unique id of the event; redeliveries keep it.</summary>
@@ -95,6 +95,9 @@ public sealed class ExecutionEvent
     /// (a reader keeping an order's events in order) never hashes the string again. Valid in this process only.
     /// </summary>
     internal int OrderHash { get; }
+
+    /// <summary>The hash <see cref="OrderHash"/> holds: whoever indexes by it (the routing index) hashes with this.</summary>
+    internal static int HashOrderId(string orderId) => StringComparer.Ordinal.GetHashCode(orderId);
 
     /// <summary>The instrument, when the payload names one.</summary>
     public string? InstrumentId { get; }

@@ -105,7 +105,7 @@ internal sealed class RoutingIndex
             _watchedOrderMask = bits - 1;
             foreach (var orderId in _byOrderId.Keys)
             {
-                var bit = StringComparer.Ordinal.GetHashCode(orderId) & _watchedOrderMask;
+                var bit = ExecutionEvent.HashOrderId(orderId) & _watchedOrderMask;
                 _watchedOrders[bit >> 6] |= 1UL << bit;
             }
         }
