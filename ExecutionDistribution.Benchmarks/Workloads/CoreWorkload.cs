@@ -68,7 +68,9 @@ public sealed record CoreResult(
     double P999Micros,
     double MaxMicros,
     long Dropped,
-    long CatchUps);
+    long CatchUps,
+    double WakeP50Micros,
+    double WakeP99Micros);
 
 /// <summary>
 /// Workloads W1 (1,000 standard subscribers) and W2 (broadcast to 1,000) of ../shared/BENCHMARKS.md:
@@ -200,7 +202,9 @@ public static class CoreWorkload
             var windowStart = Stopwatch.GetTimestamp();
             var pacedIngested = variant.Ingested;
             variant.RecordFrom(windowStart);
+            var probe = WakeProbe.Start();
             Thread.Sleep(TimeSpan.FromSeconds(settings.MeasureSeconds));
+            var wakes = probe.Stop();
             var achieved = (variant.Ingested - pacedIngested) / Stopwatch.GetElapsedTime(windowStart).TotalSeconds;
             variant.RecordFrom(long.MaxValue);
             paced.Stop();
@@ -226,7 +230,9 @@ public static class CoreWorkload
                 histogram.Percentile(99.9) / 1_000.0,
                 histogram.Max / 1_000.0,
                 variant.Dropped,
-                variant.CatchUps);
+                variant.CatchUps,
+                wakes.Percentile(50) / 1_000.0,
+                wakes.Percentile(99) / 1_000.0);
         }
     }
 
@@ -241,13 +247,13 @@ public static class CoreWorkload
         return new CoreResult(variant + " (median)", M(r => r.EventsPerSecond), M(r => r.DeliveriesPerSecond), M(r => r.DeliveriesPerEvent),
             M(r => r.AllocatedBytesPerEvent), M(r => r.CpuMicrosPerEvent), (int)M(r => r.Gen0), (int)M(r => r.Gen1), (int)M(r => r.Gen2), M(r => r.LatencyOfferedRate),
             M(r => r.LatencyAchievedRate), M(r => r.P50Micros), M(r => r.P90Micros), M(r => r.P99Micros), M(r => r.P999Micros), M(r => r.MaxMicros),
-            (long)M(r => r.Dropped), (long)M(r => r.CatchUps));
+            (long)M(r => r.Dropped), (long)M(r => r.CatchUps), M(r => r.WakeP50Micros), M(r => r.WakeP99Micros));
     }
 
     private static void Print(int run, CoreResult r) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{(run > 0 ? $"run {run} " : string.Empty)}{r.Variant,-22} events/s {r.EventsPerSecond,12:N0}  deliveries/s {r.DeliveriesPerSecond,13:N0}  ({r.DeliveriesPerEvent:0.00}/event)  " +
         $"alloc {r.AllocatedBytesPerEvent,7:0.0} B/event  cpu {r.CpuMicrosPerEvent,5:0.00} us/event  gc {r.Gen0}/{r.Gen1}/{r.Gen2}  | at {r.LatencyAchievedRate,10:N0}/s: p50 {r.P50Micros,8:0.0} us  p90 {r.P90Micros,8:0.0} us  p99 {r.P99Micros,8:0.0} us  " +
-        $"p99.9 {r.P999Micros,8:0.0} us  max {r.MaxMicros,9:0.0} us  | dropped {r.Dropped} catch-ups {r.CatchUps}"));
+        $"p99.9 {r.P999Micros,8:0.0} us  max {r.MaxMicros,9:0.0} us  | wake-up lateness p50 {r.WakeP50Micros:0} us p99 {r.WakeP99Micros:0} us  | dropped {r.Dropped} catch-ups {r.CatchUps}"));
 
     /// <summary>One design under test.</summary>
     private interface IVariant : IDisposable
@@ -274,6 +280,46 @@ public static class CoreWorkload
 
         /// <summary>The deepest subscriber backlog (events queued but not read), or a large value while any catches up.</summary>
         long MaxBacklog();
+    }
+
+    /// <summary>
+    /// The machine's own wake-up latency during the latency window, measured beside ours: a thread that
+    /// sleeps for a millisecond in a loop records how late each wake-up comes. Every hop of an
+    /// event-driven pipeline (producer to dispatcher, dispatcher to reader) is such a wake-up, so its
+    /// p99 is a floor under the p99 from hand-off to read that no design without spinning gets below.
+    /// </summary>
+    private sealed class WakeProbe
+    {
+        private readonly LatencyHistogram _lateness = new();
+        private volatile bool _stop;
+        private Thread? _thread;
+
+        public static WakeProbe Start()
+        {
+            var probe = new WakeProbe();
+            probe._thread = new Thread(probe.Run) { IsBackground = true, Name = "wake-probe" };
+            probe._thread.Start();
+            return probe;
+        }
+
+        public LatencyHistogram Stop()
+        {
+            _stop = true;
+            _thread!.Join();
+            return _lateness;
+        }
+
+        private void Run()
+        {
+            var nominal = (long)(1_000_000 / NanosPerTick);
+            while (!_stop)
+            {
+                var before = Stopwatch.GetTimestamp();
+                Thread.Sleep(1);
+                var late = Stopwatch.GetTimestamp() - before - nominal;
+                _lateness.Record((long)(Math.Max(0, late) * NanosPerTick));
+            }
+        }
     }
 
     /// <summary>Publishes the pre-generated events cyclically, at full speed (rate 0) or paced.</summary>
