@@ -35,8 +35,8 @@ public class BroadcastRoutingBenchmarks
             _b.Subscribe($"none-{i}", none, DeliveryGuarantee.AtMostOnce, bufferCapacity: 2);
         }
 
-        _catchAll = _a.CurrentIndex;
-        _unfiltered = _b.CurrentIndex;
+        _catchAll = _a.BuildIndex();
+        _unfiltered = _b.BuildIndex();
         _events = [.. Enumerable.Range(0, 4_096).Select(_ => stream.Next())];
     }
 

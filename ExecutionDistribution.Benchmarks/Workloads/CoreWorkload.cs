@@ -652,7 +652,7 @@ public static class CoreWorkload
         private void Dispatch()
         {
             var reader = _ingest.Reader;
-            var index = _registry.CurrentIndex;
+            var index = _registry.BuildIndex();
             var sink = _sink;
             long position = 0;
             while (true)

@@ -44,6 +44,7 @@ public sealed class WorkloadSmokeTests
     [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
     [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
     [TestCase("w6-audit", "--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1")]
+    [TestCase("subscribe", "--runs", "1", "--counts", "300", "--rebuild-max", "300")]
     public void A_short_run_of_the_workload_starts_delivers_and_stops(string workload, params string[] args)
     {
         var (exit, output) = RunBenchmarks([workload, .. args]);

@@ -35,7 +35,8 @@ public interface IExecutionIngest
 /// (<see cref="BoundedRing{T}"/>, a compare-and-swap per event on each side) and the only queue
 /// producers wait on (a full one is back-pressure to Kafka or a 503 to REST), subscriber rings never
 /// make the dispatcher wait (see <see cref="Subscriber"/> for the overflow policies), and subscriber
-/// changes arrive as immutable index snapshots.</para>
+/// changes arrive through a lock-free queue that the dispatcher applies to its index between batches
+/// (each costs the entries of that subscriber's filter, not a rebuild).</para>
 /// <para>Ordering: one thread assigns positions and fills every ring in position order, so events of one
 /// order reach every subscriber in ingest order.</para>
 /// </remarks>
@@ -61,7 +62,14 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private readonly Dictionary<string, Subscriber> _subscribers = new(StringComparer.Ordinal);
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 100);
     private readonly TimeProvider _time;
-    private RoutingIndex _index = RoutingIndex.Empty;
+
+    // Subscribes and unsubscribes, in the order they were made, for the dispatcher to apply to its index.
+    private readonly ConcurrentQueue<(Subscriber Subscriber, bool Attach)> _registrations = new();
+
+    // The dispatcher thread's own: it routes with it and applies the registrations to it between batches.
+    private RoutingIndex _index = new();
+    private int _indexed;
+    private int _changesSinceBuild;
     private Subscriber[] _touched = new Subscriber[256];
     private int _touchedCount;
     private long _batchStamp;
@@ -360,12 +368,13 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             }
 
             _subscribers.Add(id, subscriber);
-            Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
+            _registrations.Enqueue((subscriber, true));
         }
 
-        // After the snapshot is published: the dispatcher loads the index after taking rejoin requests,
-        // so the subscriber is in the index by the time it goes live (no event slips between). One that
-        // starts far behind catches up on its reader first and asks to rejoin when it is near the head.
+        // After the registration is queued: the dispatcher applies registrations after taking rejoin
+        // requests, so the subscriber is in its index by the time it goes live (no event slips between).
+        // One that starts far behind catches up on its reader first and asks to rejoin when it is near
+        // the head.
         if (subscriber.Mode == Subscriber.CatchingUp)
         {
             subscriber.Signal();
@@ -389,17 +398,24 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         DistributionLog.SubscriberDetached(_logger, subscriber.Id, subscriber.Delivered, subscriber.Dropped, subscriber.CatchUps);
     }
 
-    /// <summary>Removes a subscriber from the index (it stops being offered events).</summary>
+    /// <summary>
+    /// Removes a subscriber from the index: the dispatcher stops offering it events from its next batch
+    /// on (a batch under way may still offer it some, which a closed subscriber ignores).
+    /// </summary>
     internal void Detach(Subscriber subscriber)
     {
         lock (_registrationGate)
         {
-            if (_subscribers.TryGetValue(subscriber.Id, out var current) && ReferenceEquals(current, subscriber))
+            if (!_subscribers.TryGetValue(subscriber.Id, out var current) || !ReferenceEquals(current, subscriber))
             {
-                _subscribers.Remove(subscriber.Id);
-                Volatile.Write(ref _index, new RoutingIndex([.. _subscribers.Values]));
+                return;
             }
+
+            _subscribers.Remove(subscriber.Id);
+            _registrations.Enqueue((subscriber, false));
         }
+
+        WakeDispatcher();
     }
 
     private DeliveryLoop[] CreateLoops()
@@ -435,16 +451,20 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>A snapshot of the core's counters.</summary>
     public DistributionStats GetStats()
     {
-        var subscribers = Volatile.Read(ref _index).All;
         long catchingUp = 0, dropped = 0, delivered = 0, rereads = 0;
-        foreach (var s in subscribers)
+        int attached;
+        lock (_registrationGate)
         {
-            delivered += s.Delivered;
-            dropped += s.Dropped;
-            rereads += s.Rereads;
-            if (s.IsCatchingUp)
+            attached = _subscribers.Count;
+            foreach (var s in _subscribers.Values)
             {
-                catchingUp++;
+                delivered += s.Delivered;
+                dropped += s.Dropped;
+                rereads += s.Rereads;
+                if (s.IsCatchingUp)
+                {
+                    catchingUp++;
+                }
             }
         }
 
@@ -454,7 +474,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             delivered,
             dropped,
             Volatile.Read(ref _rejected),
-            subscribers.Length,
+            attached,
             catchingUp,
             _log.Head,
             _log.Tail,
@@ -558,8 +578,17 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
-    /// <summary>The current routing index (benchmarks drive it directly).</summary>
-    internal RoutingIndex CurrentIndex => Volatile.Read(ref _index);
+    /// <summary>Subscribers in the dispatcher's routing index (registrations it has applied).</summary>
+    internal int IndexedSubscribers => Volatile.Read(ref _indexed);
+
+    /// <summary>A routing index of the subscribers attached now, apart from the dispatcher's (benchmarks drive it directly).</summary>
+    internal RoutingIndex BuildIndex()
+    {
+        lock (_registrationGate)
+        {
+            return new RoutingIndex(_subscribers.Values);
+        }
+    }
 
     /// <summary>A live subscriber's reader found a position of its ring gone from the log (see <see cref="Subscriber.FallBehind"/>).</summary>
     internal void RequestCatchUp(Subscriber s, long position)
@@ -605,8 +634,9 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                     batch[n++] = e;
                 }
 
-                // Rejoins first, then the index: see Subscribe for why this order matters.
+                // Rejoins first, then the index: see Attach for why this order matters.
                 ProcessRejoins();
+                ApplyRegistrations();
                 if (n == 0)
                 {
                     if (Drained())
@@ -620,7 +650,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
                 ReleaseRoomWaiters();
 
-                var index = Volatile.Read(ref _index);
+                var index = _index;
                 var sink = new DispatchSink(this);
                 _batchStamp++;
                 for (var i = 0; i < n; i++)
@@ -652,6 +682,41 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
+    /// <summary>Fewest registrations between two builds of the index (see <see cref="ApplyRegistrations"/>).</summary>
+    private const int MinChangesBeforeRebuild = 64;
+
+    private void ApplyRegistrations()
+    {
+        if (_registrations.IsEmpty)
+        {
+            return;
+        }
+
+        while (_registrations.TryDequeue(out var change))
+        {
+            if (change.Attach)
+            {
+                _index.Add(change.Subscriber);
+            }
+            else
+            {
+                _index.Remove(change.Subscriber);
+            }
+
+            _changesSinceBuild++;
+        }
+
+        // Changed piece by piece, the index's buckets are scattered over the heap: once the changes
+        // reach its size, build it again in one go (docs/benchmarks.md, "Subscribe storms").
+        if (_changesSinceBuild >= Math.Max(MinChangesBeforeRebuild, _index.Count))
+        {
+            _index = new RoutingIndex(_index.Members);
+            _changesSinceBuild = 0;
+        }
+
+        Volatile.Write(ref _indexed, _index.Count);
+    }
+
     private void ProcessRejoins()
     {
         if (_rejoins.IsEmpty && _fellBehind.IsEmpty)
@@ -681,7 +746,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     {
         _wake.Reset();
         Interlocked.Exchange(ref _sleeping, 1);
-        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || Volatile.Read(ref _completed) == 1)
+        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || !_registrations.IsEmpty || Volatile.Read(ref _completed) == 1)
         {
             Volatile.Write(ref _sleeping, 0);
             return;

@@ -3,119 +3,206 @@ using ExecutionDistribution.Contract;
 namespace ExecutionDistribution.Distribution;
 
 /// <summary>
-/// An immutable snapshot that resolves an event to its candidate subscribers without testing every
-/// subscriber's filter. Each subscriber is filed under one anchor dimension (its most selective:
-/// order id, routing key pattern, instrument, topic pattern, venue, workflow, data type, or none);
-/// an event looks up each dimension once, and only the candidates found are checked against the rest
-/// of their filter. Pattern lookups are resolved once per distinct routing key (or topic) and cached.
+/// Resolves an event to its candidate subscribers without testing every subscriber's filter. Each
+/// subscriber is filed under one anchor dimension (its most selective: order id, routing key pattern,
+/// instrument, topic pattern, venue, workflow, data type, or none); an event looks up each dimension
+/// once, and only the candidates found are checked against the rest of their filter. Pattern lookups
+/// are resolved once per distinct routing key (or topic) and cached.
 /// </summary>
 /// <remarks>
-/// The registry builds a new snapshot on every subscribe/unsubscribe and publishes it with a volatile
-/// write; the dispatcher picks it up at its next batch, so registration never blocks dispatch. The
-/// pattern caches are touched only by the dispatcher thread.
+/// Owned by the dispatcher thread, which routes with it and applies registrations to it in place
+/// between batches (<see cref="Add"/>, <see cref="Remove"/>): a subscribe or unsubscribe costs the
+/// entries of that subscriber's filter, not a rebuild over every subscriber, so attaching N streams
+/// is linear in N. Subscribing threads never touch it (they queue the change and go on), so
+/// registration never blocks dispatch. Buckets are arrays with spare room at the end, filled with
+/// empty entries (a null subscriber ends a bucket), so adding is amortised constant time and routing
+/// reads each bucket through one reference. Grown piece by piece, the buckets end up scattered over
+/// the heap, so the dispatcher builds a fresh index of the same members once the changes since the
+/// last build reach the member count (amortised constant time per change again).
 /// </remarks>
 internal sealed class RoutingIndex
 {
-    /// <summary>Bound on cached pattern results per snapshot; cleared when exceeded (hostile key cardinality).</summary>
+    /// <summary>Bound on cached pattern results; cleared when exceeded (hostile key cardinality).</summary>
     private const int MaxCachedKeys = 100_000;
 
-    public static readonly RoutingIndex Empty = new([]);
+    /// <summary>Bits of the watched-orders filter per watched order id.</summary>
+    private const int BitsPerWatchedOrder = 50;
 
-    private readonly Candidate[] _unanchored;
-    private readonly Candidate[][] _byDataType;
-    private readonly Dictionary<string, Candidate[]>? _byOrderId;
-
-    // The watched order ids' hashes as bits (about 50 bits per id): most events' orders are watched by
-    // nobody, and this answers them from a few cache lines instead of the dictionary's buckets and entries.
-    private readonly ulong[] _watchedOrders = [];
-    private readonly int _watchedOrderMask;
-    private readonly Dictionary<string, Candidate[]>? _byInstrument;
-    private readonly Dictionary<string, Candidate[]>? _byVenue;
-    private readonly Dictionary<string, Candidate[]>? _byWorkflow;
-    private readonly PatternTrie<Subscriber>? _routingKeys;
-    private readonly PatternTrie<Subscriber>? _topics;
+    private readonly Candidate[][] _byDataType = [[], [], [], [], [], []];
     private readonly Dictionary<string, Candidate[]> _routingKeyCache = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Candidate[]> _topicCache = new(StringComparer.Ordinal);
     private readonly HashSet<Subscriber> _scratch = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Subscriber> _members = new(ReferenceEqualityComparer.Instance);
+    private Candidate[] _unanchored = [];
+    private Dictionary<string, Candidate[]>? _byOrderId;
 
-    public RoutingIndex(Subscriber[] subscribers)
+    // The watched order ids' hashes as bits (about 50 bits per id): most events' orders are watched by
+    // nobody, and this answers them from a few cache lines instead of the dictionary's buckets and
+    // entries. A removed id leaves its bit set (another id may share it) until the filter is redrawn.
+    private ulong[] _watchedOrders = [];
+    private int _watchedOrderMask;
+    private int _staleOrderBits;
+    private Dictionary<string, Candidate[]>? _byInstrument;
+    private Dictionary<string, Candidate[]>? _byVenue;
+    private Dictionary<string, Candidate[]>? _byWorkflow;
+    private PatternTrie<Subscriber>? _routingKeys;
+    private PatternTrie<Subscriber>? _topics;
+    private int _routingKeySubscribers;
+    private int _topicSubscribers;
+
+    /// <summary>An empty index.</summary>
+    public RoutingIndex()
     {
-        All = subscribers;
-        var unanchored = new List<Subscriber>();
-        var byType = new List<Subscriber>[6];
-        Dictionary<string, List<Subscriber>>? orders = null, instruments = null, venues = null, workflows = null;
-        foreach (var s in subscribers)
-        {
-            var f = s.Filter;
-            switch (s.Anchor)
-            {
-                case FilterDimension.OrderId:
-                    AddAll(ref orders, f.OrderIds, s);
-                    break;
-                case FilterDimension.RoutingKey:
-                    _routingKeys ??= new PatternTrie<Subscriber>('.');
-                    foreach (var p in f.RoutingKeys)
-                    {
-                        _routingKeys.Add(p, s);
-                    }
-
-                    break;
-                case FilterDimension.Instrument:
-                    AddAll(ref instruments, f.Instruments, s);
-                    break;
-                case FilterDimension.Topic:
-                    _topics ??= new PatternTrie<Subscriber>('/');
-                    foreach (var p in f.Topics)
-                    {
-                        _topics.Add(p, s);
-                    }
-
-                    break;
-                case FilterDimension.Venue:
-                    AddAll(ref venues, f.Venues, s);
-                    break;
-                case FilterDimension.Workflow:
-                    AddAll(ref workflows, f.TargetWorkflows, s);
-                    break;
-                case FilterDimension.DataType:
-                    foreach (var t in f.DataTypes)
-                    {
-                        (byType[(int)t] ??= []).Add(s);
-                    }
-
-                    break;
-                default:
-                    unanchored.Add(s);
-                    break;
-            }
-        }
-
-        _unanchored = Candidates(unanchored);
-        _byDataType = new Candidate[6][];
-        for (var i = 0; i < 6; i++)
-        {
-            _byDataType[i] = byType[i] is { } list ? Candidates(list) : [];
-        }
-
-        _byOrderId = Freeze(orders);
-        if (_byOrderId is not null)
-        {
-            var bits = (int)Math.Min(1 << 22, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, _byOrderId.Count * 50)));
-            _watchedOrders = new ulong[bits / 64];
-            _watchedOrderMask = bits - 1;
-            foreach (var orderId in _byOrderId.Keys)
-            {
-                var bit = ExecutionEvent.HashOrderId(orderId) & _watchedOrderMask;
-                _watchedOrders[bit >> 6] |= 1UL << bit;
-            }
-        }
-        _byInstrument = Freeze(instruments);
-        _byVenue = Freeze(venues);
-        _byWorkflow = Freeze(workflows);
     }
 
-    /// <summary>Every subscriber in this snapshot.</summary>
-    public Subscriber[] All { get; }
+    /// <summary>An index of <paramref name="subscribers"/> (benchmarks and tests build one directly).</summary>
+    public RoutingIndex(IEnumerable<Subscriber> subscribers)
+    {
+        foreach (var s in subscribers)
+        {
+            Add(s);
+        }
+    }
+
+    /// <summary>Subscribers filed in this index.</summary>
+    public int Count => _members.Count;
+
+    /// <summary>The subscribers filed in this index (to build a fresh one of them).</summary>
+    public IReadOnlyCollection<Subscriber> Members => _members;
+
+    /// <summary>Files <paramref name="s"/> under its anchor. Dispatcher thread only (or before routing starts).</summary>
+    public void Add(Subscriber s)
+    {
+        if (!_members.Add(s))
+        {
+            return;
+        }
+
+        var f = s.Filter;
+        var candidate = new Candidate(s);
+        switch (s.Anchor)
+        {
+            case FilterDimension.OrderId:
+                _byOrderId ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
+                foreach (var orderId in f.OrderIds)
+                {
+                    if (AddTo(_byOrderId, orderId, candidate))
+                    {
+                        WatchOrder(orderId);
+                    }
+                }
+
+                break;
+            case FilterDimension.RoutingKey:
+                _routingKeys ??= new PatternTrie<Subscriber>('.');
+                foreach (var p in f.RoutingKeys)
+                {
+                    _routingKeys.Add(p, s);
+                }
+
+                _routingKeySubscribers++;
+                _routingKeyCache.Clear();
+                break;
+            case FilterDimension.Instrument:
+                _byInstrument ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
+                AddToAll(_byInstrument, f.Instruments, candidate);
+                break;
+            case FilterDimension.Topic:
+                _topics ??= new PatternTrie<Subscriber>('/');
+                foreach (var p in f.Topics)
+                {
+                    _topics.Add(p, s);
+                }
+
+                _topicSubscribers++;
+                _topicCache.Clear();
+                break;
+            case FilterDimension.Venue:
+                _byVenue ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
+                AddToAll(_byVenue, f.Venues, candidate);
+                break;
+            case FilterDimension.Workflow:
+                _byWorkflow ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
+                AddToAll(_byWorkflow, f.TargetWorkflows, candidate);
+                break;
+            case FilterDimension.DataType:
+                foreach (var t in f.DataTypes)
+                {
+                    Append(ref _byDataType[(int)t], candidate);
+                }
+
+                break;
+            default:
+                Append(ref _unanchored, candidate);
+                break;
+        }
+    }
+
+    /// <summary>Takes <paramref name="s"/> out of every entry <see cref="Add"/> filed it under. Dispatcher thread only.</summary>
+    public void Remove(Subscriber s)
+    {
+        if (!_members.Remove(s))
+        {
+            return;
+        }
+
+        var f = s.Filter;
+        switch (s.Anchor)
+        {
+            case FilterDimension.OrderId:
+                foreach (var orderId in f.OrderIds)
+                {
+                    if (RemoveFrom(_byOrderId, orderId, s))
+                    {
+                        _staleOrderBits++;
+                    }
+                }
+
+                if (_byOrderId is not null && _staleOrderBits > Math.Max(1_024, _byOrderId.Count))
+                {
+                    RedrawWatchedOrders();
+                }
+
+                break;
+            case FilterDimension.RoutingKey:
+                foreach (var p in f.RoutingKeys)
+                {
+                    _routingKeys?.Remove(p, s);
+                }
+
+                _routingKeySubscribers--;
+                _routingKeyCache.Clear();
+                break;
+            case FilterDimension.Instrument:
+                RemoveFromAll(_byInstrument, f.Instruments, s);
+                break;
+            case FilterDimension.Topic:
+                foreach (var p in f.Topics)
+                {
+                    _topics?.Remove(p, s);
+                }
+
+                _topicSubscribers--;
+                _topicCache.Clear();
+                break;
+            case FilterDimension.Venue:
+                RemoveFromAll(_byVenue, f.Venues, s);
+                break;
+            case FilterDimension.Workflow:
+                RemoveFromAll(_byWorkflow, f.TargetWorkflows, s);
+                break;
+            case FilterDimension.DataType:
+                foreach (var t in f.DataTypes)
+                {
+                    RemoveAt(_byDataType[(int)t], s);
+                }
+
+                break;
+            default:
+                RemoveAt(_unanchored, s);
+                break;
+        }
+    }
 
     /// <summary>
     /// Hands every subscriber whose filter matches <paramref name="e"/> to <paramref name="sink"/>.
@@ -141,9 +228,9 @@ internal sealed class RoutingIndex
             Offer(watchers, e, position, ref sink);
         }
 
-        if (_routingKeys is not null)
+        if (_routingKeySubscribers > 0)
         {
-            Offer(Resolve(_routingKeys, _routingKeyCache, e.Routing.RoutingKey), e, position, ref sink);
+            Offer(Resolve(_routingKeys!, _routingKeyCache, e.Routing.RoutingKey), e, position, ref sink);
         }
 
         if (_byInstrument is not null && e.InstrumentId is { } instrument && _byInstrument.TryGetValue(instrument, out var byInstrument))
@@ -151,9 +238,9 @@ internal sealed class RoutingIndex
             Offer(byInstrument, e, position, ref sink);
         }
 
-        if (_topics is not null)
+        if (_topicSubscribers > 0)
         {
-            Offer(Resolve(_topics, _topicCache, e.Routing.Topic), e, position, ref sink);
+            Offer(Resolve(_topics!, _topicCache, e.Routing.Topic), e, position, ref sink);
         }
 
         if (_byVenue is not null && e.Venue is { } venue && _byVenue.TryGetValue(venue, out var byVenue))
@@ -186,6 +273,11 @@ internal sealed class RoutingIndex
         foreach (ref readonly var c in candidates.AsSpan())
         {
             var s = c.Subscriber;
+            if (s is null)
+            {
+                // The bucket's spare room: nothing after it.
+                break;
+            }
 
             // Only what the candidate entry says is needed touches the subscriber or its filter: most
             // deliveries then read nothing of it before the dispatcher writes its ring.
@@ -207,8 +299,6 @@ internal sealed class RoutingIndex
         }
     }
 
-    private static Candidate[] Candidates(IEnumerable<Subscriber> subscribers) => [.. subscribers.Select(s => new Candidate(s))];
-
     private Candidate[] Resolve(PatternTrie<Subscriber> trie, Dictionary<string, Candidate[]> cache, string name)
     {
         if (cache.TryGetValue(name, out var hit))
@@ -218,7 +308,7 @@ internal sealed class RoutingIndex
 
         _scratch.Clear();
         trie.Match(name, _scratch);
-        var resolved = _scratch.Count == 0 ? [] : Candidates(_scratch);
+        Candidate[] resolved = _scratch.Count == 0 ? [] : [.. _scratch.Select(s => new Candidate(s))];
         if (cache.Count >= MaxCachedKeys)
         {
             cache.Clear();
@@ -228,40 +318,132 @@ internal sealed class RoutingIndex
         return resolved;
     }
 
-    private static void AddAll(ref Dictionary<string, List<Subscriber>>? map, IReadOnlySet<string> keys, Subscriber s)
+    // Sets the order's bit, first redrawing the filter larger when it holds too few bits per id.
+    private void WatchOrder(string orderId)
     {
-        map ??= new Dictionary<string, List<Subscriber>>(StringComparer.Ordinal);
-        foreach (var key in keys)
+        var wanted = BitsFor(_byOrderId!.Count);
+        if (wanted > _watchedOrders.Length * 64)
         {
-            if (!map.TryGetValue(key, out var list))
-            {
-                map[key] = list = [];
-            }
+            RedrawWatchedOrders();
+            return;
+        }
 
-            list.Add(s);
+        var bit = ExecutionEvent.HashOrderId(orderId) & _watchedOrderMask;
+        _watchedOrders[bit >> 6] |= 1UL << bit;
+    }
+
+    // Draws the filter again from the ids watched now, sized for them (clears removed ids' bits).
+    private void RedrawWatchedOrders()
+    {
+        var bits = BitsFor(_byOrderId!.Count);
+        _watchedOrders = new ulong[bits / 64];
+        _watchedOrderMask = bits - 1;
+        _staleOrderBits = 0;
+        foreach (var orderId in _byOrderId.Keys)
+        {
+            var bit = ExecutionEvent.HashOrderId(orderId) & _watchedOrderMask;
+            _watchedOrders[bit >> 6] |= 1UL << bit;
         }
     }
 
-    private static Dictionary<string, Candidate[]>? Freeze(Dictionary<string, List<Subscriber>>? map)
+    private static int BitsFor(int ids) =>
+        (int)Math.Min(1 << 22, System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(64, ids * BitsPerWatchedOrder)));
+
+    private static void AddToAll(Dictionary<string, Candidate[]> map, IReadOnlySet<string> keys, Candidate candidate)
     {
-        if (map is null)
+        foreach (var key in keys)
         {
-            return null;
+            AddTo(map, key, candidate);
+        }
+    }
+
+    // True when the key is new to the map.
+    private static bool AddTo(Dictionary<string, Candidate[]> map, string key, Candidate candidate)
+    {
+        ref var bucket = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(map, key, out var existed);
+        bucket ??= [];
+        Append(ref bucket, candidate);
+        return !existed;
+    }
+
+    private static void RemoveFromAll(Dictionary<string, Candidate[]>? map, IReadOnlySet<string> keys, Subscriber s)
+    {
+        foreach (var key in keys)
+        {
+            RemoveFrom(map, key, s);
+        }
+    }
+
+    // True when the key's bucket became empty and left the map.
+    private static bool RemoveFrom(Dictionary<string, Candidate[]>? map, string key, Subscriber s)
+    {
+        if (map is null || !map.TryGetValue(key, out var bucket))
+        {
+            return false;
         }
 
-        var frozen = new Dictionary<string, Candidate[]>(map.Count, StringComparer.Ordinal);
-        foreach (var (key, list) in map)
+        RemoveAt(bucket, s);
+        if (CountOf(bucket) == 0)
         {
-            frozen[key] = Candidates(list);
+            map.Remove(key);
+            return true;
         }
 
-        return frozen;
+        return false;
+    }
+
+    // Appends after the last filled entry, doubling the bucket when it is full.
+    private static void Append(ref Candidate[] bucket, Candidate candidate)
+    {
+        var count = CountOf(bucket);
+        if (count == bucket.Length)
+        {
+            Array.Resize(ref bucket, Math.Max(4, bucket.Length * 2));
+        }
+
+        bucket[count] = candidate;
+    }
+
+    // Removes the subscriber's entry, keeping the others in order and the filled entries at the front.
+    private static void RemoveAt(Candidate[] bucket, Subscriber s)
+    {
+        var count = CountOf(bucket);
+        for (var i = 0; i < count; i++)
+        {
+            if (ReferenceEquals(bucket[i].Subscriber, s))
+            {
+                Array.Copy(bucket, i + 1, bucket, i, count - i - 1);
+                bucket[count - 1] = default;
+                return;
+            }
+        }
+    }
+
+    // Filled entries come first, so the first empty one is found by bisection.
+    private static int CountOf(Candidate[] bucket)
+    {
+        int lo = 0, hi = bucket.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (bucket[mid].Subscriber is null)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        return lo;
     }
 }
 
 /// <summary>A subscriber filed under an index entry, with what the index knows of it beforehand.</summary>
 internal readonly struct Candidate(Subscriber subscriber)
 {
+    /// <summary>The subscriber; null in a bucket's spare room (see <see cref="RoutingIndex"/>).</summary>
     public readonly Subscriber Subscriber = subscriber;
 
     /// <summary>Its filter has more to check than the anchor the index matched.</summary>

@@ -129,7 +129,7 @@ public sealed class TopicPattern
 
 /// <summary>
 /// A trie of <see cref="TopicPattern"/>s resolving a name to every value whose pattern matches it.
-/// Built once per routing-index snapshot; matching walks the name's segments, branching on exact,
+/// Kept by the routing index (values added and removed as subscribers come and go); matching walks the name's segments, branching on exact,
 /// <c>*</c> and <c>#</c> children. Results are cached per name by <see cref="RoutingIndex"/>.
 /// </summary>
 internal sealed class PatternTrie<T>
@@ -143,7 +143,7 @@ internal sealed class PatternTrie<T>
 
     public PatternTrie(char separator) => _separator = separator;
 
-    public bool IsEmpty { get; private set; } = true;
+    public bool IsEmpty => _root.IsEmpty;
 
     public void Add(TopicPattern pattern, T value)
     {
@@ -159,8 +159,10 @@ internal sealed class PatternTrie<T>
         }
 
         node.Values.Add(value);
-        IsEmpty = false;
     }
+
+    /// <summary>Removes one entry of <paramref name="value"/> under <paramref name="pattern"/>, and the nodes left empty.</summary>
+    public bool Remove(TopicPattern pattern, T value) => Remove(_root, pattern.Segments, 0, value);
 
     /// <summary>Adds every value whose pattern matches <paramref name="name"/> to <paramref name="results"/>.</summary>
     public void Match(ReadOnlySpan<char> name, HashSet<T> results)
@@ -207,6 +209,51 @@ internal sealed class PatternTrie<T>
         }
     }
 
+    private static bool Remove(Node node, IReadOnlyList<string> segments, int k, T value)
+    {
+        if (k == segments.Count)
+        {
+            var at = node.Values.FindIndex(v => ReferenceEquals(v, value));
+            if (at < 0)
+            {
+                return false;
+            }
+
+            node.Values.RemoveAt(at);
+            return true;
+        }
+
+        var segment = segments[k];
+        var child = segment switch
+        {
+            "*" => node.Star,
+            "#" => node.Hash,
+            _ => node.Exact.GetValueOrDefault(segment),
+        };
+        if (child is null || !Remove(child, segments, k + 1, value))
+        {
+            return false;
+        }
+
+        if (child.IsEmpty)
+        {
+            switch (segment)
+            {
+                case "*":
+                    node.Star = null;
+                    break;
+                case "#":
+                    node.Hash = null;
+                    break;
+                default:
+                    node.Exact.Remove(segment);
+                    break;
+            }
+        }
+
+        return true;
+    }
+
     private sealed class Node
     {
         private Dictionary<string, Node>.AlternateLookup<ReadOnlySpan<char>>? _lookup;
@@ -221,5 +268,7 @@ internal sealed class PatternTrie<T>
         public Node? Hash { get; set; }
 
         public List<T> Values { get; } = [];
+
+        public bool IsEmpty => Values.Count == 0 && Exact.Count == 0 && Star is null && Hash is null;
     }
 }
