@@ -97,7 +97,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Anchor = filter.Anchor;
         Guarantee = guarantee;
         var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(bufferCapacity, 2));
-        _ring = new long[size];
+        // Not zeroed: a slot is read only below the producer index, after the dispatcher wrote it (and
+        // zeroing 64 KB per subscriber was most of the time of a reconnect storm).
+        _ring = GC.AllocateUninitializedArray<long>(size);
         _mask = size - 1;
         _log = log;
         _dispatcher = dispatcher;
