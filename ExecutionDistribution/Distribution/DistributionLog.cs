@@ -20,6 +20,9 @@ internal static partial class DistributionLog
     [LoggerMessage(1004, LogLevel.Error, "Delivery handler of subscriber {SubscriberId} failed; the subscriber is closed")]
     public static partial void HandlerFailed(ILogger logger, string subscriberId, Exception exception);
 
+    [LoggerMessage(1005, LogLevel.Error, "Building the routing index again in the background failed; the dispatcher keeps the index it has")]
+    public static partial void IndexBuildFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(1010, LogLevel.Debug, "Subscriber {SubscriberId} attached ({Guarantee})")]
     public static partial void SubscriberAttached(ILogger logger, string subscriberId, string guarantee);
 

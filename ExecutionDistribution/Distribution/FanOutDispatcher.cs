@@ -70,6 +70,10 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private RoutingIndex _index = new();
     private int _indexed;
     private int _changesSinceBuild;
+
+    // A fresh index of the members being built on the thread pool, and the changes applied since its snapshot.
+    private Task<RoutingIndex>? _rebuild;
+    private List<(Subscriber Subscriber, bool Attach)>? _sinceSnapshot;
     private Subscriber[] _touched = new Subscriber[256];
     private int _touchedCount;
     private long _batchStamp;
@@ -685,36 +689,67 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>Fewest registrations between two builds of the index (see <see cref="ApplyRegistrations"/>).</summary>
     private const int MinChangesBeforeRebuild = 64;
 
+    // Changed piece by piece, the index's buckets end up scattered over the heap. Once the changes
+    // reach its size, a fresh index of the same members is built in one go on the thread pool (a few
+    // ms per 1,000 subscribers, which the dispatcher does not wait for); the changes made meanwhile are
+    // applied to it too, and it takes over at the next pass here. Amortised constant time per change.
     private void ApplyRegistrations()
     {
-        if (_registrations.IsEmpty)
+        if (_registrations.IsEmpty && _rebuild is null)
         {
             return;
         }
 
         while (_registrations.TryDequeue(out var change))
         {
-            if (change.Attach)
-            {
-                _index.Add(change.Subscriber);
-            }
-            else
-            {
-                _index.Remove(change.Subscriber);
-            }
-
+            Apply(_index, change);
+            _sinceSnapshot?.Add(change);
             _changesSinceBuild++;
         }
 
-        // Changed piece by piece, the index's buckets are scattered over the heap: once the changes
-        // reach its size, build it again in one go (docs/benchmarks.md, "Subscribe storms").
-        if (_changesSinceBuild >= Math.Max(MinChangesBeforeRebuild, _index.Count))
+        if (_rebuild is { IsCompleted: true } built)
         {
-            _index = new RoutingIndex(_index.Members);
-            _changesSinceBuild = 0;
+            if (built.IsCompletedSuccessfully)
+            {
+                var fresh = built.Result;
+                foreach (var change in _sinceSnapshot!)
+                {
+                    Apply(fresh, change);
+                }
+
+                _index = fresh;
+            }
+            else
+            {
+                DistributionLog.IndexBuildFailed(_logger, built.Exception!.GetBaseException());
+            }
+
+            (_rebuild, _sinceSnapshot) = (null, null);
+        }
+        else if (_rebuild is null && _changesSinceBuild >= Math.Max(MinChangesBeforeRebuild, _index.Count))
+        {
+            var members = _index.Members.ToArray();
+            (_sinceSnapshot, _changesSinceBuild) = ([], 0);
+            _rebuild = Task.Run(() => new RoutingIndex(members));
+
+            // Woken once it has completed, so the dispatcher does not sleep with a finished build (see Sleep).
+            _rebuild.ContinueWith(static (_, core) => ((FanOutDispatcher)core!).WakeDispatcher(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
 
         Volatile.Write(ref _indexed, _index.Count);
+    }
+
+    private static void Apply(RoutingIndex index, (Subscriber Subscriber, bool Attach) change)
+    {
+        if (change.Attach)
+        {
+            index.Add(change.Subscriber);
+        }
+        else
+        {
+            index.Remove(change.Subscriber);
+        }
     }
 
     private void ProcessRejoins()
@@ -746,7 +781,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     {
         _wake.Reset();
         Interlocked.Exchange(ref _sleeping, 1);
-        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || !_registrations.IsEmpty || Volatile.Read(ref _completed) == 1)
+        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || !_registrations.IsEmpty || _rebuild is { IsCompleted: true }
+            || Volatile.Read(ref _completed) == 1)
         {
             Volatile.Write(ref _sleeping, 0);
             return;

@@ -17,8 +17,9 @@ namespace ExecutionDistribution.Distribution;
 /// registration never blocks dispatch. Buckets are arrays with spare room at the end, filled with
 /// empty entries (a null subscriber ends a bucket), so adding is amortised constant time and routing
 /// reads each bucket through one reference. Grown piece by piece, the buckets end up scattered over
-/// the heap, so the dispatcher builds a fresh index of the same members once the changes since the
-/// last build reach the member count (amortised constant time per change again).
+/// the heap, so a fresh index of the same members is built on the thread pool once the changes since
+/// the last build reach the member count, and the dispatcher switches to it (amortised constant time
+/// per change again; see <see cref="FanOutDispatcher"/>'s ApplyRegistrations).
 /// </remarks>
 internal sealed class RoutingIndex
 {
