@@ -286,7 +286,7 @@ public static class CoreWorkload
     /// The machine's own wake-up latency during the latency window, measured beside ours: a thread that
     /// sleeps for a millisecond in a loop records how late each wake-up comes. Every hop of an
     /// event-driven pipeline (producer to dispatcher, dispatcher to reader) is such a wake-up, so its
-    /// p99 is a floor under the p99 from hand-off to read that no design without spinning gets below.
+    /// p99 is a floor under the p99 from hand-off to read for any design whose threads park when idle.
     /// </summary>
     private sealed class WakeProbe
     {

@@ -157,7 +157,7 @@ public static class Summary
             targets.Add(new("W1", "≥ 2,000,000 events/s, 1,000 standard subscribers", string.Create(c, $"{eps:N0} events/s"), eps >= 2_000_000, why));
             targets.Add(new("W1", "0 bytes allocated per event in steady state", string.Create(c, $"{bytes:0.00} B/event"), bytes < 1, "-"));
             targets.Add(new("W1", "p99 hand-off to subscriber read < 1 ms at half the rate", string.Create(c, $"{p99:0.00} ms (machine wake-up p99 {WakeP99(w1)} µs)"), p99 < 1,
-                "W1 section below, \"The machine's wake-up floor\": a thread sleeping 1 ms wakes that late at p99 in the same window, and every hop of the pipeline is such a wake-up"));
+                "W1 section below, \"Session 10: the machine's wake-up floor\": a thread sleeping 1 ms wakes that late at p99 in the same window, and every hop of the pipeline is such a wake-up"));
         }
 
         if (Best("w2") is { } w2)
