@@ -6,7 +6,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 
 /// <summary>
 /// <c>all [--quick] [--only w4-ws,w7-recovery] [--results docs/results] [--skip-report]</c>: every
-/// workload of ../shared/BENCHMARKS.md in turn, each writing its JSON result, then the report (plots
+/// workload of ../shared/BENCHMARKS.md in turn (and the subscribe storm), each writing its JSON result, then the report (plots
 /// and the results block of docs/benchmarks.md). <c>--quick</c> runs each for seconds (the smoke
 /// sizes), for a check that the whole harness works; its results go to a temporary folder unless
 /// <c>--results</c> is given. Each workload starts what it needs (the service and baselines as child
@@ -25,6 +25,7 @@ public static class AllWorkloads
         ("w5-rest", "w5-wrk.json", ["--client", "wrk"], ["--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4"]),
         ("w6-audit", "w6.json", [], ["--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1"]),
         ("w7-recovery", "w7.json", [], ["--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500"]),
+        ("subscribe", "subscribe.json", [], ["--runs", "1", "--counts", "300", "--rebuild-max", "300"]),
     ];
 
     public static int Run(string[] args, Func<string[], int> runWorkload)

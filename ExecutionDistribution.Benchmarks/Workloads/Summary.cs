@@ -122,6 +122,25 @@ public static class Summary
             md.AppendLine();
         }
 
+        if (ResultFiles.Read(results, "subscribe.json") is { } storm)
+        {
+            md.AppendLine(c, $"### Subscribe storm: `docs/results/subscribe.json` (standard filters, {storm.GetProperty("threads").GetInt32()} subscribing threads)");
+            md.AppendLine();
+            md.AppendLine("| subscribers | all subscribed (ms) | all unsubscribed (ms) | rebuilding the index per change (ms) | ratio |");
+            md.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+            foreach (var row in storm.GetProperty("rows").EnumerateArray())
+            {
+                var ours = row.GetProperty("in_place_subscribe_ms").GetDouble();
+                var old = row.GetProperty("rebuild_per_change_subscribe_ms");
+                var (oldText, ratio) = old.ValueKind == JsonValueKind.Number
+                    ? (old.GetDouble().ToString("N0", c), (old.GetDouble() / ours).ToString("0.0", c) + "x")
+                    : ("not run", "-");
+                md.AppendLine(c, $"| {row.GetProperty("subscribers").GetInt32():N0} | {ours:N0} | {row.GetProperty("in_place_unsubscribe_ms").GetDouble():N0} | {oldText} | {ratio} |");
+            }
+
+            md.AppendLine();
+        }
+
         return md.ToString();
     }
 

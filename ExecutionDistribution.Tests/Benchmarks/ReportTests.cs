@@ -55,6 +55,11 @@ public sealed class ReportTests
             File.WriteAllText(Path.Combine(dir, "w7.json"), """
                 {"workload":"w7-recovery","subscribers":100,"rate":2000,"median":{"missing":0,"duplicates":6665,"restart_seconds":1.65,"resume_median_seconds":4.03,"resume_max_seconds":5.46}}
                 """);
+            File.WriteAllText(Path.Combine(dir, "subscribe.json"), """
+                {"workload":"subscribe","threads":4,"runs":3,"rows":[
+                  {"subscribers":1000,"in_place_subscribe_ms":19.2,"in_place_unsubscribe_ms":6.1,"rebuild_per_change_subscribe_ms":1292.6},
+                  {"subscribers":10000,"in_place_subscribe_ms":594.1,"in_place_unsubscribe_ms":14.7,"rebuild_per_change_subscribe_ms":null}]}
+                """);
             var docs = $"# Benchmarks\nintro\n\n{Summary.Begin}\nstale figures\n{Summary.End}\n\n## Analysis\nkept\n";
 
             var updated = Summary.Splice(docs, Summary.Markdown(dir));
@@ -65,6 +70,8 @@ public sealed class ReportTests
             Assert.That(updated, Does.Contain("| 400,000 | 287,589 | 1317.0 | 397,517 | 40.0 | 143,794 | 2.0 |"), "ours, then the bare broadcaster, then each peer");
             Assert.That(updated, Does.Contain("ours as a ratio of each: bare 0.72, nats 2.00"));
             Assert.That(updated, Does.Contain("| 0 | 6,665 | 1.65 | 4.03 | 5.46 |"), "W7");
+            Assert.That(updated, Does.Contain("| 1,000 | 19 | 6 | 1,293 | 67.3x |"), "the storm beside the old design");
+            Assert.That(updated, Does.Contain("| 10,000 | 594 | 15 | not run | - |"), "a count the old design was not run at");
             Assert.That(Summary.Splice(updated, "again"), Does.Contain($"{Summary.Begin}\nagain\n{Summary.End}"), "the block is replaced, not appended, the second time");
         }
         finally
