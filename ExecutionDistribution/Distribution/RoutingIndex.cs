@@ -23,16 +23,12 @@ namespace ExecutionDistribution.Distribution;
 /// </remarks>
 internal sealed class RoutingIndex
 {
-    /// <summary>Bound on cached pattern results; cleared when exceeded (hostile key cardinality).</summary>
-    private const int MaxCachedKeys = 100_000;
-
     /// <summary>Bits of the watched-orders filter per watched order id.</summary>
     private const int BitsPerWatchedOrder = 50;
 
     private readonly Candidate[][] _byDataType = [[], [], [], [], [], []];
-    private readonly Dictionary<string, Candidate[]> _routingKeyCache = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Candidate[]> _topicCache = new(StringComparer.Ordinal);
-    private readonly HashSet<Subscriber> _scratch = new(ReferenceEqualityComparer.Instance);
+    private readonly PatternLookup _routingKeys = new('.');
+    private readonly PatternLookup _topics = new('/');
     private readonly HashSet<Subscriber> _members = new(ReferenceEqualityComparer.Instance);
     private Candidate[] _unanchored = [];
     private Dictionary<string, Candidate[]>? _byOrderId;
@@ -46,10 +42,6 @@ internal sealed class RoutingIndex
     private Dictionary<string, Candidate[]>? _byInstrument;
     private Dictionary<string, Candidate[]>? _byVenue;
     private Dictionary<string, Candidate[]>? _byWorkflow;
-    private PatternTrie<Subscriber>? _routingKeys;
-    private PatternTrie<Subscriber>? _topics;
-    private int _routingKeySubscribers;
-    private int _topicSubscribers;
 
     /// <summary>An empty index.</summary>
     public RoutingIndex()
@@ -95,28 +87,14 @@ internal sealed class RoutingIndex
 
                 break;
             case FilterDimension.RoutingKey:
-                _routingKeys ??= new PatternTrie<Subscriber>('.');
-                foreach (var p in f.RoutingKeys)
-                {
-                    _routingKeys.Add(p, s);
-                }
-
-                _routingKeySubscribers++;
-                _routingKeyCache.Clear();
+                _routingKeys.Add(f.RoutingKeys, s);
                 break;
             case FilterDimension.Instrument:
                 _byInstrument ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
                 AddToAll(_byInstrument, f.Instruments, candidate);
                 break;
             case FilterDimension.Topic:
-                _topics ??= new PatternTrie<Subscriber>('/');
-                foreach (var p in f.Topics)
-                {
-                    _topics.Add(p, s);
-                }
-
-                _topicSubscribers++;
-                _topicCache.Clear();
+                _topics.Add(f.Topics, s);
                 break;
             case FilterDimension.Venue:
                 _byVenue ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
@@ -166,25 +144,13 @@ internal sealed class RoutingIndex
 
                 break;
             case FilterDimension.RoutingKey:
-                foreach (var p in f.RoutingKeys)
-                {
-                    _routingKeys?.Remove(p, s);
-                }
-
-                _routingKeySubscribers--;
-                _routingKeyCache.Clear();
+                _routingKeys.Remove(f.RoutingKeys, s);
                 break;
             case FilterDimension.Instrument:
                 RemoveFromAll(_byInstrument, f.Instruments, s);
                 break;
             case FilterDimension.Topic:
-                foreach (var p in f.Topics)
-                {
-                    _topics?.Remove(p, s);
-                }
-
-                _topicSubscribers--;
-                _topicCache.Clear();
+                _topics.Remove(f.Topics, s);
                 break;
             case FilterDimension.Venue:
                 RemoveFromAll(_byVenue, f.Venues, s);
@@ -229,9 +195,9 @@ internal sealed class RoutingIndex
             Offer(watchers, e, position, ref sink);
         }
 
-        if (_routingKeySubscribers > 0)
+        if (_routingKeys.Subscribers > 0)
         {
-            Offer(Resolve(_routingKeys!, _routingKeyCache, e.Routing.RoutingKey), e, position, ref sink);
+            Offer(_routingKeys.Resolve(e.Routing.RoutingKey), e, position, ref sink);
         }
 
         if (_byInstrument is not null && e.InstrumentId is { } instrument && _byInstrument.TryGetValue(instrument, out var byInstrument))
@@ -239,9 +205,9 @@ internal sealed class RoutingIndex
             Offer(byInstrument, e, position, ref sink);
         }
 
-        if (_topicSubscribers > 0)
+        if (_topics.Subscribers > 0)
         {
-            Offer(Resolve(_topics!, _topicCache, e.Routing.Topic), e, position, ref sink);
+            Offer(_topics.Resolve(e.Routing.Topic), e, position, ref sink);
         }
 
         if (_byVenue is not null && e.Venue is { } venue && _byVenue.TryGetValue(venue, out var byVenue))
@@ -298,25 +264,6 @@ internal sealed class RoutingIndex
                 sink.Deliver(s, position);
             }
         }
-    }
-
-    private Candidate[] Resolve(PatternTrie<Subscriber> trie, Dictionary<string, Candidate[]> cache, string name)
-    {
-        if (cache.TryGetValue(name, out var hit))
-        {
-            return hit;
-        }
-
-        _scratch.Clear();
-        trie.Match(name, _scratch);
-        Candidate[] resolved = _scratch.Count == 0 ? [] : [.. _scratch.Select(s => new Candidate(s))];
-        if (cache.Count >= MaxCachedKeys)
-        {
-            cache.Clear();
-        }
-
-        cache[name] = resolved;
-        return resolved;
     }
 
     // Sets the order's bit, first redrawing the filter larger when it holds too few bits per id.
@@ -438,6 +385,64 @@ internal sealed class RoutingIndex
         }
 
         return lo;
+    }
+
+    /// <summary>
+    /// One pattern dimension (routing keys or topics): a trie of the subscribers' patterns and the
+    /// candidates resolved per distinct name, cached until a pattern subscriber comes or goes.
+    /// </summary>
+    private sealed class PatternLookup(char separator)
+    {
+        /// <summary>Bound on cached results; cleared when exceeded (hostile key cardinality).</summary>
+        private const int MaxCachedKeys = 100_000;
+
+        private readonly PatternTrie<Subscriber> _trie = new(separator);
+        private readonly Dictionary<string, Candidate[]> _cache = new(StringComparer.Ordinal);
+        private readonly HashSet<Subscriber> _scratch = new(ReferenceEqualityComparer.Instance);
+
+        /// <summary>Subscribers filed here.</summary>
+        public int Subscribers { get; private set; }
+
+        public void Add(IReadOnlyList<TopicPattern> patterns, Subscriber s)
+        {
+            foreach (var p in patterns)
+            {
+                _trie.Add(p, s);
+            }
+
+            Subscribers++;
+            _cache.Clear();
+        }
+
+        public void Remove(IReadOnlyList<TopicPattern> patterns, Subscriber s)
+        {
+            foreach (var p in patterns)
+            {
+                _trie.Remove(p, s);
+            }
+
+            Subscribers--;
+            _cache.Clear();
+        }
+
+        public Candidate[] Resolve(string name)
+        {
+            if (_cache.TryGetValue(name, out var hit))
+            {
+                return hit;
+            }
+
+            _scratch.Clear();
+            _trie.Match(name, _scratch);
+            Candidate[] resolved = _scratch.Count == 0 ? [] : [.. _scratch.Select(s => new Candidate(s))];
+            if (_cache.Count >= MaxCachedKeys)
+            {
+                _cache.Clear();
+            }
+
+            _cache[name] = resolved;
+            return resolved;
+        }
     }
 }
 

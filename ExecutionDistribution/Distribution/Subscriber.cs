@@ -380,11 +380,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     {
         refused = false;
         var cursor = _catchUpCursor;
-        if (Guarantee != DeliveryGuarantee.AtLeastOnce || _dispatcher.Replay is not { } replay
-            || (cursor >= _log.Tail && !(_log.TryGet(cursor, out var next) && _log.IsExpired(next))))
+        if (!CanReread || (cursor >= _log.Tail && !(_log.TryGet(cursor, out var next) && _log.IsExpired(next))))
         {
             return false;
         }
+
+        var replay = _dispatcher.Replay!;
 
         var from = new ResumeToken(_dispatcher.LogEpoch, cursor, _sequence);
         if (replay.CannotReplay(from) is { } reason)
