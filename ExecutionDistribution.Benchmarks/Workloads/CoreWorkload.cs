@@ -24,7 +24,8 @@ public sealed record CoreWorkloadSettings(
     bool YieldPacing,
     bool IncludeAsyncReaders,
     int DeliveryThreads,
-    int SubscriberLimit)
+    int SubscriberLimit,
+    int BufferCapacity)
 {
     /// <summary>Parses <c>--runs 3 --seconds 5 --warmup 2 --seed 42 --events 262144 --latency-fraction 0.5 --no-baseline --json file</c>.</summary>
     public static CoreWorkloadSettings Parse(string workload, string[] args)
@@ -44,8 +45,9 @@ public sealed record CoreWorkloadSettings(
             (int)D("--dispatch-batch", new DistributionOptions().DispatchBatchSize),
             args.Contains("--yield-pacing"),
             !args.Contains("--no-async-readers"),
-            (int)D("--delivery-threads", Environment.ProcessorCount),
-            (int)D("--subscribers", int.MaxValue));
+            (int)D("--delivery-threads", new DistributionOptions().DeliveryThreads),
+            (int)D("--subscribers", int.MaxValue),
+            (int)D("--buffer-capacity", new DistributionOptions().SubscriberBufferCapacity));
     }
 }
 
@@ -724,7 +726,7 @@ public static class CoreWorkload
 
         // Events are reused cyclically (--events, default 2^19), so the log must stay below that reuse distance.
         RetainedLogCapacity = 262_144,
-        SubscriberBufferCapacity = 8_192,
+        SubscriberBufferCapacity = settings.BufferCapacity,
         ReadBatchSize = 256,
         MaxSubscribers = 10_000,
     };

@@ -12,7 +12,8 @@ internal static class Dispatchers
         int ingestCapacity = 65_536,
         TimeSpan? maxAge = null,
         TimeProvider? time = null,
-        int readBatch = 256)
+        int readBatch = 256,
+        int deliveryThreads = 2)
     {
         var core = new FanOutDispatcher(new DistributionOptions
         {
@@ -21,6 +22,7 @@ internal static class Dispatchers
             IngestQueueCapacity = ingestCapacity,
             RetainedLogMaxAge = maxAge ?? TimeSpan.FromHours(1),
             ReadBatchSize = readBatch,
+            DeliveryThreads = deliveryThreads,
         }, time ?? TimeProvider.System);
         core.Start();
         return core;

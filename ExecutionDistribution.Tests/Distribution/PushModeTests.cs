@@ -71,6 +71,36 @@ public sealed class PushModeTests
     }
 
     [Test]
+    public async Task A_subscriber_with_a_long_backlog_is_served_all_of_it_in_one_turn_of_its_loop()
+    {
+        // One loop, two subscribers with 3,000 events queued each. A fixed few batches per turn would
+        // alternate them, so a subscriber that takes most of the flow could never gain on it; a turn
+        // serves what had arrived when it began.
+        using var core = Dispatchers.Start(bufferCapacity: 8_192, deliveryThreads: 1);
+        var turns = new ConcurrentQueue<string>();
+        var first = new RecordingHandler { PauseAfterFirstBatch = true, Turns = turns };
+        var second = new RecordingHandler { PauseAfterFirstBatch = true, Turns = turns };
+        var firstSubscriber = core.Subscribe("first", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, first);
+        var secondSubscriber = core.Subscribe("second", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, second);
+
+        const int n = 3_000;
+        for (var i = 0; i < n; i++)
+        {
+            await core.PublishAsync(Events.Fill($"O-{i % 5}"), CancellationToken.None);
+        }
+
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == n && firstSubscriber.IsPaused && secondSubscriber.IsPaused, "both are paused with a backlog");
+        turns.Clear();
+        firstSubscriber.ResumeDelivery();
+        secondSubscriber.ResumeDelivery();
+
+        await Eventually.WaitUntilAsync(() => first.Count == n && second.Count == n, "both receive everything");
+        var order = turns.ToList();
+        Assert.That(order.Count(id => id == "first"), Is.GreaterThan(4), "the backlog takes more than a few batches");
+        Assert.That(order.SkipWhile(id => id == "first"), Is.All.EqualTo("second"), "the first one's whole backlog came in its one turn");
+    }
+
+    [Test]
     public async Task A_throwing_handler_loses_only_its_own_subscription()
     {
         using var core = Dispatchers.Start();
@@ -118,6 +148,9 @@ public sealed class PushModeTests
 
         public bool ThrowOnDelivery { get; init; }
 
+        /// <summary>Where each batch's subscriber id is recorded, in the order the loop delivered them.</summary>
+        public ConcurrentQueue<string>? Turns { get; init; }
+
         public int Count => _deliveries.Count;
 
         public long Dropped => Interlocked.Read(ref _dropped);
@@ -133,6 +166,7 @@ public sealed class PushModeTests
                 throw new InvalidOperationException("handler bug");
             }
 
+            Turns?.Enqueue(subscriber.Id);
             foreach (var d in batch.Deliveries)
             {
                 _deliveries.Enqueue(d);

@@ -29,8 +29,14 @@ public interface IDeliveryHandler
 /// </summary>
 internal sealed class DeliveryLoop : IDisposable
 {
-    /// <summary>Batches one subscriber may take per turn before the loop moves on (fairness).</summary>
-    private const int BatchesPerTurn = 4;
+    /// <summary>
+    /// Batches a subscriber may take per turn before the loop moves on, however little it has queued;
+    /// one with more queued takes up to its ring's worth (see <see cref="Subscriber.RunTurn"/>).
+    /// </summary>
+    private const int MinBatchesPerTurn = 4;
+
+    /// <summary>Log positions a catching-up subscriber may scan per turn (a few milliseconds of filtering).</summary>
+    private const long ScanBudgetPerTurn = 65_536;
 
     /// <summary>Empty polls before the loop parks: short, because on a small machine spinning takes the core the dispatcher needs.</summary>
     private const int SpinsBeforePark = 8;
@@ -105,7 +111,7 @@ internal sealed class DeliveryLoop : IDisposable
     {
         try
         {
-            subscriber.RunTurn(_batch, BatchesPerTurn);
+            subscriber.RunTurn(_batch, MinBatchesPerTurn, ScanBudgetPerTurn);
         }
         catch (Exception ex)
         {

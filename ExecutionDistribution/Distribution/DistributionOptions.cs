@@ -17,8 +17,12 @@ public sealed class DistributionOptions
     /// <summary>Events older than this are not served from the log.</summary>
     public TimeSpan RetainedLogMaxAge { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>Positions buffered per subscriber before its overflow policy applies (rounded up to a power of two).</summary>
-    public int SubscriberBufferCapacity { get; set; } = 8_192;
+    /// <summary>
+    /// Positions buffered per subscriber before its overflow policy applies (rounded up to a power of
+    /// two). A ring starts at 1,024 positions (8 KB) and doubles while its subscriber is behind, up to
+    /// this; it goes back to 1,024 once drained and quiet for a second.
+    /// </summary>
+    public int SubscriberBufferCapacity { get; set; } = 65_536;
 
     /// <summary>
     /// Most events the dispatcher takes per batch (wake-ups are per batch). Batches are this large only
@@ -32,8 +36,11 @@ public sealed class DistributionOptions
     /// <summary>Most subscribers attached at once.</summary>
     public int MaxSubscribers { get; set; } = 10_000;
 
-    /// <summary>Delivery loop threads serving push-mode subscribers (transports); default one per core.</summary>
-    public int DeliveryThreads { get; set; } = Environment.ProcessorCount;
+    /// <summary>
+    /// Delivery loop threads serving push-mode subscribers (transports); default one per core beside the
+    /// dispatcher's (one on 2 cores: a second loop there competes with the dispatcher for a core).
+    /// </summary>
+    public int DeliveryThreads { get; set; } = Math.Max(1, Environment.ProcessorCount - 1);
 
     /// <summary>
     /// Positions whose Kafka source (topic, partition, offset) is remembered, 8 bytes each, so a stream

@@ -86,6 +86,10 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private int _nextOrdinal;
     private DeliveryLoop[]? _loops;
 
+    // Subscribers whose ring has grown (dispatcher thread only; see ShrinkQuietRings).
+    private readonly List<Subscriber> _grownRings = [];
+    private long _nextRingSweep;
+
     /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
     public FanOutDispatcher(DistributionOptions options, TimeProvider time, ILogger<FanOutDispatcher>? logger = null)
     {
@@ -676,6 +680,10 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
                 _touchedCount = 0;
                 _log.TrimExpired(n + 16);
+                if (_grownRings.Count > 0)
+                {
+                    ShrinkQuietRings();
+                }
             }
         }
         catch (Exception ex)
@@ -683,6 +691,36 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             // A bug here would silently stop all distribution: make it loud.
             DistributionLog.DispatcherFailed(_logger, ex);
             throw;
+        }
+    }
+
+    /// <summary>A grown ring is given back once it is empty and has not grown for this long.</summary>
+    private static readonly TimeSpan RingQuiet = TimeSpan.FromSeconds(1);
+
+    /// <summary>Dispatcher thread: <paramref name="s"/>'s ring grew past its initial size.</summary>
+    internal void RingGrown(Subscriber s) => _grownRings.Add(s);
+
+    /// <summary>The clock rings' growth is timed by (the core's <see cref="TimeProvider"/> timestamp).</summary>
+    internal long RingClock() => _time.GetTimestamp();
+
+    // A few times a second: rings that grew while their subscriber was behind go back to their
+    // initial size once drained and quiet, so memory follows the backlog, not its high-water mark.
+    private void ShrinkQuietRings()
+    {
+        var now = _time.GetTimestamp();
+        if (now < _nextRingSweep)
+        {
+            return;
+        }
+
+        var quiet = (long)(RingQuiet.TotalSeconds * _time.TimestampFrequency);
+        _nextRingSweep = now + (quiet / 4);
+        for (var i = _grownRings.Count - 1; i >= 0; i--)
+        {
+            if (_grownRings[i].TryShrink(now, quiet))
+            {
+                _grownRings.RemoveAt(i);
+            }
         }
     }
 

@@ -38,8 +38,17 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     internal const int RejoinPending = 2;
     internal const int Closed = 3;
 
-    private readonly long[] _ring;
-    private readonly long _mask;
+    /// <summary>Positions a ring starts with (8 KB); it doubles when full, up to the buffer capacity.</summary>
+    internal const int InitialRingSize = 1_024;
+
+    // The ring of positions. The dispatcher (its only writer) replaces it with a larger copy when it
+    // fills (Grow) and with a small empty one once it has stayed drained (TryShrink); readers read the
+    // producer index first and the ring after it (see Grow for why that order suffices).
+    private long[] _ring;
+    private readonly int _maxRingSize;
+    private long _grownAt;
+    private long _ringGrowths;
+    private long _ringShrinks;
     private readonly RetainedLog _log;
     private readonly FanOutDispatcher _dispatcher;
     private readonly int _rejoinThreshold;
@@ -97,10 +106,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Anchor = filter.Anchor;
         Guarantee = guarantee;
         var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(bufferCapacity, 2));
-        // Not zeroed: a slot is read only below the producer index, after the dispatcher wrote it (and
-        // zeroing 64 KB per subscriber was most of the time of a reconnect storm).
-        _ring = GC.AllocateUninitializedArray<long>(size);
-        _mask = size - 1;
+        _maxRingSize = size;
+        _ring = NewRing(Math.Min(size, InitialRingSize));
         _log = log;
         _dispatcher = dispatcher;
         _rejoinThreshold = Math.Max(1, size / 2);
@@ -136,7 +143,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     public DeliveryGuarantee Guarantee { get; }
 
     /// <summary>Ring capacity (positions).</summary>
-    public int BufferCapacity => _ring.Length;
+    public int BufferCapacity => _maxRingSize;
 
     /// <summary>Events handed to the reader so far.</summary>
     public long Delivered => Volatile.Read(ref _delivered);
@@ -284,9 +291,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             }
         }
 
+        // After the producer index: a ring replaced before that index was published is seen (Grow).
+        var ring = Volatile.Read(ref _ring);
+        var mask = ring.Length - 1;
         while (consumer < producer && n < max)
         {
-            var position = _ring[consumer & _mask];
+            var position = ring[consumer & mask];
             if (position >= before)
             {
                 break;
@@ -583,20 +593,97 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         var producer = _producerIndex.Value;
-        if (producer - _cachedConsumerIndex >= _ring.Length)
+        var ring = _ring;
+        if (producer - _cachedConsumerIndex >= ring.Length)
         {
             _cachedConsumerIndex = Volatile.Read(ref _consumerIndex.Value);
-            if (producer - _cachedConsumerIndex >= _ring.Length)
+            if (producer - _cachedConsumerIndex >= ring.Length)
             {
-                Overflow(position);
-                return true;
+                if (ring.Length >= _maxRingSize)
+                {
+                    Overflow(position);
+                    return true;
+                }
+
+                ring = Grow(producer, _cachedConsumerIndex);
             }
         }
 
-        _ring[producer & _mask] = position;
+        ring[producer & (ring.Length - 1)] = position;
         Volatile.Write(ref _producerIndex.Value, producer + 1);
         return true;
     }
+
+    // Not zeroed: a slot is read only below the producer index, after the dispatcher wrote it (and
+    // zeroing a ring per subscriber was most of the time of a reconnect storm).
+    private static long[] NewRing(int size) => GC.AllocateUninitializedArray<long>(size);
+
+    /// <summary>
+    /// Dispatcher thread: the ring is full below its capacity. Copy the unread positions
+    /// [<paramref name="consumer"/>, <paramref name="producer"/>) into a ring twice the size and publish it.
+    /// </summary>
+    /// <remarks>
+    /// Safe against a reader mid-read without a lock: the reader only reads slots below the producer
+    /// index it read, at or above its consumer index, and those slots hold the same positions in the
+    /// old ring (never written again) and in the new one; it reads the ring reference after the
+    /// producer index, and the new ring is published before any position written only there.
+    /// </remarks>
+    private long[] Grow(long producer, long consumer)
+    {
+        var old = _ring;
+        var grown = NewRing(Math.Min(_maxRingSize, old.Length * 2));
+        var (oldMask, newMask) = (old.Length - 1, grown.Length - 1);
+        for (var p = consumer; p < producer; p++)
+        {
+            grown[p & newMask] = old[p & oldMask];
+        }
+
+        Volatile.Write(ref _ring, grown);
+        _grownAt = _dispatcher.RingClock();
+        _ringGrowths++;
+        if (old.Length == InitialRingSize)
+        {
+            _dispatcher.RingGrown(this);
+        }
+
+        return grown;
+    }
+
+    /// <summary>
+    /// Dispatcher thread: give back a grown ring that is empty at <paramref name="now"/> and has not
+    /// grown for <paramref name="quietTicks"/> (of the dispatcher's <see cref="TimeProvider"/>), so a
+    /// subscriber that once fell behind does not keep a large ring for good. True once the ring is
+    /// back to its initial size (or the subscriber is closed).
+    /// </summary>
+    internal bool TryShrink(long now, long quietTicks)
+    {
+        var ring = _ring;
+        if (IsClosed || ring.Length <= InitialRingSize)
+        {
+            return true;
+        }
+
+        if (now - _grownAt < quietTicks
+            || Volatile.Read(ref _consumerIndex.Value) != _producerIndex.Value)
+        {
+            return false;
+        }
+
+        // Empty: the reader has read every slot it will read of this ring (it published its index
+        // after reading them), and reads the replacement for any position written from now on.
+        Volatile.Write(ref _ring, NewRing(InitialRingSize));
+        Volatile.Write(ref _ringShrinks, _ringShrinks + 1);
+        return true;
+    }
+
+    /// <summary>Times the ring grew (dispatcher-written; tests and diagnostics).</summary>
+    internal long RingGrowths => Volatile.Read(ref _ringGrowths);
+
+    /// <summary>Times a grown ring was given back (dispatcher-written; tests and diagnostics).</summary>
+    internal long RingShrinks => Volatile.Read(ref _ringShrinks);
+
+    /// <summary>Positions the ring holds now (it grows when full, up to the buffer capacity).</summary>
+    internal int RingSize => Volatile.Read(ref _ring).Length;
 
     private void Overflow(long position)
     {
@@ -665,13 +752,20 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             }
 
             var producer = _producerIndex.Value;
-            if (producer - Volatile.Read(ref _consumerIndex.Value) >= _ring.Length)
+            var ring = _ring;
+            var consumer = Volatile.Read(ref _consumerIndex.Value);
+            if (producer - consumer >= ring.Length)
             {
-                BackToCatchUp(cursor);
-                return;
+                if (ring.Length >= _maxRingSize)
+                {
+                    BackToCatchUp(cursor);
+                    return;
+                }
+
+                ring = Grow(producer, consumer);
             }
 
-            _ring[producer & _mask] = cursor;
+            ring[producer & (ring.Length - 1)] = cursor;
             Volatile.Write(ref _producerIndex.Value, producer + 1);
         }
 
@@ -789,7 +883,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         var consumer = Volatile.Read(ref _consumerIndex.Value);
         if (consumer != Volatile.Read(ref _producerIndex.Value))
         {
-            var next = Volatile.Read(ref _ring[consumer & _mask]);
+            var ring = Volatile.Read(ref _ring);
+            var next = Volatile.Read(ref ring[consumer & (ring.Length - 1)]);
 
             // The slot is only reused after the reader moves past it: if it has not moved, `next` is the next unread.
             if (Volatile.Read(ref _consumerIndex.Value) != consumer)
@@ -818,7 +913,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         if (consumer != Volatile.Read(ref _producerIndex.Value))
         {
             // Catching up after a gap, the ring's entries from the cursor on are skipped: the cursor bounds too.
-            var next = _ring[consumer & _mask];
+            var ring = Volatile.Read(ref _ring);
+            var next = ring[consumer & (ring.Length - 1)];
             return Math.Min(mode == CatchingUp ? Math.Min(next, Volatile.Read(ref _catchUpCursor)) : next, before);
         }
 
@@ -839,10 +935,19 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     }
 
     /// <summary>
-    /// Delivery loop thread: read up to <paramref name="maxBatches"/> batches into the handler, then
-    /// yield to other subscribers, rescheduling itself if work remains.
+    /// Delivery loop thread: read batches into the handler, then yield to other subscribers,
+    /// rescheduling itself if work remains. A turn serves what had arrived when it began: at least
+    /// <paramref name="minBatches"/> batches, more while the ring holds more (up to a ring's worth),
+    /// and while catching up, at most <paramref name="scanBudget"/> positions of the log scanned.
     /// </summary>
-    internal void RunTurn(DeliveryBatch batch, int maxBatches)
+    /// <remarks>
+    /// A fixed number of batches per turn is a fixed rate per round of the loop: a subscriber that
+    /// receives most events (a desk's whole flow) falls behind once a round over the loop's other
+    /// subscribers takes longer than its share arrives in, overflows, and catches up from the log at
+    /// that same rate, never gaining. Served in proportion to what arrived, every subscriber keeps up
+    /// while the loop as a whole does.
+    /// </remarks>
+    internal void RunTurn(DeliveryBatch batch, int minBatches, long scanBudget)
     {
         // Clear the flag before reading, so anything published from now on schedules us again.
         Volatile.Write(ref _scheduled, 0);
@@ -857,8 +962,23 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             return;
         }
 
-        for (var i = 0; i < maxBatches && Volatile.Read(ref _paused) == 0 && TryReadBatch(batch); i++)
+        var queued = Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
+        var maxBatches = (int)Math.Clamp((queued / batch.Capacity) + 1, minBatches, Math.Max(minBatches, _maxRingSize / batch.Capacity));
+        long scanned = 0;
+        for (var i = 0; i < maxBatches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
         {
+            var scanFrom = Volatile.Read(ref _mode) == CatchingUp ? Volatile.Read(ref _catchUpCursor) : -1;
+            if (!TryReadBatch(batch))
+            {
+                break;
+            }
+
+            if (scanFrom >= 0)
+            {
+                // A sparse filter scanning a long stretch of the log yields as a full ring's worth would.
+                scanned += Volatile.Read(ref _catchUpCursor) - scanFrom;
+            }
+
             if (!handler.OnDeliveries(this, batch))
             {
                 Volatile.Write(ref _paused, 1);
