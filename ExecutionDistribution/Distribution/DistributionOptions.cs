@@ -20,7 +20,7 @@ public sealed class DistributionOptions
     /// <summary>
     /// Positions buffered per subscriber before its overflow policy applies (rounded up to a power of
     /// two). A ring starts at 1,024 positions (8 KB) and doubles while its subscriber is behind, up to
-    /// this; it goes back to 1,024 once drained and quiet for a second.
+    /// this; it goes back to 1,024 once drained and not grown for 30 seconds.
     /// </summary>
     public int SubscriberBufferCapacity { get; set; } = 65_536;
 
