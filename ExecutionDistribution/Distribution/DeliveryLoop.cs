@@ -31,9 +31,16 @@ internal sealed class DeliveryLoop : IDisposable
 {
     /// <summary>
     /// Batches a subscriber may take per turn before the loop moves on, however little it has queued;
-    /// one with more queued takes up to its ring's worth (see <see cref="Subscriber.RunTurn"/>).
+    /// one with more queued takes more, up to <see cref="MaxBatchesPerTurn"/> (see <see cref="Subscriber.RunTurn"/>).
     /// </summary>
     private const int MinBatchesPerTurn = 4;
+
+    /// <summary>
+    /// Most batches per turn (4,096 deliveries at the default batch size): four times what a turn took
+    /// before, and short enough that the loop's other subscribers wait a few milliseconds at most (a
+    /// whole ring per turn, up to 256 batches, was slower in W2; docs/benchmarks.md, session 11).
+    /// </summary>
+    private const int MaxBatchesPerTurn = 16;
 
     /// <summary>Log positions a catching-up subscriber may scan per turn (a few milliseconds of filtering).</summary>
     private const long ScanBudgetPerTurn = 65_536;
@@ -111,7 +118,7 @@ internal sealed class DeliveryLoop : IDisposable
     {
         try
         {
-            subscriber.RunTurn(_batch, MinBatchesPerTurn, ScanBudgetPerTurn);
+            subscriber.RunTurn(_batch, MinBatchesPerTurn, MaxBatchesPerTurn, ScanBudgetPerTurn);
         }
         catch (Exception ex)
         {

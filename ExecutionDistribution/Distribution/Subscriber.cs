@@ -937,17 +937,18 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     /// <summary>
     /// Delivery loop thread: read batches into the handler, then yield to other subscribers,
     /// rescheduling itself if work remains. A turn serves what had arrived when it began: at least
-    /// <paramref name="minBatches"/> batches, more while the ring holds more (up to a ring's worth),
-    /// and while catching up, at most <paramref name="scanBudget"/> positions of the log scanned.
+    /// <paramref name="minBatches"/> batches, more while more is queued, up to
+    /// <paramref name="maxBatches"/>; while catching up, at most <paramref name="scanBudget"/>
+    /// positions of the log scanned.
     /// </summary>
     /// <remarks>
     /// A fixed number of batches per turn is a fixed rate per round of the loop: a subscriber that
     /// receives most events (a desk's whole flow) falls behind once a round over the loop's other
     /// subscribers takes longer than its share arrives in, overflows, and catches up from the log at
-    /// that same rate, never gaining. Served in proportion to what arrived, every subscriber keeps up
-    /// while the loop as a whole does.
+    /// that same rate, never gaining. Served in proportion to what arrived (within the cap, which
+    /// bounds how long the others wait), every subscriber keeps up while the loop as a whole does.
     /// </remarks>
-    internal void RunTurn(DeliveryBatch batch, int minBatches, long scanBudget)
+    internal void RunTurn(DeliveryBatch batch, int minBatches, int maxBatches, long scanBudget)
     {
         // Clear the flag before reading, so anything published from now on schedules us again.
         Volatile.Write(ref _scheduled, 0);
@@ -963,9 +964,9 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         var queued = Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
-        var maxBatches = (int)Math.Clamp((queued / batch.Capacity) + 1, minBatches, Math.Max(minBatches, _maxRingSize / batch.Capacity));
+        var batches = (int)Math.Clamp((queued / batch.Capacity) + 1, minBatches, Math.Max(minBatches, maxBatches));
         long scanned = 0;
-        for (var i = 0; i < maxBatches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
+        for (var i = 0; i < batches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
         {
             var scanFrom = Volatile.Read(ref _mode) == CatchingUp ? Volatile.Read(ref _catchUpCursor) : -1;
             if (!TryReadBatch(batch))
