@@ -36,8 +36,8 @@ internal sealed class DeliveryLoop : IDisposable
     private const int MinBatchesPerTurn = 4;
 
     /// <summary>
-    /// Most batches per turn (4,096 deliveries at the default batch size): four times what a turn took
-    /// before, and short enough that the loop's other subscribers wait a few milliseconds at most (a
+    /// Most batches per turn (4,096 deliveries at the default batch size): four times the least, and
+    /// short enough that the loop's other subscribers wait a few milliseconds at most (a
     /// whole ring per turn, up to 256 batches, was slower in W2; docs/benchmarks.md, session 11).
     /// </summary>
     private const int MaxBatchesPerTurn = 16;

@@ -640,7 +640,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         Volatile.Write(ref _ring, grown);
         _grownAt = _dispatcher.RingClock();
-        _ringGrowths++;
+        Volatile.Write(ref _ringGrowths, _ringGrowths + 1);
         if (old.Length == InitialRingSize)
         {
             _dispatcher.RingGrown(this);
@@ -976,7 +976,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
             if (scanFrom >= 0)
             {
-                // A sparse filter scanning a long stretch of the log yields as a full ring's worth would.
+                // A sparse filter scanning a long stretch of the log yields after the scan budget, as a full turn would.
                 scanned += Volatile.Read(ref _catchUpCursor) - scanFrom;
             }
 
