@@ -191,7 +191,7 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
                         return frame;
                     }
 
-                    early.AddRange(frame["events"]!.AsArray().Select(item => ((string)item!["event"]!["event_id"]!, (long)item["sequence"]!)));
+                    early.AddRange(StreamClient.EventsOf(frame));
                 }
             }
 

@@ -286,14 +286,15 @@ internal sealed class StreamClient : IAsyncDisposable
                 continue;
             }
 
-            foreach (var item in frame["events"]!.AsArray())
-            {
-                events.Add(((string)item!["event"]!["event_id"]!, (long)item["sequence"]!));
-            }
+            events.AddRange(EventsOf(frame));
         }
 
         return events;
     }
+
+    /// <summary>The event ids and sequence numbers of an <c>events</c> frame, in frame order.</summary>
+    public static IEnumerable<(string EventId, long Sequence)> EventsOf(JsonObject frame) =>
+        frame["events"]!.AsArray().Select(item => ((string)item!["event"]!["event_id"]!, (long)item["sequence"]!));
 
     public async Task<(WebSocketCloseStatus? Status, string? Reason)> ReceiveCloseAsync()
     {

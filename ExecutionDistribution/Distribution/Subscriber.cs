@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading.Tasks.Sources;
 using ExecutionDistribution.Contract;
@@ -592,6 +593,21 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             return false;
         }
 
+        if (!TryAppend(position))
+        {
+            Overflow(position);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Dispatcher thread: writes <paramref name="position"/> into the ring and publishes it, growing a
+    /// full ring below the buffer capacity. False, writing nothing, when the ring is full at capacity.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryAppend(long position)
+    {
         var producer = _producerIndex.Value;
         var ring = _ring;
         if (producer - _cachedConsumerIndex >= ring.Length)
@@ -601,8 +617,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             {
                 if (ring.Length >= _maxRingSize)
                 {
-                    Overflow(position);
-                    return true;
+                    return false;
                 }
 
                 ring = Grow(producer, _cachedConsumerIndex);
@@ -751,22 +766,11 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
                 continue;
             }
 
-            var producer = _producerIndex.Value;
-            var ring = _ring;
-            var consumer = Volatile.Read(ref _consumerIndex.Value);
-            if (producer - consumer >= ring.Length)
+            if (!TryAppend(cursor))
             {
-                if (ring.Length >= _maxRingSize)
-                {
-                    BackToCatchUp(cursor);
-                    return;
-                }
-
-                ring = Grow(producer, consumer);
+                BackToCatchUp(cursor);
+                return;
             }
-
-            ring[producer & (ring.Length - 1)] = cursor;
-            Volatile.Write(ref _producerIndex.Value, producer + 1);
         }
 
         Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
