@@ -13,7 +13,8 @@ internal static class Dispatchers
         TimeSpan? maxAge = null,
         TimeProvider? time = null,
         int readBatch = 256,
-        int deliveryThreads = 2)
+        int deliveryThreads = 2,
+        long bufferBudget = 1L << 30)
     {
         var core = new FanOutDispatcher(new DistributionOptions
         {
@@ -23,6 +24,7 @@ internal static class Dispatchers
             RetainedLogMaxAge = maxAge ?? TimeSpan.FromHours(1),
             ReadBatchSize = readBatch,
             DeliveryThreads = deliveryThreads,
+            SubscriberBufferBudgetBytes = bufferBudget,
         }, time ?? TimeProvider.System);
         core.Start();
         return core;

@@ -135,6 +135,77 @@ public sealed class SubscriberRingTests
         Assert.That(reader.Subscriber.RingShrinks, Is.EqualTo(12));
     }
 
+    [Test]
+    public async Task Once_the_cores_buffer_budget_is_spent_a_full_ring_applies_its_overflow_policy_instead_of_growing()
+    {
+        // One ring's growth from 1,024 to 4,096 positions: 3,072 x 8 bytes.
+        using var core = Dispatchers.Start(bufferCapacity: 4_096, bufferBudget: 24_576);
+        await using var hog = new CollectingReader(core, core.Subscribe("hog", Orders("O-hog"), DeliveryGuarantee.AtLeastOnce), startStalled: true);
+        var hogs = PublishFills(core, 4_000, "O-hog");
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == hogs.Count, "the hog's events are dispatched");
+        Assert.That(hog.Subscriber.RingSize, Is.EqualTo(4_096), "the first ring behind grows within the budget");
+        Assert.That(core.GetStats().BufferBytesGrown, Is.EqualTo(24_576));
+
+        await using var catcher = new CollectingReader(core, core.Subscribe("late-alo", Orders("O-late"), DeliveryGuarantee.AtLeastOnce), startStalled: true);
+        await using var dropper = new CollectingReader(core, core.Subscribe("late-amo", Orders("O-late"), DeliveryGuarantee.AtMostOnce), startStalled: true);
+        var lates = PublishFills(core, 3_000, "O-late");
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == hogs.Count + lates.Count, "the late events are dispatched");
+
+        Assert.That(catcher.Subscriber.RingSize, Is.EqualTo(Subscriber.InitialRingSize), "no budget left: the ring keeps its size");
+        Assert.That(dropper.Subscriber.RingSize, Is.EqualTo(Subscriber.InitialRingSize));
+        Assert.That(catcher.Subscriber.IsCatchingUp, Is.True, "at_least_once leaves the live path as at a full ring");
+        Assert.That(dropper.Subscriber.Dropped, Is.EqualTo(lates.Count - Subscriber.InitialRingSize), "at_most_once drops what its ring cannot hold");
+        Assert.That(core.GetStats().BufferBytesGrown, Is.EqualTo(24_576), "the budget is never exceeded");
+        Assert.That(core.GetStats().BufferGrowthsRefused, Is.GreaterThanOrEqualTo(2));
+
+        catcher.Gate.Set();
+        dropper.Gate.Set();
+        hog.Gate.Set();
+        await Eventually.WaitUntilAsync(() => catcher.Count == lates.Count && hog.Count == hogs.Count, "both catch up");
+        Assert.That(catcher.Events.Select(e => e.EventId), Is.EqualTo(lates), "nothing lost, in order");
+        Assert.That(catcher.Deliveries.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, lates.Count).Select(i => (long)i)));
+        Assert.That(hog.Events.Select(e => e.EventId), Is.EqualTo(hogs));
+        await Eventually.WaitUntilAsync(() => dropper.Count + dropper.Dropped == lates.Count, "at_most_once announces its drops");
+        Assert.That(dropper.Events.Select(e => e.EventId), Is.EqualTo(lates.Take(Subscriber.InitialRingSize)));
+    }
+
+    [Test]
+    public async Task Budget_given_back_by_a_drained_ring_or_a_closed_subscriber_lets_another_ring_grow()
+    {
+        var time = Dispatchers.FakeTime();
+        using var core = Dispatchers.Start(bufferCapacity: 4_096, bufferBudget: 24_576, time: time);
+        var hogSubscriber = core.Subscribe("hog", Orders("O-hog"), DeliveryGuarantee.AtLeastOnce);
+        await using var hog = new CollectingReader(core, hogSubscriber, startStalled: true);
+        var hogs = PublishFills(core, 4_000, "O-hog");
+        await Eventually.WaitUntilAsync(() => core.GetStats().BufferBytesGrown == 24_576, "the hog's ring takes the whole budget");
+
+        // Drained and quiet: the ring goes back and so does its share of the budget.
+        hog.Gate.Set();
+        await Eventually.WaitUntilAsync(() => hog.Count == hogs.Count, "the hog drains");
+        time.Advance(TimeSpan.FromSeconds(31));
+        await Eventually.WaitUntilAsync(() => Tick(core) && core.GetStats().BufferBytesGrown == 0, "a given-back ring returns its bytes");
+        Assert.That(hog.Subscriber.RingSize, Is.EqualTo(Subscriber.InitialRingSize));
+
+        // Behind again, then unsubscribed while still holding its grown ring.
+        hog.Gate.Reset();
+        await Eventually.WaitUntilAsync(() => PublishFills(core, 500, "O-hog").Count > 0 && hog.Subscriber.RingSize == 4_096, "the hog grows again");
+        core.Unsubscribe(hogSubscriber);
+        time.Advance(TimeSpan.FromSeconds(1));
+        await Eventually.WaitUntilAsync(() => Tick(core) && core.GetStats().BufferBytesGrown == 0, "a closed subscriber returns its bytes");
+
+        await using var late = new CollectingReader(core, core.Subscribe("late", Orders("O-late"), DeliveryGuarantee.AtLeastOnce), startStalled: true);
+        var lates = PublishFills(core, 3_000, "O-late");
+        await Eventually.WaitUntilAsync(() => late.Subscriber.Backlog == lates.Count, "the late subscriber buffers its backlog");
+        Assert.That(late.Subscriber.RingSize, Is.EqualTo(4_096), "the budget given back lets it grow");
+        Assert.That(late.Subscriber.IsCatchingUp, Is.False);
+        late.Gate.Set();
+        await Eventually.WaitUntilAsync(() => late.Count == lates.Count, "it reads its backlog");
+        Assert.That(late.Events.Select(e => e.EventId), Is.EqualTo(lates));
+        Assert.That(late.Subscriber.CatchUps, Is.Zero);
+    }
+
+    private static SubscriptionFilter Orders(string orderId) => new() { OrderIds = new HashSet<string>([orderId], StringComparer.Ordinal) };
+
     // 5,000 watched events for a stalled reader: its ring grows to 8,192.
     private static async Task<List<string>> FallBehindAsync(FanOutDispatcher core, CollectingReader reader)
     {

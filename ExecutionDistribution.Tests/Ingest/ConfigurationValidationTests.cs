@@ -8,6 +8,7 @@ public sealed class ConfigurationValidationTests
 {
     [TestCase("--Distribution:SubscriberBufferCapacity=0", "Distribution:SubscriberBufferCapacity")]
     [TestCase("--Distribution:RetainedLogMaxAge=-00:01:00", "Distribution:RetainedLogMaxAge")]
+    [TestCase("--Distribution:SubscriberBufferBudgetBytes=-1", "Distribution:SubscriberBufferBudgetBytes")]
     [TestCase("--Distribution:MaxSubscribers=0", "Distribution:MaxSubscribers")]
     [TestCase("--Distribution:SourceIndexCapacity=-1", "Distribution:SourceIndexCapacity")]
     [TestCase("--Distribution:SourceIndexRuns=0", "Distribution:SourceIndexRuns")]

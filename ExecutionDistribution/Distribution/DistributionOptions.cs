@@ -25,6 +25,13 @@ public sealed class DistributionOptions
     public int SubscriberBufferCapacity { get; set; } = 65_536;
 
     /// <summary>
+    /// Bytes all subscribers' rings together may take beyond their first 8 KB each. A ring that would
+    /// grow past it applies its overflow policy instead (at_most_once drops, at_least_once catches up
+    /// from the log), so a crowd of subscribers behind at once cannot exhaust the process's memory.
+    /// </summary>
+    public long SubscriberBufferBudgetBytes { get; set; } = 1L << 30;
+
+    /// <summary>
     /// Most events the dispatcher takes per batch (wake-ups are per batch). Batches are this large only
     /// when events queue up (saturation); at lower rates they hold what arrived since the last one.
     /// </summary>
@@ -68,6 +75,7 @@ internal sealed class DistributionOptionsValidator : IValidateOptions<Distributi
         OptionRules.Range(failures, p, nameof(o.IngestQueueCapacity), o.IngestQueueCapacity, 1, 16_777_216);
         OptionRules.Range(failures, p, nameof(o.RetainedLogCapacity), o.RetainedLogCapacity, 2, 67_108_864);
         OptionRules.Range(failures, p, nameof(o.SubscriberBufferCapacity), o.SubscriberBufferCapacity, 2, 16_777_216);
+        OptionRules.Range(failures, p, nameof(o.SubscriberBufferBudgetBytes), o.SubscriberBufferBudgetBytes, 0, 1L << 40);
         OptionRules.Range(failures, p, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
         OptionRules.Range(failures, p, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
         OptionRules.Range(failures, p, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);

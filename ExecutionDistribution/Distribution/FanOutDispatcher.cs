@@ -88,6 +88,11 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
 
     // Subscribers whose ring has grown (dispatcher thread only; see ShrinkQuietRings).
     private readonly List<Subscriber> _grownRings = [];
+
+    // Bytes of rings grown beyond their initial size, and growths refused for want of budget
+    // (dispatcher-written: it alone grows and shrinks rings; read by GetStats).
+    private long _ringGrowthBytes;
+    private long _ringGrowthsRefused;
     private long _nextRingSweep;
 
     /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
@@ -489,7 +494,9 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             _log.Capacity,
             _ingest.Count,
             LogEpoch,
-            rereads);
+            rereads,
+            Volatile.Read(ref _ringGrowthBytes),
+            Volatile.Read(ref _ringGrowthsRefused));
     }
 
     /// <summary>
@@ -653,6 +660,12 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
                     }
 
                     Sleep();
+                    if (_grownRings.Count > 0)
+                    {
+                        // Idle too: quiet rings go back (and closed subscribers' growth to the budget).
+                        ShrinkQuietRings();
+                    }
+
                     continue;
                 }
 
@@ -700,6 +713,25 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// allocating it anew each time (a second here was 0.1-0.3 bytes per event in W1).
     /// </summary>
     private static readonly TimeSpan RingQuiet = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Dispatcher thread: takes <paramref name="bytes"/> of the subscribers' buffer budget for a ring
+    /// about to grow; false (counted) when that would exceed <see cref="DistributionOptions.SubscriberBufferBudgetBytes"/>.
+    /// </summary>
+    internal bool TryReserveRingGrowth(long bytes)
+    {
+        if (_ringGrowthBytes + bytes > _options.SubscriberBufferBudgetBytes)
+        {
+            Volatile.Write(ref _ringGrowthsRefused, _ringGrowthsRefused + 1);
+            return false;
+        }
+
+        Volatile.Write(ref _ringGrowthBytes, _ringGrowthBytes + bytes);
+        return true;
+    }
+
+    /// <summary>Dispatcher thread: a grown ring was given back (or its subscriber closed).</summary>
+    internal void ReleaseRingGrowth(long bytes) => Volatile.Write(ref _ringGrowthBytes, _ringGrowthBytes - bytes);
 
     /// <summary>Dispatcher thread: <paramref name="s"/>'s ring grew past its initial size.</summary>
     internal void RingGrown(Subscriber s) => _grownRings.Add(s);
@@ -857,6 +889,8 @@ internal readonly struct DispatchSink(FanOutDispatcher dispatcher) : IRouteSink
 /// <param name="IngestQueueDepth">Events waiting for the dispatcher.</param>
 /// <param name="LogEpoch">This process's log epoch.</param>
 /// <param name="Rereads">Times the attached at_least_once subscribers fell behind the retained log and re-read from Kafka.</param>
+/// <param name="BufferBytesGrown">Bytes of subscriber rings beyond their initial 8 KB each (counted against <see cref="DistributionOptions.SubscriberBufferBudgetBytes"/>).</param>
+/// <param name="BufferGrowthsRefused">Times a full ring was not grown because the budget was spent (its overflow policy applied instead).</param>
 public sealed record DistributionStats(
     long Ingested,
     long Routed,
@@ -870,7 +904,9 @@ public sealed record DistributionStats(
     int LogCapacity,
     int IngestQueueDepth,
     Guid LogEpoch,
-    long Rereads = 0);
+    long Rereads = 0,
+    long BufferBytesGrown = 0,
+    long BufferGrowthsRefused = 0);
 
 /// <summary>Why a subscription was refused.</summary>
 public enum SubscriptionRejection

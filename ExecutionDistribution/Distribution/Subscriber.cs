@@ -615,7 +615,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             _cachedConsumerIndex = Volatile.Read(ref _consumerIndex.Value);
             if (producer - _cachedConsumerIndex >= ring.Length)
             {
-                if (ring.Length >= _maxRingSize)
+                if (ring.Length >= _maxRingSize || !_dispatcher.TryReserveRingGrowth(GrowthBytes(ring.Length)))
                 {
                     return false;
                 }
@@ -628,6 +628,11 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Volatile.Write(ref _producerIndex.Value, producer + 1);
         return true;
     }
+
+    private int GrownSize(int size) => Math.Min(_maxRingSize, size * 2);
+
+    // Bytes a ring of `size` positions adds when it grows (counted against the core's buffer budget).
+    private long GrowthBytes(int size) => (GrownSize(size) - (long)size) * sizeof(long);
 
     // Not zeroed: a slot is read only below the producer index, after the dispatcher wrote it (and
     // zeroing a ring per subscriber was most of the time of a reconnect storm).
@@ -646,7 +651,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private long[] Grow(long producer, long consumer)
     {
         var old = _ring;
-        var grown = NewRing(Math.Min(_maxRingSize, old.Length * 2));
+        var grown = NewRing(GrownSize(old.Length));
         var (oldMask, newMask) = (old.Length - 1, grown.Length - 1);
         for (var p = consumer; p < producer; p++)
         {
@@ -673,8 +678,15 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     internal bool TryShrink(long now, long quietTicks)
     {
         var ring = _ring;
-        if (IsClosed || ring.Length <= InitialRingSize)
+        if (ring.Length <= InitialRingSize)
         {
+            return true;
+        }
+
+        if (IsClosed)
+        {
+            // Nothing appends to a closed subscriber's ring again: its growth goes back to the budget.
+            _dispatcher.ReleaseRingGrowth((ring.Length - (long)InitialRingSize) * sizeof(long));
             return true;
         }
 
@@ -688,6 +700,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         // after reading them), and reads the replacement for any position written from now on.
         Volatile.Write(ref _ring, NewRing(InitialRingSize));
         Volatile.Write(ref _ringShrinks, _ringShrinks + 1);
+        _dispatcher.ReleaseRingGrowth((ring.Length - (long)InitialRingSize) * sizeof(long));
         return true;
     }
 
