@@ -683,10 +683,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
             return true;
         }
 
+        // What this ring took of the core's buffer budget beyond its initial size.
+        var grownBytes = (ring.Length - (long)InitialRingSize) * sizeof(long);
         if (IsClosed)
         {
             // Nothing appends to a closed subscriber's ring again: its growth goes back to the budget.
-            _dispatcher.ReleaseRingGrowth((ring.Length - (long)InitialRingSize) * sizeof(long));
+            _dispatcher.ReleaseRingGrowth(grownBytes);
             return true;
         }
 
@@ -700,7 +702,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         // after reading them), and reads the replacement for any position written from now on.
         Volatile.Write(ref _ring, NewRing(InitialRingSize));
         Volatile.Write(ref _ringShrinks, _ringShrinks + 1);
-        _dispatcher.ReleaseRingGrowth((ring.Length - (long)InitialRingSize) * sizeof(long));
+        _dispatcher.ReleaseRingGrowth(grownBytes);
         return true;
     }
 
