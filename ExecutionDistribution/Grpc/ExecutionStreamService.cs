@@ -288,74 +288,112 @@ internal sealed class ExecutionStreamService(
         return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
     }
 
+    // The send loop waits on its subscriber alone; heartbeats come from a loop of their own (one timer per
+    // stream, not one per wait), and the two write one at a time.
     private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
         var batch = new DeliveryBatch(perMessage);
         var frame = new ExecutionFrame();
-        var heartbeat = options.Value.HeartbeatInterval;
         var linger = options.Value.SendLinger;
         long lastMessage = 0;
-        var token = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
-        while (!cancellationToken.IsCancellationRequested)
+        var writes = new StreamWrites(new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode(), time.GetTimestamp());
+        using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var heartbeats = HeartbeatsAsync(subscriber.Id, responseStream, writes, stopHeartbeats.Token);
+        try
         {
-            var wait = subscriber.WaitToReadAsync();
-            bool more;
-            if (wait.IsCompleted)
+            // False once the subscriber is closed: the stream's end unsubscribes it.
+            while (await subscriber.WaitToReadAsync().ConfigureAwait(false) && !cancellationToken.IsCancellationRequested)
             {
-                more = wait.Result;
-            }
-            else
-            {
-                var waiting = wait.AsTask();
-                while (!waiting.IsCompleted)
+                await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+
+                // Under load (the previous message went out within the linger), hold the rest of the linger so
+                // what arrives meanwhile travels in the same message; the first event after a quiet spell goes at once.
+                if (linger > TimeSpan.Zero && lastMessage != 0 && time.GetElapsedTime(lastMessage) is var since && since < linger)
                 {
-                    var first = await Task.WhenAny(waiting, Task.Delay(heartbeat, time, cancellationToken)).ConfigureAwait(false);
+                    await Task.Delay(linger - since, time, cancellationToken).ConfigureAwait(false);
+                }
 
-                    // Cancelled: leave now. Waiting for the subscriber's close signal here would spin, since a
-                    // delay on a cancelled token completes at once, and many such loops starve the pool that
-                    // must deliver the signal.
-                    if (cancellationToken.IsCancellationRequested)
+                while (subscriber.TryReadBatch(batch))
+                {
+                    lastMessage = time.GetTimestamp();
+                    var token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
+                    await writes.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    try
                     {
-                        return;
-                    }
-
-                    if (first != waiting)
-                    {
-                        await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
+                        if (!await SendAsync(frame.Events(subscriber.Id, token, batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
                         {
-                            SubscriptionId = subscriber.Id,
-                            ResumeToken = token,
-                            Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
-                        }), cancellationToken).ConfigureAwait(false);
+                            return;
+                        }
+
+                        writes.Sent(token, time.GetTimestamp());
+                    }
+                    finally
+                    {
+                        writes.Gate.Release();
                     }
                 }
-
-                more = await waiting.ConfigureAwait(false);
             }
+        }
+        finally
+        {
+            await stopHeartbeats.CancelAsync().ConfigureAwait(false);
+            await heartbeats.ConfigureAwait(false);
+        }
+    }
 
-            if (!more)
+    // A heartbeat, carrying the stream's resume token, whenever nothing was written for a heartbeat interval.
+    private async Task HeartbeatsAsync(string subscriptionId, IServerStreamWriter<ExecutionFrame> responseStream, StreamWrites writes, CancellationToken stopping)
+    {
+        var interval = options.Value.HeartbeatInterval;
+        using var timer = new PeriodicTimer(interval, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
             {
-                return;
-            }
-
-            await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-
-            // Under load (the previous message went out within the linger), hold the rest of the linger so
-            // what arrives meanwhile travels in the same message; the first event after a quiet spell goes at once.
-            if (linger > TimeSpan.Zero && lastMessage != 0 && time.GetElapsedTime(lastMessage) is var since && since < linger)
-            {
-                await Task.Delay(linger - since, time, cancellationToken).ConfigureAwait(false);
-            }
-
-            while (subscriber.TryReadBatch(batch))
-            {
-                lastMessage = time.GetTimestamp();
-                token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
-                if (!await SendAsync(frame.Events(subscriber.Id, token, batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                if (time.GetElapsedTime(writes.LastWrite) < interval)
                 {
-                    return;
+                    continue;
+                }
+
+                await writes.Gate.WaitAsync(stopping).ConfigureAwait(false);
+                try
+                {
+                    await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
+                    {
+                        SubscriptionId = subscriptionId,
+                        ResumeToken = writes.Token,
+                        Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
+                    }), stopping).ConfigureAwait(false);
+                    writes.Sent(writes.Token, time.GetTimestamp());
+                }
+                finally
+                {
+                    writes.Gate.Release();
                 }
             }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or InvalidOperationException or IOException)
+        {
+            // The stream ended.
+        }
+    }
+
+    /// <summary>What a stream's send loop and heartbeat loop share: one write at a time, the last token sent and when.</summary>
+    private sealed class StreamWrites(string token, long now)
+    {
+        private string _token = token;
+        private long _lastWrite = now;
+
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public string Token => Volatile.Read(ref _token);
+
+        public long LastWrite => Volatile.Read(ref _lastWrite);
+
+        public void Sent(string token, long at)
+        {
+            Volatile.Write(ref _token, token);
+            Volatile.Write(ref _lastWrite, at);
         }
     }
 
