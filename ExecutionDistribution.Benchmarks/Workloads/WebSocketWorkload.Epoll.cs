@@ -16,8 +16,11 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 public static partial class WebSocketWorkload
 {
     /// <summary>Which WebSocket client the load side uses: <c>epoll</c> (default on Linux x64) or <c>dotnet</c> (ClientWebSocket).</summary>
-    internal static bool UseEpollClient(string[] args) =>
-        (args.Option("--ws-client") ?? (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64 ? "epoll" : "dotnet")) == "epoll";
+    internal static bool UseEpollClient(string[] args) => EpollChosen(args, "--ws-client");
+
+    // epoll unless the option says dotnet; dotnet where epoll is not (only Linux x64 is).
+    private static bool EpollChosen(string[] args, string option) =>
+        (args.Option(option) ?? (OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64 ? "epoll" : "dotnet")) == "epoll";
 
     /// <summary>One epoll set read by one thread; connections are spread over <paramref name="threads"/> of them.</summary>
     internal sealed partial class EpollClients : IDisposable
@@ -25,9 +28,16 @@ public static partial class WebSocketWorkload
         private readonly Loop[] _loops;
         private int _next;
 
-        public EpollClients(int threads)
+        /// <summary>
+        /// <paramref name="threads"/> reading loops. An HTTP/2 connection (<see cref="ConnectGrpcAsync"/>) gives each
+        /// stream <paramref name="h2StreamWindow"/> bytes of credit and itself <paramref name="h2ConnectionWindow"/>,
+        /// each given back when half is used.
+        /// </summary>
+        public EpollClients(int threads, int h2StreamWindow = 16 << 20, int h2ConnectionWindow = 256 << 20)
         {
             _loops = [.. Enumerable.Range(0, Math.Max(1, threads)).Select(i => new Loop(i))];
+            _h2StreamWindow = h2StreamWindow;
+            _h2ConnectionWindow = h2ConnectionWindow;
         }
 
         /// <summary>Connects, upgrades (a blocking handshake), and hands the socket to a reading thread.</summary>
@@ -41,7 +51,7 @@ public static partial class WebSocketWorkload
             var client = new Connection(socket);
             client.ReadHandshake();
             socket.Blocking = false;
-            _loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)_loops.Length)].Add(client);
+            NextLoop().Add(client);
             return client;
         });
 
@@ -53,12 +63,26 @@ public static partial class WebSocketWorkload
             }
         }
 
+        /// <summary>A socket a loop reads: told its id when added, called when it is readable.</summary>
+        private interface IReadable
+        {
+            Socket Socket { get; }
+
+            int Id { get; }
+
+            void OnAdded(Loop loop, int id);
+
+            void OnReadable();
+        }
+
+        private Loop NextLoop() => _loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)_loops.Length)];
+
         private sealed class Loop : IDisposable
         {
             private readonly int _epoll;
             private readonly Thread _thread;
             private readonly Lock _gate = new();
-            private Connection?[] _connections = new Connection?[1024];
+            private IReadable?[] _connections = new IReadable?[1024];
             private int _count;
             private volatile bool _stop;
 
@@ -74,7 +98,7 @@ public static partial class WebSocketWorkload
                 _thread.Start();
             }
 
-            public void Add(Connection connection)
+            public void Add(IReadable connection)
             {
                 int id;
                 lock (_gate)
@@ -82,7 +106,7 @@ public static partial class WebSocketWorkload
                     id = _count++;
                     if (id == _connections.Length)
                     {
-                        var grown = new Connection?[id * 2];
+                        var grown = new IReadable?[id * 2];
                         _connections.CopyTo(grown, 0);
                         Volatile.Write(ref _connections, grown);
                     }
@@ -99,7 +123,7 @@ public static partial class WebSocketWorkload
                 connection.OnAdded(this, id);
             }
 
-            public void Remove(Connection connection)
+            public void Remove(IReadable connection)
             {
                 var e = default(EpollEvent);
                 _ = EpollCtl(_epoll, EpollCtlDel, (int)connection.Socket.Handle, ref e);
@@ -138,7 +162,7 @@ public static partial class WebSocketWorkload
         }
 
         /// <summary>One connection: its socket, the bytes read and not yet parsed, the message being assembled.</summary>
-        private sealed class Connection : Receiver
+        private sealed class Connection : Receiver, IReadable
         {
             private byte[] _buffer = new byte[64 * 1024];
             private int _filled;

@@ -31,7 +31,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--ws-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -53,6 +53,8 @@ public static partial class WebSocketWorkload
 
         // The load side's WebSocket client (ours and the bare broadcaster): --ws-client epoll|dotnet, --load-threads N epoll threads.
         var epollThreads = UseEpollClient(args) ? args.Int("--load-threads", 1) : 0;
+        // Ours over gRPC: --grpc-client epoll (the same loops, HTTP/2) or dotnet (Grpc.Net.Client).
+        var epollGrpc = grpc && UseEpollGrpcClient(args);
         var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var parsed = Enumerable.Range(0, 65_536).Select(_ => stream.Next()).ToList();
@@ -90,7 +92,7 @@ public static partial class WebSocketWorkload
                     var clock = Stopwatch.StartNew();
                     var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads);
                     r["ours"] = grpc
-                        ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish)
+                        ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish, epollGrpc)
                         : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
                             "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
                     if (postgres is not null)
@@ -192,6 +194,7 @@ public static partial class WebSocketWorkload
                 population = standard ? "standard" : "broadcast",
                 source = kafkaSource ? "kafka" : "rest",
                 load_client = epollThreads > 0 ? $"epoll ({epollThreads} thread(s))" : "ClientWebSocket",
+                grpc_client = grpc ? (epollGrpc ? $"epoll HTTP/2 ({Math.Max(1, epollThreads)} thread(s), 100 calls per connection)" : "Grpc.Net.Client") : null,
                 deliveries_per_event = fanout,
                 audit = auditRuns,
                 streams,
@@ -543,17 +546,25 @@ public static partial class WebSocketWorkload
         }
     }
 
-    // Ours over gRPC: one channel (several HTTP/2 connections), one StreamExecution per subscriber.
-    private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish)
+    // Ours over gRPC, one StreamExecution per subscriber: read by the lean epoll HTTP/2 client (100 calls per
+    // connection, Kestrel's limit), or by Grpc.Net.Client on one channel with several HTTP/2 connections (--grpc-client dotnet).
+    private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish, bool epollClient)
     {
+        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
+        publish ??= batch => Post(http, "/api/v1/executions", batch);
+        if (epollClient)
+        {
+            using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads));
+            return Ladder("ours", i => epoll.ConnectGrpcAsync(ours.GrpcAddress, "/execdist.v1.ExecutionStream/StreamExecution", Google.Protobuf.MessageExtensions.ToByteArray(GrpcReceiver.Request(population?[i].Filter)), 100), publish, ours.Pid, plan);
+        }
+
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(ours.GrpcAddress, new global::Grpc.Net.Client.GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true },
             MaxReceiveMessageSize = 64 * 1024 * 1024,
         });
         var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
-        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
-        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), publish ?? (batch => Post(http, "/api/v1/executions", batch)), ours.Pid, plan);
+        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), publish, ours.Pid, plan);
     }
 
     /// <summary>One gRPC stream of every event.</summary>
@@ -571,6 +582,14 @@ public static partial class WebSocketWorkload
 
         public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client, SubscriptionFilter? filter)
         {
+            var call = client.StreamExecution(Request(filter));
+            await call.ResponseHeadersAsync.ConfigureAwait(false); // attached
+            return new GrpcReceiver(call);
+        }
+
+        /// <summary>An at_most_once ad hoc stream of <paramref name="filter"/>, or of every event.</summary>
+        public static ExecutionDistribution.Grpc.V1.StreamRequest Request(SubscriptionFilter? filter)
+        {
             var request = new ExecutionDistribution.Grpc.V1.StreamRequest { DeliveryGuarantee = "at_most_once", Filter = new ExecutionDistribution.Grpc.V1.Filter() };
             if (filter is null)
             {
@@ -583,9 +602,7 @@ public static partial class WebSocketWorkload
                 request.Filter.OrderIds.AddRange(filter.OrderIds);
             }
 
-            var call = client.StreamExecution(request);
-            await call.ResponseHeadersAsync.ConfigureAwait(false); // attached
-            return new GrpcReceiver(call);
+            return request;
         }
 
         private async Task ReadAsync()
