@@ -51,6 +51,13 @@ public static partial class WebSocketWorkload
             ];
         }
 
+        /// <summary>
+        /// The Kafka leg alone (<c>--kafka-leg</c>): a bare consumer of the same topic in this process, in a
+        /// group of its own, with the service's fetch wait; it records each record's stamp as a stream does,
+        /// so beside ours it shows what the producer, the broker and a fetch cost at the same moment.
+        /// </summary>
+        public Receiver StartLeg() => new KafkaLeg(_cluster.BootstrapServers, _topic);
+
         /// <summary>The service's settings for consuming the topic.</summary>
         public string[] Settings { get; }
 
@@ -89,6 +96,44 @@ public static partial class WebSocketWorkload
             _producer.Flush(TimeSpan.FromSeconds(10));
             _producer.Dispose();
             _cluster.Dispose();
+        }
+    }
+
+    private sealed class KafkaLeg : Receiver
+    {
+        private readonly Thread _thread;
+        private volatile bool _stop;
+
+        public KafkaLeg(string bootstrapServers, string topic)
+        {
+            var config = new ConsumerConfig
+            {
+                BootstrapServers = bootstrapServers,
+                GroupId = $"w4-kafka-leg-{Guid.NewGuid():N}",
+                AutoOffsetReset = AutoOffsetReset.Latest,
+                FetchWaitMaxMs = 5, // as the service's (KafkaSource.Settings)
+            };
+            _thread = new Thread(() =>
+            {
+                using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
+                consumer.Subscribe(topic);
+                while (!_stop)
+                {
+                    if (consumer.Consume(100) is { } record)
+                    {
+                        Record(record.Message.Value);
+                    }
+                }
+
+                consumer.Close();
+            }) { IsBackground = true, Name = "w4-kafka-leg" };
+            _thread.Start();
+        }
+
+        public override void Dispose()
+        {
+            _stop = true;
+            _thread.Join(TimeSpan.FromSeconds(10));
         }
     }
 }

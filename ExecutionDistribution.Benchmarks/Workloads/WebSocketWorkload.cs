@@ -31,7 +31,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--kafka-leg] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -50,6 +50,10 @@ public static partial class WebSocketWorkload
 
         // --source kafka: ours ingests from a 12-partition topic on an embedded broker in this process (W3/W4 of BENCHMARKS.md); rest (default): POST /api/v1/executions.
         var kafkaSource = args.Option("--source") == "kafka";
+
+        // --kafka-leg (with --source kafka): a bare consumer of the same topic measured at the same moment as ours.
+        var kafkaLeg = kafkaSource && args.Contains("--kafka-leg");
+        var legRuns = new List<List<Step>>();
 
         // The load side's WebSocket client (ours and the bare broadcaster): --ws-client epoll|dotnet, --load-threads N epoll threads.
         var epollThreads = UseEpollClient(args) ? args.Int("--load-threads", 1) : 0;
@@ -90,11 +94,16 @@ public static partial class WebSocketWorkload
                     using var ours = Child.Start("ours", [.. oursSettings, .. audit, .. kafka?.Settings ?? [], "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
                     kafka?.WaitUntilConsuming(ours.BaseAddress, events[^1]);
                     var clock = Stopwatch.StartNew();
-                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads);
+                    using var leg = kafkaLeg ? kafka!.StartLeg() : null;
+                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads, leg);
                     r["ours"] = grpc
                         ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish, epollGrpc)
                         : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
                             "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
+                    if (leg is not null)
+                    {
+                        legRuns.Add(plan.BesideSteps);
+                    }
                     if (postgres is not null)
                     {
                         auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
@@ -196,6 +205,12 @@ public static partial class WebSocketWorkload
                 load_client = epollThreads > 0 ? $"epoll ({epollThreads} thread(s))" : "ClientWebSocket",
                 grpc_client = grpc ? (epollGrpc ? $"epoll HTTP/2 ({Math.Max(1, epollThreads)} thread(s), 100 calls per connection)" : "Grpc.Net.Client") : null,
                 deliveries_per_event = fanout,
+                kafka_leg = legRuns.Count == 0 ? null : rates.Select(rate =>
+                {
+                    var legs = legRuns.Select(l => l.FirstOrDefault(x => x.Rate == rate)).OfType<Step>().ToList();
+                    double M(Func<Step, double> f) => legs.Count == 0 ? double.NaN : legs.Select(f).Order().ElementAt(legs.Count / 2);
+                    return new { rate, records_per_s = M(x => x.Delivered), p50_ms = M(x => x.P50Ms), p90_ms = M(x => x.P90Ms), p99_ms = M(x => x.P99Ms), max_ms = M(x => x.MaxMs) };
+                }).ToList(),
                 audit = auditRuns,
                 streams,
                 seconds,
@@ -254,7 +269,11 @@ public static partial class WebSocketWorkload
     }
 
     /// <summary>What every ladder of a run climbs: the streams, the rungs, the events, and the deliveries per event (the streams, for broadcast).</summary>
-    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0);
+    /// <param name="Beside">Measured over the same windows as the streams, its steps in <see cref="BesideSteps"/> (the Kafka leg alone).</param>
+    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0, Receiver? Beside = null)
+    {
+        public List<Step> BesideSteps { get; } = [];
+    }
 
     /// <summary>The highest offered rate (deliveries/s) of the ladder's unbroken run of held rungs from the bottom; 0 if none held.</summary>
     public static double HighestHeld(IEnumerable<Step> steps, double fanout)
@@ -329,6 +348,8 @@ public static partial class WebSocketWorkload
                 c.Reset();
             }
 
+            plan.Beside?.Reset();
+
             var cpu = ProcessMeter.CpuSeconds(pid);
             var clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId);
             var clock = Stopwatch.StartNew();
@@ -340,6 +361,14 @@ public static partial class WebSocketWorkload
             var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(90) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
                 all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
+            if (plan.Beside?.TakeHistogram() is { } beside)
+            {
+                var leg = new Step(rate, beside.Count / elapsed, beside.Percentile(50) / 1e6, beside.Percentile(90) / 1e6, beside.Percentile(99) / 1e6, beside.Percentile(99.9) / 1e6, beside.Max / 1e6);
+                plan.BesideSteps.Add(leg);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  kafka leg alone, same window: {leg.Delivered,10:N0} records/s  p50 {leg.P50Ms:0.00} ms  p90 {leg.P90Ms:0.00} ms  p99 {leg.P99Ms:0.00} ms  max {leg.MaxMs:0.0} ms"));
+            }
+
             var offered = rate * plan.Fanout;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {kind,-4} {rate,6} ev/s offered ({offered,10:N0} deliveries/s): delivered {step.Delivered,10:N0}/s  p50 {step.P50Ms:0.00} ms  p90 {step.P90Ms:0.00} ms  p99 {step.P99Ms:0.00} ms  p99.9 {step.P999Ms:0.00} ms  max {step.MaxMs:0.0} ms  cpu {step.CpuUsPerDelivery:0.00} us/delivery (load side {clientCpu * 1e6 / Math.Max(1, all.Count):0.00})  peak {step.PeakMiB:N0} MiB"));

@@ -40,6 +40,7 @@ public sealed class WorkloadSmokeTests
     [TestCase("w3-ingest", "--runs", "1", "--records", "2000", "--subscribers", "50")]
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers")]
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard")]
+    [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard", "--source", "kafka", "--kafka-leg")]
     [TestCase("w3-grpc", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20")]
     [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
     [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
@@ -57,6 +58,13 @@ public sealed class WorkloadSmokeTests
             // Every rung of every ladder (ours, the bare broadcaster, each peer) had events reach its clients.
             var delivered = Regex.Matches(output, @"delivered\s+([\d,]+)/s").Select(m => long.Parse(m.Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture)).ToList();
             Assert.That(delivered, Is.Not.Empty.And.All.GreaterThan(0), output);
+        }
+
+        if (args.Contains("--kafka-leg"))
+        {
+            // The bare consumer beside ours read the same topic over the same window.
+            var leg = Regex.Matches(output, @"kafka leg alone, same window:\s+([\d,]+) records/s").Select(m => long.Parse(m.Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture)).ToList();
+            Assert.That(leg, Is.Not.Empty.And.All.GreaterThan(0), output);
         }
     }
 
