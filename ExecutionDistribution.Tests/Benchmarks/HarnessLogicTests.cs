@@ -26,6 +26,37 @@ public sealed class HarnessLogicTests
     }
 
     [Test]
+    public void A_publish_that_blocks_is_charged_to_the_events_that_fell_due_behind_it()
+    {
+        // 1,000 events/s; the fifth publish blocks 200 ms, as a POST to a paused service would. The batch
+        // after it carries the events that fell due meanwhile, stamped when they were due.
+        var stream = new SyntheticExecutionStream(3);
+        var events = Enumerable.Range(0, 4_096).Select(_ => stream.Next().EnvelopeJson.ToArray()).ToArray();
+        var calls = 0;
+        var afterBlock = new LatencyHistogram();
+        var others = new LatencyHistogram();
+        var next = 0;
+        WebSocketWorkload.Offer(batch =>
+        {
+            calls++;
+            if (calls == 5)
+            {
+                Thread.Sleep(200);
+            }
+
+            foreach (var e in batch)
+            {
+                WebSocketWorkload.RecordStamps(calls == 6 ? afterBlock : others, e);
+            }
+        }, 1_000, TimeSpan.FromMilliseconds(600), events, ref next);
+
+        Assert.That(calls, Is.GreaterThan(6));
+        Assert.That(afterBlock.Count, Is.GreaterThanOrEqualTo(150), "about 200 events fell due during the blocked publish");
+        Assert.That(afterBlock.Percentile(50), Is.GreaterThanOrEqualTo(50_000_000L), "they carry their due times, so half of them waited 50 ms or more");
+        Assert.That(others.Percentile(50), Is.LessThan(afterBlock.Percentile(50)), "events that were not held up carry the time they were sent");
+    }
+
+    [Test]
     public void Histograms_recorded_on_several_threads_merge_into_the_same_percentiles()
     {
         var whole = new LatencyHistogram();
