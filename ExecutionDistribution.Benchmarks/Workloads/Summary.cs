@@ -213,7 +213,7 @@ public static class Summary
                 p99 < 10 ? "-" : file == "w4-ws-standard.json" && LegAt(w, near.GetProperty("rate").GetInt32()) is { } legP99
                     ? string.Create(c, $"W4 standard section, session 13: the Kafka leg alone has p99 {legP99:0.0} ms over the same windows; the rest is the service's, with blocking gen0 collections of 70-100 ms every few seconds (dotnet-counters; what survives them is not attributed yet)")
                     : file == "w3-grpc.json"
-                    ? string.Create(c, $"W3 gRPC section, session 13: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is the scheduling of 2 shared cores")
+                    ? string.Create(c, $"W3 gRPC section, session 13: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is fanning each event out over 1,000 streams on 2 shared cores, and the service's garbage-collection pauses (W4 standard section, session 13)")
                     : "CPU per unbatched frame (ours about 15 µs, the bare broadcaster 11): the machine is busy at 100,000 frames/s; the kernel floor section (a C broadcaster's p99 is 9-15 ms)"));
             var top = rows[^1];
             var ours = top.GetProperty("ours").GetProperty("delivered").GetDouble();
