@@ -99,6 +99,7 @@ public static partial class WebSocketWorkload
         }
     }
 
+    /// <summary>A bare consumer of the topic on a thread of its own (<see cref="KafkaSource.StartLeg"/>).</summary>
     private sealed class KafkaLeg : Receiver
     {
         private readonly Thread _thread;

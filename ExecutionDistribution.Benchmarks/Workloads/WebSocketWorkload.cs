@@ -104,6 +104,7 @@ public static partial class WebSocketWorkload
                     {
                         legRuns.Add(plan.BesideSteps);
                     }
+
                     if (postgres is not null)
                     {
                         auditRuns.Add(CheckAudit(ours.BaseAddress, postgres, schema, clock));
@@ -421,11 +422,10 @@ public static partial class WebSocketWorkload
     }
 
     // Publishes the stream at `rate` events/s for `duration`, a batch every 5 ms, each event stamped just
-    // before; `progress`, if given, is called once a second.
-    // Publishes at the rate, a batch every 5 ms, each event stamped just before its publish. An event
-    // that fell due while the previous publish call was still in progress carries its due time instead:
-    // a publish that blocks (a POST the service is slow to answer) holds up the events behind it, and
-    // that wait is the service's (no coordinated omission). The runner's own 5 ms pacing is not charged.
+    // before its publish; `progress`, if given, is called once a second. An event that fell due while the
+    // previous publish call was still in progress carries its due time instead: a publish that blocks (a
+    // POST the service is slow to answer) holds up the events behind it, and that wait is the service's
+    // (no coordinated omission). The runner's own 5 ms pacing is not charged.
     internal static void Offer(Action<List<byte[]>> publish, int rate, TimeSpan duration, byte[][] events, ref int next, Action? progress = null)
     {
         var clock = Stopwatch.StartNew();
