@@ -75,6 +75,25 @@ public static partial class WebSocketWorkload
             void OnReadable();
         }
 
+        // Appends what a readable socket has to buffer[filled..]: true when bytes came, false when it closed,
+        // null when nothing was there after all.
+        private static bool? Receive(Socket socket, byte[] buffer, ref int filled)
+        {
+            var n = socket.Receive(buffer.AsSpan(filled), SocketFlags.None, out var error);
+            if (error == SocketError.WouldBlock)
+            {
+                return null;
+            }
+
+            if (error != SocketError.Success || n == 0)
+            {
+                return false;
+            }
+
+            filled += n;
+            return true;
+        }
+
         private Loop NextLoop() => _loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)_loops.Length)];
 
         private sealed class Loop : IDisposable
@@ -210,20 +229,17 @@ public static partial class WebSocketWorkload
 
             public void OnReadable()
             {
-                var n = Socket.Receive(_buffer.AsSpan(_filled), SocketFlags.None, out var error);
-                if (error == SocketError.WouldBlock)
+                if (Receive(Socket, _buffer, ref _filled) is { } read)
                 {
-                    return;
+                    if (read)
+                    {
+                        Parse();
+                    }
+                    else
+                    {
+                        Dispose();
+                    }
                 }
-
-                if (error != SocketError.Success || n == 0)
-                {
-                    Dispose();
-                    return;
-                }
-
-                _filled += n;
-                Parse();
             }
 
             // Server frames are unmasked: 2 header bytes, then a 16- or 64-bit length when the 7-bit one says so.

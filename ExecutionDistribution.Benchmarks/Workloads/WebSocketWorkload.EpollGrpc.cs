@@ -139,19 +139,17 @@ public static partial class WebSocketWorkload
 
             public void OnReadable()
             {
-                var n = Socket.Receive(_buffer.AsSpan(_filled), SocketFlags.None, out var error);
-                if (error == SocketError.WouldBlock)
+                if (Receive(Socket, _buffer, ref _filled) is not { } read)
                 {
                     return;
                 }
 
-                if (error != SocketError.Success || n == 0)
+                if (!read)
                 {
                     Close();
                     return;
                 }
 
-                _filled += n;
                 var at = 0;
                 while (_filled - at >= 9)
                 {

@@ -342,41 +342,25 @@ internal sealed class ExecutionStreamService(
     }
 
     // A heartbeat, carrying the stream's resume token, whenever nothing was written for a heartbeat interval.
-    private async Task HeartbeatsAsync(string subscriptionId, IServerStreamWriter<ExecutionFrame> responseStream, StreamWrites writes, CancellationToken stopping)
-    {
-        var interval = options.Value.HeartbeatInterval;
-        using var timer = new PeriodicTimer(interval, time);
-        try
+    private Task HeartbeatsAsync(string subscriptionId, IServerStreamWriter<ExecutionFrame> responseStream, StreamWrites writes, CancellationToken stopping) =>
+        HeartbeatLoop.RunAsync(time, options.Value.HeartbeatInterval, () => writes.LastWrite, async () =>
         {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            await writes.Gate.WaitAsync(stopping).ConfigureAwait(false);
+            try
             {
-                if (time.GetElapsedTime(writes.LastWrite) < interval)
+                await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
                 {
-                    continue;
-                }
-
-                await writes.Gate.WaitAsync(stopping).ConfigureAwait(false);
-                try
-                {
-                    await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
-                    {
-                        SubscriptionId = subscriptionId,
-                        ResumeToken = writes.Token,
-                        Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
-                    }), stopping).ConfigureAwait(false);
-                    writes.Sent(writes.Token, time.GetTimestamp());
-                }
-                finally
-                {
-                    writes.Gate.Release();
-                }
+                    SubscriptionId = subscriptionId,
+                    ResumeToken = writes.Token,
+                    Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
+                }), stopping).ConfigureAwait(false);
+                writes.Sent(writes.Token, time.GetTimestamp());
             }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or InvalidOperationException or IOException)
-        {
-            // The stream ended.
-        }
-    }
+            finally
+            {
+                writes.Gate.Release();
+            }
+        }, ex => ex is InvalidOperationException or IOException, stopping);
 
     /// <summary>What a stream's send loop and heartbeat loop share: one write at a time, the last token sent and when.</summary>
     private sealed class StreamWrites(string token, long now)

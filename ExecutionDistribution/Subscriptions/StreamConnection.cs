@@ -141,24 +141,8 @@ internal abstract class StreamConnection(
     }
 
     /// <summary>Writes a heartbeat whenever nothing was written for a heartbeat interval, until <paramref name="stopping"/>.</summary>
-    protected async Task HeartbeatLoopAsync(CancellationToken stopping, CancellationToken aborted)
-    {
-        using var timer = new PeriodicTimer(heartbeatInterval, Time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
-            {
-                if (Time.GetElapsedTime(Volatile.Read(ref _lastWrite)) >= heartbeatInterval)
-                {
-                    await WriteHeartbeatAsync(Subscriptions.Members, aborted).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
-        {
-            // The connection ended.
-        }
-    }
+    protected Task HeartbeatLoopAsync(CancellationToken stopping, CancellationToken aborted) =>
+        HeartbeatLoop.RunAsync(Time, heartbeatInterval, () => Volatile.Read(ref _lastWrite), () => WriteHeartbeatAsync(Subscriptions.Members, aborted), IsDisconnect, stopping);
 
     /// <summary>The one way to write: one at a time (the send loop, replies and heartbeats share the connection).</summary>
     protected async Task WriteExclusiveAsync<TState>(TState state, Func<TState, CancellationToken, ValueTask> write, CancellationToken cancellationToken)
