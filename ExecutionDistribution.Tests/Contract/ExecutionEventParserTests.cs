@@ -175,7 +175,7 @@ public sealed class ExecutionEventParserTests
         var e = Parse(SpecExample).Event!;
 
         var envelope = JsonNode.Parse(e.EnvelopeJson.Span)!.AsObject();
-        var distributed = JsonNode.Parse(e.DistributedJson.Span)!.AsObject();
+        var distributed = JsonNode.Parse(e.DistributedJson())!.AsObject();
 
         Assert.Multiple(() =>
         {

@@ -44,8 +44,12 @@ public readonly record struct SourcePosition(string Topic, int Partition, long O
 /// </summary>
 public sealed class ExecutionEvent
 {
-    private byte[]? _envelopeJson;
-    private byte[]? _distributedJson;
+    // EnvelopeJson: a slice of an EventBytesArena slab, published once. State 0: not written;
+    // 1: a thread is writing it; 2: written (the three fields below are set and never change).
+    private int _envelopeState;
+    private byte[]? _envelopeSlab;
+    private int _envelopeStart;
+    private int _envelopeLength;
 
     /// <summary>Creates an event; <paramref name="timestamp"/> is normalised to UTC microseconds.</summary>
     public ExecutionEvent(
@@ -136,22 +140,42 @@ public sealed class ExecutionEvent
     public long IngestTimestamp { get; internal set; }
 
     /// <summary>
-    /// The envelope as JSON (with <c>routing</c>), serialized once and shared by every reader; copied
-    /// from <see cref="DistributedJson"/> with the one name changed when that was written first.
+    /// The envelope as JSON (with <c>routing</c>), serialized once by the first reader and shared by
+    /// every other: the same bytes for as long as the event lives. They sit in a slab of
+    /// <see cref="EventBytesArena"/>, where collections do not copy them.
     /// </summary>
     public ReadOnlyMemory<byte> EnvelopeJson =>
-        _envelopeJson ?? Interlocked.CompareExchange(ref _envelopeJson, WriteShape(EnvelopeShape.Envelope, Volatile.Read(ref _distributedJson)), null) ?? _envelopeJson;
+        Volatile.Read(ref _envelopeState) == 2 ? Envelope : WriteEnvelope();
 
     /// <summary>
-    /// The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), serialized
-    /// once; copied from <see cref="EnvelopeJson"/> with the one name changed when that was written first.
+    /// The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), in a new array
+    /// of its own on every call (the Kafka output hands it to the producer, which keeps it only
+    /// until the record is acknowledged): <see cref="EnvelopeJson"/>'s bytes with the routing
+    /// object's name changed, so the event is serialized once whichever shape is asked first.
     /// </summary>
-    public ReadOnlyMemory<byte> DistributedJson =>
-        _distributedJson ?? Interlocked.CompareExchange(ref _distributedJson, WriteShape(EnvelopeShape.Distributed, Volatile.Read(ref _envelopeJson)), null) ?? _distributedJson;
+    public byte[] DistributedJson() =>
+        ExecutionEventWriter.Reshape(EnvelopeJson.Span, EnvelopeShape.Distributed) ?? ExecutionEventWriter.Write(this, EnvelopeShape.Distributed);
 
-    // The two shapes differ only in the routing object's name: reshaping the other's bytes is a copy, writing is a serialization.
-    private byte[] WriteShape(EnvelopeShape shape, byte[]? other) =>
-        (other is null ? null : ExecutionEventWriter.Reshape(other, shape)) ?? ExecutionEventWriter.Write(this, shape);
+    // The published bytes; read only after the state was seen to be 2.
+    private ReadOnlyMemory<byte> Envelope => new(_envelopeSlab, _envelopeStart, _envelopeLength);
+
+    // Lock-free and never waiting: the thread that moves the state from 0 to 1 publishes its bytes;
+    // a thread that finds another one writing returns a copy of its own (the same bytes, rarely made).
+    private ReadOnlyMemory<byte> WriteEnvelope()
+    {
+        var json = ExecutionEventWriter.WriteScratch(this, EnvelopeShape.Envelope);
+        if (Interlocked.CompareExchange(ref _envelopeState, 1, 0) != 0)
+        {
+            return Volatile.Read(ref _envelopeState) == 2 ? Envelope : json.ToArray();
+        }
+
+        var slice = EventBytesArena.Copy(json);
+        _envelopeSlab = slice.Array;
+        _envelopeStart = slice.Offset;
+        _envelopeLength = slice.Count;
+        Volatile.Write(ref _envelopeState, 2);
+        return slice;
+    }
 
     /// <summary>Re-stamps a reused event object (benchmark harnesses that cycle a fixed set of events).</summary>
     internal void ResetForReuse()

@@ -18,7 +18,13 @@ public static class ExecutionEventWriter
     private static Utf8JsonWriter? _writer;
 
     /// <summary>Serializes <paramref name="e"/> in the given shape into a new exact-size array.</summary>
-    public static byte[] Write(ExecutionEvent e, EnvelopeShape shape)
+    public static byte[] Write(ExecutionEvent e, EnvelopeShape shape) => WriteScratch(e, shape).ToArray();
+
+    /// <summary>
+    /// Serializes <paramref name="e"/> into this thread's scratch buffer: the span is valid until the
+    /// thread's next call, for a caller that copies it where it will live.
+    /// </summary>
+    internal static ReadOnlySpan<byte> WriteScratch(ExecutionEvent e, EnvelopeShape shape)
     {
         var buffer = _buffer ??= new ArrayBufferWriter<byte>(1024);
         buffer.ResetWrittenCount();
@@ -26,7 +32,7 @@ public static class ExecutionEventWriter
         writer.Reset(buffer);
         WriteTo(writer, e, shape);
         writer.Flush();
-        return buffer.WrittenSpan.ToArray();
+        return buffer.WrittenSpan;
     }
 
     /// <summary>

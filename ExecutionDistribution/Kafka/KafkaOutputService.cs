@@ -129,10 +129,7 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
         }
 
         var key = Encoding.UTF8.GetBytes(e.OrderId ?? e.Venue ?? e.EventId);
-        var value = MemoryMarshal.TryGetArray(e.DistributedJson, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
-            ? segment.Array
-            : e.DistributedJson.ToArray();
-        var message = new Message<byte[], byte[]> { Key = key, Value = value };
+        var message = new Message<byte[], byte[]> { Key = key, Value = e.DistributedJson() };
         if (workflows.Length == 0)
         {
             await ProduceAsync(_options.UnroutedOutputTopic, message, e, 0).ConfigureAwait(false);
