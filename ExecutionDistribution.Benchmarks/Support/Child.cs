@@ -46,6 +46,13 @@ public sealed class Child : IDisposable
             start.Environment["DOTNET_gcServer"] = gc == "server" ? "1" : "0";
         }
 
+        // Ours runs in this assembly's process, whose runtime configuration is the harness's: the service's
+        // own (ExecutionDistribution.runtimeconfig.json, copied next to it) is applied where the GC reads it.
+        if (kind == "ours" && ServiceGen0Budget() is { } budget && Environment.GetEnvironmentVariable("DOTNET_GCGen0MaxBudget") is null)
+        {
+            start.Environment["DOTNET_GCGen0MaxBudget"] = budget.ToString("x", CultureInfo.InvariantCulture);
+        }
+
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
         {
             start.ArgumentList.Add(typeof(Child).Assembly.Location);
@@ -84,6 +91,23 @@ public sealed class Child : IDisposable
 
         process.Kill(entireProcessTree: true);
         throw new TimeoutException($"the {kind} child did not start");
+    }
+
+    /// <summary>The service's <c>System.GC.Gen0MaxBudget</c> from its runtime configuration, when it sets one.</summary>
+    public static long? ServiceGen0Budget()
+    {
+        var file = Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.runtimeconfig.json");
+        if (!File.Exists(file))
+        {
+            return null;
+        }
+
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(file));
+        return json.RootElement.TryGetProperty("runtimeOptions", out var options)
+            && options.TryGetProperty("configProperties", out var properties)
+            && properties.TryGetProperty("System.GC.Gen0MaxBudget", out var budget)
+            ? budget.ValueKind == System.Text.Json.JsonValueKind.Number ? budget.GetInt64() : long.Parse(budget.GetString()!, CultureInfo.InvariantCulture)
+            : null;
     }
 
     /// <summary>A free loopback port.</summary>

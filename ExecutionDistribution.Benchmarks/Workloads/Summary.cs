@@ -211,7 +211,7 @@ public static class Summary
             targets.Add(new(name, "p99 < 10 ms at 100,000 deliveries/s over 1,000 streams",
                 string.Create(c, $"{p99:0.0} ms at {near.GetProperty("offered_deliveries").GetInt64():N0}/s"), p99 < 10,
                 p99 < 10 ? "-" : file == "w4-ws-standard.json" && LegAt(w, near.GetProperty("rate").GetInt32()) is { } legP99
-                    ? string.Create(c, $"W4 standard section, session 13: the Kafka leg alone has p99 {legP99:0.0} ms over the same windows; the rest is the service's, with blocking gen0 collections of 70-110 ms every 3 s that copy the retained log's newest events (65 MB each; 27 MB and 36-50 ms with a log of 16,384)")
+                    ? string.Create(c, $"W4 standard section, session 13: the Kafka leg alone has p99 {legP99:0.0} ms over the same windows; the rest is the service's, with blocking gen0 collections of 70-110 ms every 3 s that copy the retained log's newest events (65 MB each; 27 MB and 36-50 ms with a log of 16,384). Session 14 (after this recording): envelope bytes in large-object slabs and gen0 capped at 4 MB, pauses of 7-31 ms in a GC trace")
                     : file == "w3-grpc.json"
                     ? string.Create(c, $"W3 gRPC section, session 13: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is fanning each event out over 1,000 streams on 2 shared cores, and the service's garbage-collection pauses (W4 standard section, session 13)")
                     : "CPU per unbatched frame (ours about 15 µs, the bare broadcaster 11): the machine is busy at 100,000 frames/s; the kernel floor section (a C broadcaster's p99 is 9-15 ms)"));

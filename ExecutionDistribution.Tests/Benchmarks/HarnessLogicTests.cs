@@ -57,6 +57,17 @@ public sealed class HarnessLogicTests
     }
 
     [Test]
+    public void The_service_caps_its_gen0_budget_and_the_harness_runs_ours_with_the_same_cap()
+    {
+        var runtimeConfig = Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.runtimeconfig.json");
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(runtimeConfig));
+        var budget = json.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty("System.GC.Gen0MaxBudget").GetInt64();
+
+        Assert.That(budget, Is.EqualTo(4 * 1024 * 1024), "the service's runtime configuration caps gen0 at 4 MB");
+        Assert.That(Child.ServiceGen0Budget(), Is.EqualTo(budget), "what the harness passes to ours");
+    }
+
+    [Test]
     public void Histograms_recorded_on_several_threads_merge_into_the_same_percentiles()
     {
         var whole = new LatencyHistogram();
