@@ -14,7 +14,8 @@ namespace ExecutionDistribution.Contract;
 /// Nothing is reused by hand: a slab is an ordinary array that the collector frees when no event
 /// refers to it any more, so a reader holding an event's bytes can never see them overwritten.
 /// Events die in about the order they were written (the log drops its oldest), so slabs do too; an
-/// event kept long (a stalled reader's queue) keeps at most its slab alive.
+/// event kept long (a stalled reader's queue) keeps at most its slab alive, and a thread keeps the
+/// slab it is filling (256 KB per thread that has written an envelope).
 /// </para>
 /// </summary>
 internal static class EventBytesArena
