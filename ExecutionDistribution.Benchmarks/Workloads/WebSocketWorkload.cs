@@ -265,6 +265,11 @@ public static partial class WebSocketWorkload
     /// </summary>
     public sealed record Step(int Rate, double Delivered, double P50Ms, double P90Ms, double P99Ms, double P999Ms, double MaxMs, double CpuUsPerDelivery = double.NaN, double PeakMiB = double.NaN)
     {
+        /// <summary>The rung <paramref name="rate"/> as <paramref name="latencies"/> recorded it over <paramref name="seconds"/>.</summary>
+        public static Step Of(int rate, LatencyHistogram latencies, double seconds, double cpuUsPerDelivery = double.NaN, double peakMiB = double.NaN) =>
+            new(rate, latencies.Count / seconds, latencies.Percentile(50) / 1e6, latencies.Percentile(90) / 1e6, latencies.Percentile(99) / 1e6,
+                latencies.Percentile(99.9) / 1e6, latencies.Max / 1e6, cpuUsPerDelivery, peakMiB);
+
         /// <summary>p99 under 10 ms and at least 95% of the offered deliveries (events/s times <paramref name="fanout"/>, the deliveries per event) delivered.</summary>
         public bool Held(double fanout) => P99Ms <= 10 && Delivered >= 0.95 * Rate * fanout;
     }
@@ -359,12 +364,11 @@ public static partial class WebSocketWorkload
             cpu = ProcessMeter.CpuSeconds(pid) - cpu;
             clientCpu = ProcessMeter.CpuSeconds(Environment.ProcessId) - clientCpu;
             var all = LatencyHistogram.Merge(clients.Select(c => c.TakeHistogram()));
-            var step = new Step(rate, all.Count / elapsed, all.Percentile(50) / 1e6, all.Percentile(90) / 1e6, all.Percentile(99) / 1e6, all.Percentile(99.9) / 1e6, all.Max / 1e6,
-                all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
+            var step = Step.Of(rate, all, elapsed, all.Count == 0 ? double.NaN : cpu * 1e6 / all.Count, ProcessMeter.PeakResidentMiB(pid));
             steps.Add(step);
             if (plan.Beside?.TakeHistogram() is { } beside)
             {
-                var leg = new Step(rate, beside.Count / elapsed, beside.Percentile(50) / 1e6, beside.Percentile(90) / 1e6, beside.Percentile(99) / 1e6, beside.Percentile(99.9) / 1e6, beside.Max / 1e6);
+                var leg = Step.Of(rate, beside, elapsed);
                 plan.BesideSteps.Add(leg);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  kafka leg alone, same window: {leg.Delivered,10:N0} records/s  p50 {leg.P50Ms:0.00} ms  p90 {leg.P90Ms:0.00} ms  p99 {leg.P99Ms:0.00} ms  max {leg.MaxMs:0.0} ms"));
