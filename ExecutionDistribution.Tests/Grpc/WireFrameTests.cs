@@ -127,6 +127,42 @@ public sealed class WireFrameTests
     }
 
     [Test]
+    public async Task A_frame_written_to_the_response_body_is_a_length_prefixed_grpc_message_flushed_at_once()
+    {
+        var events = Sample();
+        var batch = new DeliveryBatch(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            batch.Items[i] = new Delivery(events[i], 10 + i);
+        }
+
+        batch.SetCount(events.Count);
+        var heartbeat = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Heartbeat = new Heartbeat { Time = "2026-11-24T10:00:00.000000Z" } };
+        var body = new MemoryStream();
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>(new Microsoft.AspNetCore.Http.StreamResponseBodyFeature(body));
+        var writer = new BodyFrameWriter<ExecutionFrame>(context.Response);
+
+        await writer.WriteAsync(new ExecutionFrame().Events("sub-1", "token-1", batch), CancellationToken.None);
+        var first = body.ToArray();
+        await writer.WriteAsync(ExecutionFrame.Of(heartbeat), CancellationToken.None);
+        var both = body.ToArray();
+
+        // Each write is on the stream when it returns (flushed), framed as gRPC frames a message: no compression, big-endian length.
+        var expected = new ExecutionMessage { SubscriptionId = "sub-1", ResumeToken = "token-1", Events = Reference(batch) }.ToByteArray();
+        Assert.That(first, Is.EqualTo(Prefixed(expected)), "the first write, flushed");
+        Assert.That(both, Is.EqualTo(Prefixed(expected).Concat(Prefixed(heartbeat.ToByteArray())).ToArray()), "both writes, in order");
+    }
+
+    private static byte[] Prefixed(byte[] message)
+    {
+        var framed = new byte[5 + message.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(framed.AsSpan(1), (uint)message.Length);
+        message.CopyTo(framed, 5);
+        return framed;
+    }
+
+    [Test]
     public void A_frame_of_a_control_message_is_protobufs_encoding_of_it()
     {
         var heartbeat = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Heartbeat = new Heartbeat { Time = "2026-11-24T10:00:00.000000Z" } };

@@ -12,6 +12,8 @@ namespace ExecutionDistribution.Grpc;
 /// rather than encoding every event's fields again for each stream. Requests and the unary methods use
 /// protobuf's generated messages as before; method names, types and the wire are those of the .proto,
 /// and server reflection describes the service from the same descriptor (see <see cref="GrpcModule"/>).
+/// The streaming methods are handed a <see cref="BodyFrameWriter{T}"/> in place of gRPC's response
+/// writer: the same bytes, written into the response body with fewer layers per write.
 /// </summary>
 internal sealed class ExecutionStreamMethods : IServiceMethodProvider<ExecutionStreamService>
 {
@@ -32,10 +34,10 @@ internal sealed class ExecutionStreamMethods : IServiceMethodProvider<ExecutionS
     /// <inheritdoc />
     public void OnServiceMethodDiscovery(ServiceMethodProviderContext<ExecutionStreamService> context)
     {
-        context.AddServerStreamingMethod(StreamExecution, [], static (service, request, stream, call) => service.StreamExecution(request, stream, call));
+        context.AddServerStreamingMethod(StreamExecution, [], static (service, request, _, call) => service.StreamExecution(request, BodyFrameWriter<ExecutionFrame>.For(call), call));
         context.AddUnaryMethod(ManageSubscription, [], static (service, request, call) => service.ManageSubscription(request, call));
         context.AddUnaryMethod(Acknowledge, [], static (service, request, call) => service.Acknowledge(request, call));
-        context.AddDuplexStreamingMethod(StreamMultiplexed, [], static (service, commands, stream, call) => service.StreamMultiplexed(commands, stream, call));
+        context.AddDuplexStreamingMethod(StreamMultiplexed, [], static (service, commands, _, call) => service.StreamMultiplexed(commands, BodyFrameWriter<MultiplexedFrame>.For(call), call));
     }
 
     // As the generated code does: straight into gRPC's buffer, its length known first. A request that is
