@@ -101,6 +101,46 @@ public sealed class PushModeTests
     }
 
     [Test]
+    public async Task A_handler_that_resumes_before_its_pause_is_recorded_keeps_receiving()
+    {
+        // The worst order of a handler whose write completes on another thread at once: the resume
+        // comes before the loop has recorded the pause. Delivery must go on, not stay paused.
+        using var core = Dispatchers.Start(bufferCapacity: 8_192, readBatch: 16);
+        var handler = new RecordingHandler { ResumeBeforePausing = true };
+        core.Subscribe("quick", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, handler);
+
+        const int n = 2_000;
+        for (var i = 0; i < n; i++)
+        {
+            await core.PublishAsync(Events.Fill($"O-{i % 5}"), CancellationToken.None);
+        }
+
+        await Eventually.WaitUntilAsync(() => handler.Count == n, "every event arrives although every batch paused");
+        Assert.That(handler.Deliveries.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, n).Select(i => (long)i)));
+        Assert.That(handler.Batches, Is.GreaterThanOrEqualTo(n / 16), "many pauses, each taken back");
+    }
+
+    [Test]
+    public async Task A_handler_gets_no_more_deliveries_per_call_than_it_takes()
+    {
+        using var core = Dispatchers.Start(readBatch: 256);
+        var handler = new RecordingHandler { PauseAfterFirstBatch = true, Limit = 7 };
+        var subscriber = core.Subscribe("small", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, handler);
+
+        const int n = 500;
+        for (var i = 0; i < n; i++)
+        {
+            await core.PublishAsync(Events.Fill($"O-{i % 5}"), CancellationToken.None);
+        }
+
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == n && subscriber.IsPaused, "a backlog waits");
+        subscriber.ResumeDelivery();
+        await Eventually.WaitUntilAsync(() => handler.Count == n, "everything arrives");
+        Assert.That(handler.Deliveries.Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, n).Select(i => (long)i)));
+        Assert.That(handler.LargestBatch, Is.EqualTo(7), "batches of the handler's size, never more");
+    }
+
+    [Test]
     public async Task A_throwing_handler_loses_only_its_own_subscription()
     {
         using var core = Dispatchers.Start();
@@ -143,8 +183,19 @@ public sealed class PushModeTests
         private long _dropped;
         private int _closed;
         private int _batches;
+        private int _largest;
 
         public bool PauseAfterFirstBatch { get; init; }
+
+        public bool ResumeBeforePausing { get; init; }
+
+        public int Limit { get; init; } = int.MaxValue;
+
+        public int MaxDeliveriesPerCall => Limit;
+
+        public int Batches => Volatile.Read(ref _batches);
+
+        public int LargestBatch => Volatile.Read(ref _largest);
 
         public bool ThrowOnDelivery { get; init; }
 
@@ -173,7 +224,19 @@ public sealed class PushModeTests
             }
 
             Interlocked.Add(ref _dropped, batch.Dropped);
-            return !(PauseAfterFirstBatch && Interlocked.Increment(ref _batches) == 1);
+            if (batch.Count > _largest)
+            {
+                Volatile.Write(ref _largest, batch.Count);
+            }
+
+            var number = Interlocked.Increment(ref _batches);
+            if (ResumeBeforePausing)
+            {
+                subscriber.ResumeDelivery();
+                return false;
+            }
+
+            return !(PauseAfterFirstBatch && number == 1);
         }
 
         public void OnClosed(Subscriber subscriber) => Interlocked.Increment(ref _closed);

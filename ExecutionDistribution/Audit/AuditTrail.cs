@@ -154,6 +154,9 @@ public sealed class AuditTrail : IDropObserver
         }
     }
 
+    /// <summary>False while the audit queue is full (a stream should wait: <see cref="WaitForRoomAsync"/>).</summary>
+    public bool HasRoom => Interlocked.Read(ref _queued) < _capacity;
+
     /// <summary>Waits while the queue is at its bound (stream senders call this between batches).</summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {

@@ -99,6 +99,9 @@ internal sealed class StreamAudit : IAcknowledgementListener
         }
     }
 
+    /// <summary>False while the audit queue is full.</summary>
+    public bool HasRoom => _trail.HasRoom;
+
     /// <summary>Waits while the audit queue is full.</summary>
     public ValueTask WaitForRoomAsync(CancellationToken cancellationToken) => _trail.WaitForRoomAsync(cancellationToken);
 }

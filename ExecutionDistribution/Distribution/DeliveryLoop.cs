@@ -19,6 +19,9 @@ public interface IDeliveryHandler
 
     /// <summary>The subscriber was closed (unsubscribed, or the service is stopping). Called once.</summary>
     void OnClosed(Subscriber subscriber);
+
+    /// <summary>Most deliveries one <see cref="OnDeliveries"/> call takes (a message's limit); the loop's batch size when larger.</summary>
+    int MaxDeliveriesPerCall => int.MaxValue;
 }
 
 /// <summary>

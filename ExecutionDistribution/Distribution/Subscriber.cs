@@ -82,6 +82,12 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private bool _logOrder;
     private int _scheduled;
     private int _paused;
+
+    // Incremented by every ResumeDelivery, so a resume that lands while a turn is pausing is not lost.
+    private int _resumes;
+
+    // Most deliveries one read hands over (a push-mode handler's limit per call); no limit beyond the batch otherwise.
+    private int _readLimit = int.MaxValue;
     private int _closedNotified;
 
     private long _delivered;
@@ -244,7 +250,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     public bool TryReadBatch(DeliveryBatch batch, long before)
     {
         batch.Reset();
-        var max = Math.Min(batch.Capacity, _scratch.Length);
+        var max = Math.Min(Math.Min(batch.Capacity, _scratch.Length), _readLimit);
         var events = _scratch;
         var n = 0;
         long lost = 0;
@@ -951,6 +957,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     {
         _handler = handler;
         _loop = loop;
+        _readLimit = Math.Max(1, handler.MaxDeliveriesPerCall);
     }
 
     /// <summary>
@@ -983,7 +990,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         }
 
         var queued = Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
-        var batches = (int)Math.Clamp((queued / batch.Capacity) + 1, minBatches, Math.Max(minBatches, maxBatches));
+        var batches = (int)Math.Clamp((queued / Math.Min(batch.Capacity, _readLimit)) + 1, minBatches, Math.Max(minBatches, maxBatches));
         long scanned = 0;
         for (var i = 0; i < batches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
         {
@@ -999,9 +1006,17 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
                 scanned += Volatile.Read(ref _catchUpCursor) - scanFrom;
             }
 
+            var resumes = Volatile.Read(ref _resumes);
             if (!handler.OnDeliveries(this, batch))
             {
-                Volatile.Write(ref _paused, 1);
+                // A handler may resume from another thread before this pause is written (its write
+                // finished at once): the count tells, and the pause is taken back. Exchange is a full
+                // fence, so the count is read after the pause is visible.
+                Interlocked.Exchange(ref _paused, 1);
+                if (Volatile.Read(ref _resumes) != resumes)
+                {
+                    Volatile.Write(ref _paused, 0);
+                }
             }
         }
 
@@ -1024,6 +1039,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     /// <summary>Push mode: the handler is ready for more after returning false. Any thread.</summary>
     public void ResumeDelivery()
     {
+        Interlocked.Increment(ref _resumes);
         Volatile.Write(ref _paused, 0);
         Signal();
     }

@@ -63,10 +63,13 @@ internal sealed class ExecutionStreamService(
                 resume = await ReplayAsync(from, filter, id, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
             }
 
+            // The core's delivery loop sends the stream's events (push mode); the sender holds them back
+            // until the headers and the snapshot are out.
+            var sender = new StreamSender(context.GetHttpContext().Response.BodyWriter, id, core.LogEpoch, perMessage, audit, time, o.SendLinger, ended.Token);
             Subscriber subscriber;
             try
             {
-                subscriber = core.Subscribe(id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, o.BufferCapacity);
+                subscriber = core.Subscribe(id, filter, guarantee, sender, resume?.Position, resume?.Sequence ?? 0, o.BufferCapacity);
             }
             catch (SubscriptionRejectedException ex)
             {
@@ -79,6 +82,7 @@ internal sealed class ExecutionStreamService(
             }
 
             using var release = ended.Token.Register(() => core.Unsubscribe(subscriber));
+            var changed = false;
             try
             {
                 // Headers now: a client that has them knows it is attached, and where it started.
@@ -93,11 +97,16 @@ internal sealed class ExecutionStreamService(
                     await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }), ended.Token).ConfigureAwait(false);
                 }
 
-                await StreamAsync(subscriber, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
+                await StreamAsync(subscriber, sender, start, ended.Token).ConfigureAwait(false);
             }
             finally
             {
+                changed = ended.IsCancellationRequested;
                 core.Unsubscribe(subscriber);
+
+                // A flush still waiting for the client gives up; then nothing writes to the body once the call returns.
+                await ended.CancelAsync().ConfigureAwait(false);
+                await sender.StopAsync().ConfigureAwait(false);
             }
 
             if (context.CancellationToken.IsCancellationRequested)
@@ -105,7 +114,7 @@ internal sealed class ExecutionStreamService(
                 return;
             }
 
-            throw ended.IsCancellationRequested && !lifetime.ApplicationStopping.IsCancellationRequested
+            throw changed && !lifetime.ApplicationStopping.IsCancellationRequested
                 ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
                 : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
         }
@@ -288,96 +297,25 @@ internal sealed class ExecutionStreamService(
         return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
     }
 
-    // The send loop waits on its subscriber alone; heartbeats come from a loop of their own (one timer per
-    // stream, not one per wait), and the two write one at a time.
-    private async Task StreamAsync(Subscriber subscriber, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+    // The delivery loop sends; this waits until the stream can send no more (its subscriber closed or a
+    // write failed) or ends, beside the stream's heartbeats (one timer per stream, as every stream has).
+    private async Task StreamAsync(Subscriber subscriber, StreamSender sender, string start, CancellationToken cancellationToken)
     {
-        var batch = new DeliveryBatch(perMessage);
-        var frame = new ExecutionFrame();
-        var linger = options.Value.SendLinger;
-        long lastMessage = 0;
-        var writes = new StreamWrites(new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode(), time.GetTimestamp());
         using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var heartbeats = HeartbeatsAsync(subscriber.Id, responseStream, writes, stopHeartbeats.Token);
+        var heartbeats = HeartbeatLoop.RunAsync(time, options.Value.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, static _ => false, stopHeartbeats.Token);
         try
         {
-            // False once the subscriber is closed: the stream's end unsubscribes it.
-            while (await subscriber.WaitToReadAsync().ConfigureAwait(false) && !cancellationToken.IsCancellationRequested)
-            {
-                await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-
-                // Under load (the previous message went out within the linger), hold the rest of the linger so
-                // what arrives meanwhile travels in the same message; the first event after a quiet spell goes at once.
-                if (linger > TimeSpan.Zero && lastMessage != 0 && time.GetElapsedTime(lastMessage) is var since && since < linger)
-                {
-                    await Task.Delay(linger - since, time, cancellationToken).ConfigureAwait(false);
-                }
-
-                while (subscriber.TryReadBatch(batch))
-                {
-                    lastMessage = time.GetTimestamp();
-                    var token = new ResumeToken(core.LogEpoch, batch.ResumePosition, batch.LastSequence).Encode();
-                    await writes.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    try
-                    {
-                        if (!await SendAsync(frame.Events(subscriber.Id, token, batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
-                        {
-                            return;
-                        }
-
-                        writes.Sent(token, time.GetTimestamp());
-                    }
-                    finally
-                    {
-                        writes.Gate.Release();
-                    }
-                }
-            }
+            await sender.Start(subscriber, start).ConfigureAwait(false);
+            await sender.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stream ended.
         }
         finally
         {
             await stopHeartbeats.CancelAsync().ConfigureAwait(false);
             await heartbeats.ConfigureAwait(false);
-        }
-    }
-
-    // A heartbeat, carrying the stream's resume token, whenever nothing was written for a heartbeat interval.
-    private Task HeartbeatsAsync(string subscriptionId, IServerStreamWriter<ExecutionFrame> responseStream, StreamWrites writes, CancellationToken stopping) =>
-        HeartbeatLoop.RunAsync(time, options.Value.HeartbeatInterval, () => writes.LastWrite, async () =>
-        {
-            await writes.Gate.WaitAsync(stopping).ConfigureAwait(false);
-            try
-            {
-                await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage
-                {
-                    SubscriptionId = subscriptionId,
-                    ResumeToken = writes.Token,
-                    Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
-                }), stopping).ConfigureAwait(false);
-                writes.Sent(writes.Token, time.GetTimestamp());
-            }
-            finally
-            {
-                writes.Gate.Release();
-            }
-        }, ex => ex is InvalidOperationException or IOException, stopping);
-
-    /// <summary>What a stream's send loop and heartbeat loop share: one write at a time, the last token sent and when.</summary>
-    private sealed class StreamWrites(string token, long now)
-    {
-        private string _token = token;
-        private long _lastWrite = now;
-
-        public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public string Token => Volatile.Read(ref _token);
-
-        public long LastWrite => Volatile.Read(ref _lastWrite);
-
-        public void Sent(string token, long at)
-        {
-            Volatile.Write(ref _token, token);
-            Volatile.Write(ref _lastWrite, at);
         }
     }
 

@@ -27,8 +27,9 @@ public sealed class GrpcStreamOptions
     public int BufferCapacity { get; set; } = 8_192;
 
     /// <summary>
-    /// Under load, a stream sends at most one events message per linger: when its previous message went
-    /// out less than this long ago, it waits the rest, then sends what arrived meanwhile together. 0 turns it off.
+    /// Under load, what arrives within a linger travels in one message. A <c>StreamExecution</c> stream
+    /// rests this long after a message that followed the previous one within it; a multiplexed call whose
+    /// previous message went out less than this long ago waits the rest. 0 turns it off.
     /// </summary>
     public TimeSpan SendLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 }
