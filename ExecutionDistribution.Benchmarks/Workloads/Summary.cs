@@ -211,9 +211,9 @@ public static class Summary
             targets.Add(new(name, "p99 < 10 ms at 100,000 deliveries/s over 1,000 streams",
                 string.Create(c, $"{p99:0.0} ms at {near.GetProperty("offered_deliveries").GetInt64():N0}/s"), p99 < 10,
                 p99 < 10 ? "-" : file == "w4-ws-standard.json" && LegAt(w, near.GetProperty("rate").GetInt32()) is { } legP99
-                    ? string.Create(c, $"W4 standard section, session 13: the Kafka leg alone has p99 {legP99:0.0} ms over the same windows; the rest is the service's, with blocking gen0 collections of 70-110 ms every 3 s that copy the retained log's newest events (65 MB each; 27 MB and 36-50 ms with a log of 16,384). Session 14 (after this recording): envelope bytes in large-object slabs and gen0 capped at 4 MB, pauses of 7-31 ms in a GC trace")
+                    ? string.Create(c, $"W4 standard section, sessions 13-15: the Kafka leg alone (a bare consumer in the runner, on the same 2 cores) has p99 {legP99:0.0} ms over the same windows, more than the target by itself; the service adds its gen0 collections, 7-31 ms every quarter second since session 14 (70-110 ms every 3 s before)")
                     : file == "w3-grpc.json"
-                    ? string.Create(c, $"W3 gRPC section, session 13: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is fanning each event out over 1,000 streams on 2 shared cores, and the service's garbage-collection pauses (W4 standard section, session 13)")
+                    ? string.Create(c, $"W3 gRPC section, sessions 13 and 15: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is fanning each event out over 1,000 streams on 2 shared cores (about 7 µs of server CPU per delivery at that rate, 1,000 deliveries per event)")
                     : "CPU per unbatched frame (ours about 15 µs, the bare broadcaster 11): the machine is busy at 100,000 frames/s; the kernel floor section (a C broadcaster's p99 is 9-15 ms)"));
             var top = rows[^1];
             var ours = top.GetProperty("ours").GetProperty("delivered").GetDouble();
@@ -228,7 +228,7 @@ public static class Summary
                         ratio >= least ? "-" : least > 1 && theirs * least > offered
                             ? string.Create(c, $"{least:0} times {kind}'s {theirs:N0}/s is more than the top rung offers ({offered:N0}/s), and more than the bare broadcaster delivers on these 2 cores")
                             : file == "w3-grpc.json"
-                            ? "the W3 gRPC saturation profile (session 6): the dispatcher's offers, protobuf encoding each delivery's strings per stream, Kestrel's pipes"
+                            ? string.Create(c, $"server CPU per delivery at the top rung: ours {top.GetProperty("ours").GetProperty("cpu_us_per_delivery").GetDouble():0.0} µs against {kind}'s {peer.GetProperty("cpu_us_per_delivery").GetDouble():0.0} (W3 gRPC sections, sessions 6 and 15): Kestrel's HTTP/2 work per stream and message (a producer pipe, a scheduled frame, a send per connection) on the same 2 cores as the clients")
                             : "the W4 saturation profile (session 5): audit, frames and sends, tiered JIT, routing"));
                 }
             }
