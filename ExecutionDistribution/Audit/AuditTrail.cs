@@ -160,7 +160,7 @@ public sealed class AuditTrail : IDropObserver
     /// <summary>Waits while the queue is at its bound (stream senders call this between batches).</summary>
     public async ValueTask WaitForRoomAsync(CancellationToken cancellationToken)
     {
-        while (Interlocked.Read(ref _queued) >= _capacity)
+        while (!HasRoom)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), _time, cancellationToken).ConfigureAwait(false);
         }

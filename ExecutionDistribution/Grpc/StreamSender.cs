@@ -27,19 +27,22 @@ namespace ExecutionDistribution.Grpc;
 /// failed or the client had gone. A stream starts with the writer taken, so nothing is sent before the
 /// response headers and the order snapshot; <see cref="Start"/> hands it over.</para>
 /// </remarks>
-internal sealed class StreamSender : IDeliveryHandler
+/// <param name="body">The call's response body.</param>
+/// <param name="subscriptionId">The id every message carries.</param>
+/// <param name="epoch">The core's log epoch, for resume tokens.</param>
+/// <param name="perMessage">Most events per message.</param>
+/// <param name="audit">The stream's audit.</param>
+/// <param name="time">Clock of the heartbeats and the linger.</param>
+/// <param name="linger">Under load, the rest after a message (<c>Grpc:SendLinger</c>); zero: none.</param>
+/// <param name="ended">Cancelled when the stream ends (the client went away, the service stops, the subscription changed).</param>
+internal sealed class StreamSender(
+    PipeWriter body, string subscriptionId, Guid epoch, int perMessage, StreamAudit audit, TimeProvider time, TimeSpan linger, CancellationToken ended)
+    : IDeliveryHandler
 {
     private const int Free = 0;
     private const int Taken = 1;
 
-    private readonly PipeWriter _body;
     private readonly ExecutionFrame _frame = new();
-    private readonly string _subscriptionId;
-    private readonly Guid _epoch;
-    private readonly int _perMessage;
-    private readonly StreamAudit _audit;
-    private readonly TimeProvider _time;
-    private readonly CancellationToken _ended;
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private int _writer = Taken;
@@ -47,36 +50,13 @@ internal sealed class StreamSender : IDeliveryHandler
     private DeliveryBatch? _held;
     private DeliveryBatch? _inFlight;
     private Subscriber? _subscriber;
-    private string _token;
-    private long _lastWrite;
+    private string _token = string.Empty;
+    private long _lastWrite = time.GetTimestamp();
     private volatile bool _over;
-    private readonly TimeSpan _linger;
     private ITimer? _lingerTimer;
     private long _lastMessage;
     private bool _started;
     private int _stopped;
-
-    /// <param name="body">The call's response body.</param>
-    /// <param name="subscriptionId">The id every message carries.</param>
-    /// <param name="epoch">The core's log epoch, for resume tokens.</param>
-    /// <param name="perMessage">Most events per message.</param>
-    /// <param name="audit">The stream's audit.</param>
-    /// <param name="time">Clock of the heartbeats and the linger.</param>
-    /// <param name="linger">Under load, the rest after a message (<c>Grpc:SendLinger</c>); zero: none.</param>
-    /// <param name="ended">Cancelled when the stream ends (the client went away, the service stops, the subscription changed).</param>
-    public StreamSender(PipeWriter body, string subscriptionId, Guid epoch, int perMessage, StreamAudit audit, TimeProvider time, TimeSpan linger, CancellationToken ended)
-    {
-        _linger = linger;
-        _body = body;
-        _subscriptionId = subscriptionId;
-        _epoch = epoch;
-        _perMessage = perMessage;
-        _audit = audit;
-        _time = time;
-        _token = string.Empty;
-        _lastWrite = time.GetTimestamp();
-        _ended = ended;
-    }
 
     /// <summary>Completes when the stream can send no more: its subscriber closed, or a write failed.</summary>
     public Task Done => _done.Task;
@@ -85,7 +65,7 @@ internal sealed class StreamSender : IDeliveryHandler
     public long LastWrite => Volatile.Read(ref _lastWrite);
 
     /// <inheritdoc />
-    public int MaxDeliveriesPerCall => _perMessage;
+    public int MaxDeliveriesPerCall => perMessage;
 
     /// <summary>
     /// The headers (and any snapshot) are out: hands the writer to the loop, sending what arrived meanwhile.
@@ -95,7 +75,7 @@ internal sealed class StreamSender : IDeliveryHandler
     {
         _subscriber = subscriber;
         Volatile.Write(ref _token, startToken);
-        Volatile.Write(ref _lastWrite, _time.GetTimestamp());
+        Volatile.Write(ref _lastWrite, time.GetTimestamp());
         _started = true;
         return ReleaseAsync(resume: true);
     }
@@ -103,6 +83,7 @@ internal sealed class StreamSender : IDeliveryHandler
     /// <inheritdoc />
     public bool OnDeliveries(Subscriber subscriber, DeliveryBatch batch)
     {
+        _subscriber ??= subscriber;
         if (_over)
         {
             return false;
@@ -110,17 +91,16 @@ internal sealed class StreamSender : IDeliveryHandler
 
         if (TryTake())
         {
-            return Send(subscriber, batch);
+            return Send(batch);
         }
 
         // The writer is taken: keep the batch for whoever frees it, unless it was freed meanwhile.
-        _subscriber ??= subscriber;
         Hold(batch);
         if (TryTake())
         {
             if (Interlocked.Exchange(ref _hasHeld, 0) == 1)
             {
-                return Send(subscriber, _held!);
+                return Send(_held!);
             }
 
             Volatile.Write(ref _writer, Free);
@@ -142,14 +122,14 @@ internal sealed class StreamSender : IDeliveryHandler
 
         try
         {
-            BodyFrameWriter<ExecutionFrame>.Frame(_body, ExecutionFrame.Of(new ExecutionMessage
+            BodyFrameWriter<ExecutionFrame>.Frame(body, ExecutionFrame.Of(new ExecutionMessage
             {
-                SubscriptionId = _subscriptionId,
+                SubscriptionId = subscriptionId,
                 ResumeToken = Volatile.Read(ref _token),
-                Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(_time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
+                Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
             }));
-            await _body.FlushAsync(_ended).ConfigureAwait(false);
-            Volatile.Write(ref _lastWrite, _time.GetTimestamp());
+            await body.FlushAsync(ended).ConfigureAwait(false);
+            Volatile.Write(ref _lastWrite, time.GetTimestamp());
         }
         catch (Exception)
         {
@@ -186,19 +166,17 @@ internal sealed class StreamSender : IDeliveryHandler
     private bool TryTake() => Volatile.Read(ref _writer) == Free && Interlocked.CompareExchange(ref _writer, Taken, Free) == Free;
 
     // Loop thread, holding the writer: one message; true to go on, false to pause (flush pending, audit full, or over).
-    private bool Send(Subscriber subscriber, DeliveryBatch batch)
+    private bool Send(DeliveryBatch batch)
     {
         string token;
         ValueTask<FlushResult> flush;
         try
         {
-            token = new ResumeToken(_epoch, batch.ResumePosition, batch.LastSequence).Encode();
-            BodyFrameWriter<ExecutionFrame>.Frame(_body, _frame.Events(_subscriptionId, token, batch));
-            flush = _body.FlushAsync(_ended);
+            flush = Write(batch, out token);
         }
         catch (Exception)
         {
-            _audit.Failed(batch.Deliveries);
+            audit.Failed(batch.Deliveries);
             Fail();
             return false;
         }
@@ -208,7 +186,6 @@ internal sealed class StreamSender : IDeliveryHandler
             // The client reads slowly: pause until the flush completes; its deliveries are audited then.
             var inFlight = _inFlight ??= new DeliveryBatch(batch.Capacity);
             Copy(batch, inFlight);
-            _subscriber ??= subscriber;
             _ = CompleteFlushAsync(flush, token);
             return false;
         }
@@ -221,22 +198,20 @@ internal sealed class StreamSender : IDeliveryHandler
         }
 
         _lastMessage = Volatile.Read(ref _lastWrite);
-        if (_linger > TimeSpan.Zero && previous != 0 && _time.GetElapsedTime(previous, _lastMessage) < _linger)
+        if (linger > TimeSpan.Zero && previous != 0 && time.GetElapsedTime(previous, _lastMessage) < linger)
         {
             // Under load (this message followed the last within the linger): rest for a linger, so what
             // arrives meanwhile travels in one message. The first message after a quiet spell never waits.
             Volatile.Write(ref _writer, Free);
-            _subscriber ??= subscriber;
-            (_lingerTimer ??= _time.CreateTimer(static s => ((StreamSender)s!).EndRest(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
-                .Change(_linger, Timeout.InfiniteTimeSpan);
+            (_lingerTimer ??= time.CreateTimer(static s => ((StreamSender)s!).EndRest(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
+                .Change(linger, Timeout.InfiniteTimeSpan);
             return false;
         }
 
         // Only the loop keeps batches, and it is here: nothing can be held, so freeing is a write.
         Volatile.Write(ref _writer, Free);
-        if (!_audit.HasRoom)
+        if (!audit.HasRoom)
         {
-            _subscriber ??= subscriber;
             _ = ResumeWhenAuditHasRoomAsync();
             return false;
         }
@@ -247,20 +222,27 @@ internal sealed class StreamSender : IDeliveryHandler
     // Holding the writer, off the loop: one message, flushed.
     private async Task<bool> SendAsync(DeliveryBatch batch)
     {
-        var token = new ResumeToken(_epoch, batch.ResumePosition, batch.LastSequence).Encode();
+        string token;
         try
         {
-            BodyFrameWriter<ExecutionFrame>.Frame(_body, _frame.Events(_subscriptionId, token, batch));
-            await _body.FlushAsync(_ended).ConfigureAwait(false);
+            await Write(batch, out token).ConfigureAwait(false);
         }
         catch (Exception)
         {
-            _audit.Failed(batch.Deliveries);
+            audit.Failed(batch.Deliveries);
             Fail();
             return false;
         }
 
         return Sent(batch, token);
+    }
+
+    // Holding the writer: the batch as one message into the body, flushed; the token it carries.
+    private ValueTask<FlushResult> Write(DeliveryBatch batch, out string token)
+    {
+        token = new ResumeToken(epoch, batch.ResumePosition, batch.LastSequence).Encode();
+        BodyFrameWriter<ExecutionFrame>.Frame(body, _frame.Events(subscriptionId, token, batch));
+        return body.FlushAsync(ended);
     }
 
     private async Task CompleteFlushAsync(ValueTask<FlushResult> flush, string token)
@@ -271,7 +253,7 @@ internal sealed class StreamSender : IDeliveryHandler
         }
         catch (Exception)
         {
-            _audit.Failed(_inFlight!.Deliveries);
+            audit.Failed(_inFlight!.Deliveries);
             Fail();
             return;
         }
@@ -286,16 +268,16 @@ internal sealed class StreamSender : IDeliveryHandler
     // as Kestrel swallows a write to a stream that was reset.
     private bool Sent(DeliveryBatch batch, string token)
     {
-        if (_ended.IsCancellationRequested)
+        if (ended.IsCancellationRequested)
         {
-            _audit.Failed(batch.Deliveries);
+            audit.Failed(batch.Deliveries);
             Fail();
             return false;
         }
 
-        _audit.Delivered(batch.Deliveries);
+        audit.Delivered(batch.Deliveries);
         Volatile.Write(ref _token, token);
-        Volatile.Write(ref _lastWrite, _time.GetTimestamp());
+        Volatile.Write(ref _lastWrite, time.GetTimestamp());
         return true;
     }
 
@@ -345,7 +327,7 @@ internal sealed class StreamSender : IDeliveryHandler
     {
         try
         {
-            await _audit.WaitForRoomAsync(_ended).ConfigureAwait(false);
+            await audit.WaitForRoomAsync(ended).ConfigureAwait(false);
             _subscriber?.ResumeDelivery();
         }
         catch (OperationCanceledException)
