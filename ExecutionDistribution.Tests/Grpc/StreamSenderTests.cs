@@ -17,8 +17,9 @@ namespace ExecutionDistribution.Tests.Grpc;
 /// <summary>
 /// A <c>StreamExecution</c> stream sent by the core's delivery loop (<see cref="StreamSender"/>), with
 /// a pipe as its response body: what the loop hands over before the stream starts, while a slow
-/// reader holds a flush back, while heartbeats write, and while it lingers, all reaches the body
-/// once, in order, as whole gRPC messages.
+/// reader holds a flush back, while heartbeats and replies write, and while it lingers, all reaches
+/// the body once, in order, as whole gRPC messages (the writer protocol is <see cref="Subscriptions.PushSender"/>'s,
+/// which WebSocket connections share).
 /// </summary>
 public sealed class StreamSenderTests
 {
@@ -127,6 +128,78 @@ public sealed class StreamSenderTests
         Assert.That(stream.Body.Reader.TryRead(out _), Is.False);
     }
 
+    [Test]
+    public async Task Writes_off_the_loop_take_turns_with_the_events_and_every_one_goes_out_whole()
+    {
+        using var core = Dispatchers.Start();
+        await using var stream = new SenderUnderTest(core, perMessage: 8);
+        await stream.Sender.Start(stream.Subscriber, "start-token");
+
+        // Replies to the client (a WebSocket's pongs and acknowledgements) race the loop for the writer.
+        var replies = Task.Run(async () =>
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                await WriteReplyAsync(stream);
+            }
+        });
+        var published = await PublishAsync(core, 3_000);
+        var messages = await stream.ReadEventsAsync(published.Count);
+        await replies.WaitAsync(Eventually.DefaultTimeout);
+        await stream.ReadRepliesAsync(200);
+
+        Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.EventId), Is.EqualTo(published));
+        Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, published.Count).Select(i => (long)i)));
+        Assert.That(stream.Heartbeats, Is.EqualTo(200), "every reply went out once");
+        Assert.That(stream.Audit.Recorded, Is.EqualTo(published.Count), "each delivery audited once");
+    }
+
+    [Test]
+    public async Task Replies_before_the_start_go_out_at_once_and_events_wait_for_the_start()
+    {
+        using var core = Dispatchers.Start();
+        await using var stream = new SenderUnderTest(core, perMessage: 16);
+        var published = await PublishAsync(core, 20);
+        await Eventually.WaitUntilAsync(() => stream.Subscriber.IsPaused, "the loop kept a batch for the stream and paused");
+
+        // A WebSocket's "subscribed", snapshot and pongs while it opens (re-reading Kafka can take long).
+        await WriteReplyAsync(stream).WaitAsync(Eventually.DefaultTimeout);
+        await WriteReplyAsync(stream).WaitAsync(Eventually.DefaultTimeout);
+        await stream.ReadRepliesAsync(2);
+        Assert.That(stream.Body.Reader.TryRead(out _), Is.False, "no event before the start");
+
+        await stream.Sender.Start(stream.Subscriber, "start-token");
+        var messages = await stream.ReadEventsAsync(published.Count);
+        Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.EventId), Is.EqualTo(published));
+        Assert.That(stream.Audit.Recorded, Is.EqualTo(published.Count), "each delivery audited once");
+    }
+
+    [Test]
+    public async Task Replies_waiting_for_the_writer_when_the_stream_ends_are_cancelled_and_later_ones_refused()
+    {
+        using var core = Dispatchers.Start();
+
+        // A body that takes 1 KB before a flush must wait for the reader, which never reads.
+        await using var stream = new SenderUnderTest(core, perMessage: 16, body: new Pipe(new PipeOptions(pauseWriterThreshold: 1_024, resumeWriterThreshold: 512, useSynchronizationContext: false)));
+        var stuck = WriteReplyAsync(stream, padding: 4_096);
+        var waiting = WriteReplyAsync(stream);
+        Assert.That(stuck.IsCompleted || waiting.IsCompleted, Is.False, "the first reply holds the writer, and the second waits for it");
+
+        await stream.EndAsync();
+
+        Assert.That(async () => await stuck.WaitAsync(Eventually.DefaultTimeout), Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(async () => await waiting.WaitAsync(Eventually.DefaultTimeout), Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(async () => await WriteReplyAsync(stream).WaitAsync(Eventually.DefaultTimeout), Throws.InstanceOf<OperationCanceledException>());
+    }
+
+    // A message of the transport's own, written off the loop (a heartbeat stands for a reply here).
+    private static Task WriteReplyAsync(SenderUnderTest stream, int padding = 0) =>
+        stream.Sender.WriteOffLoopAsync((stream.Body.Writer, Time: new string('r', padding + 1)), static async (s, ct) =>
+        {
+            BodyFrameWriter<ExecutionFrame>.Frame(s.Writer, ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = "sender", Heartbeat = new Heartbeat { Time = s.Time } }));
+            await s.Writer.FlushAsync(ct);
+        });
+
     private static async Task<List<string>> PublishAsync(FanOutDispatcher core, int count)
     {
         var ids = new List<string>(count);
@@ -196,11 +269,35 @@ public sealed class StreamSenderTests
             return messages;
         }
 
-        public async ValueTask DisposeAsync()
+        /// <summary>Reads until <paramref name="count"/> heartbeats in all were counted.</summary>
+        public async Task ReadRepliesAsync(int count)
+        {
+            using var deadline = new CancellationTokenSource(Eventually.DefaultTimeout);
+            while (Heartbeats < count)
+            {
+                var result = await Body.Reader.ReadAsync(deadline.Token);
+                var buffer = result.Buffer;
+                while (TryTake(ref buffer, out var message))
+                {
+                    Assert.That(message.BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Heartbeat), "only replies are left");
+                    Heartbeats++;
+                }
+
+                Body.Reader.AdvanceTo(buffer.Start, buffer.End);
+            }
+        }
+
+        /// <summary>The stream ends as a call does: its token cancelled, unsubscribed, the sender stopped.</summary>
+        public async Task EndAsync()
         {
             await _ended.CancelAsync();
             _core.Unsubscribe(Subscriber);
             await Sender.StopAsync();
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await EndAsync();
             _ended.Dispose();
         }
 

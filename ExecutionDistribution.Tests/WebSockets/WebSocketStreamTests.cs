@@ -118,6 +118,52 @@ public sealed class WebSocketStreamTests
     }
 
     [Test]
+    public async Task Pings_answered_while_events_stream_arrive_as_whole_frames_and_no_event_is_lost_or_reordered()
+    {
+        var order = $"ws-pings-{Guid.NewGuid():N}";
+        await using var client = await StreamClient.ConnectAsync(_host, $"order_ids={order}&delivery_guarantee=at_least_once");
+        await client.ReceiveAsync();
+
+        // The pongs take the connection's writer between the frames the core's delivery loop sends.
+        const int pings = 100;
+        var pinging = Task.Run(async () =>
+        {
+            for (var i = 0; i < pings; i++)
+            {
+                await client.SendAsync($$"""{"type":"ping","request_id":"p{{i}}"}""");
+            }
+        });
+        var expected = new List<string>();
+        for (var i = 0; i < 1_000; i++)
+        {
+            var e = Events.Fill(order, eventId: $"{order}-{i}");
+            expected.Add(e.EventId);
+            _host.Core.TryPublish(e);
+        }
+
+        var events = new List<(string EventId, long Sequence)>();
+        var pongs = new List<string?>();
+        while (events.Count < expected.Count || pongs.Count < pings)
+        {
+            var frame = await client.ReceiveAsync();
+            switch ((string?)frame["type"])
+            {
+                case "events":
+                    events.AddRange(frame["events"]!.AsArray().Select(e => ((string)e!["event"]!["event_id"]!, (long)e["sequence"]!)));
+                    break;
+                case "pong":
+                    pongs.Add((string?)frame["request_id"]);
+                    break;
+            }
+        }
+
+        await pinging;
+        Assert.That(events.Select(e => e.EventId), Is.EqualTo(expected));
+        Assert.That(events.Select(e => e.Sequence), Is.EqualTo(Enumerable.Range(1, expected.Count).Select(i => (long)i)));
+        Assert.That(pongs, Is.EqualTo(Enumerable.Range(0, pings).Select(i => $"p{i}")), "every ping answered once, in order");
+    }
+
+    [Test]
     public async Task A_client_message_that_is_not_json_or_not_utf8_gets_an_error_frame_and_the_stream_goes_on()
     {
         await using var client = await StreamClient.ConnectAsync(_host, $"order_ids=bad-msg-{Guid.NewGuid():N}");
@@ -167,6 +213,43 @@ public sealed class WebSocketStreamTests
 
         Assert.That(dropped, Is.GreaterThan(0), "the stalled at_most_once stream was told what it lost");
         Assert.That(total + dropped, Is.EqualTo(n));
+    }
+
+    [Test]
+    public async Task A_client_that_stops_reading_and_then_vanishes_ends_its_stream_and_frees_its_place()
+    {
+        // One stream per client: the next connection is accepted only once the stalled one's stream has ended.
+        await using var host = await ServiceHost.StartAsync("--WebSocket:MaxStreamsPerClient=1", "--WebSocket:BufferCapacity=256");
+        var order = $"vanish-{Guid.NewGuid():N}";
+        var stalled = await StreamClient.ConnectAsync(host, $"order_ids={order}&delivery_guarantee=at_most_once");
+        await stalled.ReceiveAsync();
+
+        // Until the stream's send waits for the client (its socket buffers are full) and its buffer overflows.
+        for (var i = 0; host.Core.GetStats().Dropped == 0; i++)
+        {
+            await host.Core.PublishAsync(Events.Fill(order, eventId: $"{order}-{i}"), CancellationToken.None);
+        }
+
+        stalled.Abort();
+
+        // Each attempt waits for the service's answer: "subscribed", or 1008 while the stalled stream holds the place.
+        using var deadline = new CancellationTokenSource(Eventually.DefaultTimeout);
+        JsonObject? subscribed = null;
+        while (subscribed is null)
+        {
+            Assert.That(deadline.IsCancellationRequested, Is.False, "a new stream from the same client is accepted in time");
+            await using var next = await StreamClient.ConnectAsync(host, $"order_ids={order}");
+            try
+            {
+                subscribed = await next.ReceiveAsync();
+            }
+            catch (InvalidOperationException)
+            {
+                // Closed 1008: not yet.
+            }
+        }
+
+        Assert.That((string?)subscribed!["type"], Is.EqualTo("subscribed"));
     }
 
     [Test]
@@ -309,6 +392,9 @@ internal sealed class StreamClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops the connection without a close handshake, as a client that crashed.</summary>
+    public void Abort() => _socket.Abort();
+
     public async ValueTask DisposeAsync()
     {
         if (_socket.State == WebSocketState.Open)
@@ -347,7 +433,7 @@ public sealed class WebSocketShutdownTests
     }
 }
 
-/// <summary>Under load, a stream holds its next frame for the send linger and sends what arrived meanwhile together.</summary>
+/// <summary>Under load (a frame that followed the previous one within the send linger), a stream rests a linger and then sends what arrived meanwhile together.</summary>
 public sealed class WebSocketLingerTests
 {
     private static async Task<JsonArray> NextEventsAsync(StreamClient client)
@@ -363,7 +449,7 @@ public sealed class WebSocketLingerTests
     }
 
     [Test]
-    public async Task A_frame_right_after_another_waits_for_the_linger_and_carries_everything_that_arrived()
+    public async Task A_frame_that_follows_another_within_the_linger_makes_the_stream_rest_and_the_next_carries_everything_that_arrived()
     {
         await using var host = await ServiceHost.StartAsync("--WebSocket:SendLinger=00:00:00.300");
         var order = $"linger-{Guid.NewGuid():N}";
@@ -372,17 +458,21 @@ public sealed class WebSocketLingerTests
 
         host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a"));
         var first = await NextEventsAsync(client);
-        var afterFirst = System.Diagnostics.Stopwatch.GetTimestamp();
         Assert.That(first, Has.Count.EqualTo(1), "after a quiet spell the first event goes at once");
 
-        foreach (var s in new[] { "b", "c", "d", "e" })
+        host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-b"));
+        var second = await NextEventsAsync(client);
+        var afterSecond = System.Diagnostics.Stopwatch.GetTimestamp();
+        Assert.That(second.Select(e => (string?)e!["event"]!["event_id"]), Is.EqualTo(new[] { $"{order}-b" }), "a frame goes at once; the rest follows it");
+
+        foreach (var s in new[] { "c", "d", "e" })
         {
             host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{s}"));
         }
 
-        var second = await NextEventsAsync(client);
-        var held = System.Diagnostics.Stopwatch.GetElapsedTime(afterFirst);
-        Assert.That(second.Select(e => (string?)e!["event"]!["event_id"]), Is.EqualTo(new[] { "b", "c", "d", "e" }.Select(s => $"{order}-{s}")));
-        Assert.That(held, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(200)), "the second frame waited for the linger");
+        var third = await NextEventsAsync(client);
+        var held = System.Diagnostics.Stopwatch.GetElapsedTime(afterSecond);
+        Assert.That(third.Select(e => (string?)e!["event"]!["event_id"]), Is.EqualTo(new[] { "c", "d", "e" }.Select(s => $"{order}-{s}")));
+        Assert.That(held, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(200)), "the stream rested a linger after the second frame");
     }
 }

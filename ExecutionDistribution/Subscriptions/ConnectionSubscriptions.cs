@@ -57,9 +57,10 @@ internal sealed class Admission(string id, bool managed, CancellationTokenSource
 /// core, ending one, ending all, and letting go. The connection's send loop waits on <see cref="Group"/>.
 /// </summary>
 /// <remarks>
-/// Opening takes three steps, so a transport can send in between: <see cref="Admit"/>, then (perhaps
+/// Opening takes three steps, so a transport can send in between: <c>Admit</c>, then (perhaps
 /// after re-reading Kafka) <see cref="Join"/>, then its replies, then <see cref="Activate"/>, after
-/// which the send loop reads the member. Membership changes take a lock; the send loop and the
+/// which the send loop reads the member (a member joined in push mode is sent by the core's delivery
+/// loop instead, and never activated). Membership changes take a lock; the send loop and the
 /// dispatcher never do.
 /// </remarks>
 internal sealed class ConnectionSubscriptions(FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, int maxMembers, string limitKey)
@@ -97,10 +98,17 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
     /// Admits a subscription: room on the connection (counting those still opening), its id not
     /// streaming or opening here, a managed one attached to this stream.
     /// </summary>
-    public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, out OpenRefusal? refusal)
+    public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, out OpenRefusal? refusal) =>
+        Admit(id, managed, guarantee, NewAudit(id, managed, guarantee), out refusal);
+
+    /// <summary>The audit of a subscription's stream (acknowledged positions recorded for a managed one).</summary>
+    public StreamAudit NewAudit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee) =>
+        new(trail, id, managed is null ? null : registry, guarantee);
+
+    /// <summary><see cref="Admit(string, ManagedSubscription?, DeliveryGuarantee, out OpenRefusal?)"/> with an audit made beforehand (<see cref="NewAudit"/>).</summary>
+    public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, StreamAudit audit, out OpenRefusal? refusal)
     {
         var changed = managed is null ? null : new CancellationTokenSource();
-        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
         var admission = new Admission(id, managed is not null, changed, audit);
         lock (_membership)
         {
@@ -163,14 +171,18 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
     /// <summary>
     /// Subscribes to the dispatch core from <paramref name="resume"/> (null: from now) and makes it a
     /// member; not yet read by the send loop (<see cref="Activate"/>). Null with the refusal when the core refuses it.
+    /// With a <paramref name="handler"/>, the core's delivery loop sends to it instead (push mode), and the send loop never reads it.
     /// </summary>
     public StreamMember? Join(
-        Admission admission, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, int bufferCapacity, int batchSize, out OpenRefusal? refusal)
+        Admission admission, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, int bufferCapacity, int batchSize, out OpenRefusal? refusal,
+        IDeliveryHandler? handler = null)
     {
         Subscriber subscriber;
         try
         {
-            subscriber = core.Subscribe(admission.Id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, bufferCapacity);
+            subscriber = handler is null
+                ? core.Subscribe(admission.Id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, bufferCapacity)
+                : core.Subscribe(admission.Id, filter, guarantee, handler, resume?.Position, resume?.Sequence ?? 0, bufferCapacity);
         }
         catch (SubscriptionRejectedException ex)
         {

@@ -33,10 +33,11 @@ public sealed class WebSocketOptions
     public int MaxClientMessageBytes { get; set; } = 65_536;
 
     /// <summary>
-    /// Under load, a stream sends at most one events frame per linger: when its previous frame went
-    /// out less than this long ago, it waits the rest, then sends everything that arrived meanwhile in
-    /// one frame (up to <see cref="MaxEventsPerFrame"/>). A stream whose last frame is older sends at
-    /// once. 0 turns it off.
+    /// Under load, what arrives while a stream lingers travels in one frame (up to
+    /// <see cref="MaxEventsPerFrame"/>). A connection of one subscription (sent by the core's delivery
+    /// loop) rests this long after a frame that followed the previous one within it; a multiplexed
+    /// connection whose previous frame went out less than this long ago waits the rest before the
+    /// next. After a quiet spell the first event goes at once. 0 turns it off.
     /// </summary>
     public TimeSpan SendLinger { get; set; } = TimeSpan.FromMilliseconds(2);
 }

@@ -17,7 +17,10 @@ namespace ExecutionDistribution.WebSockets;
 /// </summary>
 /// <remarks>
 /// <para>
-/// A send loop waits on the connection's <see cref="SubscriberGroup"/> and reads every subscription
+/// A connection that carries one subscription is sent by the core's delivery loop (push mode, the
+/// nested <c>Sender</c>): each batch becomes one frame, with no task or wake-up per connection and
+/// event (docs/benchmarks.md, W4, session 16). A multiplexed connection has a send loop that waits on
+/// the connection's <see cref="SubscriberGroup"/> and reads every subscription
 /// (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> each per frame, so a connection that is
 /// behind gets full frames). On a multiplexed connection an event that several subscriptions take
 /// travels once, tagged with each subscription's id and sequence: the loop reads only positions the
@@ -27,12 +30,12 @@ namespace ExecutionDistribution.WebSockets;
 /// the connection is idle.
 /// </para>
 /// <para>
-/// While a send is slow the connection stops reading its subscribers: their buffers fill and their
+/// While a send is slow the connection stops reading (or pauses the delivery of) its subscribers: their buffers fill and their
 /// overflow policies apply (dropped and announced, or caught up from the log), and no other
 /// connection notices.
 /// </para>
 /// </remarks>
-internal sealed class WebSocketStreamSession : StreamConnection
+internal sealed partial class WebSocketStreamSession : StreamConnection
 {
     private readonly WebSocket _socket;
     private readonly FanOutDispatcher _core;
@@ -49,6 +52,9 @@ internal sealed class WebSocketStreamSession : StreamConnection
     private readonly Utf8JsonWriter _replayWriter;
     private volatile bool _clientClosed;
     private string? _endedBySubscription;
+
+    // A connection that carries one subscription: the core's delivery loop sends its events (push mode).
+    private Sender? _sender;
 
     public WebSocketStreamSession(
         WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
@@ -79,6 +85,13 @@ internal sealed class WebSocketStreamSession : StreamConnection
         using var release = stop.Token.Register(Subscriptions.StopAll);
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
+        if (!_multiplex && first is not null)
+        {
+            // Made before the client is read, so every frame of the connection goes through its writer. Until it
+            // starts, its events wait: "subscribed", any events re-read from Kafka and the snapshot go first.
+            _sender = new Sender(_socket, first.Id, _core.LogEpoch, _options, Subscriptions.NewAudit(first.Id, first.Managed, first.Guarantee), Time, aborted);
+        }
+
         try
         {
             // The client is read from the start: its pings, acknowledgements and close are served while
@@ -97,8 +110,19 @@ internal sealed class WebSocketStreamSession : StreamConnection
                 return;
             }
 
-            heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
-            await SendLoopAsync(aborted).ConfigureAwait(false);
+            if (_sender is { } sender)
+            {
+                // The delivery loop sends; this waits until the stream can send no more (its subscription
+                // ended, or a write failed) or the connection ends.
+                heartbeat = HeartbeatLoop.RunAsync(Time, _options.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, IsDisconnect, stop.Token);
+                await sender.Done.WaitAsync(stop.Token).ConfigureAwait(false);
+                _endedBySubscription = Subscriptions.Members is [var member] ? member.EndReason : null;
+            }
+            else
+            {
+                heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+                await SendLoopAsync(aborted).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
         {
@@ -108,6 +132,11 @@ internal sealed class WebSocketStreamSession : StreamConnection
         {
             Subscriptions.StopAll();
             Subscriptions.ReleaseAll();
+            if (_sender is not null)
+            {
+                // Waits for a write under way and keeps the writer: the close frame below is the last.
+                await _sender.StopAsync().ConfigureAwait(false);
+            }
 
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
@@ -132,6 +161,10 @@ internal sealed class WebSocketStreamSession : StreamConnection
             DisposeWriteGate();
             await _writer.DisposeAsync().ConfigureAwait(false);
             await _replayWriter.DisposeAsync().ConfigureAwait(false);
+            if (_sender is not null)
+            {
+                await _sender.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -150,10 +183,14 @@ internal sealed class WebSocketStreamSession : StreamConnection
     }
 
     // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
-    // snapshot) before the subscriber joins the send loop, so they precede its first event.
+    // snapshot) before the subscriber joins the send loop (or its sender starts), so they precede its first event.
     private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
     {
-        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
+        OpenRefusal? refusal;
+        var admitted = _sender is not null
+            ? Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, _sender.Audit, out refusal)
+            : Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out refusal);
+        if (admitted is not { } admission)
         {
             return refusal!.Reason;
         }
@@ -182,7 +219,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
             }
         }
 
-        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal) is not { } member)
+        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal, _sender) is not { } member)
         {
             return refusal!.Reason;
         }
@@ -204,8 +241,17 @@ internal sealed class WebSocketStreamSession : StreamConnection
         }
         finally
         {
-            // Joined even when the reply failed, so the send loop releases it like any other.
-            Subscriptions.Activate(member);
+            // Joined even when the reply failed, so the send loop releases it like any other (push mode: the connection's end does).
+            if (_sender is null)
+            {
+                Subscriptions.Activate(member);
+            }
+        }
+
+        if (_sender is not null)
+        {
+            // The delivery loop sends from here on, what arrived meanwhile first.
+            await _sender.Start(member.Subscriber, member.ResumeToken).ConfigureAwait(false);
         }
 
         return null;
@@ -282,7 +328,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
     }
 
     private void WriteEventsFrame(StreamMember member) =>
-        member.ResumeToken = WriteEventsFrame(member.Id, member.Batch, new ResumeToken(_core.LogEpoch, member.Batch.ResumePosition, member.Batch.LastSequence));
+        member.ResumeToken = WriteEventsFrame(_frame, _writer, member.Id, member.Batch, new ResumeToken(_core.LogEpoch, member.Batch.ResumePosition, member.Batch.LastSequence));
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
     // connections), and returns where the core takes over.
@@ -291,10 +337,10 @@ internal sealed class WebSocketStreamSession : StreamConnection
         _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
         {
             await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
-            WriteEventsFrame(id, batch, token);
+            WriteEventsFrame(_frame, _writer, id, batch, token);
             try
             {
-                await SendFrameAsync(aborted).ConfigureAwait(false);
+                await SendAsync(_frame.WrittenMemory, aborted).ConfigureAwait(false);
             }
             catch
             {
@@ -306,38 +352,38 @@ internal sealed class WebSocketStreamSession : StreamConnection
         }, stopping);
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
-    private string WriteEventsFrame(string id, DeliveryBatch batch, ResumeToken resumeToken)
+    private static string WriteEventsFrame(ArrayBufferWriter<byte> frame, Utf8JsonWriter writer, string id, DeliveryBatch batch, ResumeToken resumeToken)
     {
         var token = resumeToken.Encode();
-        _frame.ResetWrittenCount();
-        _writer.Reset(_frame);
-        _writer.WriteStartObject();
-        _writer.WriteString("type"u8, "events"u8);
-        _writer.WriteString("subscription_id"u8, id);
-        _writer.WriteString("resume_token"u8, token);
+        frame.ResetWrittenCount();
+        writer.Reset(frame);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, "events"u8);
+        writer.WriteString("subscription_id"u8, id);
+        writer.WriteString("resume_token"u8, token);
         if (batch.Dropped > 0)
         {
-            _writer.WriteNumber("dropped"u8, batch.Dropped);
+            writer.WriteNumber("dropped"u8, batch.Dropped);
         }
 
         if (batch.LostPositions > 0)
         {
-            _writer.WriteNumber("lost_positions"u8, batch.LostPositions);
+            writer.WriteNumber("lost_positions"u8, batch.LostPositions);
         }
 
-        _writer.WriteStartArray("events"u8);
+        writer.WriteStartArray("events"u8);
         foreach (var delivery in batch.Deliveries)
         {
-            _writer.WriteStartObject();
-            _writer.WriteNumber("sequence"u8, delivery.Sequence);
-            _writer.WritePropertyName("event"u8);
-            _writer.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
-            _writer.WriteEndObject();
+            writer.WriteStartObject();
+            writer.WriteNumber("sequence"u8, delivery.Sequence);
+            writer.WritePropertyName("event"u8);
+            writer.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
+            writer.WriteEndObject();
         }
 
-        _writer.WriteEndArray();
-        _writer.WriteEndObject();
-        _writer.Flush();
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
         return token;
     }
 
@@ -417,8 +463,11 @@ internal sealed class WebSocketStreamSession : StreamConnection
 
     private Task SendFrameAsync(CancellationToken cancellationToken) => SendAsync(_frame.WrittenMemory, cancellationToken);
 
+    // Every frame but the events of the send loop or the delivery loop: between frames of events, one at a time.
     private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
-        WriteExclusiveAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct), cancellationToken);
+        _sender is { } sender
+            ? sender.WriteOffLoopAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct))
+            : WriteExclusiveAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct), cancellationToken);
 
     private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
     {
@@ -510,7 +559,7 @@ internal sealed class WebSocketStreamSession : StreamConnection
             switch (typeElement.GetString())
             {
                 case "ping":
-                    var token = Subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
+                    var token = Subscriptions.Members is [var only] && !_multiplex ? (_sender is { Token: { Length: > 0 } sent } ? sent : only.ResumeToken) : string.Empty;
                     await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted)
                         .ConfigureAwait(false);
                     break;
