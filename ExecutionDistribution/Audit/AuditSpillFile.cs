@@ -10,8 +10,13 @@ namespace ExecutionDistribution.Audit;
 /// the file is deleted); without PostgreSQL it is the audit itself. A torn last line (a crash during
 /// an append) is skipped on reading.
 /// </summary>
-internal sealed class AuditSpillFile(string path)
+internal sealed partial class AuditSpillFile(string path)
 {
+    private const int PosixFadvDontNeed = 4;
+
+    // False once the C library turned out not to have posix_fadvise.
+    private static bool _canAdvise = true;
+
     // Used by the one writer task only (appends are not concurrent).
     private readonly System.Buffers.ArrayBufferWriter<byte> _buffer = new(1 << 20);
     private readonly Utf8JsonWriter _writer = new(new System.Buffers.ArrayBufferWriter<byte>(), new JsonWriterOptions { SkipValidation = true });
@@ -39,9 +44,36 @@ internal sealed class AuditSpillFile(string path)
 
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!);
         using var stream = new FileStream(Path, FileMode.Append, FileAccess.Write, FileShare.Read, 1);
+        var start = stream.Position;
         stream.Write(_buffer.WrittenSpan);
         stream.Flush(flushToDisk: true);
+        DropFromPageCache(stream.SafeFileHandle, start, _buffer.WrittenCount);
     }
+
+    // The rows are on disk and read again only on a restart or an audit query: on Linux the kernel is told
+    // it may drop them from the page cache. Otherwise the cache grows by the audit's size, which at
+    // saturation is hundreds of MB a second of pages touched for the first time (on this VM each such page
+    // costs the host a fault), and the writer's copy into them bounded ours at the top W4 rung
+    // (docs/benchmarks.md, W4, session 16). Best effort: advice, not a promise.
+    private static void DropFromPageCache(Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, long length)
+    {
+        if (!OperatingSystem.IsLinux() || !_canAdvise)
+        {
+            return;
+        }
+
+        try
+        {
+            _ = PosixFadvise(file, offset, length, PosixFadvDontNeed);
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            _canAdvise = false;
+        }
+    }
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "posix_fadvise")]
+    private static partial int PosixFadvise(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long offset, long length, int advice);
 
     /// <summary>Reads every complete row, in chunks of at most <paramref name="chunk"/>.</summary>
     public IEnumerable<List<AuditRecord>> Read(int chunk)

@@ -163,8 +163,8 @@ internal abstract class PushSender(int perMessage, StreamAudit audit, TimeProvid
 
     /// <summary>
     /// Writes a message of the transport's own (an opening message, a reply to the client) when the
-    /// writer is free, between messages of events. Throws <see cref="OperationCanceledException"/> once the stream can send no
-    /// more, and what the write throws.
+    /// writer is free, between messages of events. Throws <see cref="OperationCanceledException"/>
+    /// once the stream can send no more, and what the write throws.
     /// </summary>
     public async Task WriteOffLoopAsync<TState>(TState state, Func<TState, CancellationToken, ValueTask> write)
     {
