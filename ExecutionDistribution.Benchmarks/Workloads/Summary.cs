@@ -214,7 +214,9 @@ public static class Summary
                     ? string.Create(c, $"W4 standard section, sessions 13-15: the Kafka leg alone (a bare consumer in the runner, on the same 2 cores) has p99 {legP99:0.0} ms over the same windows, more than the target by itself; the service adds its gen0 collections, 7-31 ms every quarter second since session 14 (70-110 ms every 3 s before)")
                     : file == "w3-grpc.json"
                     ? string.Create(c, $"W3 gRPC section, sessions 13 and 15: the bare WebSocket broadcaster's p99 at that rung is {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms in the same run; what is left is fanning each event out over 1,000 streams on 2 shared cores (about 7 µs of server CPU per delivery at that rate, 1,000 deliveries per event)")
-                    : string.Create(c, $"CPU per unbatched frame, ours {near.GetProperty("ours").GetProperty("cpu_us_per_delivery").GetDouble():0.0} µs and the bare broadcaster {near.GetProperty("bare").GetProperty("cpu_us_per_delivery").GetDouble():0.0} (p99 {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms) plus the load client's 5-6: the 2 cores are busy at 100,000 frames/s, half of the service's CPU in the kernel's loopback sends (W4 session 16); the kernel floor section (a C broadcaster's p99 is 9-15 ms)")));
+                    : Cpu(near, "ours") is { } oursCpu && Cpu(near, "bare") is { } bareCpu
+                    ? string.Create(c, $"CPU per unbatched frame, ours {oursCpu:0.0} µs and the bare broadcaster {bareCpu:0.0} (p99 {near.GetProperty("bare").GetProperty("p99_ms").GetDouble():0.0} ms) plus the load client's 5-6: the 2 cores are busy at 100,000 frames/s, half of the service's CPU in the kernel's loopback sends (W4 session 16); the kernel floor section (a C broadcaster's p99 is 9-15 ms)")
+                    : "CPU per unbatched frame: the 2 cores are busy at 100,000 frames/s, half of the service's CPU in the kernel's loopback sends (W4 session 16); the kernel floor section (a C broadcaster's p99 is 9-15 ms)"));
             var top = rows[^1];
             var ours = top.GetProperty("ours").GetProperty("delivered").GetDouble();
             foreach (var (kind, goal, least) in new[] { ("bare", "≥ 0.8 of the bare broadcaster at saturation", 0.8), ("nats", "≥ the NATS server at saturation", 1.0), ("signalr", "≥ 10 times SignalR at saturation", 10.0) })
@@ -342,4 +344,8 @@ public static class Summary
         w.TryGetProperty("kafka_leg", out var leg) && leg.ValueKind == JsonValueKind.Array
             ? leg.EnumerateArray().Where(l => l.GetProperty("rate").GetInt32() == rate).Select(l => (double?)l.GetProperty("p99_ms").GetDouble()).FirstOrDefault()
             : null;
+
+    // A kind's server CPU per delivery at a rung, when the recording has it.
+    private static double? Cpu(JsonElement rung, string kind) =>
+        rung.TryGetProperty(kind, out var k) && k.TryGetProperty("cpu_us_per_delivery", out var cpu) ? cpu.GetDouble() : null;
 }

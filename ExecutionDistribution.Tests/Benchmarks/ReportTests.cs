@@ -81,6 +81,30 @@ public sealed class ReportTests
     }
 
     [Test]
+    public void A_missed_websocket_target_gives_the_recorded_cpu_per_frame_and_the_peer_above_the_ceiling()
+    {
+        var dir = Directory.CreateTempSubdirectory("targets-reasons-test-").FullName;
+        try
+        {
+            // The 10,000 rung with CPU figures; a NATS server that delivered more than the bare broadcaster at the top rung.
+            var w4 = W4
+                .Replace("\"ours\":{\"delivered\":9788,", "\"ours\":{\"cpu_us_per_delivery\":12.1,\"delivered\":9788,", StringComparison.Ordinal)
+                .Replace("\"bare\":{\"delivered\":9749,", "\"bare\":{\"cpu_us_per_delivery\":9.7,\"delivered\":9749,", StringComparison.Ordinal)
+                .Replace("\"bare\":{\"delivered\":397517", "\"nats\":{\"delivered\":420000,\"p50_ms\":1,\"p99_ms\":2,\"p999_ms\":3,\"max_ms\":4},\"bare\":{\"delivered\":397517", StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(dir, "w4-ws.json"), w4);
+
+            var targets = Summary.CheckTargets(dir).ToDictionary(t => $"{t.Workload}: {t.Goal}");
+
+            Assert.That(targets["W4 WebSocket: p99 < 10 ms at 100,000 deliveries/s over 1,000 streams"].WhereTheTimeGoes, Does.StartWith("CPU per unbatched frame, ours 12.1 µs and the bare broadcaster 9.7 (p99 31.0 ms)"));
+            Assert.That(targets["W4 WebSocket: ≥ the NATS server at saturation"].WhereTheTimeGoes, Does.StartWith("nats's 420,000/s is more than the bare broadcaster's 397,517/s").And.Contain("ours is at 0.72 of that"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public void Every_target_is_checked_against_the_recorded_results_and_a_missed_one_says_so()
     {
         var dir = Directory.CreateTempSubdirectory("targets-test-").FullName;

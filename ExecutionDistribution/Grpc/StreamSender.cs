@@ -11,8 +11,8 @@ namespace ExecutionDistribution.Grpc;
 /// <summary>
 /// Sends the events of one <c>StreamExecution</c> call from the core's delivery loop
 /// (<see cref="PushSender"/>): each batch, at most the call's <c>max_events_per_message</c>, is one
-/// gRPC message written into the response body and flushed. The stream starts with the writer taken,
-/// so nothing is sent before the response headers and the order snapshot.
+/// gRPC message written into the response body and flushed. Its events wait until the call starts it,
+/// after the response headers and the order snapshot, which the call writes itself.
 /// </summary>
 /// <param name="body">The call's response body.</param>
 /// <param name="subscriptionId">The id every message carries.</param>
