@@ -225,10 +225,14 @@ public sealed class WebSocketStreamTests
         await stalled.ReceiveAsync();
 
         // Until the stream's send waits for the client (its socket buffers are full) and its buffer overflows.
-        for (var i = 0; host.Core.GetStats().Dropped == 0; i++)
+        const int most = 1_000_000;
+        var published = 0;
+        for (; host.Core.GetStats().Dropped == 0 && published < most; published++)
         {
-            await host.Core.PublishAsync(Events.Fill(order, eventId: $"{order}-{i}"), CancellationToken.None);
+            await host.Core.PublishAsync(Events.Fill(order, eventId: $"{order}-{published}"), CancellationToken.None);
         }
+
+        Assert.That(published, Is.LessThan(most), "the stalled stream's buffer overflowed");
 
         stalled.Abort();
 
