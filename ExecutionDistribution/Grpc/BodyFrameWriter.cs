@@ -43,14 +43,20 @@ internal sealed class BodyFrameWriter<T>(HttpResponse response) : IServerStreamW
 
         _started = true;
         Frame(_body, message);
-        var flush = _body.FlushAsync(cancellationToken);
+        return Flush(_body, cancellationToken).AsTask();
+    }
+
+    /// <summary>Flushes <paramref name="output"/>: no allocation when it completes at once (the usual case).</summary>
+    internal static ValueTask Flush(PipeWriter output, CancellationToken cancellationToken)
+    {
+        var flush = output.FlushAsync(cancellationToken);
         if (flush.IsCompletedSuccessfully)
         {
             _ = flush.Result;
-            return Task.CompletedTask;
+            return default;
         }
 
-        return flush.AsTask();
+        return new ValueTask(flush.AsTask());
     }
 
     /// <summary>Writes <paramref name="frame"/> as one gRPC message into <paramref name="output"/>, unflushed.</summary>

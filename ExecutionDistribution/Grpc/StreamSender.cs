@@ -33,7 +33,7 @@ internal sealed class StreamSender(
     {
         token = new ResumeToken(epoch, batch.ResumePosition, batch.LastSequence).Encode();
         BodyFrameWriter<ExecutionFrame>.Frame(body, _frame.Events(subscriptionId, token, batch));
-        return Flush();
+        return BodyFrameWriter<ExecutionFrame>.Flush(body, Ended);
     }
 
     /// <inheritdoc />
@@ -45,19 +45,6 @@ internal sealed class StreamSender(
             ResumeToken = token,
             Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
         }));
-        return Flush();
-    }
-
-    // The flush as a plain ValueTask: no allocation when it completed at once (the usual case).
-    private ValueTask Flush()
-    {
-        var flush = body.FlushAsync(Ended);
-        if (flush.IsCompletedSuccessfully)
-        {
-            _ = flush.Result;
-            return default;
-        }
-
-        return new ValueTask(flush.AsTask());
+        return BodyFrameWriter<ExecutionFrame>.Flush(body, Ended);
     }
 }

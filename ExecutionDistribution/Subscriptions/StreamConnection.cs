@@ -5,8 +5,8 @@ using ExecutionDistribution.Distribution;
 namespace ExecutionDistribution.Subscriptions;
 
 /// <summary>
-/// What a client connection that carries subscriptions does the same way on any transport (a
-/// WebSocket, or a multiplexed gRPC call): the send loop that waits on its subscribers, lingers under
+/// What a client connection that carries several subscriptions does the same way on any transport (a
+/// multiplexed WebSocket or gRPC call; a connection of one subscription is sent by a <see cref="PushSender"/>): the send loop that waits on its subscribers, lingers under
 /// load, writes a frame of what they hold, audits it, and lets go of the subscriptions that ended; the
 /// heartbeat loop for an idle connection; and one write at a time. A transport says how a frame, an
 /// ended subscription and a heartbeat are written. <c>maxSubscriptions</c> is the most subscriptions it

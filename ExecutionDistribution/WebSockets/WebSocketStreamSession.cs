@@ -120,6 +120,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             }
             else
             {
+                // Multiplexed: the connection's send loop reads its subscriptions together.
                 heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
                 await SendLoopAsync(aborted).ConfigureAwait(false);
             }
@@ -257,67 +258,28 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         return null;
     }
 
+    // The send loop's overrides: it runs only on multiplexed connections (one subscription: the Sender).
     protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
     {
-        if (_multiplex)
-        {
-            WriteMultiplexedFrame(members);
-        }
-        else
-        {
-            WriteEventsFrame(members[0]);
-        }
-
+        WriteMultiplexedFrame(members);
         return SendFrameAsync(cancellationToken);
     }
 
     // Kestrel swallows writes once the connection is aborted.
     protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested && _socket.State == WebSocketState.Open;
 
-    protected override bool PausesWhenWokenIdle => _multiplex;
+    protected override bool PausesWhenWokenIdle => true;
 
     protected override bool IsDisconnect(Exception exception) => exception is WebSocketException;
 
     // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
-    protected override StreamMember[] Read(StreamMember[] members)
-    {
-        if (_multiplex)
-        {
-            return Reader.Read(members);
-        }
+    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
 
-        var member = members.Length == 1 ? members[0] : null;
-        return member is not null && (member.HasBatch = member.Subscriber.TryReadBatch(member.Batch)) ? members : MultiplexedReader.None;
-    }
+    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
 
-    protected override void Audit(StreamMember[] members, bool delivered)
-    {
-        if (_multiplex)
-        {
-            MultiplexedReader.Audit(members, delivered);
-        }
-        else if (members is [{ HasBatch: true } only])
-        {
-            if (delivered)
-            {
-                only.Audit.Delivered(only.Batch.Deliveries);
-            }
-            else
-            {
-                only.Audit.Failed(only.Batch.Deliveries);
-            }
-        }
-    }
-
-    // A single-subscription connection ends with its subscription; a multiplexed one says so and goes on.
+    // A multiplexed connection says a subscription ended and goes on.
     protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
     {
-        if (!_multiplex)
-        {
-            _endedBySubscription = member.EndReason;
-            return false;
-        }
-
         if (!Subscriptions.Stopping)
         {
             await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
@@ -326,9 +288,6 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
 
         return true;
     }
-
-    private void WriteEventsFrame(StreamMember member) =>
-        member.ResumeToken = WriteEventsFrame(_frame, _writer, member.Id, member.Batch, new ResumeToken(_core.LogEpoch, member.Batch.ResumePosition, member.Batch.LastSequence));
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
     // connections), and returns where the core takes over.
@@ -700,34 +659,21 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
 
+    // A multiplexed connection's heartbeat: every subscription's token (one subscription: the Sender's own).
     protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
     {
-        byte[] frame;
-        if (_multiplex)
+        var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
+        foreach (var m in members)
         {
-            var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
-            foreach (var m in members)
-            {
-                tokens[m.Id] = m.ResumeToken;
-            }
-
-            foreach (var opening in Subscriptions.Openings)
-            {
-                tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
-            }
-
-            frame = JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json);
-        }
-        else if (members.Length == 1)
-        {
-            frame = JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("heartbeat", members[0].Id, members[0].ResumeToken, Timestamps.UtcNow(Time), null), ControlFrame.Json);
-        }
-        else
-        {
-            return Task.CompletedTask;
+            tokens[m.Id] = m.ResumeToken;
         }
 
-        return SendAsync(frame, cancellationToken);
+        foreach (var opening in Subscriptions.Openings)
+        {
+            tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
+        }
+
+        return SendAsync(JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json), cancellationToken);
     }
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)
