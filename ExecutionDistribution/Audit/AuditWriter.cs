@@ -171,15 +171,15 @@ internal sealed partial class AuditWriter(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "PostgreSQL did not take {Count} audit rows; spilling to the local file: {Reason}")]
+    [LoggerMessage(EventId = 6000, Level = LogLevel.Warning, Message = "PostgreSQL did not take {Count} audit rows; spilling to the local file: {Reason}")]
     private static partial void LogSpilling(ILogger logger, int count, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not append {Count} audit rows to {Path}; they are kept in memory and tried again: {Reason}")]
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Error, Message = "Could not append {Count} audit rows to {Path}; they are kept in memory and tried again: {Reason}")]
     private static partial void LogFileFailed(ILogger logger, int count, string path, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "PostgreSQL is back; {Count} spilled audit rows written and the spill file removed")]
+    [LoggerMessage(EventId = 6002, Level = LogLevel.Information, Message = "PostgreSQL is back; {Count} spilled audit rows written and the spill file removed")]
     private static partial void LogRecovered(ILogger logger, long count);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "PostgreSQL still refuses the spilled audit rows: {Reason}")]
+    [LoggerMessage(EventId = 6003, Level = LogLevel.Debug, Message = "PostgreSQL still refuses the spilled audit rows: {Reason}")]
     private static partial void LogStillDown(ILogger logger, string reason);
 }

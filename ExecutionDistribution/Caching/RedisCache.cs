@@ -276,9 +276,9 @@ internal sealed partial class RedisCache : IOrderCache, ISubscriptionCache, IAsy
 
     public async ValueTask DisposeAsync() => await _redis.DisposeAsync().ConfigureAwait(false);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis command failed; lookups read the store: {Reason}")]
+    [LoggerMessage(EventId = 7000, Level = LogLevel.Warning, Message = "Redis command failed; lookups read the store: {Reason}")]
     private static partial void LogFailed(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Redis cache healed: the keys of orders written while it was unreachable are cleared")]
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Redis cache healed: the keys of orders written while it was unreachable are cleared")]
     private static partial void LogHealed(ILogger logger);
 }

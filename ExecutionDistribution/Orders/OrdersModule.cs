@@ -161,10 +161,10 @@ internal static partial class OrdersModule
             }
         }
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "The order feeder did not finish its backlog within 5 s of stopping")]
+        [LoggerMessage(EventId = 4000, Level = LogLevel.Warning, Message = "The order feeder did not finish its backlog within 5 s of stopping")]
         private static partial void LogStopTimedOut(ILogger logger);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Order store failed ({Count} facts or orders), retrying: {Reason}")]
+        [LoggerMessage(EventId = 4001, Level = LogLevel.Warning, Message = "Order store failed ({Count} facts or orders), retrying: {Reason}")]
         private static partial void LogStoreFailed(ILogger logger, int count, string reason);
     }
 }

@@ -64,10 +64,10 @@ internal static partial class PersistenceModule
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "PostgreSQL schema {Schema} is up to date (migrations applied now: {Applied})")]
+        [LoggerMessage(EventId = 5000, Level = LogLevel.Information, Message = "PostgreSQL schema {Schema} is up to date (migrations applied now: {Applied})")]
         private static partial void LogMigrated(ILogger logger, string schema, string applied);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Waiting for PostgreSQL: {Reason}")]
+        [LoggerMessage(EventId = 5001, Level = LogLevel.Warning, Message = "Waiting for PostgreSQL: {Reason}")]
         private static partial void LogWaiting(ILogger logger, string reason);
     }
 }

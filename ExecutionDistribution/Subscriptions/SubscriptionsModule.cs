@@ -65,10 +65,10 @@ internal static partial class SubscriptionsModule
             }
         }
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} managed subscriptions")]
+        [LoggerMessage(EventId = 8000, Level = LogLevel.Information, Message = "Loaded {Count} managed subscriptions")]
         private static partial void LogLoaded(ILogger logger, int count);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store acknowledged positions, will retry: {Reason}")]
+        [LoggerMessage(EventId = 8001, Level = LogLevel.Warning, Message = "Could not store acknowledged positions, will retry: {Reason}")]
         private static partial void LogFlushFailed(ILogger logger, string reason);
     }
 }
