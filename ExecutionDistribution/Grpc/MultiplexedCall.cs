@@ -103,8 +103,6 @@ internal sealed class MultiplexedCall : StreamConnection
 
     protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
 
-    protected override bool PausesWhenWokenIdle => true;
-
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
 

@@ -60,13 +60,6 @@ internal abstract class StreamConnection(
     /// <summary>True for exceptions that mean the client or the connection is gone.</summary>
     protected abstract bool IsDisconnect(Exception exception);
 
-    /// <summary>
-    /// A connection that can be woken with nothing to send (several subscriptions: one has its next
-    /// frame read but waits for another to read through, which is rejoining the live path) pauses a
-    /// millisecond instead of spinning on the wake-up.
-    /// </summary>
-    protected abstract bool PausesWhenWokenIdle { get; }
-
     /// <summary>Runs until every subscription is drained after <see cref="ConnectionSubscriptions.StopAll"/>, or the connection ends.</summary>
     protected async Task SendLoopAsync(CancellationToken cancellationToken)
     {
@@ -113,7 +106,10 @@ internal abstract class StreamConnection(
                 return;
             }
 
-            if (!sent && PausesWhenWokenIdle)
+            // Woken with nothing to send while a subscription holds deliveries it read (it waits for another to
+            // read through, which is rejoining the live path): pause a millisecond rather than spin on the wake-ups.
+            // A wake-up with nothing held is only a member's signal that came after the read, and costs nothing more.
+            if (!sent && MultiplexedReader.Holds(Subscriptions.Members))
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(1), Time, cancellationToken).ConfigureAwait(false);
             }

@@ -22,6 +22,9 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
     /// <summary><see cref="Id"/> as UTF-8, encoded once for frames that tag each delivery with it.</summary>
     public byte[] IdUtf8 { get; } = System.Text.Encoding.UTF8.GetBytes(id);
 
+    /// <summary><see cref="Id"/> escaped for JSON once, for frames that tag each delivery with it (a multiplexed WebSocket).</summary>
+    public System.Text.Json.JsonEncodedText IdJson { get; } = System.Text.Json.JsonEncodedText.Encode(id);
+
     public Subscriber Subscriber { get; } = subscriber;
 
     public StreamAudit Audit { get; } = audit;
@@ -50,6 +53,9 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
 
     /// <summary>Positions lost since the last frame (multiplexed).</summary>
     public long Lost { get; private set; }
+
+    /// <summary>Deliveries read and not yet sent (multiplexed).</summary>
+    public bool HasPending => _pendingCount > 0;
 
     /// <summary>What the next frame carries for this subscription (multiplexed).</summary>
     public ReadOnlySpan<Delivery> Outgoing => _pending.AsSpan(0, _outgoingCount);
@@ -158,6 +164,20 @@ internal sealed class MultiplexedReader(FanOutDispatcher core)
                 return None;
             }
         }
+    }
+
+    /// <summary>True when a member holds deliveries it read but no frame could take yet (another member has not read through them).</summary>
+    public static bool Holds(StreamMember[] members)
+    {
+        foreach (var m in members)
+        {
+            if (m.HasPending)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The next frame's deliveries in log order (and member order within an event). Valid until <see cref="Clear"/>.</summary>

@@ -259,16 +259,16 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     }
 
     // The send loop's overrides: it runs only on multiplexed connections (one subscription: the Sender).
+    // The frame goes without a cancellation token, as the Sender's do: with one that can be cancelled,
+    // ManagedWebSocket takes its slower path for every frame, and an aborted connection completes the send anyway.
     protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
     {
         WriteMultiplexedFrame(members);
-        return SendFrameAsync(cancellationToken);
+        return WriteExclusiveAsync(this, static (s, _) => s._socket.SendAsync(s._frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None), cancellationToken);
     }
 
     // Kestrel swallows writes once the connection is aborted.
     protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested && _socket.State == WebSocketState.Open;
-
-    protected override bool PausesWhenWokenIdle => true;
 
     protected override bool IsDisconnect(Exception exception) => exception is WebSocketException;
 
@@ -361,7 +361,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         {
             if (member.HasBatch)
             {
-                _writer.WriteString(member.Id, member.ResumeToken);
+                _writer.WriteString(member.IdJson, member.ResumeToken);
             }
         }
 
@@ -377,7 +377,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             for (; i < tags.Length && tags[i].Position == e.Position; i++)
             {
                 _writer.WriteStartObject();
-                _writer.WriteString("subscription_id"u8, members[tags[i].Member].Id);
+                _writer.WriteString("subscription_id"u8, members[tags[i].Member].IdJson);
                 _writer.WriteNumber("sequence"u8, tags[i].Sequence);
                 _writer.WriteEndObject();
             }
@@ -411,7 +411,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
                 open = true;
             }
 
-            _writer.WriteNumber(member.Id, n);
+            _writer.WriteNumber(member.IdJson, n);
         }
 
         if (open)
@@ -419,8 +419,6 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             _writer.WriteEndObject();
         }
     }
-
-    private Task SendFrameAsync(CancellationToken cancellationToken) => SendAsync(_frame.WrittenMemory, cancellationToken);
 
     // Every frame but the events of the send loop or the delivery loop: between frames of events, one at a time.
     private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
