@@ -40,20 +40,57 @@ public static partial class WebSocketWorkload
             _h2ConnectionWindow = h2ConnectionWindow;
         }
 
-        /// <summary>Connects, upgrades (a blocking handshake), and hands the socket to a reading thread.</summary>
-        public Task<Receiver> ConnectAsync(Uri uri) => Task.Run<Receiver>(() =>
+        /// <summary>
+        /// Connects, upgrades (a blocking handshake), sends <paramref name="messages"/> (text frames; a connection
+        /// given messages is a multiplexed one, whose events count once per subscription), and hands the socket
+        /// to a reading thread.
+        /// </summary>
+        public Task<Receiver> ConnectAsync(Uri uri, IReadOnlyList<byte[]> messages) => Task.Run<Receiver>(() =>
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             socket.Connect(uri.Host, uri.Port);
             var request = $"GET {uri.PathAndQuery} HTTP/1.1\r\nHost: {uri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
             socket.Send(Encoding.ASCII.GetBytes(request));
-            var client = new Connection(socket);
+            var client = new Connection(socket, multiplexed: messages.Count > 0 || uri.Query.Contains("multiplex=true", StringComparison.Ordinal));
             client.ReadHandshake();
+            foreach (var message in messages)
+            {
+                socket.Send(ClientFrame(0x81, message));
+            }
+
             socket.Blocking = false;
             NextLoop().Add(client);
             return client;
         });
+
+        /// <summary>Connects, upgrades and hands the socket to a reading thread.</summary>
+        public Task<Receiver> ConnectAsync(Uri uri) => ConnectAsync(uri, []);
+
+        // A client frame: masked (with a zero mask, which leaves the payload as it is), any length.
+        private static byte[] ClientFrame(byte b0, ReadOnlySpan<byte> payload)
+        {
+            var header = payload.Length < 126 ? 2 : payload.Length <= ushort.MaxValue ? 4 : 10;
+            var frame = new byte[header + 4 + payload.Length];
+            frame[0] = b0;
+            if (header == 2)
+            {
+                frame[1] = (byte)(0x80 | payload.Length);
+            }
+            else if (header == 4)
+            {
+                frame[1] = 0x80 | 126;
+                BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(2), (ushort)payload.Length);
+            }
+            else
+            {
+                frame[1] = 0x80 | 127;
+                BinaryPrimitives.WriteUInt64BigEndian(frame.AsSpan(2), (ulong)payload.Length);
+            }
+
+            payload.CopyTo(frame.AsSpan(header + 4));
+            return frame;
+        }
 
         public void Dispose()
         {
@@ -190,7 +227,13 @@ public static partial class WebSocketWorkload
             private Loop? _loop;
             private int _closed;
 
-            public Connection(Socket socket) => Socket = socket;
+            private readonly bool _multiplexed;
+
+            public Connection(Socket socket, bool multiplexed)
+            {
+                Socket = socket;
+                _multiplexed = multiplexed;
+            }
 
             public Socket Socket { get; }
 
@@ -299,7 +342,7 @@ public static partial class WebSocketWorkload
                 switch (b0 & 0x0F)
                 {
                     case 0 or 1 or 2 when fin && _messageLength == 0:
-                        Record(payload); // the usual case: a whole message in one frame
+                        RecordMessage(payload); // the usual case: a whole message in one frame
                         break;
                     case 0 or 1 or 2:
                         if (_messageLength + payload.Length > _message.Length)
@@ -311,7 +354,7 @@ public static partial class WebSocketWorkload
                         _messageLength += payload.Length;
                         if (fin)
                         {
-                            Record(_message.AsSpan(0, _messageLength));
+                            RecordMessage(_message.AsSpan(0, _messageLength));
                             _messageLength = 0;
                         }
 
@@ -324,6 +367,18 @@ public static partial class WebSocketWorkload
                         break;
                     default:
                         break;
+                }
+            }
+
+            private void RecordMessage(ReadOnlySpan<byte> message)
+            {
+                if (_multiplexed)
+                {
+                    RecordMultiplexed(message);
+                }
+                else
+                {
+                    Record(message);
                 }
             }
 

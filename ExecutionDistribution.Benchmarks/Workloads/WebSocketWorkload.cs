@@ -31,7 +31,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--kafka-leg] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--per-connection K] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--kafka-leg] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--per-connection K</c> carries the streams as K subscriptions on each multiplexed WebSocket connection (ours only); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -59,6 +59,15 @@ public static partial class WebSocketWorkload
         var epollThreads = UseEpollClient(args) ? args.Int("--load-threads", 1) : 0;
         // Ours over gRPC: --grpc-client epoll (the same loops, HTTP/2) or dotnet (Grpc.Net.Client).
         var epollGrpc = grpc && UseEpollGrpcClient(args);
+        // --per-connection K (WebSocket, ours only): K subscriptions on each multiplexed connection (multiplex=true
+        // and K-1 subscribe messages), so the streams travel on streams/K connections, each event once per connection.
+        var perConnection = grpc ? 1 : Math.Max(1, args.Int("--per-connection", 1));
+        if (perConnection > 1)
+        {
+            kinds = [.. kinds.Where(k => k == "ours")];
+            oursSettings = [.. oursSettings, $"--WebSocket:MaxSubscriptionsPerConnection={perConnection}"];
+        }
+
         var rates = (args.Option("--rates") ?? "50,100,200,400,800").Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture)).ToArray();
         var stream = new SyntheticExecutionStream(42);
         var parsed = Enumerable.Range(0, 65_536).Select(_ => stream.Next()).ToList();
@@ -73,7 +82,7 @@ public static partial class WebSocketWorkload
             : new List<SubscriberDefinition>();
         var fanout = standard ? parsed.Take(8_192).Average(e => population.Count(d => d.Filter.Matches(e))) : streams;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"# {(grpc ? "W3 grpc" : "W4 websocket")}, {(standard ? $"standard population ({fanout:0.00} deliveries per event)" : "broadcast: every event to every stream")}: {streams} streams, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs"));
+            $"# {(grpc ? "W3 grpc" : "W4 websocket")}, {(standard ? $"standard population ({fanout:0.00} deliveries per event)" : "broadcast: every event to every stream")}: {streams} streams{(perConnection > 1 ? $" as {perConnection} subscriptions on each of {streams / perConnection} multiplexed connections" : "")}, {seconds} s per rate, rates {string.Join(", ", rates)} events/s, {runs} runs"));
 
         var results = new List<Dictionary<string, List<Step>>>();
         var auditRuns = new List<AuditCheck>();
@@ -95,11 +104,13 @@ public static partial class WebSocketWorkload
                     kafka?.WaitUntilConsuming(ours.BaseAddress, events[^1]);
                     var clock = Stopwatch.StartNew();
                     using var leg = kafkaLeg ? kafka!.StartLeg() : null;
-                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads, leg);
+                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads, leg, perConnection);
                     r["ours"] = grpc
                         ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish, epollGrpc)
-                        : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
-                            "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
+                        : perConnection > 1
+                            ? MultiplexedLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish)
+                            : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
+                                "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
                     if (leg is not null)
                     {
                         legRuns.Add(plan.BesideSteps);
@@ -200,8 +211,9 @@ public static partial class WebSocketWorkload
         {
             ResultFiles.Write(path, new
             {
-                workload = (grpc ? "w3-grpc-" : "w4-ws-") + (standard ? "standard" : "broadcast") + (postgres is null ? string.Empty : "+w6-audit"),
+                workload = (grpc ? "w3-grpc-" : "w4-ws-") + (standard ? "standard" : "broadcast") + (perConnection > 1 ? "-multiplexed" : string.Empty) + (postgres is null ? string.Empty : "+w6-audit"),
                 population = standard ? "standard" : "broadcast",
+                per_connection = perConnection,
                 source = kafkaSource ? "kafka" : "rest",
                 load_client = epollThreads > 0 ? $"epoll ({epollThreads} thread(s))" : "ClientWebSocket",
                 grpc_client = grpc ? (epollGrpc ? $"epoll HTTP/2 ({Math.Max(1, epollThreads)} thread(s), 100 calls per connection)" : "Grpc.Net.Client") : null,
@@ -276,7 +288,7 @@ public static partial class WebSocketWorkload
 
     /// <summary>What every ladder of a run climbs: the streams, the rungs, the events, and the deliveries per event (the streams, for broadcast).</summary>
     /// <param name="Beside">Measured over the same windows as the streams, its steps in <see cref="BesideSteps"/> (the Kafka leg alone).</param>
-    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0, Receiver? Beside = null)
+    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0, Receiver? Beside = null, int PerConnection = 1)
     {
         public List<Step> BesideSteps { get; } = [];
     }
@@ -320,6 +332,67 @@ public static partial class WebSocketWorkload
         return string.Join('&', parts);
     }
 
+    // Ours over multiplexed WebSocket connections: connection c carries streams c*K .. c*K+K-1, the first opened
+    // by the query and the others by subscribe messages sent after the upgrade (the epoll client only).
+    private static List<Step> MultiplexedLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish)
+    {
+        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
+        using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads));
+        const string Broadcast = "topics=%23";
+        var k = plan.PerConnection;
+        return Ladder("ours", c =>
+        {
+            var first = c * k;
+            var query = population is null ? Broadcast : Query(population[first].Filter);
+            var subscribes = Enumerable.Range(first + 1, k - 1).Select(i => SubscribeMessage($"r{i}", population?[i].Filter)).ToList();
+            return epoll.ConnectAsync(new Uri($"ws://{ours.BaseAddress.Authority}/api/v1/execution/stream?multiplex=true&{query}&delivery_guarantee=at_most_once"), subscribes);
+        }, publish ?? (batch => Post(http, "/api/v1/executions", batch)), ours.Pid, plan);
+    }
+
+    // A multiplexed connection's subscribe message for a filter (null: every event), at_most_once like the other streams.
+    private static byte[] SubscribeMessage(string requestId, SubscriptionFilter? f)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("type", "subscribe");
+            w.WriteString("request_id", requestId);
+            w.WriteString("delivery_guarantee", "at_most_once");
+            if (f is null)
+            {
+                w.WriteString("topics", "#");
+            }
+            else
+            {
+                WriteList(w, "data_types", f.DataTypes.Select(t => t.Name()));
+                WriteList(w, "routing_keys", f.RoutingKeys.Select(p => p.Text));
+                WriteList(w, "order_ids", f.OrderIds);
+            }
+
+            w.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+
+        static void WriteList(Utf8JsonWriter w, string name, IEnumerable<string> values)
+        {
+            var list = values.ToList();
+            if (list.Count == 0)
+            {
+                return;
+            }
+
+            w.WriteStartArray(name);
+            foreach (var v in list)
+            {
+                w.WriteStringValue(v);
+            }
+
+            w.WriteEndArray();
+        }
+    }
+
     private static List<Step> Ladder(string kind, Uri address, Func<int, string> streamPath, string ingestPath, int pid, LadderPlan plan, Action<List<byte[]>>? publish = null)
     {
         using var http = new HttpClient { BaseAddress = address };
@@ -333,15 +406,16 @@ public static partial class WebSocketWorkload
 
     private static List<Step> Ladder(string kind, Func<int, Task<Receiver>> connect, Action<List<byte[]>> publish, int pid, LadderPlan plan)
     {
-        var (streams, seconds, rates, events, climbAll) = (plan.Streams, plan.Seconds, plan.Rates, plan.Events, plan.ClimbAll);
-        var clients = new List<Receiver>(streams);
+        var (seconds, rates, events, climbAll) = (plan.Seconds, plan.Rates, plan.Events, plan.ClimbAll);
+        var connections = plan.Streams / plan.PerConnection;
+        var clients = new List<Receiver>(connections);
         var connecting = Stopwatch.StartNew();
-        for (var i = 0; i < streams; i += 100)
+        for (var i = 0; i < connections; i += 100)
         {
-            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, streams - i)).Select(connect)).GetAwaiter().GetResult());
+            clients.AddRange(Task.WhenAll(Enumerable.Range(i, Math.Min(100, connections - i)).Select(connect)).GetAwaiter().GetResult());
         }
 
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {kind,-4} {streams:N0} streams connected and subscribed in {connecting.Elapsed.TotalSeconds:0.00} s (100 at a time)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {kind,-4} {plan.Streams:N0} streams connected and subscribed in {connecting.Elapsed.TotalSeconds:0.00} s (100 at a time){(plan.PerConnection > 1 ? $", on {connections:N0} connections" : "")}"));
 
         var steps = new List<Step>();
         var next = 0;
@@ -726,7 +800,55 @@ public static partial class WebSocketWorkload
             }
         }
 
+        /// <summary>Records the latency of every delivery in a multiplexed frame (an event once per subscription it went to).</summary>
+        protected void RecordMultiplexed(ReadOnlySpan<byte> bytes)
+        {
+            lock (_gate)
+            {
+                RecordMultiplexedStamps(_histogram, bytes);
+            }
+        }
+
         public abstract void Dispose();
+    }
+
+    private static readonly byte[] DeliveriesField = "{\"deliveries\":["u8.ToArray();
+    private static readonly byte[] SubscriptionIdField = "\"subscription_id\""u8.ToArray();
+    private static readonly byte[] EventField = "\"event\":"u8.ToArray();
+
+    // A multiplexed frame: each event once, after the subscriptions it went to; records now minus its
+    // timestamp once per subscription, so latencies and counts are per delivery as on the other streams.
+    internal static void RecordMultiplexedStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes)
+    {
+        var now = MonotonicUtcNow();
+        var rest = bytes;
+        while (rest.IndexOf(DeliveriesField) is var at and >= 0)
+        {
+            rest = rest[(at + DeliveriesField.Length)..];
+            var eventAt = rest.IndexOf(EventField);
+            if (eventAt < 0)
+            {
+                return;
+            }
+
+            var deliveries = rest[..eventAt].Count(SubscriptionIdField);
+            rest = rest[(eventAt + EventField.Length)..];
+            var stampAt = rest.IndexOf(TimestampField);
+            if (stampAt < 0 || rest.Length < stampAt + TimestampField.Length + 27)
+            {
+                return;
+            }
+
+            if (Client.ParseStamp(rest.Slice(stampAt + TimestampField.Length, 27)) is { } stamp)
+            {
+                for (var i = 0; i < deliveries; i++)
+                {
+                    histogram.Record((long)((now - stamp).Ticks * 100));
+                }
+            }
+
+            rest = rest[(stampAt + TimestampField.Length + 27)..];
+        }
     }
 
     // Finds every envelope timestamp in `bytes` and records now minus it.

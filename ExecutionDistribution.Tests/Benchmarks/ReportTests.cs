@@ -105,6 +105,37 @@ public sealed class ReportTests
     }
 
     [Test]
+    public void A_multiplexed_recording_gets_its_own_table_and_target_row_and_the_websocket_row_points_to_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("targets-multiplexed-test-").FullName;
+        try
+        {
+            var w4 = W4
+                .Replace("\"ours\":{\"delivered\":9788,", "\"ours\":{\"cpu_us_per_delivery\":12.1,\"delivered\":9788,", StringComparison.Ordinal)
+                .Replace("\"bare\":{\"delivered\":9749,", "\"bare\":{\"cpu_us_per_delivery\":9.7,\"delivered\":9749,", StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(dir, "w4-ws.json"), w4);
+            File.WriteAllText(Path.Combine(dir, "w4-ws-multiplexed.json"), """
+                {"workload":"w4-ws-broadcast-multiplexed","population":"broadcast","per_connection":100,"streams":1000,"median":[
+                  {"rate":100,"offered_deliveries":100000,"ours":{"delivered":99747,"p50_ms":1.7,"p99_ms":6.32,"p999_ms":7,"max_ms":8}},
+                  {"rate":800,"offered_deliveries":800000,"ours":{"delivered":798672,"p50_ms":2.8,"p99_ms":14.75,"p999_ms":18,"max_ms":19}}]}
+                """);
+
+            var targets = Summary.CheckTargets(dir).ToDictionary(t => $"{t.Workload}: {t.Goal}");
+            var markdown = Summary.Markdown(dir);
+
+            var multiplexed = targets["W4 WebSocket, multiplexed: p99 < 10 ms at 100,000 deliveries/s over 1,000 streams"];
+            Assert.That(multiplexed.Met, Is.True);
+            Assert.That(multiplexed.Measured, Is.EqualTo("6.3 ms at 100,000/s (100 subscriptions per connection)"));
+            Assert.That(targets["W4 WebSocket: p99 < 10 ms at 100,000 deliveries/s over 1,000 streams"].WhereTheTimeGoes, Does.EndWith("the same streams as 100 subscriptions per connection: p99 6.3 ms (the multiplexed row)"));
+            Assert.That(markdown, Does.Contain("(1,000 streams as 100 subscriptions on each of 10 connections, broadcast)").And.Contain("| 100,000 | 99,747 | 6.3 |"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
     public void Every_target_is_checked_against_the_recorded_results_and_a_missed_one_says_so()
     {
         var dir = Directory.CreateTempSubdirectory("targets-test-").FullName;

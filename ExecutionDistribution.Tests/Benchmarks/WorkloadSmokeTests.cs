@@ -41,6 +41,8 @@ public sealed class WorkloadSmokeTests
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers")]
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard")]
     [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard", "--source", "kafka", "--kafka-leg")]
+    [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--per-connection", "10")]
+    [TestCase("w4-ws", "--runs", "1", "--seconds", "1", "--streams", "50", "--rates", "200", "--population", "standard", "--per-connection", "10")]
     [TestCase("w3-grpc", "--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20")]
     [TestCase("w5-rest", "--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4")]
     [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
@@ -58,6 +60,16 @@ public sealed class WorkloadSmokeTests
             // Every rung of every ladder (ours, the bare broadcaster, each peer) had events reach its clients.
             var delivered = Regex.Matches(output, @"delivered\s+([\d,]+)/s").Select(m => long.Parse(m.Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture)).ToList();
             Assert.That(delivered, Is.Not.Empty.And.All.GreaterThan(0), output);
+        }
+
+        if (args.Contains("--per-connection"))
+        {
+            // Counted per subscription an event went to, not per event on the connection: what was offered arrives.
+            var rung = Regex.Match(output, @"offered \(\s*([\d,]+) deliveries/s\): delivered\s+([\d,]+)/s");
+            Assert.That(rung.Success, output);
+            var offered = long.Parse(rung.Groups[1].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+            var arrived = long.Parse(rung.Groups[2].Value, NumberStyles.AllowThousands, CultureInfo.InvariantCulture);
+            Assert.That(arrived, Is.InRange(offered * 0.8, offered * 1.2), output);
         }
 
         if (args.Contains("--kafka-leg"))
