@@ -33,7 +33,7 @@ public sealed class LogEventIdTests
             foreach (var (method, attribute) in messages)
             {
                 var name = $"{method.DeclaringType!.FullName}.{method.Name}";
-                var module = method.DeclaringType!.Namespace!.Split('.')[1];
+                var module = method.DeclaringType!.Namespace!.Split('.') is [_, var folder, ..] ? folder : "(the root namespace)";
                 Assert.That(RangeByModule.ContainsKey(module), Is.True, $"{name}: module {module} has a range");
                 if (RangeByModule.TryGetValue(module, out var start))
                 {
