@@ -117,13 +117,13 @@ internal sealed partial class AuditSpillFile(string path)
         w.WriteString("delivery_status"u8, r.DeliveryStatus);
         if (r.DeliveryTimeMs is { } ms)
         {
-            w.WriteNumber("delivery_time_ms"u8, ms);
+            WriteMilliseconds(w, ms);
         }
 
         w.WriteNumber("retry_count"u8, r.RetryCount);
-        Span<char> created = stackalloc char[32];
-        r.CreatedAt.TryFormat(created, out var length, Contract.Timestamps.WireFormat, CultureInfo.InvariantCulture);
-        w.WriteString("created_at"u8, created[..length]);
+        Span<byte> created = stackalloc byte[Contract.Timestamps.WireLength];
+        Contract.Timestamps.FormatUtf8(r.CreatedAt, created);
+        w.WriteString("created_at"u8, created);
         if (r.OrderId is not null)
         {
             w.WriteString("order_id"u8, r.OrderId);
@@ -135,6 +135,46 @@ internal sealed partial class AuditSpillFile(string path)
         }
 
         w.WriteEndObject();
+    }
+
+    // The delivery time is rounded to the microsecond where it is taken (AuditTrail): written as a fixed-point
+    // number of milliseconds with at most three decimals, which reads back as the same double, without the
+    // general shortest-round-trip float formatting (it ran once per audit row). Others go the general way.
+    private static void WriteMilliseconds(Utf8JsonWriter w, double ms)
+    {
+        var micros = Math.Round(ms * 1000);
+        if (!(Math.Abs(micros) < 1e15) || micros / 1000 != ms)
+        {
+            w.WriteNumber("delivery_time_ms"u8, ms);
+            return;
+        }
+
+        Span<byte> text = stackalloc byte[24];
+        var value = (long)micros;
+        var length = 0;
+        if (value < 0)
+        {
+            text[length++] = (byte)'-';
+            value = -value;
+        }
+
+        System.Buffers.Text.Utf8Formatter.TryFormat(value / 1000, text[length..], out var written);
+        length += written;
+        var fraction = (int)(value % 1000);
+        if (fraction != 0)
+        {
+            text[length++] = (byte)'.';
+            text[length++] = (byte)('0' + (fraction / 100));
+            text[length++] = (byte)('0' + (fraction / 10 % 10));
+            text[length++] = (byte)('0' + (fraction % 10));
+            while (text[length - 1] == (byte)'0')
+            {
+                length--;
+            }
+        }
+
+        w.WritePropertyName("delivery_time_ms"u8);
+        w.WriteRawValue(text[..length], skipInputValidation: true);
     }
 
     private static AuditRecord? Parse(string line)

@@ -204,9 +204,9 @@ public static class ExecutionEventWriter
     /// <summary>Writes a UTC timestamp with exactly six fractional digits and a trailing Z.</summary>
     public static void WriteTime(Utf8JsonWriter w, ReadOnlySpan<byte> name, DateTime utc)
     {
-        Span<byte> text = stackalloc byte[32];
-        utc.TryFormat(text, out var written, Timestamps.WireFormat, CultureInfo.InvariantCulture);
-        w.WriteString(name, text[..written]);
+        Span<byte> text = stackalloc byte[Timestamps.WireLength];
+        Timestamps.FormatUtf8(utc, text);
+        w.WriteString(name, text);
     }
 
     private static void WriteOptional(Utf8JsonWriter w, ReadOnlySpan<byte> name, string? value)
