@@ -6,7 +6,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 
 /// <summary>
 /// <c>all [--quick] [--only w4-ws,w7-recovery] [--results docs/results] [--skip-report]</c>: every
-/// workload of ../shared/BENCHMARKS.md in turn (and the subscribe storm), each writing its JSON result, then the report (plots
+/// workload of ../shared/BENCHMARKS.md in turn (and W4 over multiplexed connections, and the subscribe storm), each writing its JSON result, then the report (plots
 /// and the results block of docs/benchmarks.md). <c>--quick</c> runs each for seconds (the smoke
 /// sizes), for a check that the whole harness works; its results go to a temporary folder unless
 /// <c>--results</c> is given. Each workload starts what it needs (the service and baselines as child
@@ -14,7 +14,10 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class AllWorkloads
 {
-    /// <summary>Name, the arguments of a full run, the arguments of a quick one. The JSON file is added.</summary>
+    /// <summary>
+    /// Name (the workload's command, or a variant's name that <see cref="Command"/> maps to it), the
+    /// arguments of a full run, the arguments of a quick one. The JSON file is added.
+    /// </summary>
     private static readonly (string Name, string File, string[] Full, string[] Quick)[] Plan =
     [
         ("w1", "w1.json", [], ["--runs", "1", "--seconds", "1", "--warmup", "0", "--events", "20000", "--subscribers", "100"]),
@@ -22,11 +25,15 @@ public static class AllWorkloads
         ("w3-ingest", "w3-ingest.json", [], ["--runs", "1", "--records", "2000", "--subscribers", "50"]),
         ("w3-grpc", "w3-grpc.json", ["--rates", "10,50,100,200,400", "--all-rates", "--peers"], ["--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20"]),
         ("w4-ws", "w4-ws.json", ["--rates", "10,50,100,200,400", "--all-rates", "--peers"], ["--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers"]),
+        ("w4-ws-multiplexed", "w4-ws-multiplexed.json", ["--per-connection", "100", "--rates", "10,50,100,200,400,800", "--all-rates"], ["--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--per-connection", "10"]),
         ("w5-rest", "w5-wrk.json", ["--client", "wrk"], ["--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4"]),
         ("w6-audit", "w6.json", [], ["--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1"]),
         ("w7-recovery", "w7.json", [], ["--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500"]),
         ("subscribe", "subscribe.json", [], ["--runs", "1", "--counts", "300", "--rebuild-max", "300"]),
     ];
+
+    // A variant runs its workload's command with its own arguments.
+    private static string Command(string name) => name == "w4-ws-multiplexed" ? "w4-ws" : name;
 
     public static int Run(string[] args, Func<string[], int> runWorkload)
     {
@@ -46,7 +53,7 @@ public static class AllWorkloads
             int exit;
             try
             {
-                exit = runWorkload([name, .. quick ? brief : full, "--json", Path.Combine(results, file)]);
+                exit = runWorkload([Command(name), .. quick ? brief : full, "--json", Path.Combine(results, file)]);
             }
             catch (Exception ex)
             {

@@ -105,12 +105,12 @@ public sealed class WorkloadSmokeTests
         var results = Directory.CreateTempSubdirectory("all-smoke-").FullName;
         try
         {
-            var (exit, text) = RunBenchmarks("all", "--quick", "--only", "w6-audit,w3-ingest", "--results", results);
+            var (exit, text) = RunBenchmarks("all", "--quick", "--only", "w6-audit,w3-ingest,w4-ws-multiplexed", "--results", results);
 
             Assert.That(exit, Is.Zero, text);
-            Assert.That(text, Does.Contain("[1/2] w3-ingest").And.Contain("[2/2] w6-audit").And.Contain("every workload exited 0"));
-            Assert.That(Directory.GetFiles(results, "*.json").Select(Path.GetFileName), Is.EquivalentTo(new[] { "w3-ingest.json", "w6.json" }));
-            Assert.That(File.ReadAllText(Path.Combine(results, "benchmarks.md")), Does.Contain("### W6, audit half").And.Contain("### W3, ingest half"));
+            Assert.That(text, Does.Contain("[1/3] w3-ingest").And.Contain("[2/3] w4-ws-multiplexed").And.Contain("[3/3] w6-audit").And.Contain("every workload exited 0"));
+            Assert.That(Directory.GetFiles(results, "*.json").Select(Path.GetFileName), Is.EquivalentTo(new[] { "w3-ingest.json", "w4-ws-multiplexed.json", "w6.json" }));
+            Assert.That(File.ReadAllText(Path.Combine(results, "benchmarks.md")), Does.Contain("### W6, audit half").And.Contain("### W3, ingest half").And.Contain("### W4 over multiplexed WebSocket connections"));
         }
         finally
         {
