@@ -151,21 +151,21 @@ public static class Summary
     private static string WakeP99(JsonElement row) =>
         row.TryGetProperty("wake_p99_micros", out var v) ? v.GetDouble().ToString("N0", CultureInfo.InvariantCulture) : "-";
 
-    /// <summary>Every target whose result file is present: what was asked, what was measured, met or not.</summary>
-    // For the W4 row: the same streams carried on multiplexed connections, when recorded.
-    private static string MultiplexedNote(string results)
+    // A ladder's median rows that have ours, and the one nearest 100,000 offered deliveries/s (null: none).
+    private static (List<JsonElement> Rows, JsonElement Near)? OursRows(JsonElement ladder)
     {
-        if (ResultFiles.Read(results, "w4-ws-multiplexed.json") is not { } w
-            || w.GetProperty("median").EnumerateArray().Where(r => r.TryGetProperty("ours", out _)).ToList() is not { Count: > 0 } rows)
-        {
-            return string.Empty;
-        }
-
-        var near = rows.MinBy(r => Math.Abs(r.GetProperty("offered_deliveries").GetInt64() - 100_000));
-        return string.Create(CultureInfo.InvariantCulture,
-            $"; the same streams as {w.GetProperty("per_connection").GetInt32()} subscriptions per connection: p99 {near.GetProperty("ours").GetProperty("p99_ms").GetDouble():0.0} ms (the multiplexed row)");
+        var rows = ladder.GetProperty("median").EnumerateArray().Where(r => r.TryGetProperty("ours", out _)).ToList();
+        return rows.Count == 0 ? null : (rows, rows.MinBy(r => Math.Abs(r.GetProperty("offered_deliveries").GetInt64() - 100_000)));
     }
 
+    // For the W4 row: the same streams carried on multiplexed connections, when recorded.
+    private static string MultiplexedNote(string results) =>
+        ResultFiles.Read(results, "w4-ws-multiplexed.json") is { } w && OursRows(w) is { Near: var near }
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"; the same streams as {w.GetProperty("per_connection").GetInt32()} subscriptions per connection: p99 {near.GetProperty("ours").GetProperty("p99_ms").GetDouble():0.0} ms (the multiplexed row)")
+            : string.Empty;
+
+    /// <summary>Every target whose result file is present: what was asked, what was measured, met or not.</summary>
     public static List<Target> CheckTargets(string results)
     {
         var c = CultureInfo.InvariantCulture;
@@ -208,19 +208,12 @@ public static class Summary
 
         foreach (var (file, name) in new[] { ("w3-grpc.json", "W3 gRPC"), ("w4-ws.json", "W4 WebSocket"), ("w4-ws-multiplexed.json", "W4 WebSocket, multiplexed"), ("w4-ws-standard.json", "W4 WebSocket, standard") })
         {
-            if (ResultFiles.Read(results, file) is not { } w)
-            {
-                continue;
-            }
-
-            var rows = w.GetProperty("median").EnumerateArray().Where(r => r.TryGetProperty("ours", out _)).ToList();
-            if (rows.Count == 0)
-            {
-                continue;
-            }
-
             // The rung nearest 100,000 offered deliveries/s.
-            var near = rows.MinBy(r => Math.Abs(r.GetProperty("offered_deliveries").GetInt64() - 100_000));
+            if (ResultFiles.Read(results, file) is not { } w || OursRows(w) is not var (rows, near))
+            {
+                continue;
+            }
+
             var p99 = near.GetProperty("ours").GetProperty("p99_ms").GetDouble();
             targets.Add(new(name, "p99 < 10 ms at 100,000 deliveries/s over 1,000 streams",
                 string.Create(c, $"{p99:0.0} ms at {near.GetProperty("offered_deliveries").GetInt64():N0}/s{(w.TryGetProperty("per_connection", out var k) && k.GetInt32() > 1 ? $" ({k.GetInt32()} subscriptions per connection)" : "")}"), p99 < 10,

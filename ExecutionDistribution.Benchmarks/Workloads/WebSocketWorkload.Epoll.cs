@@ -382,16 +382,9 @@ public static partial class WebSocketWorkload
                 }
             }
 
-            // A client frame is masked; a zero mask leaves the payload as it is.
-            private void Pong(ReadOnlySpan<byte> payload)
-            {
-                Span<byte> frame = stackalloc byte[6 + 125];
-                frame[0] = 0x8A;
-                frame[1] = (byte)(0x80 | Math.Min(payload.Length, 125));
-                frame[2..6].Clear();
-                payload[..Math.Min(payload.Length, 125)].CopyTo(frame[6..]);
-                Socket.Send(frame[..(6 + Math.Min(payload.Length, 125))], SocketFlags.None, out _);
-            }
+            // A pong echoes the ping's payload (a control frame carries at most 125 bytes).
+            private void Pong(ReadOnlySpan<byte> payload) =>
+                Socket.Send(ClientFrame(0x8A, payload[..Math.Min(payload.Length, 125)]), SocketFlags.None, out _);
 
             public override void Dispose()
             {

@@ -833,34 +833,27 @@ public static partial class WebSocketWorkload
 
             var deliveries = rest[..eventAt].Count(SubscriptionIdField);
             rest = rest[(eventAt + EventField.Length)..];
-            var stampAt = rest.IndexOf(TimestampField);
-            if (stampAt < 0 || rest.Length < stampAt + TimestampField.Length + 27)
-            {
-                return;
-            }
-
-            if (Client.ParseStamp(rest.Slice(stampAt + TimestampField.Length, 27)) is { } stamp)
-            {
-                for (var i = 0; i < deliveries; i++)
-                {
-                    histogram.Record((long)((now - stamp).Ticks * 100));
-                }
-            }
-
-            rest = rest[(stampAt + TimestampField.Length + 27)..];
+            var next = rest.IndexOf(DeliveriesField);
+            RecordStamps(histogram, next < 0 ? rest : rest[..next], now, deliveries);
+            rest = next < 0 ? default : rest[next..];
         }
     }
 
     // Finds every envelope timestamp in `bytes` and records now minus it.
-    internal static void RecordStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes)
+    internal static void RecordStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes) => RecordStamps(histogram, bytes, MonotonicUtcNow(), 1);
+
+    // The same, each stamp recorded `times` times (a multiplexed event, once per subscription it went to).
+    private static void RecordStamps(LatencyHistogram histogram, ReadOnlySpan<byte> bytes, DateTime now, int times)
     {
-        var now = MonotonicUtcNow();
         var rest = bytes;
         while (rest.IndexOf(TimestampField) is var at and >= 0)
         {
             if (Client.ParseStamp(rest.Slice(at + TimestampField.Length, 27)) is { } stamp)
             {
-                histogram.Record((long)((now - stamp).Ticks * 100));
+                for (var i = 0; i < times; i++)
+                {
+                    histogram.Record((long)((now - stamp).Ticks * 100));
+                }
             }
 
             rest = rest[(at + TimestampField.Length + 27)..];
