@@ -1,6 +1,7 @@
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Grpc;
+using ExecutionDistribution.Hosting;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
@@ -29,6 +30,7 @@ public static class ExecDistApplication
             ContentRootPath = AppContext.BaseDirectory, // appsettings.json is linked into the output folder
         });
 
+        ListenUrls.Apply(builder.Configuration); // --urls / ASPNETCORE_URLS move the HTTP endpoint, as in any ASP.NET Core app
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Apply(o.SerializerOptions));

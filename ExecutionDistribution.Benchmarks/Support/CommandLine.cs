@@ -13,9 +13,9 @@ public static class CommandLine
     public static int Int(this string[] args, string name, int fallback) =>
         args.Option(name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
 
-    /// <summary>PostgreSQL: <c>--postgres</c>, else EXECDIST_TEST_POSTGRES, else the one .ci/run starts.</summary>
+    /// <summary>PostgreSQL: <c>--postgres</c>, else EXECDIST_TEST_POSTGRES, else a local server on the default port.</summary>
     public static string Postgres(this string[] args) =>
-        args.Option("--postgres") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci";
+        args.Option("--postgres") ?? Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") ?? "Host=127.0.0.1;Port=5432;Username=postgres";
 
     /// <summary>Redis: <c>--redis</c>, else EXECDIST_TEST_REDIS, else 127.0.0.1:6379.</summary>
     public static string Redis(this string[] args) =>

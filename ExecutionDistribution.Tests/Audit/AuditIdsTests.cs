@@ -4,6 +4,7 @@ using ExecutionDistribution.Audit;
 namespace ExecutionDistribution.Tests.Audit;
 
 /// <summary>Audit row ids: UUIDv7, unique across threads, in time order.</summary>
+[Category("Unit")]
 public sealed class AuditIdsTests
 {
     [Test]

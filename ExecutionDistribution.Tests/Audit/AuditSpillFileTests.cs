@@ -3,6 +3,7 @@ using ExecutionDistribution.Audit;
 namespace ExecutionDistribution.Tests.Audit;
 
 /// <summary>The audit file's rows read back as they were written, whatever their delivery times and texts.</summary>
+[Category("Unit")]
 public sealed class AuditSpillFileTests
 {
     [Test]

@@ -5,6 +5,7 @@ using ExecutionDistribution.Contract;
 namespace ExecutionDistribution.Tests.Contract;
 
 /// <summary>docs/contract.md stays true: every JSON example in it is a valid event.</summary>
+[Category("Unit")]
 public sealed partial class ContractDocumentTests
 {
     [Test]

@@ -9,6 +9,7 @@ namespace ExecutionDistribution.Tests.Contract;
 /// <c>distribution</c>): the envelope is written once and kept, the distributed event is copied from
 /// it, byte for byte what writing it would give, whichever is asked for first.
 /// </summary>
+[Category("Unit")]
 public sealed class EnvelopeShapeTests
 {
     [Test]

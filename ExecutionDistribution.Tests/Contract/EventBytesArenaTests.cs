@@ -9,6 +9,7 @@ namespace ExecutionDistribution.Tests.Contract;
 /// Events keep their envelope bytes in shared slabs (<see cref="EventBytesArena"/>), not an array
 /// each, so that the collector does not copy them while the retained log keeps the events.
 /// </summary>
+[Category("Unit")]
 public sealed class EventBytesArenaTests
 {
     [Test]

@@ -7,6 +7,7 @@ using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Contract;
 
+[Category("Unit")]
 public sealed class ExecutionEventParserTests
 {
     /// <summary>The spec's example event, with its keys quoted to make it JSON, and nothing else changed.</summary>

@@ -3,6 +3,7 @@ using ExecutionDistribution.Ingest;
 
 namespace ExecutionDistribution.Tests.Contract;
 
+[Category("Unit")]
 public sealed class SyntheticExecutionStreamTests
 {
     [Test]

@@ -5,6 +5,7 @@ using ExecutionDistribution.Contract;
 namespace ExecutionDistribution.Tests.Contract;
 
 /// <summary>The fixed-format UTF-8 timestamp writer gives exactly the text of the contract's custom format string.</summary>
+[Category("Unit")]
 public sealed class TimestampFormatTests
 {
     [Test]

@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 namespace ExecutionDistribution.Tests.Distribution;
 
 /// <summary>The lock-free ring of the ingest queue and the audit: bounded, first in first out, every item taken exactly once under concurrency.</summary>
+[Category("Unit")]
 public sealed class BoundedRingTests
 {
     [Test]
@@ -41,7 +42,8 @@ public sealed class BoundedRingTests
         var done = 0;
         var outOfOrder = 0;
 
-        var writers = Enumerable.Range(0, producers).Select(p => Task.Run(() =>
+        // A thread each (LongRunning): six spinning work items on a two-thread pool would wait for thread injection.
+        var writers = Enumerable.Range(0, producers).Select(p => Task.Factory.StartNew(() =>
         {
             for (long i = 0; i < perProducer; i++)
             {
@@ -51,8 +53,8 @@ public sealed class BoundedRingTests
                     Thread.Yield();
                 }
             }
-        })).ToArray();
-        var readers = Enumerable.Range(0, 2).Select(r => Task.Run(() =>
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        var readers = Enumerable.Range(0, 2).Select(r => Task.Factory.StartNew(() =>
         {
             for (var p = 0; p < producers; p++)
             {
@@ -72,13 +74,15 @@ public sealed class BoundedRingTests
 
                     lastOfProducer[r, p] = item;
                 }
+
+                Thread.Yield(); // empty: let a producer run
             }
 
             while (ring.TryDequeue(out var rest))
             {
                 Interlocked.Increment(ref seen[rest]);
             }
-        })).ToArray();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
 
         Assert.That(Task.WaitAll(writers, TimeSpan.FromMinutes(2)), Is.True, "producers finished");
         Volatile.Write(ref done, 1);

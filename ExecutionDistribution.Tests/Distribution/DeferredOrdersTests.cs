@@ -3,6 +3,7 @@ using ExecutionDistribution.Distribution;
 namespace ExecutionDistribution.Tests.Distribution;
 
 /// <summary>The reader's set of orders deferred within one batch: its filter may say maybe, never a wrong yes or no.</summary>
+[Category("Unit")]
 public sealed class DeferredOrdersTests
 {
     [Test]

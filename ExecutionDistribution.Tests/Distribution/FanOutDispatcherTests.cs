@@ -5,6 +5,7 @@ using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Distribution;
 
+[Category("Unit")]
 public sealed class FanOutDispatcherTests
 {
     [Test]

@@ -8,6 +8,7 @@ namespace ExecutionDistribution.Tests.Distribution;
 /// The core's ingest queue (a lock-free ring): bounded, back-pressure for producers that wait, a refusal
 /// for those that do not, and a stop that dispatches every event it accepted and accepts none after.
 /// </summary>
+[Category("Unit")]
 public sealed class IngestQueueTests
 {
     [Test]

@@ -6,6 +6,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Distribution;
 
 /// <summary>Push-mode subscribers, served by the core's delivery loops (how transports consume).</summary>
+[Category("Unit")]
 public sealed class PushModeTests
 {
     [Test]

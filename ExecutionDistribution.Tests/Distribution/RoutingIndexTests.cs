@@ -5,6 +5,7 @@ using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Distribution;
 
+[Category("Unit")]
 public sealed class RoutingIndexTests
 {
     private static TopicPattern Key(string p) => TopicPattern.TryParse(p, '.', out var t, out _) ? t! : throw new ArgumentException(p);

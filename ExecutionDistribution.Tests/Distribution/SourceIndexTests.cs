@@ -4,6 +4,7 @@ using ExecutionDistribution.Distribution;
 namespace ExecutionDistribution.Tests.Distribution;
 
 /// <summary>The Kafka source of each log position, kept beyond the retained log for re-reading.</summary>
+[Category("Unit")]
 public sealed class SourceIndexTests
 {
     [Test]

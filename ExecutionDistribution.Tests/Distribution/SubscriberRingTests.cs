@@ -8,6 +8,7 @@ namespace ExecutionDistribution.Tests.Distribution;
 /// A subscriber's ring of positions starts small, grows while its subscriber is behind (up to the
 /// buffer capacity) and is given back once drained and quiet.
 /// </summary>
+[Category("Unit")]
 public sealed class SubscriberRingTests
 {
     private static readonly SubscriptionFilter Watched = new() { OrderIds = new HashSet<string>(["O-watched"], StringComparer.Ordinal) };

@@ -2,6 +2,7 @@ using ExecutionDistribution.Distribution;
 
 namespace ExecutionDistribution.Tests.Distribution;
 
+[Category("Unit")]
 public sealed class TopicPatternTests
 {
     // The syntax of docs/contract.md, as a table: pattern, key, matches?

@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ExecutionDistribution.Tests.Grpc;
 
 /// <summary>at_least_once acknowledgements of subscriptions: what is not acknowledged is delivered again.</summary>
+[Category("Unit")]
 public sealed class AcknowledgementTests
 {
     private ServiceHost _host = null!;

@@ -9,6 +9,7 @@ using Grpc.Reflection.V1Alpha;
 namespace ExecutionDistribution.Tests.Grpc;
 
 /// <summary>The gRPC ExecutionStream service over real HTTP/2 on 127.0.0.1.</summary>
+[Category("Unit")]
 public sealed class ExecutionStreamGrpcTests
 {
     private ServiceHost _host = null!;

@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ExecutionDistribution.Tests.Grpc;
 
 /// <summary>One gRPC call carrying several subscriptions (<c>StreamMultiplexed</c>), over real HTTP/2 on 127.0.0.1.</summary>
+[Category("Unit")]
 public sealed class MultiplexedCallTests
 {
     private ServiceHost _host = null!;

@@ -10,6 +10,7 @@ namespace ExecutionDistribution.Tests.Grpc;
 /// A gRPC client we did not write, @grpc/grpc-js loading our .proto with @grpc/proto-loader
 /// (installed by .ci/run into ExecutionDistribution.Tests/Clients), streams, hangs up and resumes.
 /// </summary>
+[Category("ExternalClient")]
 public sealed class NodeGrpcClientTests
 {
     [Test]

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace ExecutionDistribution.Tests.Grpc;
 
 /// <summary>Limits per client answer ResourceExhausted (gRPC) or close 1008 (WebSocket), naming the setting.</summary>
+[Category("Unit")]
 public sealed class StreamLimitTests
 {
     [Test]

@@ -21,6 +21,7 @@ namespace ExecutionDistribution.Tests.Grpc;
 /// the body once, in order, as whole gRPC messages (the writer protocol is <see cref="Subscriptions.PushSender"/>'s,
 /// which WebSocket connections share).
 /// </summary>
+[Category("Unit")]
 public sealed class StreamSenderTests
 {
     [Test]

@@ -18,6 +18,7 @@ namespace ExecutionDistribution.Tests.Grpc;
 /// any client of the published .proto reads them. Checked into a plain buffer and into one that hands
 /// out no more than it is asked for, so every field that crosses a buffer boundary is written in pieces.
 /// </summary>
+[Category("Unit")]
 public sealed class WireFrameTests
 {
     private static readonly Guid Epoch = Guid.Parse("7d0c5a64-52c2-4a4e-9d43-1d6f1e0a9b11");

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 namespace ExecutionDistribution.Tests.Ingest;
 
 /// <summary>Every option is validated at start with a message naming the bad key.</summary>
+[Category("Unit")]
 public sealed class ConfigurationValidationTests
 {
     [TestCase("--Distribution:SubscriberBufferCapacity=0", "Distribution:SubscriberBufferCapacity")]

@@ -10,6 +10,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Ingest;
 
 /// <summary>POST /api/v1/executions against the real host on a real socket.</summary>
+[Category("Unit")]
 public sealed class IngestApiTests
 {
     private ServiceHost _host = null!;

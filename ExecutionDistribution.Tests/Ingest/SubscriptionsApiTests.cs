@@ -6,6 +6,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Ingest;
 
 /// <summary>/api/v1/subscriptions, the REST twin of ManageSubscription, over a real socket.</summary>
+[Category("Unit")]
 public sealed class SubscriptionsApiTests
 {
     private ServiceHost _host = null!;

@@ -6,6 +6,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Ingest;
 
 /// <summary>/api/v1/topics over a real socket.</summary>
+[Category("Unit")]
 public sealed class TopicsApiTests
 {
     private ServiceHost _host = null!;

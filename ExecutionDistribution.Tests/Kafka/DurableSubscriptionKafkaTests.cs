@@ -13,6 +13,8 @@ namespace ExecutionDistribution.Tests.Kafka;
 /// Kafka offsets wait for durable subscriptions: a record is committed only once every at_least_once
 /// subscription has acknowledged its event, so a crash re-reads what a subscriber had not acknowledged.
 /// </summary>
+[Category("Postgres")]
+[Category("Kafka")]
 public sealed class DurableSubscriptionKafkaTests : EmbeddedKafkaTestBase
 {
     private static int FreePort()

@@ -13,6 +13,7 @@ namespace ExecutionDistribution.Tests.Kafka;
 /// sequence numbers going on, then the log and the live path take over. Nothing is lost or repeated.
 /// The log here holds 64 events, so a few hundred leave a stalled subscriber behind it.
 /// </summary>
+[Category("Kafka")]
 public sealed class FallingBehindTests : EmbeddedKafkaTestBase
 {
     private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];

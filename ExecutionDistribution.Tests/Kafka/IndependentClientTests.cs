@@ -8,6 +8,8 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Kafka;
 
 /// <summary>Clients we did not write talk to our Kafka path: Debian's kcat and python3-kafka (installed by .ci/run).</summary>
+[Category("Kafka")]
+[Category("ExternalClient")]
 public sealed class IndependentClientTests : EmbeddedKafkaTestBase
 {
     [Test]

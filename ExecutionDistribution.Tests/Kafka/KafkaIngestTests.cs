@@ -8,6 +8,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Kafka;
 
 /// <summary>The Kafka path end to end: input topic, dispatch core, subscriber, output topics, dead letters.</summary>
+[Category("Kafka")]
 public sealed class KafkaIngestTests : EmbeddedKafkaTestBase
 {
     [Test]

@@ -15,6 +15,7 @@ namespace ExecutionDistribution.Tests.Kafka;
 /// order, then the log and the live path take over, with no gap and no repeat; what cannot be re-read
 /// is refused with a reason. The log here holds 64 events, so a few hundred push a token out of it.
 /// </summary>
+[Category("Kafka")]
 public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
 {
     private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];

@@ -16,6 +16,7 @@ namespace ExecutionDistribution.Tests.Kafka;
 /// commands go on; then the log and the live path take over with no gap and no repeat. The log here
 /// holds 64 events, so a few hundred push a token out of it.
 /// </summary>
+[Category("Kafka")]
 public sealed class MultiplexedReplayTests : EmbeddedKafkaTestBase
 {
     private static readonly string[] SmallLog = ["--Distribution:RetainedLogCapacity=64"];

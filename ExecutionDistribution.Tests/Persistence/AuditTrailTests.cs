@@ -11,6 +11,7 @@ using Npgsql;
 namespace ExecutionDistribution.Tests.Persistence;
 
 /// <summary>Every delivery outcome of an audited event leaves exactly one row in distribution_audit, whatever PostgreSQL does.</summary>
+[Category("Postgres")]
 public sealed class AuditTrailTests
 {
     private static Filter Order(string id)

@@ -11,6 +11,8 @@ namespace ExecutionDistribution.Tests.Persistence;
 /// The REST lookups over the real PostgreSQL and Redis: facts stored once, statuses cached under the
 /// spec's keys and lifetimes, lookups that keep answering (never with an older status) when Redis goes.
 /// </summary>
+[Category("Postgres")]
+[Category("Redis")]
 public sealed class OrderQuerySideTests
 {
     private static readonly DateTime T0 = new(2025, 6, 21, 10, 0, 0, DateTimeKind.Utc);

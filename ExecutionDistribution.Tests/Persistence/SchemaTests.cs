@@ -4,6 +4,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Persistence;
 
 /// <summary>The service creates its schema in the real PostgreSQL, as the specification defines the tables.</summary>
+[Category("Postgres")]
 public sealed class SchemaTests
 {
     private sealed record Column(string Table, string Name, string Type, int? Length, string? Default, string Nullable);

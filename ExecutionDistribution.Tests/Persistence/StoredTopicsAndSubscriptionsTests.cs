@@ -7,6 +7,8 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Persistence;
 
 /// <summary>Topics, subscriptions and acknowledged positions live in PostgreSQL and survive a restart.</summary>
+[Category("Postgres")]
+[Category("Redis")]
 public sealed class StoredTopicsAndSubscriptionsTests
 {
     [Test]

@@ -7,6 +7,7 @@ using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Rest;
 
+[Category("Unit")]
 public sealed class ExecutionReportTests
 {
     private static readonly DateTime Day1 = new(2025, 6, 21, 14, 0, 0, DateTimeKind.Utc);

@@ -3,6 +3,7 @@ using ExecutionDistribution.Orders;
 namespace ExecutionDistribution.Tests.Rest;
 
 /// <summary>The in-process status cache only moves forward and stays within its capacity.</summary>
+[Category("Unit")]
 public sealed class NearCacheTests
 {
     [Test]

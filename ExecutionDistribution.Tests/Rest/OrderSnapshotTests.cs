@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace ExecutionDistribution.Tests.Rest;
 
 /// <summary>Streams watching orders get the orders' current state first, then the events after it, with nothing lost or doubled at the seam.</summary>
+[Category("Unit")]
 public sealed class OrderSnapshotTests
 {
     private ServiceHost _host = null!;

@@ -3,6 +3,7 @@ using ExecutionDistribution.Orders;
 
 namespace ExecutionDistribution.Tests.Rest;
 
+[Category("Unit")]
 public sealed class OrderStateProjectionTests
 {
     private static readonly DateTime T0 = new(2025, 6, 21, 10, 0, 0, DateTimeKind.Utc);

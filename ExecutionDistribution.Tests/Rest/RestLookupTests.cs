@@ -8,6 +8,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.Rest;
 
 /// <summary>The spec's REST lookups over a real socket, fed by events posted to the service.</summary>
+[Category("Unit")]
 public sealed class RestLookupTests
 {
     [Test]

@@ -12,6 +12,7 @@ namespace ExecutionDistribution.Tests.Subscriptions;
 /// and has not acknowledged, and nothing it does not take. Each test has its own service (the hold is
 /// the minimum over every subscription of the instance).
 /// </summary>
+[Category("Unit")]
 public sealed class DurableHoldTests
 {
     [Test]

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace ExecutionDistribution.Tests.Support;
 
 /// <summary>Log messages are keyed by fixed event ids, one range per module (docs/architecture.md, "Modules").</summary>
+[Category("Unit")]
 public sealed class LogEventIdTests
 {
     private static readonly Dictionary<string, int> RangeByModule = new()

@@ -6,14 +6,16 @@ using StackExchange.Redis;
 namespace ExecutionDistribution.Tests.Support;
 
 /// <summary>
-/// A schema of its own in the real PostgreSQL of the machine (EXECDIST_TEST_POSTGRES, as .ci/run
-/// starts it), dropped at the end. The service creates and migrates it itself.
+/// A schema of its own in a real PostgreSQL server (EXECDIST_TEST_POSTGRES, which scripts/test.sh
+/// sets to the throwaway server it starts), dropped at the end. The service creates and migrates it itself.
 /// </summary>
 internal sealed class TestPostgres : IAsyncDisposable
 {
-    /// <summary>The server the tests use.</summary>
-    public static string ConnectionString =>
-        Environment.GetEnvironmentVariable("EXECDIST_TEST_POSTGRES") is { Length: > 0 } cs ? cs : "Host=127.0.0.1;Port=5432;Username=postgres;Password=execdist-ci";
+    /// <summary>The variable that names the server.</summary>
+    public const string Variable = "EXECDIST_TEST_POSTGRES";
+
+    /// <summary>The server the tests use; a test that needs it fails with what to set when none is given.</summary>
+    public static string ConnectionString => TestServers.Require(Variable, "PostgreSQL", "a connection string such as Host=127.0.0.1;Port=5432;Username=postgres");
 
     public string Schema { get; } = $"t_{Guid.NewGuid():N}";
 
@@ -51,15 +53,18 @@ internal sealed class TestPostgres : IAsyncDisposable
     }
 }
 
-/// <summary>A key prefix of its own in the real Redis of the machine (EXECDIST_TEST_REDIS), cleared at the end.</summary>
+/// <summary>A key prefix of its own in a real Redis server (EXECDIST_TEST_REDIS), cleared at the end.</summary>
 internal sealed class TestRedis : IAsyncDisposable
 {
+    /// <summary>The variable that names the server.</summary>
+    public const string Variable = "EXECDIST_TEST_REDIS";
+
     private readonly ConnectionMultiplexer _redis;
 
     public TestRedis() => _redis = ConnectionMultiplexer.Connect(Endpoint);
 
     /// <summary>The server the tests use.</summary>
-    public static string Endpoint => Environment.GetEnvironmentVariable("EXECDIST_TEST_REDIS") is { Length: > 0 } e ? e : "127.0.0.1:6379";
+    public static string Endpoint => TestServers.Require(Variable, "Redis", "host:port such as 127.0.0.1:6379");
 
     public string Prefix { get; } = $"test:{Guid.NewGuid():N}:";
 
@@ -79,6 +84,18 @@ internal sealed class TestRedis : IAsyncDisposable
 
         await _redis.DisposeAsync();
     }
+}
+
+/// <summary>The servers a test run is pointed at through environment variables.</summary>
+internal static class TestServers
+{
+    /// <summary>The variable's value; without it the calling test fails with a message naming the server and the variable.</summary>
+    public static string Require(string variable, string server, string form) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"This test needs a {server} server and none is given: set {variable} to {form}, " +
+                "or run scripts/test.sh, which starts a throwaway one for the run.");
 }
 
 /// <summary>

@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ExecutionDistribution.Tests.WebSockets;
 
 /// <summary>One WebSocket connection carrying several subscriptions (<c>?multiplex=true</c>), over real sockets.</summary>
+[Category("Unit")]
 public sealed class MultiplexedStreamTests
 {
     private ServiceHost _host = null!;

@@ -4,6 +4,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.WebSockets;
 
 /// <summary>A WebSocket client we did not write (Debian's python3-websockets) streams, disconnects and resumes.</summary>
+[Category("ExternalClient")]
 public sealed class PythonWebSocketClientTests
 {
     private const string Client = """

@@ -7,6 +7,7 @@ using ExecutionDistribution.Tests.Support;
 namespace ExecutionDistribution.Tests.WebSockets;
 
 /// <summary>WebSocket /api/v1/execution/stream over real sockets on 127.0.0.1.</summary>
+[Category("Unit")]
 public sealed class WebSocketStreamTests
 {
     private ServiceHost _host = null!;

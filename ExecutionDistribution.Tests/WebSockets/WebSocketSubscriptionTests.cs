@@ -6,6 +6,7 @@ using Grpc.Net.Client;
 namespace ExecutionDistribution.Tests.WebSockets;
 
 /// <summary>A WebSocket stream of a managed subscription: acknowledgements, redelivery, exclusivity.</summary>
+[Category("Unit")]
 public sealed class WebSocketSubscriptionTests
 {
     private ServiceHost _host = null!;

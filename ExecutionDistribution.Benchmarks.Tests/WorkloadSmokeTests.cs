@@ -1,15 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using ExecutionDistribution.Tests.Support;
 
-namespace ExecutionDistribution.Tests.Benchmarks;
+namespace ExecutionDistribution.Benchmarks.Tests;
 
 /// <summary>
 /// A seconds-long run of each workload of the benchmark program, as a separate process: it starts,
 /// delivers and stops with exit code 0. The figures are not looked at (speed is measured in
 /// ExecutionDistribution.Benchmarks, never asserted in a test).
 /// </summary>
+[Category("Harness")]
 public sealed class WorkloadSmokeTests
 {
     private static (int ExitCode, string Output) RunBenchmarks(params string[] args)
@@ -21,8 +21,6 @@ public sealed class WorkloadSmokeTests
             info.ArgumentList.Add(a);
         }
 
-        info.Environment["EXECDIST_TEST_POSTGRES"] = TestPostgres.ConnectionString;
-        info.Environment["EXECDIST_TEST_REDIS"] = TestRedis.Endpoint;
         using var process = Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
         var output = process.StandardOutput.ReadToEnd();

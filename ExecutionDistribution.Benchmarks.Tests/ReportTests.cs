@@ -1,9 +1,10 @@
 using System.Xml.Linq;
 using ExecutionDistribution.Benchmarks.Workloads;
 
-namespace ExecutionDistribution.Tests.Benchmarks;
+namespace ExecutionDistribution.Benchmarks.Tests;
 
 /// <summary>The report draws its plots from recorded JSON results alone.</summary>
+[Category("Unit")]
 public sealed class ReportTests
 {
     private const string W4 = """

@@ -15,7 +15,7 @@ using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Tests.Support;
 using Google.Protobuf;
 
-namespace ExecutionDistribution.Tests.Benchmarks;
+namespace ExecutionDistribution.Benchmarks.Tests;
 
 /// <summary>
 /// The benchmark's epoll HTTP/2 gRPC load client against our service: calls spread over connections,
@@ -23,6 +23,7 @@ namespace ExecutionDistribution.Tests.Benchmarks;
 /// client gives credit back), and the keep-alive PINGs it must answer, counted by the stamps it records.
 /// </summary>
 [NonParallelizable]
+[Category("Harness")]
 public sealed class EpollGrpcLoadClientTests
 {
     [Test]

@@ -3,9 +3,10 @@ using ExecutionDistribution.Benchmarks.Workloads;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
 
-namespace ExecutionDistribution.Tests.Benchmarks;
+namespace ExecutionDistribution.Benchmarks.Tests;
 
 /// <summary>The benchmark harness's own logic: its histogram, its seeded stream and its subscriber population.</summary>
+[Category("Unit")]
 public sealed class HarnessLogicTests
 {
     [Test]

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 
-namespace ExecutionDistribution.Tests.Benchmarks;
+namespace ExecutionDistribution.Benchmarks.Tests;
 
 /// <summary>
 /// The benchmark's epoll WebSocket load client against a Kestrel WebSocket server: every frame
@@ -17,6 +17,7 @@ namespace ExecutionDistribution.Tests.Benchmarks;
 /// the stamps it records.
 /// </summary>
 [NonParallelizable]
+[Category("Harness")]
 public sealed class EpollLoadClientTests
 {
     private static string Event(int padding) =>
