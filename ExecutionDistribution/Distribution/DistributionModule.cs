@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Distribution;
 
@@ -11,8 +12,7 @@ internal static class DistributionModule
 
     public static WebApplicationBuilder AddDistributionModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<DistributionOptions>().Bind(builder.Configuration.GetSection(DistributionOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<DistributionOptions>, DistributionOptionsValidator>();
+        builder.Services.AddValidatedOptions<DistributionOptions, DistributionOptionsValidator>(builder.Configuration, DistributionOptions.SectionName);
         builder.Services.AddSingleton(sp => new FanOutDispatcher(
             sp.GetRequiredService<IOptions<DistributionOptions>>().Value,
             sp.GetRequiredService<TimeProvider>(),

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Distribution;
@@ -9,12 +10,15 @@ public sealed class DistributionOptions
     public const string SectionName = "Distribution";
 
     /// <summary>Events waiting for the dispatcher; producers wait (Kafka) or get 503 (REST) when full.</summary>
+    [Range(1, 16777216)]
     public int IngestQueueCapacity { get; set; } = 65_536;
 
     /// <summary>Events kept for catch-up and resume (rounded up to a power of two).</summary>
+    [Range(2, 67108864)]
     public int RetainedLogCapacity { get; set; } = 262_144;
 
     /// <summary>Events older than this are not served from the log.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan RetainedLogMaxAge { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>
@@ -22,6 +26,7 @@ public sealed class DistributionOptions
     /// two). A ring starts at 1,024 positions (8 KB) and doubles while its subscriber is behind, up to
     /// this; it goes back to 1,024 once drained and not grown for 30 seconds.
     /// </summary>
+    [Range(2, 16777216)]
     public int SubscriberBufferCapacity { get; set; } = 65_536;
 
     /// <summary>
@@ -29,30 +34,36 @@ public sealed class DistributionOptions
     /// grow past it applies its overflow policy instead (at_most_once drops, at_least_once catches up
     /// from the log), so a crowd of subscribers behind at once cannot exhaust the process's memory.
     /// </summary>
+    [Range(typeof(long), "0", "1099511627776")]
     public long SubscriberBufferBudgetBytes { get; set; } = 1L << 30;
 
     /// <summary>
     /// Most events the dispatcher takes per batch (wake-ups are per batch). Batches are this large only
     /// when events queue up (saturation); at lower rates they hold what arrived since the last one.
     /// </summary>
+    [Range(1, 65536)]
     public int DispatchBatchSize { get; set; } = 1_024;
 
     /// <summary>Most deliveries one subscriber read returns.</summary>
+    [Range(1, 65536)]
     public int ReadBatchSize { get; set; } = 256;
 
     /// <summary>Most subscribers attached at once.</summary>
+    [Range(1, 1000000)]
     public int MaxSubscribers { get; set; } = 10_000;
 
     /// <summary>
     /// Delivery loop threads serving push-mode subscribers (transports); default one per core beside the
     /// dispatcher's (one on 2 cores: a second loop there competes with the dispatcher for a core).
     /// </summary>
+    [Range(1, 256)]
     public int DeliveryThreads { get; set; } = Math.Max(1, Environment.ProcessorCount - 1);
 
     /// <summary>
     /// Positions whose Kafka source (topic, partition, offset) is remembered, 8 bytes each, so a stream
     /// resuming from before the retained log is re-read from Kafka; 0 turns it off (such a resume is refused).
     /// </summary>
+    [Range(0, 1073741824)]
     public int SourceIndexCapacity { get; set; } = 4_194_304;
 
     /// <summary>
@@ -62,27 +73,10 @@ public sealed class DistributionOptions
     public string SourceIndexDirectory { get; set; } = string.Empty;
 
     /// <summary>Runs whose source index files are kept (this one included); older files are deleted at start.</summary>
+    [Range(1, 1000)]
     public int SourceIndexRuns { get; set; } = 3;
 }
 
-/// <summary>Validates <see cref="DistributionOptions"/> at start, naming the bad key.</summary>
-internal sealed class DistributionOptionsValidator : IValidateOptions<DistributionOptions>
-{
-    public ValidateOptionsResult Validate(string? name, DistributionOptions o)
-    {
-        var failures = new List<string>();
-        var p = DistributionOptions.SectionName;
-        OptionRules.Range(failures, p, nameof(o.IngestQueueCapacity), o.IngestQueueCapacity, 1, 16_777_216);
-        OptionRules.Range(failures, p, nameof(o.RetainedLogCapacity), o.RetainedLogCapacity, 2, 67_108_864);
-        OptionRules.Range(failures, p, nameof(o.SubscriberBufferCapacity), o.SubscriberBufferCapacity, 2, 16_777_216);
-        OptionRules.Range(failures, p, nameof(o.SubscriberBufferBudgetBytes), o.SubscriberBufferBudgetBytes, 0, 1L << 40);
-        OptionRules.Range(failures, p, nameof(o.DispatchBatchSize), o.DispatchBatchSize, 1, 65_536);
-        OptionRules.Range(failures, p, nameof(o.ReadBatchSize), o.ReadBatchSize, 1, 65_536);
-        OptionRules.Range(failures, p, nameof(o.MaxSubscribers), o.MaxSubscribers, 1, 1_000_000);
-        OptionRules.Range(failures, p, nameof(o.DeliveryThreads), o.DeliveryThreads, 1, 256);
-        OptionRules.Range(failures, p, nameof(o.SourceIndexCapacity), o.SourceIndexCapacity, 0, 1_073_741_824);
-        OptionRules.Range(failures, p, nameof(o.SourceIndexRuns), o.SourceIndexRuns, 1, 1_000);
-        OptionRules.Range(failures, p, nameof(o.RetainedLogMaxAge), o.RetainedLogMaxAge, TimeSpan.FromSeconds(1), TimeSpan.FromDays(7));
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-}
+/// <summary>Validates <see cref="DistributionOptions"/> at start (generated from the annotations).</summary>
+[OptionsValidator]
+internal sealed partial class DistributionOptionsValidator : IValidateOptions<DistributionOptions>;

@@ -4,6 +4,7 @@ using Grpc.Reflection;
 using Grpc.Reflection.V1Alpha;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Grpc;
 
@@ -18,8 +19,7 @@ internal static class GrpcModule
 {
     public static WebApplicationBuilder AddGrpcModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<GrpcStreamOptions>().Bind(builder.Configuration.GetSection(GrpcStreamOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<GrpcStreamOptions>, GrpcOptionsValidator>();
+        builder.Services.AddValidatedOptions<GrpcStreamOptions, GrpcOptionsValidator>(builder.Configuration, GrpcStreamOptions.SectionName);
         builder.Services.AddKeyedSingleton(GrpcStreamOptions.SectionName, (sp, _) =>
         {
             var o = sp.GetRequiredService<IOptions<GrpcStreamOptions>>().Value;

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Ingest;
 
@@ -7,10 +8,8 @@ internal static class IngestModule
 {
     public static WebApplicationBuilder AddIngestModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<IngestOptions>().Bind(builder.Configuration.GetSection(IngestOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddOptions<DemoFeedOptions>().Bind(builder.Configuration.GetSection(DemoFeedOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<IngestOptions>, IngestOptionsValidator>();
-        builder.Services.AddSingleton<IValidateOptions<DemoFeedOptions>, IngestOptionsValidator>();
+        builder.Services.AddValidatedOptions<IngestOptions, IngestOptionsValidator>(builder.Configuration, IngestOptions.SectionName);
+        builder.Services.AddValidatedOptions<DemoFeedOptions, DemoFeedOptionsValidator>(builder.Configuration, DemoFeedOptions.SectionName);
         builder.Services.AddSingleton<IDemoFeedSink, CoreDemoFeedSink>();
         builder.Services.AddHostedService<DemoFeedService>();
         return builder;

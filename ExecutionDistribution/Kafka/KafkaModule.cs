@@ -2,6 +2,7 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using ExecutionDistribution.Ingest;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Kafka;
 
@@ -14,11 +15,8 @@ internal static class KafkaModule
 {
     public static WebApplicationBuilder AddKafkaModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<KafkaOptions>()
-            .Bind(builder.Configuration.GetSection(KafkaOptions.SectionName))
-            .PostConfigure(o => o.InputTopics = o.InputTopics.Length == 0 ? [KafkaOptions.DefaultInputTopic] : [.. o.InputTopics.Distinct(StringComparer.Ordinal)])
-            .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<KafkaOptions>, KafkaOptionsValidator>();
+        builder.Services.AddValidatedOptions<KafkaOptions, KafkaOptionsValidator>(builder.Configuration, KafkaOptions.SectionName)
+            .PostConfigure(o => o.InputTopics = o.InputTopics.Length == 0 ? [KafkaOptions.DefaultInputTopic] : [.. o.InputTopics.Distinct(StringComparer.Ordinal)]);
         var options = builder.Configuration.GetSection(KafkaOptions.SectionName).Get<KafkaOptions>() ?? new KafkaOptions();
         if (!options.Enabled)
         {

@@ -1,9 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Kafka;
 
 /// <summary>Settings of the Kafka ingest and output (section <c>Kafka</c>).</summary>
-public sealed class KafkaOptions
+public sealed class KafkaOptions : IValidatableObject
 {
     /// <summary>Configuration section.</summary>
     public const string SectionName = "Kafka";
@@ -39,15 +40,19 @@ public sealed class KafkaOptions
     public string UnroutedOutputTopic { get; set; } = "execution.distributed.unrouted";
 
     /// <summary>Largest record value accepted; larger ones go to the dead-letter topic.</summary>
+    [Range(1024, 67108864)]
     public int MaxRecordBytes { get; set; } = 512 * 1024;
 
     /// <summary>Threads that parse a consumed batch in parallel (events are still handed over in order); 1: the consume thread alone.</summary>
+    [Range(1, 64)]
     public int ParseThreads { get; set; } = Math.Max(1, Math.Min(Environment.ProcessorCount, 4));
 
     /// <summary>Consumer session timeout (a rebalance after a crash takes about this long).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(6);
 
     /// <summary>How often safe offsets are committed.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>
@@ -55,83 +60,77 @@ public sealed class KafkaOptions
     /// answers as soon as records arrive makes this the idle poll only; the embedded broker answers
     /// when it expires, so it bounds how long a record can sit there before it is consumed.
     /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
     public TimeSpan FetchWaitMax { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>Settings of the embedded broker, used when <see cref="BootstrapServers"/> is empty.</summary>
+    [ValidateObjectMembers]
     public EmbeddedKafkaOptions Embedded { get; set; } = new();
+
+    /// <summary>The rules no annotation states: topic names as Kafka allows them, and the output template's placeholder.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        const string p = SectionName;
+        if (Enabled && InputTopics.Length == 0)
+        {
+            yield return new($"{p}:{nameof(InputTopics)} must name at least one topic.");
+        }
+
+        for (var i = 0; i < InputTopics.Length; i++)
+        {
+            if (TopicNameProblem($"{p}:{nameof(InputTopics)}:{i}", InputTopics[i]) is { } problem)
+            {
+                yield return problem;
+            }
+        }
+
+        if (string.IsNullOrWhiteSpace(ConsumerGroup))
+        {
+            yield return new($"{p}:{nameof(ConsumerGroup)} must not be empty.");
+        }
+
+        if (!OutputTopicTemplate.Contains("{workflow}", StringComparison.Ordinal))
+        {
+            yield return new($"{p}:{nameof(OutputTopicTemplate)} must contain {{workflow}} (was '{OutputTopicTemplate}').");
+        }
+
+        foreach (var (key, name) in new[]
+        {
+            (nameof(DeadLetterTopic), DeadLetterTopic),
+            (nameof(UnroutedOutputTopic), UnroutedOutputTopic),
+            (nameof(OutputTopicTemplate), OutputTopicTemplate.Replace("{workflow}", "w", StringComparison.Ordinal)),
+        })
+        {
+            if (TopicNameProblem($"{p}:{key}", name) is { } problem)
+            {
+                yield return problem;
+            }
+        }
+    }
+
+    // Kafka's rule: 1 to 249 characters of ASCII letters, digits, '.', '_' and '-'.
+    private static ValidationResult? TopicNameProblem(string key, string name) =>
+        name.Length is 0 or > 249 || !Contract.TextRules.IsKafkaTopicText(name)
+            ? new($"{key} must be a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-' (was '{name}').")
+            : null;
 }
 
 /// <summary>The embedded Kafka-protocol broker (../shared/KAFKA.md).</summary>
 public sealed class EmbeddedKafkaOptions
 {
     /// <summary>Brokers in the mock cluster.</summary>
+    [Range(1, 10)]
     public int Brokers { get; set; } = 1;
 
     /// <summary>Partitions of each topic the host creates.</summary>
+    [Range(1, 1000)]
     public int Partitions { get; set; } = 12;
 
     /// <summary>A fixed loopback bootstrap port (e.g. 9092, for <c>kcat -b localhost:9092</c>); 0 for none.</summary>
+    [Range(0, 65535)]
     public int Port { get; set; }
 }
 
-/// <summary>Validates the Kafka settings at start, naming the bad key.</summary>
-internal sealed class KafkaOptionsValidator : IValidateOptions<KafkaOptions>
-{
-    public ValidateOptionsResult Validate(string? name, KafkaOptions o)
-    {
-        var failures = new List<string>();
-        var p = KafkaOptions.SectionName;
-        if (o.Enabled && o.InputTopics.Length == 0)
-        {
-            failures.Add($"{p}:{nameof(o.InputTopics)} must name at least one topic.");
-        }
-
-        for (var i = 0; i < o.InputTopics.Length; i++)
-        {
-            TopicName(failures, $"{p}:{nameof(o.InputTopics)}:{i}", o.InputTopics[i]);
-        }
-
-        TopicName(failures, $"{p}:{nameof(o.DeadLetterTopic)}", o.DeadLetterTopic);
-        TopicName(failures, $"{p}:{nameof(o.UnroutedOutputTopic)}", o.UnroutedOutputTopic);
-        TopicName(failures, $"{p}:{nameof(o.OutputTopicTemplate)}", o.OutputTopicTemplate.Replace("{workflow}", "w", StringComparison.Ordinal));
-
-        if (string.IsNullOrWhiteSpace(o.ConsumerGroup))
-        {
-            failures.Add($"{p}:{nameof(o.ConsumerGroup)} must not be empty.");
-        }
-
-        if (string.IsNullOrWhiteSpace(o.DeadLetterTopic))
-        {
-            failures.Add($"{p}:{nameof(o.DeadLetterTopic)} must not be empty.");
-        }
-
-        if (!o.OutputTopicTemplate.Contains("{workflow}", StringComparison.Ordinal))
-        {
-            failures.Add($"{p}:{nameof(o.OutputTopicTemplate)} must contain {{workflow}} (was '{o.OutputTopicTemplate}').");
-        }
-
-        if (string.IsNullOrWhiteSpace(o.UnroutedOutputTopic))
-        {
-            failures.Add($"{p}:{nameof(o.UnroutedOutputTopic)} must not be empty.");
-        }
-
-        OptionRules.Range(failures, p, nameof(o.MaxRecordBytes), o.MaxRecordBytes, 1024, 64 * 1024 * 1024);
-        OptionRules.Range(failures, p, nameof(o.ParseThreads), o.ParseThreads, 1, 64);
-        OptionRules.Range(failures, p, nameof(o.SessionTimeout), o.SessionTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(5));
-        OptionRules.Range(failures, p, nameof(o.CommitInterval), o.CommitInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
-        OptionRules.Range(failures, p, nameof(o.FetchWaitMax), o.FetchWaitMax, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
-        OptionRules.Range(failures, p, "Embedded:Brokers", o.Embedded.Brokers, 1, 10);
-        OptionRules.Range(failures, p, "Embedded:Partitions", o.Embedded.Partitions, 1, 1000);
-        OptionRules.Range(failures, p, "Embedded:Port", o.Embedded.Port, 0, 65_535);
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    // Kafka's rule: 1 to 249 characters of ASCII letters, digits, '.', '_' and '-'.
-    private static void TopicName(List<string> failures, string key, string name)
-    {
-        if (name.Length is 0 or > 249 || !Contract.TextRules.IsKafkaTopicText(name))
-        {
-            failures.Add($"{key} must be a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_', '-' (was '{name}').");
-        }
-    }
-}
+/// <summary>Validates the Kafka settings at start (generated from the annotations and <see cref="KafkaOptions.Validate"/>).</summary>
+[OptionsValidator]
+internal sealed partial class KafkaOptionsValidator : IValidateOptions<KafkaOptions>;

@@ -1,6 +1,7 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Orders;
 
@@ -13,8 +14,7 @@ internal static partial class OrdersModule
 {
     public static WebApplicationBuilder AddOrdersModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<OrdersOptions>().Bind(builder.Configuration.GetSection(OrdersOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<OrdersOptions>, OrdersOptionsValidator>();
+        builder.Services.AddValidatedOptions<OrdersOptions, OrdersOptionsValidator>(builder.Configuration, OrdersOptions.SectionName);
         builder.Services.AddSingleton<OrderStateProjection>();
         builder.Services.AddSingleton<OrderLookups>();
         builder.Services.AddSingleton<OrderProjectionFeeder>();

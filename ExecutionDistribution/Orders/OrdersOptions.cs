@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Orders;
@@ -9,27 +10,21 @@ public sealed class OrdersOptions
     public const string SectionName = "Orders";
 
     /// <summary>A done order is forgotten this long after its last activity (the spec keeps fills:{order_id} 24 h).</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan RetainDoneOrdersFor { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Most orders kept; past it the least recently active are forgotten.</summary>
+    [Range(1000, 100000000)]
     public int MaxOrders { get; set; } = 1_000_000;
 
     /// <summary>
     /// Order statuses kept in process in front of Redis (with PostgreSQL configured), written after
     /// PostgreSQL and Redis by the same feeder and only over an older version; 0 turns it off.
     /// </summary>
+    [Range(0, 10000000)]
     public int NearCacheEntries { get; set; } = 200_000;
 }
 
-/// <summary>Validates the order settings at start, naming the bad key.</summary>
-internal sealed class OrdersOptionsValidator : IValidateOptions<OrdersOptions>
-{
-    public ValidateOptionsResult Validate(string? name, OrdersOptions o)
-    {
-        var failures = new List<string>();
-        OptionRules.Range(failures, OrdersOptions.SectionName, nameof(o.RetainDoneOrdersFor), o.RetainDoneOrdersFor, TimeSpan.FromMinutes(1), TimeSpan.FromDays(365));
-        OptionRules.Range(failures, OrdersOptions.SectionName, nameof(o.MaxOrders), o.MaxOrders, 1_000, 100_000_000);
-        OptionRules.Range(failures, OrdersOptions.SectionName, nameof(o.NearCacheEntries), o.NearCacheEntries, 0, 10_000_000);
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-}
+/// <summary>Validates the order settings at start (generated from the annotations).</summary>
+[OptionsValidator]
+internal sealed partial class OrdersOptionsValidator : IValidateOptions<OrdersOptions>;

@@ -2,6 +2,7 @@ using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.Topics;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Persistence;
 
@@ -16,10 +17,9 @@ internal static partial class PersistenceModule
     public static WebApplicationBuilder AddPersistenceModule(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<PostgresOptions>().Bind(builder.Configuration.GetSection(PostgresOptions.SectionName)).ValidateOnStart();
-        services.AddOptions<RedisOptions>().Bind(builder.Configuration.GetSection(RedisOptions.SectionName));
-        services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.SectionName));
-        services.AddSingleton<IValidateOptions<PostgresOptions>, PersistenceOptionsValidator>();
+        services.AddValidatedOptions<PostgresOptions, PostgresOptionsValidator>(builder.Configuration, PostgresOptions.SectionName);
+        services.AddValidatedOptions<RedisOptions, RedisOptionsValidator>(builder.Configuration, RedisOptions.SectionName);
+        services.AddValidatedOptions<AuditOptions, AuditOptionsValidator>(builder.Configuration, AuditOptions.SectionName);
 
         var postgres = builder.Configuration.GetSection(PostgresOptions.SectionName).Get<PostgresOptions>() ?? new PostgresOptions();
         if (postgres.Enabled)

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
 
@@ -7,7 +8,7 @@ namespace ExecutionDistribution.Persistence;
 /// The <c>Postgres</c> section. With no connection string (the embedded default) topics, subscriptions,
 /// orders and fills are kept in memory and the audit goes to the local spill file only.
 /// </summary>
-public sealed class PostgresOptions
+public sealed partial class PostgresOptions : IValidatableObject
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Postgres";
@@ -19,14 +20,45 @@ public sealed class PostgresOptions
     public string Schema { get; set; } = "execdist";
 
     /// <summary>How long start-up waits for PostgreSQL before it fails.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
     public TimeSpan StartupTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>True when a connection string is configured.</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(ConnectionString);
+
+    /// <summary>The connection string parses, and the schema is a plain lower-case identifier (it is spliced into SQL).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Enabled)
+        {
+            string? problem = null;
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+            }
+            catch (ArgumentException ex)
+            {
+                problem = ex.Message;
+            }
+
+            if (problem is not null)
+            {
+                yield return new($"{SectionName}:{nameof(ConnectionString)} is not a valid Npgsql connection string ({problem}).");
+            }
+        }
+
+        if (!Identifier().IsMatch(Schema))
+        {
+            yield return new($"{SectionName}:{nameof(Schema)} must be a lower-case identifier of at most 63 characters (was '{Schema}').");
+        }
+    }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex Identifier();
 }
 
 /// <summary>The <c>Redis</c> section: the cache of order status, fills, topic stats and subscriptions.</summary>
-public sealed class RedisOptions
+public sealed class RedisOptions : IValidatableObject
 {
     /// <summary>The configuration section.</summary>
     public const string SectionName = "Redis";
@@ -35,22 +67,49 @@ public sealed class RedisOptions
     public string Configuration { get; set; } = string.Empty;
 
     /// <summary>Prefix of every key (tests give each run its own).</summary>
+    [MaxLength(100)]
     public string KeyPrefix { get; set; } = string.Empty;
 
     /// <summary>Time to live of <c>exec_status:{order_id}</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan ExecStatusTtl { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>Time to live of <c>fills:{order_id}</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan FillsTtl { get; set; } = TimeSpan.FromHours(24);
 
     /// <summary>Time to live of <c>topic_stats:{topic}</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan TopicStatsTtl { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Time to live of <c>subscription:{id}</c>.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan SubscriptionTtl { get; set; } = TimeSpan.FromMinutes(30);
 
     /// <summary>True when a configuration is given.</summary>
     public bool Enabled => !string.IsNullOrWhiteSpace(Configuration);
+
+    /// <summary>The configuration parses as StackExchange.Redis configuration.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        string? problem = null;
+        if (Enabled)
+        {
+            try
+            {
+                _ = StackExchange.Redis.ConfigurationOptions.Parse(Configuration);
+            }
+            catch (ArgumentException ex)
+            {
+                problem = ex.Message;
+            }
+        }
+
+        if (problem is not null)
+        {
+            yield return new($"{SectionName}:{nameof(Configuration)} is not valid ({problem}).");
+        }
+    }
 }
 
 /// <summary>The <c>Audit</c> section: which deliveries leave a row, and how rows are written.</summary>
@@ -66,86 +125,38 @@ public sealed class AuditOptions
     public bool AllEvents { get; set; }
 
     /// <summary>Rows buffered in memory before producers wait (the queue's bound): a ring of this many slots (rounded up to a power of two, about 100 bytes each) allocated at start: the default takes about 110 MB of memory from the start, and never allocates again.</summary>
+    [Range(1024, 16777216)]
     public int QueueCapacity { get; set; } = 1_048_576;
 
     /// <summary>With PostgreSQL, how many connections write batches in parallel (one COPY each).</summary>
+    [Range(1, 16)]
     public int Writers { get; set; } = 2;
 
     /// <summary>Most rows in one statement.</summary>
+    [Range(1, 65536)]
     public int BatchSize { get; set; } = 8192;
 
     /// <summary>Longest a row waits before its batch is written.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Folder of the append-only spill file (relative to the working directory).</summary>
+    [Required(AllowEmptyStrings = false)]
     public string SpillDirectory { get; set; } = "audit-spill";
 
     /// <summary>Wait before trying PostgreSQL again after a failure.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 }
 
-/// <summary>Checks the three sections at start; each message names its key.</summary>
-internal sealed partial class PersistenceOptionsValidator(IOptions<RedisOptions> redis, IOptions<AuditOptions> audit) : IValidateOptions<PostgresOptions>
-{
-    public ValidateOptionsResult Validate(string? name, PostgresOptions options)
-    {
-        var failures = new List<string>();
-        if (options.Enabled)
-        {
-            try
-            {
-                _ = new Npgsql.NpgsqlConnectionStringBuilder(options.ConnectionString);
-            }
-            catch (ArgumentException ex)
-            {
-                failures.Add($"{PostgresOptions.SectionName}:ConnectionString is not a valid Npgsql connection string ({ex.Message}).");
-            }
-        }
+/// <summary>Validates the <c>Postgres</c> settings at start (generated from the annotations and <see cref="PostgresOptions.Validate"/>).</summary>
+[OptionsValidator]
+internal sealed partial class PostgresOptionsValidator : IValidateOptions<PostgresOptions>;
 
-        if (!Identifier().IsMatch(options.Schema))
-        {
-            failures.Add($"{PostgresOptions.SectionName}:Schema must be a lower-case identifier of at most 63 characters (was '{options.Schema}').");
-        }
+/// <summary>Validates the <c>Redis</c> settings at start (generated from the annotations and <see cref="RedisOptions.Validate"/>).</summary>
+[OptionsValidator]
+internal sealed partial class RedisOptionsValidator : IValidateOptions<RedisOptions>;
 
-        OptionRules.Range(failures, PostgresOptions.SectionName, nameof(options.StartupTimeout), options.StartupTimeout, TimeSpan.FromSeconds(1), TimeSpan.FromMinutes(10));
-
-        var r = redis.Value;
-        if (r.Enabled)
-        {
-            try
-            {
-                _ = StackExchange.Redis.ConfigurationOptions.Parse(r.Configuration);
-            }
-            catch (ArgumentException ex)
-            {
-                failures.Add($"{RedisOptions.SectionName}:Configuration is not valid ({ex.Message}).");
-            }
-        }
-
-        if (r.KeyPrefix.Length > 100)
-        {
-            failures.Add($"{RedisOptions.SectionName}:KeyPrefix must be at most 100 characters.");
-        }
-
-        OptionRules.Range(failures, RedisOptions.SectionName, nameof(r.ExecStatusTtl), r.ExecStatusTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
-        OptionRules.Range(failures, RedisOptions.SectionName, nameof(r.FillsTtl), r.FillsTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
-        OptionRules.Range(failures, RedisOptions.SectionName, nameof(r.TopicStatsTtl), r.TopicStatsTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
-        OptionRules.Range(failures, RedisOptions.SectionName, nameof(r.SubscriptionTtl), r.SubscriptionTtl, TimeSpan.FromSeconds(1), TimeSpan.FromDays(30));
-
-        var a = audit.Value;
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.QueueCapacity), a.QueueCapacity, 1_024, 16 * 1_048_576);
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.BatchSize), a.BatchSize, 1, 65_536);
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.Writers), a.Writers, 1, 16);
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.FlushInterval), a.FlushInterval, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(10));
-        OptionRules.Range(failures, AuditOptions.SectionName, nameof(a.RetryInterval), a.RetryInterval, TimeSpan.FromMilliseconds(10), TimeSpan.FromMinutes(1));
-        if (string.IsNullOrWhiteSpace(a.SpillDirectory))
-        {
-            failures.Add($"{AuditOptions.SectionName}:SpillDirectory is required.");
-        }
-
-        return failures.Count > 0 ? ValidateOptionsResult.Fail(failures) : ValidateOptionsResult.Success;
-    }
-
-    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
-    private static partial Regex Identifier();
-}
+/// <summary>Validates the <c>Audit</c> settings at start (generated from the annotations).</summary>
+[OptionsValidator]
+internal sealed partial class AuditOptionsValidator : IValidateOptions<AuditOptions>;

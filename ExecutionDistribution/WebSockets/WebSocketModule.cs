@@ -4,6 +4,7 @@ using ExecutionDistribution.Distribution;
 using Microsoft.Extensions.Options;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Subscriptions;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.WebSockets;
 
@@ -19,8 +20,7 @@ internal static class WebSocketModule
 {
     public static WebApplicationBuilder AddWebSocketModule(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOptions<WebSocketOptions>().Bind(builder.Configuration.GetSection(WebSocketOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<WebSocketOptions>, WebSocketOptionsValidator>();
+        builder.Services.AddValidatedOptions<WebSocketOptions, WebSocketOptionsValidator>(builder.Configuration, WebSocketOptions.SectionName);
         builder.Services.AddKeyedSingleton(WebSocketOptions.SectionName, (sp, _) =>
         {
             var o = sp.GetRequiredService<IOptions<WebSocketOptions>>().Value;
