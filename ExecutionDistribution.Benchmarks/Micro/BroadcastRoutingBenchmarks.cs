@@ -29,14 +29,16 @@ public class BroadcastRoutingBenchmarks
         var none = new FilterSpec().Build(out _)!;
         _a = new FanOutDispatcher(new DistributionOptions(), TimeProvider.System);
         _b = new FanOutDispatcher(new DistributionOptions(), TimeProvider.System);
+        var catchAll = new List<Subscriber>();
+        var unfiltered = new List<Subscriber>();
         for (var i = 0; i < 1_000; i++)
         {
-            _a.Subscribe($"all-{i}", everything, DeliveryGuarantee.AtMostOnce, bufferCapacity: 2);
-            _b.Subscribe($"none-{i}", none, DeliveryGuarantee.AtMostOnce, bufferCapacity: 2);
+            catchAll.Add(_a.Subscribe($"all-{i}", everything, DeliveryGuarantee.AtMostOnce, bufferCapacity: 2));
+            unfiltered.Add(_b.Subscribe($"none-{i}", none, DeliveryGuarantee.AtMostOnce, bufferCapacity: 2));
         }
 
-        _catchAll = _a.BuildIndex();
-        _unfiltered = _b.BuildIndex();
+        _catchAll = new RoutingIndex(catchAll);
+        _unfiltered = new RoutingIndex(unfiltered);
         _events = [.. Enumerable.Range(0, 4_096).Select(_ => stream.Next())];
     }
 

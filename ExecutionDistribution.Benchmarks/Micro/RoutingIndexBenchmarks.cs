@@ -27,7 +27,7 @@ public class RoutingIndexBenchmarks
         var definitions = StandardSubscribers.Standard(stream, 42);
         _registry = new FanOutDispatcher(new DistributionOptions(), TimeProvider.System);
         _all = [.. definitions.Select(d => _registry.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce, bufferCapacity: 2))];
-        _index = _registry.BuildIndex();
+        _index = new RoutingIndex(_all);
         _events = [.. Enumerable.Range(0, 65_536).Select(_ => stream.Next())];
     }
 

@@ -395,7 +395,9 @@ public static class CoreWorkload
                 while (published < owed && !_stop)
                 {
                     var e = events[i];
-                    e.ResetForReuse();
+                    // The set of events is cycled: each goes in again unstamped, as a fresh event would.
+                    e.Position = -1;
+                    e.IngestTimestamp = 0;
                     if (!variant.TryPublish(e))
                     {
                         // Full: the core is saturated. Sleep rather than spin, so the producer does not
@@ -539,6 +541,7 @@ public static class CoreWorkload
     private sealed class ChannelsVariant : IVariant
     {
         private readonly FanOutDispatcher _registry;
+        private readonly List<Subscriber> _subscribers = [];
         private readonly Channel<ExecutionEvent> _ingest;
         private readonly List<(Channel<ExecutionEvent> Channel, LatencyHistogram Histogram, Task Loop)> _readers = [];
         private readonly ChannelSink _sink = new();
@@ -591,6 +594,7 @@ public static class CoreWorkload
             for (var i = 0; i < _definitions.Count; i++)
             {
                 var s = _registry.Subscribe(_definitions[i].Id, _definitions[i].Filter, DeliveryGuarantee.AtLeastOnce);
+                _subscribers.Add(s);
                 var ch = Channel.CreateBounded<ExecutionEvent>(new BoundedChannelOptions(_bufferCapacity)
                 {
                     FullMode = BoundedChannelFullMode.Wait,
@@ -654,7 +658,7 @@ public static class CoreWorkload
         private void Dispatch()
         {
             var reader = _ingest.Reader;
-            var index = _registry.BuildIndex();
+            var index = new RoutingIndex(_subscribers);
             var sink = _sink;
             long position = 0;
             while (true)

@@ -176,13 +176,6 @@ public sealed class ExecutionEvent
         Volatile.Write(ref _envelopeState, 2);
         return slice;
     }
-
-    /// <summary>Re-stamps a reused event object (benchmark harnesses that cycle a fixed set of events).</summary>
-    internal void ResetForReuse()
-    {
-        Position = -1;
-        IngestTimestamp = 0;
-    }
 }
 
 /// <summary>Which of the spec's two shapes to write.</summary>

@@ -596,15 +596,6 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>Subscribers in the dispatcher's routing index (registrations it has applied).</summary>
     internal int IndexedSubscribers => Volatile.Read(ref _indexed);
 
-    /// <summary>A routing index of the subscribers attached now, apart from the dispatcher's (benchmarks drive it directly).</summary>
-    internal RoutingIndex BuildIndex()
-    {
-        lock (_registrationGate)
-        {
-            return new RoutingIndex(_subscribers.Values);
-        }
-    }
-
     /// <summary>A live subscriber's reader found a position of its ring gone from the log (see <see cref="Subscriber.FallBehind"/>).</summary>
     internal void RequestCatchUp(Subscriber s, long position)
     {
