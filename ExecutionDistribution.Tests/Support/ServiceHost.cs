@@ -31,14 +31,17 @@ internal sealed class ServiceHost : IAsyncDisposable
     /// <summary>Both endpoints on free loopback ports, so hosts never collide.</summary>
     public static readonly string[] FreePorts = ["--Kestrel:Endpoints:Http:Url=http://127.0.0.1:0", "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0"];
 
-    public static async Task<ServiceHost> StartAsync(params string[] settings)
+    public static Task<ServiceHost> StartAsync(params string[] settings) => StartAsync(null, settings);
+
+    /// <summary>The host with services of the test's own (<paramref name="configure"/> runs after the modules registered theirs, so its registrations win).</summary>
+    public static async Task<ServiceHost> StartAsync(Action<WebApplicationBuilder>? configure, params string[] settings)
     {
         // Kafka is off unless the test brings its own broker settings.
         // Each host writes its local audit file in a folder of its own.
         var spill = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"));
         string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:SpillDirectory={spill}",
             $"--Distribution:SourceIndexDirectory={Path.Combine(spill, "sources")}", .. settings];
-        var app = ExecDistApplication.Build(args);
+        var app = ExecDistApplication.Build(args, configure);
         await app.StartAsync();
 
         // Two endpoints on random ports, listed in no guaranteed order: the one that answers HTTP/1.1 is REST.
