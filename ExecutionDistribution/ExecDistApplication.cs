@@ -31,6 +31,7 @@ public static class ExecDistApplication
         });
 
         ListenUrls.Apply(builder.Configuration); // --urls / ASPNETCORE_URLS move the HTTP endpoint, as in any ASP.NET Core app
+        KestrelLimits.Apply(builder); // Kestrel:Limits of appsettings.json, which Kestrel does not bind itself
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Apply(o.SerializerOptions));
