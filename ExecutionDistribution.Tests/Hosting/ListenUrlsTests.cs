@@ -1,10 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using ExecutionDistribution.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using ExecutionDistribution.Tests.Support;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace ExecutionDistribution.Tests.Hosting;
 
@@ -13,27 +11,16 @@ namespace ExecutionDistribution.Tests.Hosting;
 public sealed class ListenUrlsTests
 {
     [Test]
-    public async Task The_urls_argument_moves_the_rest_endpoint_and_leaves_grpc_where_it_was()
+    public async Task The_urls_argument_moves_the_rest_endpoint()
     {
         var port = FreePort();
-        var app = ExecDistApplication.Build(["--urls", $"http://127.0.0.1:{port}", "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0", "--Kafka:Enabled=false",
-            "--Logging:LogLevel:Default=Warning", $"--Audit:SpillDirectory={Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"))}"]);
-        await app.StartAsync();
-        try
-        {
-            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-            Assert.That(addresses, Has.Member($"http://127.0.0.1:{port}"));
-            Assert.That(addresses, Has.No.Member("http://127.0.0.1:8080"));
 
-            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            using var response = await client.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative));
-            Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
-        }
-        finally
-        {
-            await app.StopAsync();
-            await app.DisposeAsync();
-        }
+        // After the host's own free-port endpoint settings, as a newcomer's --urls would come after appsettings.json.
+        await using var host = await ServiceHost.StartAsync("--urls", $"http://127.0.0.1:{port}");
+
+        Assert.That(host.BaseAddress.Port, Is.EqualTo(port), "REST answers on the port --urls named");
+        using var response = await host.Client.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative));
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.OK));
     }
 
     [Test]

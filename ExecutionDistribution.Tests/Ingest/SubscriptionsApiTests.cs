@@ -55,6 +55,48 @@ public sealed class SubscriptionsApiTests
         Assert.That(gone.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
     }
 
+    [TestCase("order_ids")]
+    [TestCase("data_types")]
+    [TestCase("venues")]
+    [TestCase("routing_keys")]
+    [TestCase("instruments")]
+    [TestCase("target_workflows")]
+    public async Task A_null_inside_a_filter_list_gets_400_naming_its_element_and_stores_nothing(string field)
+    {
+        var id = $"null-{Guid.NewGuid():N}";
+        var json = $$$"""{"subscription_id":"{{{id}}}","topic_name":"execution/fills/#","subscriber_workflow":"risk","filter":{"{{{field}}}":[null]}}""";
+
+        using var response = await _host.Client.PostAsync("/api/v1/subscriptions", new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest));
+        var errors = (await response.Content.ReadFromJsonAsync<JsonObject>())!["errors"]!.AsObject();
+        Assert.That(errors.Select(kv => kv.Key), Is.EqualTo(new[] { $"filter.{field}[0]" }));
+        using var lookup = await _host.Client.GetAsync($"/api/v1/subscriptions/{id}");
+        Assert.That(lookup.StatusCode, Is.EqualTo(HttpStatusCode.NotFound), "nothing was stored");
+    }
+
+    [TestCase("subscription_id", "caf\u00e9", "subscription_id")]
+    [TestCase("subscription_id", "a\r\nX-Injected: 1", "subscription_id")]
+    [TestCase("subscription_id", "a/b", "subscription_id")]
+    [TestCase("topic_name", "execution/f\u00fclls", "topic_name")]
+    [TestCase("topic_name", "execution/fills\r\n", "topic_name")]
+    [TestCase("subscriber_workflow", "risk\nteam", "subscriber_workflow")]
+    public async Task An_id_or_name_a_url_or_header_cannot_carry_gets_400_naming_it_and_a_retry_is_not_a_conflict(string field, string value, string named)
+    {
+        var id = $"chars-{Guid.NewGuid():N}";
+        var fields = new Dictionary<string, string> { ["subscription_id"] = id, ["topic_name"] = "execution/fills/#", ["subscriber_workflow"] = "risk" };
+        fields[field] = value;
+
+        using var response = await _host.Client.PostAsJsonAsync("/api/v1/subscriptions", fields);
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), await response.Content.ReadAsStringAsync());
+        var errors = (await response.Content.ReadFromJsonAsync<JsonObject>())!["errors"]!.AsObject();
+        Assert.That(errors.Select(kv => kv.Key), Does.Contain(named));
+        fields[field] = field == "subscription_id" ? id : field == "topic_name" ? "execution/fills/#" : "risk";
+        using var retry = await _host.Client.PostAsJsonAsync("/api/v1/subscriptions", fields);
+        Assert.That(retry.StatusCode, Is.EqualTo(HttpStatusCode.Created), "the failed request stored nothing");
+    }
+
     [Test]
     public async Task An_invalid_subscription_gets_400_naming_every_field()
     {

@@ -17,6 +17,18 @@ public sealed class TopicsApiTests
     [OneTimeTearDown]
     public async Task StopHost() => await _host.DisposeAsync();
 
+    [TestCase("execution/f\u00fclls")]
+    [TestCase("execution/fills\r\nX-Injected: 1")]
+    [TestCase("execution fills")]
+    public async Task A_topic_name_a_url_or_header_cannot_carry_gets_400_and_stores_nothing(string name)
+    {
+        using var response = await _host.Client.PostAsJsonAsync("/api/v1/topics", new { topic_name = $"{name}-{Guid.NewGuid():N}", data_type = "FILL_NOTIFICATION" });
+
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.BadRequest), await response.Content.ReadAsStringAsync());
+        var errors = (await response.Content.ReadFromJsonAsync<JsonObject>())!["errors"]!.AsObject();
+        Assert.That(errors.Select(kv => kv.Key), Is.EqualTo(new[] { "topic_name" }));
+    }
+
     [Test]
     public async Task A_topic_is_created_with_defaults_read_updated_listed_and_disabled()
     {

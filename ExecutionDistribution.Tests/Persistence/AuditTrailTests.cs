@@ -89,7 +89,8 @@ public sealed class AuditTrailTests
         }
 
         await using var c = await db.OpenAsync();
-        await Eventually.WaitUntilAsync(() => Count(c, order, "acknowledged") == 10, "10 acknowledged rows");
+        // Audit:Writers write batches in parallel, so the redelivered rows may land after the acknowledged ones.
+        await Eventually.WaitUntilAsync(() => Count(c, order, "acknowledged") == 10 && Count(c, order, "redelivered") == 10, "10 acknowledged and 10 redelivered rows");
         Assert.That(Count(c, order, "delivered"), Is.EqualTo(10));
         Assert.That(Count(c, order, "redelivered"), Is.EqualTo(10));
         Assert.That(c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = 'redelivered' AND retry_count = 1", new { order }), Is.EqualTo(10));

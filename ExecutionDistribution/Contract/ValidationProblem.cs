@@ -28,6 +28,43 @@ internal static class TextRules
     /// <summary>The problem's message.</summary>
     public const string NoNul = "must not contain the NUL character (\\u0000)";
 
+    /// <summary>The message of <see cref="IsPathSegmentText"/>'s problem.</summary>
+    public const string PathSegmentOnly = "may hold only ASCII letters, digits and - . _ ~ : @ ! $ & ' ( ) * + , ; = (it appears unescaped in URL paths and headers)";
+
+    /// <summary>The message of <see cref="IsPrintableAscii"/>'s problem.</summary>
+    public const string PrintableAsciiOnly = "may hold only printable ASCII characters, without spaces (it appears in URL paths and headers)";
+
+    /// <summary>
+    /// True when every character may stand unescaped in a URL path segment (RFC 3986 <c>pchar</c>
+    /// without percent-encoding): an id made of these reads the same in a route, a Location header and a log.
+    /// </summary>
+    public static bool IsPathSegmentText(ReadOnlySpan<char> value)
+    {
+        foreach (var c in value)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('-' or '.' or '_' or '~' or ':' or '@' or '!' or '$' or '&' or '\'' or '(' or ')' or '*' or '+' or ',' or ';' or '='))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>True when every character is printable ASCII other than the space (names such as <c>execution/fills/processed</c>).</summary>
+    public static bool IsPrintableAscii(ReadOnlySpan<char> value)
+    {
+        foreach (var c in value)
+        {
+            if (c is < '!' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>True when <paramref name="value"/> holds a NUL character.</summary>
     public static bool HasNul(string? value) => value is not null && value.Contains('\0', StringComparison.Ordinal);
 

@@ -57,6 +57,11 @@ public sealed record FilterSpec
         var types = new HashSet<ExecutionDataType>();
         for (var i = 0; i < DataTypes.Count; i++)
         {
+            if (IsNull(DataTypes[i], "data_types", i, problems))
+            {
+                continue;
+            }
+
             if (WireNames.TryParseDataType(DataTypes[i].Trim(), out var type))
             {
                 types.Add(type);
@@ -90,6 +95,18 @@ public sealed record FilterSpec
         };
     }
 
+    // JSON bodies and messages can carry null inside a list of strings, whatever the declared type says.
+    private static bool IsNull(string? text, string field, int index, List<ValidationProblem> problems)
+    {
+        if (text is not null)
+        {
+            return false;
+        }
+
+        problems.Add(new ValidationProblem($"{field}[{index}]", "must be a string, not null"));
+        return true;
+    }
+
     private static List<TopicPattern> Patterns(IReadOnlyList<string> texts, char separator, string field, List<ValidationProblem> problems)
     {
         var patterns = new List<TopicPattern>();
@@ -101,6 +118,11 @@ public sealed record FilterSpec
 
         for (var i = 0; i < texts.Count; i++)
         {
+            if (IsNull(texts[i], field, i, problems))
+            {
+                continue;
+            }
+
             if (TopicPattern.TryParse(texts[i].Trim(), separator, out var pattern, out var reason))
             {
                 patterns.Add(pattern!);
@@ -125,6 +147,11 @@ public sealed record FilterSpec
 
         for (var i = 0; i < texts.Count; i++)
         {
+            if (IsNull(texts[i], field, i, problems))
+            {
+                continue;
+            }
+
             var value = texts[i].Trim();
             if (value.Length is 0 or > ExecutionEventParser.MaxIdLength)
             {

@@ -19,10 +19,11 @@ public sealed record SubscriptionDefinition(
 /// <summary>The rules of a subscription definition, shared by every API that manages subscriptions.</summary>
 internal static class SubscriptionRules
 {
-    /// <summary>Checks a subscription id; a problem when it is not 1-100 characters.</summary>
+    /// <summary>Checks a subscription id; a problem when it is not 1-100 characters that a URL path segment takes unescaped.</summary>
     public static ValidationProblem? CheckId(string? id) =>
         string.IsNullOrEmpty(id) || id.Length > 100 ? new ValidationProblem("subscription_id", "must be 1 to 100 characters")
         : TextRules.HasNul(id) ? new ValidationProblem("subscription_id", TextRules.NoNul)
+        : !TextRules.IsPathSegmentText(id) ? new ValidationProblem("subscription_id", TextRules.PathSegmentOnly)
         : null;
 
     /// <summary>Builds the managed subscription, or returns every problem named by its field.</summary>
@@ -40,6 +41,14 @@ internal static class SubscriptionRules
         {
             problems.Add(new ValidationProblem("topic_name", "must be 1 to 200 characters (a topic or topic pattern)"));
         }
+        else if (TextRules.HasNul(d.TopicName))
+        {
+            problems.Add(new ValidationProblem("topic_name", TextRules.NoNul));
+        }
+        else if (!TextRules.IsPrintableAscii(d.TopicName))
+        {
+            problems.Add(new ValidationProblem("topic_name", TextRules.PrintableAsciiOnly));
+        }
 
         if (string.IsNullOrEmpty(d.SubscriberWorkflow) || d.SubscriberWorkflow.Length > 100)
         {
@@ -48,6 +57,10 @@ internal static class SubscriptionRules
         else if (TextRules.HasNul(d.SubscriberWorkflow))
         {
             problems.Add(new ValidationProblem("subscriber_workflow", TextRules.NoNul));
+        }
+        else if (!TextRules.IsPrintableAscii(d.SubscriberWorkflow))
+        {
+            problems.Add(new ValidationProblem("subscriber_workflow", TextRules.PrintableAsciiOnly));
         }
 
         if (d.Filter.Topics.Count > 0)

@@ -113,6 +113,10 @@ internal static partial class TopicsModule
         {
             errors["topic_name"] = [TextRules.NoNul];
         }
+        else if (body.TopicName is not null && !TextRules.IsPrintableAscii(body.TopicName))
+        {
+            errors["topic_name"] = [TextRules.PrintableAsciiOnly];
+        }
 
         if (string.IsNullOrEmpty(body.DataType) || !WireNames.TryParseDataType(body.DataType, out _))
         {
