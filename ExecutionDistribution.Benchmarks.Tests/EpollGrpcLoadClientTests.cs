@@ -3,17 +3,18 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using ExecutionDistribution.Benchmarks.Workloads;
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
+using ExecutionDistribution.Tests.Support;
+using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
-using ExecutionDistribution.Benchmarks.Workloads;
-using ExecutionDistribution.Grpc.V1;
-using ExecutionDistribution.Ingest;
-using ExecutionDistribution.Tests.Support;
-using Google.Protobuf;
 
 namespace ExecutionDistribution.Benchmarks.Tests;
 

@@ -2,6 +2,7 @@ using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Benchmarks.Workloads;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 
 namespace ExecutionDistribution.Benchmarks.Tests;
 

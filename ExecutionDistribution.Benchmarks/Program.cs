@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
 using ExecutionDistribution.Benchmarks.Workloads;
+using ExecutionDistribution.Ingest.Demo;
 
 // Workload runners by name (w1 ... w7, or all of them with `all`), the report, the serve modes of the
 // child processes; anything else goes to BenchmarkDotNet (e.g. --filter *RoutingIndex* or --list flat).
@@ -27,7 +28,7 @@ static int Dispatch(string[] args) => args.FirstOrDefault() switch
 // The first events of the standard stream (seed 42), one JSON envelope per line: what every workload sends.
 static int Sample(int count)
 {
-    var stream = new ExecutionDistribution.Ingest.SyntheticExecutionStream(42);
+    var stream = new ExecutionDistribution.Ingest.Demo.SyntheticExecutionStream(42);
     for (var i = 0; i < count; i++)
     {
         Console.WriteLine(System.Text.Encoding.UTF8.GetString(stream.Next().EnvelopeJson.Span));

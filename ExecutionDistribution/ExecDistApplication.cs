@@ -1,16 +1,17 @@
 using ExecutionDistribution.Audit;
-using ExecutionDistribution.Distribution;
-using ExecutionDistribution.Grpc;
+using ExecutionDistribution.Caching;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Http;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
-using ExecutionDistribution.Caching;
 using ExecutionDistribution.Rest;
+using ExecutionDistribution.Streaming.Grpc;
+using ExecutionDistribution.Streaming.WebSockets;
 using ExecutionDistribution.Subscriptions;
 using ExecutionDistribution.Topics;
-using ExecutionDistribution.WebSockets;
 
 namespace ExecutionDistribution;
 

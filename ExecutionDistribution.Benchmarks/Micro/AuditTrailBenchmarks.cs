@@ -1,8 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Persistence;
 using Microsoft.Extensions.Options;
 

@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 
 namespace ExecutionDistribution.Benchmarks.Micro;
 

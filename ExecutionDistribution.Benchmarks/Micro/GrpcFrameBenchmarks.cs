@@ -1,10 +1,11 @@
 using System.Buffers;
 using BenchmarkDotNet.Attributes;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
-using ExecutionDistribution.Grpc;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
+using ExecutionDistribution.Streaming.Grpc;
 using Google.Protobuf;
 
 namespace ExecutionDistribution.Benchmarks.Micro;
@@ -35,7 +36,7 @@ public class GrpcFrameBenchmarks
         for (var i = 0; i < Deliveries; i++)
         {
             var e = stream.Next();
-            _batch.Items[i] = new Distribution.Delivery(e, 1_000_000 + i);
+            _batch.Items[i] = new Core.Delivery(e, 1_000_000 + i);
             _ = DeliveryHead.Of(e);
         }
 

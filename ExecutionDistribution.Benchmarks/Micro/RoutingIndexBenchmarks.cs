@@ -1,8 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using ExecutionDistribution.Benchmarks.Workloads;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 
 namespace ExecutionDistribution.Benchmarks.Micro;
 

@@ -2,14 +2,15 @@ using System.Diagnostics;
 using System.Globalization;
 using Dapper;
 using ExecutionDistribution.Audit;
+using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Persistence;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
-using ExecutionDistribution.Benchmarks.Support;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 

@@ -3,8 +3,9 @@ using System.Globalization;
 using System.Threading.Channels;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
 using Confluent.Kafka;
+using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Kafka;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using ExecutionDistribution.Benchmarks.Support;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 

@@ -8,6 +8,7 @@ using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Kafka;
 using Grpc.Core;
 using Grpc.Net.Client;

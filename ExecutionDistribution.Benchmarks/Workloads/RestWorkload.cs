@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;

@@ -2,8 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using ExecutionDistribution.Benchmarks.Support;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 
 namespace ExecutionDistribution.Benchmarks.Workloads;
 

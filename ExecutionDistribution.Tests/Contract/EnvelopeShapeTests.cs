@@ -1,5 +1,6 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Contract;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Contract;

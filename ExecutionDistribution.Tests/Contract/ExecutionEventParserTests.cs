@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
 using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Contract;

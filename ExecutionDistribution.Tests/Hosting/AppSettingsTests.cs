@@ -1,11 +1,11 @@
 using System.Reflection;
-using ExecutionDistribution.Distribution;
-using ExecutionDistribution.Grpc;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
-using ExecutionDistribution.WebSockets;
+using ExecutionDistribution.Streaming.Grpc;
+using ExecutionDistribution.Streaming.WebSockets;
 using Microsoft.Extensions.Configuration;
 
 namespace ExecutionDistribution.Tests.Hosting;

@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using Dapper;
 using ExecutionDistribution.Grpc.V1;
-using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Streaming.Grpc;
 using ExecutionDistribution.Tests.Support;
 using Grpc.Net.Client;
 

@@ -1,5 +1,5 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Tests.Support;
 using Grpc.Net.Client;
@@ -38,7 +38,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         await feed.ProduceAsync(400);
         Assert.That(host.Core.Tail, Is.GreaterThan(0), "the log has dropped the first events");
 
-        var received = new List<ExecutionDistribution.Distribution.Delivery>();
+        var received = new List<ExecutionDistribution.Core.Delivery>();
         var lost = await ReadUntilAsync(subscriber, received, expected.Count);
         Assert.That(subscriber.Rereads, Is.GreaterThanOrEqualTo(1), "it re-read from Kafka");
 
@@ -67,7 +67,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         // Unread, they pass the one-second age limit and the log lets them go.
         await WaitUntilAsync(() => host.Core.Tail >= expected.Count, "all expired from the log");
 
-        var received = new List<ExecutionDistribution.Distribution.Delivery>();
+        var received = new List<ExecutionDistribution.Core.Delivery>();
         var lost = await ReadUntilAsync(subscriber, received, expected.Count);
 
         Assert.That(lost, Is.Zero, "nothing announced as lost");
@@ -119,7 +119,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
         using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
         var client = new ExecutionStream.ExecutionStreamClient(channel);
         using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
-        await using var call = new ExecutionDistribution.Tests.Grpc.MultiplexClient(client.StreamMultiplexed());
+        await using var call = new ExecutionDistribution.Tests.Streaming.Grpc.MultiplexClient(client.StreamMultiplexed());
         var fills = (await call.SubscribeAsync("fills", new StreamRequest { Filter = new Filter { DataTypes = { "FILL_NOTIFICATION" } } })).SubscriptionId;
         var all = (await call.SubscribeAsync("all", new StreamRequest { Filter = new Filter { Topics = { "#" } } })).SubscriptionId;
 
@@ -131,15 +131,15 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
 
         // Lost positions would leave a subscription short, and the read would time out.
         var received = new List<TaggedEvent>();
-        while (ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, all).Count < expectedAll.Count
-            || ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, fills).Count < expectedFills.Count)
+        while (ExecutionDistribution.Tests.Streaming.Grpc.MultiplexedCallTests.Stream(received, all).Count < expectedAll.Count
+            || ExecutionDistribution.Tests.Streaming.Grpc.MultiplexedCallTests.Stream(received, fills).Count < expectedFills.Count)
         {
             received.AddRange(await call.ReceiveEventsAsync(1));
         }
 
         foreach (var (id, expected) in new[] { (all, expectedAll), (fills, expectedFills) })
         {
-            AssertEachOnceInOrder(ExecutionDistribution.Tests.Grpc.MultiplexedCallTests.Stream(received, id), expected, id);
+            AssertEachOnceInOrder(ExecutionDistribution.Tests.Streaming.Grpc.MultiplexedCallTests.Stream(received, id), expected, id);
         }
     }
 
@@ -215,7 +215,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
     }
 
     // Reads until `received` holds `count` deliveries (60 s at most); returns the positions announced as lost meanwhile.
-    private static async Task<long> ReadUntilAsync(Subscriber subscriber, List<ExecutionDistribution.Distribution.Delivery> received, int count)
+    private static async Task<long> ReadUntilAsync(Subscriber subscriber, List<ExecutionDistribution.Core.Delivery> received, int count)
     {
         long lost = 0;
         var batch = new DeliveryBatch(32);

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Tests.Contract;
 using ExecutionDistribution.Tests.Support;
 

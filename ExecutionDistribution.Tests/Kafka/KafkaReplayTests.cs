@@ -1,10 +1,10 @@
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
-using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Streaming.Grpc;
+using ExecutionDistribution.Tests.Streaming.WebSockets;
 using ExecutionDistribution.Tests.Support;
-using ExecutionDistribution.Tests.WebSockets;
 using Grpc.Core;
 using Grpc.Net.Client;
 

@@ -1,10 +1,10 @@
 using Confluent.Kafka;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Kafka;
-using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Streaming.Grpc;
+using ExecutionDistribution.Tests.Streaming.WebSockets;
 using ExecutionDistribution.Tests.Support;
-using ExecutionDistribution.Tests.WebSockets;
 using Grpc.Net.Client;
 
 namespace ExecutionDistribution.Tests.Kafka;

@@ -1,11 +1,11 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Dapper;
-using Microsoft.Extensions.DependencyInjection;
 using ExecutionDistribution.Grpc.V1;
-using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Streaming.Grpc;
 using ExecutionDistribution.Tests.Support;
 using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace ExecutionDistribution.Tests.Persistence;
@@ -185,7 +185,7 @@ public sealed class DroppedAuditTests
         await using var db = new TestPostgres();
         await using var host = await ServiceHost.StartAsync([.. db.Settings(), "--WebSocket:BufferCapacity=256"]);
         var order = $"drop-{Guid.NewGuid():N}";
-        await using var stalled = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}&delivery_guarantee=at_most_once");
+        await using var stalled = await ExecutionDistribution.Tests.Streaming.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}&delivery_guarantee=at_most_once");
         var subscribed = await stalled.ReceiveAsync();
         var subscription = (string)subscribed["subscription_id"]!;
 

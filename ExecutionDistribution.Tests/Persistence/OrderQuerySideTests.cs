@@ -124,7 +124,7 @@ public sealed class OrderQuerySideTests
         await using (var host = await ServiceHost.StartAsync(db.Settings()))
         {
             // A stream watching the order: its snapshot holds the state stored by the earlier run.
-            await using (var client = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}"))
+            await using (var client = await ExecutionDistribution.Tests.Streaming.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}"))
             {
                 JsonObject snapshot;
                 do
@@ -141,7 +141,7 @@ public sealed class OrderQuerySideTests
             // A fill in this run adds to the earlier facts, in the projection (snapshots) and in PostgreSQL (lookups).
             host.Core.TryPublish(Fill(order, $"{order}-F2", 20m, 401m, 2));
             await StatusWhen(host, order, s => (decimal?)s["cum_qty"] == 50m);
-            await using var again = await ExecutionDistribution.Tests.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}");
+            await using var again = await ExecutionDistribution.Tests.Streaming.WebSockets.StreamClient.ConnectAsync(host, $"order_ids={order}");
             JsonObject next;
             do
             {

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Tests.Support;
 
 namespace ExecutionDistribution.Tests.Persistence;
@@ -107,7 +107,7 @@ public sealed class StoredTopicsAndSubscriptionsTests
             using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(host.GrpcAddress);
             using var call = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel)
                 .StreamExecution(new ExecutionDistribution.Grpc.V1.StreamRequest { SubscriptionId = id });
-            using var reader = new Tests.Grpc.MessageReader(call);
+            using var reader = new Tests.Streaming.Grpc.MessageReader(call);
             await reader.WaitForFirstAsync(host);
             host.Core.TryPublish(Events.Fill("O-persist", eventId: $"{id}-after"));
             var received = await reader.ReceiveDeliveriesAsync(1);

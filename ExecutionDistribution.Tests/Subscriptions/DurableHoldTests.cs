@@ -1,6 +1,6 @@
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
-using ExecutionDistribution.Tests.Grpc;
+using ExecutionDistribution.Tests.Streaming.Grpc;
 using ExecutionDistribution.Tests.Support;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;

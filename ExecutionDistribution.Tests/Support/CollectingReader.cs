@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 
 namespace ExecutionDistribution.Tests.Support;
 

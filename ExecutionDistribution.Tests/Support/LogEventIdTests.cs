@@ -9,7 +9,7 @@ public sealed class LogEventIdTests
 {
     private static readonly Dictionary<string, int> RangeByModule = new()
     {
-        ["Distribution"] = 1000,
+        ["Core"] = 1000,
         ["Ingest"] = 2000,
         ["Kafka"] = 3000,
         ["Orders"] = 4000,

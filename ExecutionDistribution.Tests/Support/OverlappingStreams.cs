@@ -1,4 +1,4 @@
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 
 namespace ExecutionDistribution.Tests.Support;
 

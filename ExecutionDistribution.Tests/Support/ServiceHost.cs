@@ -1,5 +1,5 @@
+using ExecutionDistribution.Core;
 using Microsoft.AspNetCore.Builder;
-using ExecutionDistribution.Distribution;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Persistence;
 using Microsoft.Extensions.Options;
 

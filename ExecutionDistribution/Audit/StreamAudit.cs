@@ -1,5 +1,5 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Subscriptions;
 
 namespace ExecutionDistribution.Audit;

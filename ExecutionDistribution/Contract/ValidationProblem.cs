@@ -1,3 +1,4 @@
+
 namespace ExecutionDistribution.Contract;
 
 /// <summary>One thing wrong with an input, named by its JSON path (<c>data.quantity</c>, <c>[2].routing.topic</c>).</summary>

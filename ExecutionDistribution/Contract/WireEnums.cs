@@ -1,3 +1,4 @@
+
 namespace ExecutionDistribution.Contract;
 
 /// <summary>The kind of execution data an event carries (the spec's <c>ExecutionDataType</c>).</summary>

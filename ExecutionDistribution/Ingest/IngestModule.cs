@@ -1,5 +1,6 @@
-using Microsoft.Extensions.Options;
 using ExecutionDistribution.Hosting;
+using ExecutionDistribution.Ingest.Demo;
+using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Ingest;
 

@@ -1,6 +1,6 @@
 using Confluent.Kafka;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Kafka;

@@ -1,8 +1,9 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
-using ExecutionDistribution.Ingest;
-using Microsoft.Extensions.Options;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
+using ExecutionDistribution.Ingest;
+using ExecutionDistribution.Ingest.Demo;
+using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Kafka;
 

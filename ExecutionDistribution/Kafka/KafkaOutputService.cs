@@ -1,7 +1,7 @@
 using System.Text;
 using Confluent.Kafka;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Kafka;

@@ -29,7 +29,7 @@ internal sealed class SafePointTracker
     /// <summary>
     /// Pops every safe prefix and returns the offsets to commit (next offset to read, per partition).
     /// Events at or after <paramref name="heldFrom"/> are not safe yet: a durable subscription or the
-    /// order store still needs them (<see cref="Distribution.IDurableHold"/>).
+    /// order store still needs them (<see cref="Core.IDurableHold"/>).
     /// </summary>
     public List<TopicPartitionOffset> TakeSafeOffsets(long heldFrom = long.MaxValue)
     {

@@ -1,3 +1,4 @@
+
 namespace ExecutionDistribution.Orders;
 
 /// <summary>

@@ -90,7 +90,7 @@ public sealed class OrderStateProjection
     }
 
     /// <summary>Applies a batch read from the core and records the position it reaches, atomically.</summary>
-    public void ApplyBatch(ReadOnlySpan<Distribution.Delivery> deliveries, long resumePosition)
+    public void ApplyBatch(ReadOnlySpan<Core.Delivery> deliveries, long resumePosition)
     {
         lock (_gate)
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Orders;
 

@@ -1,7 +1,7 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
-using Microsoft.Extensions.Options;
+using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Orders;
 

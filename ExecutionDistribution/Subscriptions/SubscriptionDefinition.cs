@@ -1,5 +1,5 @@
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 
 namespace ExecutionDistribution.Subscriptions;
 

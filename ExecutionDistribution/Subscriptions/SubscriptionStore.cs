@@ -1,5 +1,5 @@
 using System.Text.Json;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
 
 namespace ExecutionDistribution.Subscriptions;
 

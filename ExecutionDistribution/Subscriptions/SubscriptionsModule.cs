@@ -1,3 +1,4 @@
+
 namespace ExecutionDistribution.Subscriptions;
 
 /// <summary>
@@ -14,7 +15,7 @@ internal static partial class SubscriptionsModule
     public static WebApplicationBuilder AddSubscriptionsModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<SubscriptionRegistry>();
-        builder.Services.AddSingleton<Distribution.IDurableHold>(sp => sp.GetRequiredService<SubscriptionRegistry>());
+        builder.Services.AddSingleton<Core.IDurableHold>(sp => sp.GetRequiredService<SubscriptionRegistry>());
         builder.Services.AddHostedService<SubscriptionPositions>();
         return builder;
     }

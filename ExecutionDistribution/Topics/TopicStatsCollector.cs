@@ -2,7 +2,8 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using ExecutionDistribution.Caching;
 using ExecutionDistribution.Contract;
-using ExecutionDistribution.Distribution;
+using ExecutionDistribution.Core;
+using ExecutionDistribution.Hosting;
 
 namespace ExecutionDistribution.Topics;
 

@@ -1,0 +1,61 @@
+using ExecutionDistribution.Hosting;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+
+namespace ExecutionDistribution.Core;
+
+/// <summary>Registers the dispatch core and its lifetime; maps its stats endpoint.</summary>
+internal static class DistributionModule
+{
+    /// <summary>How long a stopping host lets the dispatcher deliver what it already accepted.</summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    public static WebApplicationBuilder AddDistributionModule(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddValidatedOptions<DistributionOptions, DistributionOptionsValidator>(builder.Configuration, DistributionOptions.SectionName);
+        builder.Services.AddSingleton(sp => new FanOutDispatcher(
+            sp.GetRequiredService<IOptions<DistributionOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<FanOutDispatcher>>()));
+        builder.Services.AddSingleton<IExecutionIngest>(sp => sp.GetRequiredService<FanOutDispatcher>());
+        builder.Services.AddHostedService<DispatcherLifetime>();
+        builder.Services.AddHealthChecks().AddCheck<DispatcherHealthCheck>("dispatcher");
+        return builder;
+    }
+
+    public static IEndpointRouteBuilder MapDistributionApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/v1/distribution/stats", (FanOutDispatcher core) => TypedResults.Ok(core.GetStats())).WithTags("Distribution");
+        return app;
+    }
+
+    /// <summary>Starts the dispatcher with the host and stops it in phases (drain, then close subscribers).</summary>
+    private sealed class DispatcherLifetime(FanOutDispatcher core) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            core.Start();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => core.StopAsync(DrainTimeout);
+    }
+
+    /// <summary>Unhealthy when the ingest queue is full (the service cannot keep up).</summary>
+    private sealed class DispatcherHealthCheck(FanOutDispatcher core, IOptions<DistributionOptions> options) : IHealthCheck
+    {
+        public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var stats = core.GetStats();
+            var data = new Dictionary<string, object>
+            {
+                ["ingested"] = stats.Ingested,
+                ["subscribers"] = stats.Subscribers,
+                ["ingest_queue_depth"] = stats.IngestQueueDepth,
+            };
+            return Task.FromResult(stats.IngestQueueDepth >= options.Value.IngestQueueCapacity
+                ? HealthCheckResult.Degraded("ingest queue is full", data: data)
+                : HealthCheckResult.Healthy(data: data));
+        }
+    }
+}

@@ -1,0 +1,958 @@
+using System.Collections.Concurrent;
+using ExecutionDistribution.Contract;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace ExecutionDistribution.Core;
+
+/// <summary>The seam every ingest path (Kafka, REST, the demo feed) publishes through.</summary>
+public interface IExecutionIngest
+{
+    /// <summary>Hands an event to the dispatch core if the ingest queue has room; never blocks.</summary>
+    bool TryPublish(ExecutionEvent e);
+
+    /// <summary>
+    /// Like <see cref="TryPublish(ExecutionEvent)"/> but leaves the dispatcher asleep: a producer that has a
+    /// batch at hand publishes it all, then calls <see cref="WakeDispatcher"/> once (one wake-up per batch).
+    /// </summary>
+    bool TryPublishWithoutWake(ExecutionEvent e);
+
+    /// <summary>Wakes the dispatcher if it is asleep.</summary>
+    void WakeDispatcher();
+
+    /// <summary>Hands an event to the dispatch core, waiting while the ingest queue is full (back-pressure).</summary>
+    ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// The dispatch core: one dedicated thread takes events from the bounded ingest queue in batches,
+/// appends each to the retained log (which stamps its position), resolves its subscribers through the
+/// current <see cref="RoutingIndex"/> and appends the position to each subscriber's ring, then wakes
+/// each touched subscriber once for the whole batch.
+/// </summary>
+/// <remarks>
+/// <para>Nothing on this path blocks, locks or allocates: the ingest queue is a lock-free ring
+/// (<see cref="BoundedRing{T}"/>, a compare-and-swap per event on each side) and the only queue
+/// producers wait on (a full one is back-pressure to Kafka or a 503 to REST), subscriber rings never
+/// make the dispatcher wait (see <see cref="Subscriber"/> for the overflow policies), and subscriber
+/// changes arrive through a lock-free queue that the dispatcher applies to its index between batches
+/// (each costs the entries of that subscriber's filter, not a rebuild).</para>
+/// <para>Ordering: one thread assigns positions and fills every ring in position order, so events of one
+/// order reach every subscriber in ingest order.</para>
+/// </remarks>
+public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
+{
+    private readonly DistributionOptions _options;
+    private readonly ILogger _logger;
+    private readonly BoundedRing<ExecutionEvent> _ingest;
+
+    // Producers wait for room (PublishAsync) on this, completed and replaced after each batch the
+    // dispatcher takes while any waits; null while none does.
+    private TaskCompletionSource? _room;
+    private int _roomWaiters;
+
+    // Stopping: 1 once no event is accepted any more. Publishers count themselves in around their
+    // enqueue, so the dispatcher ends only after every event accepted before the stop (see Run).
+    private int _completed;
+    private int _publishing;
+    private readonly RetainedLog _log;
+    private readonly ConcurrentQueue<Subscriber> _rejoins = new();
+    private readonly ConcurrentQueue<(Subscriber Subscriber, long Position)> _fellBehind = new();
+    private readonly Lock _registrationGate = new();
+    private readonly Dictionary<string, Subscriber> _subscribers = new(StringComparer.Ordinal);
+    private readonly ManualResetEventSlim _wake = new(false, spinCount: 100);
+    private readonly TimeProvider _time;
+
+    // Subscribes and unsubscribes, in the order they were made, for the dispatcher to apply to its index.
+    private readonly ConcurrentQueue<(Subscriber Subscriber, bool Attach)> _registrations = new();
+
+    // The dispatcher thread's own: it routes with it and applies the registrations to it between batches.
+    private RoutingIndex _index = new();
+    private int _indexed;
+    private int _changesSinceBuild;
+
+    // A fresh index of the members being built on the thread pool, and the changes applied since its snapshot.
+    private Task<RoutingIndex>? _rebuild;
+    private List<(Subscriber Subscriber, bool Attach)>? _sinceSnapshot;
+    private Subscriber[] _touched = new Subscriber[256];
+    private int _touchedCount;
+    private long _batchStamp;
+    private int _sleeping;
+    private Thread? _thread;
+    private long _ingested;
+    private long _routedHead;
+    private long _routed;
+    private long _rejected;
+    private int _nextOrdinal;
+    private DeliveryLoop[]? _loops;
+
+    // Subscribers whose ring has grown (dispatcher thread only; see ShrinkQuietRings).
+    private readonly List<Subscriber> _grownRings = [];
+
+    // Bytes of rings grown beyond their initial size, and growths refused for want of budget
+    // (dispatcher-written: it alone grows and shrinks rings; read by GetStats).
+    private long _ringGrowthBytes;
+    private long _ringGrowthsRefused;
+    private long _nextRingSweep;
+
+    /// <summary>Creates the core; call <see cref="Start"/> to begin dispatching.</summary>
+    public FanOutDispatcher(DistributionOptions options, TimeProvider time, ILogger<FanOutDispatcher>? logger = null)
+    {
+        _options = options;
+        _time = time;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
+        _ingest = new BoundedRing<ExecutionEvent>(options.IngestQueueCapacity);
+        LogEpoch = Guid.NewGuid();
+        if (options.SourceIndexCapacity > 0)
+        {
+            SourceIndex.DeleteOldRuns(options.SourceIndexDirectory, options.SourceIndexRuns - 1);
+            try
+            {
+                Sources = SourceIndex.Create(options.SourceIndexCapacity, LogEpoch, options.SourceIndexDirectory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException(
+                    $"{DistributionOptions.SectionName}:{nameof(DistributionOptions.SourceIndexDirectory)} '{options.SourceIndexDirectory}' cannot hold this run's source index: {ex.Message}", ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Identifies this process's log: positions restart at 0 with every start, so resume tokens carry
+    /// the epoch and a token from another epoch is recognised instead of misread.
+    /// </summary>
+    public Guid LogEpoch { get; }
+
+    /// <summary>The next position to be assigned.</summary>
+    public long Head => _log.Head;
+
+    /// <summary>The oldest position still retained.</summary>
+    public long Tail => _log.Tail;
+
+    /// <summary>
+    /// Every position below this has been offered to every matching subscriber (published after each
+    /// dispatch batch, before the readers are woken).
+    /// </summary>
+    public long RoutedHead => Volatile.Read(ref _routedHead);
+
+    internal RetainedLog Log => _log;
+
+    /// <summary>The Kafka source of each position, beyond the retained log (null when turned off).</summary>
+    internal SourceIndex? Sources { get; }
+
+    /// <summary>True for this run and for an earlier run whose source index is kept: its tokens can be served.</summary>
+    public bool KnowsRun(Guid epoch) =>
+        epoch == LogEpoch || (_options.SourceIndexCapacity > 0 && SourceIndex.Exists(_options.SourceIndexDirectory, epoch));
+
+    /// <summary>The source index an earlier run left in <c>Distribution:SourceIndexDirectory</c>, or null; the caller disposes it.</summary>
+    internal SourceIndex? OpenEarlierSources(Guid epoch) =>
+        epoch == LogEpoch || _options.SourceIndexCapacity == 0 ? null : SourceIndex.OpenEarlier(_options.SourceIndexDirectory, epoch);
+
+    /// <summary>
+    /// Told on the dispatcher thread of each event an at_most_once subscriber drops (the audit records
+    /// it). It must not block: it only enqueues.
+    /// </summary>
+    public IDropObserver? DropObserver { get; set; }
+
+    /// <summary>
+    /// Where an at_least_once subscriber that fell behind the retained log re-reads what the log no
+    /// longer holds (the Kafka module's <see cref="IEventReplay"/>); without it those positions are
+    /// announced as lost. Set once at start.
+    /// </summary>
+    public IEventReplay? Replay { get; private set; }
+
+    /// <summary>Lets at_least_once subscribers re-read from <paramref name="replay"/> what the retained log no longer holds.</summary>
+    public void UseReplay(IEventReplay replay) => Replay = replay;
+
+    internal TimeProvider Time => _time;
+
+    internal ILogger Logger => _logger;
+
+    /// <summary>Starts the dispatcher thread. Idempotent.</summary>
+    public void Start()
+    {
+        lock (_registrationGate)
+        {
+            if (_thread is not null)
+            {
+                return;
+            }
+
+            _thread = new Thread(Run) { IsBackground = true, Name = "execdist-dispatcher", Priority = ThreadPriority.AboveNormal };
+            _thread.Start();
+        }
+
+        DistributionLog.DispatcherStarted(_logger, _options.IngestQueueCapacity, _log.Capacity, _options.SubscriberBufferCapacity);
+    }
+
+    /// <inheritdoc />
+    public bool TryPublish(ExecutionEvent e)
+    {
+        if (!TryPublishWithoutWake(e))
+        {
+            return false;
+        }
+
+        WakeDispatcher();
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryPublishWithoutWake(ExecutionEvent e)
+    {
+        Stamp(e);
+        if (TryEnqueue(e) != Enqueued.Yes)
+        {
+            Interlocked.Increment(ref _rejected);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidOperationException">The core is stopping.</exception>
+    public async ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken)
+    {
+        Stamp(e);
+        var outcome = TryEnqueue(e);
+        while (outcome == Enqueued.Full)
+        {
+            outcome = await WaitForRoomAsync(e, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (outcome == Enqueued.Stopping)
+        {
+            throw new InvalidOperationException("the dispatch core is stopping and accepts no more events");
+        }
+
+        WakeDispatcher();
+    }
+
+    // Full: wait until the dispatcher has taken a batch, then try again. The waiter is counted in before
+    // its last try, so either that try finds room or the dispatcher, which has a full queue to take
+    // from, sees the waiter after its next batch and completes the task (ReleaseRoomWaiters).
+    private async ValueTask<Enqueued> WaitForRoomAsync(ExecutionEvent e, CancellationToken cancellationToken)
+    {
+        WakeDispatcher();
+        Interlocked.Increment(ref _roomWaiters);
+        try
+        {
+            var room = RoomTask();
+            var outcome = TryEnqueue(e);
+            if (outcome != Enqueued.Full)
+            {
+                return outcome;
+            }
+
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return TryEnqueue(e);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _roomWaiters);
+        }
+    }
+
+    private enum Enqueued
+    {
+        Yes,
+        Full,
+        Stopping,
+    }
+
+    private Enqueued TryEnqueue(ExecutionEvent e)
+    {
+        // Counted in before the stop flag is read: a stop either is seen here or waits for this enqueue (Run).
+        Interlocked.Increment(ref _publishing);
+        try
+        {
+            if (Volatile.Read(ref _completed) == 1)
+            {
+                return Enqueued.Stopping;
+            }
+
+            return _ingest.TryEnqueue(e) ? Enqueued.Yes : Enqueued.Full;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _publishing);
+        }
+    }
+
+    // The task a producer waiting for room awaits: the current one, or a new one if none is out.
+    private Task RoomTask()
+    {
+        var current = Volatile.Read(ref _room);
+        if (current is not null)
+        {
+            return current.Task;
+        }
+
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return (Interlocked.CompareExchange(ref _room, created, null) ?? created).Task;
+    }
+
+    // Dispatcher, after taking a batch: producers waiting for room try again.
+    private void ReleaseRoomWaiters()
+    {
+        // A full fence between taking the batch (freeing slots) and reading the waiters: a producer
+        // counts itself in, then tries again, so one of the two sides sees the other.
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _roomWaiters) > 0 && Interlocked.Exchange(ref _room, null) is { } room)
+        {
+            room.TrySetResult();
+        }
+    }
+
+    // No more events accepted; the dispatcher drains what was.
+    private void Complete()
+    {
+        Interlocked.Exchange(ref _completed, 1);
+        Interlocked.Exchange(ref _room, null)?.TrySetResult(); // waiting producers see the stop
+        _wake.Set();
+    }
+
+    /// <summary>
+    /// Attaches a subscriber. It receives matching events from <paramref name="startPosition"/>
+    /// (default: the current head, i.e. from now on) with sequence numbers continuing after
+    /// <paramref name="initialSequence"/>. Never blocks dispatch.
+    /// </summary>
+    /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
+    public Subscriber Subscribe(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        long? startPosition = null,
+        long initialSequence = 0,
+        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler: null);
+
+    /// <summary>
+    /// Attaches a push-mode subscriber: its deliveries are handed to <paramref name="handler"/> on one
+    /// of the core's delivery loop threads (chosen by subscription order), with no task per subscriber.
+    /// </summary>
+    /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
+    public Subscriber Subscribe(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        IDeliveryHandler handler,
+        long? startPosition = null,
+        long initialSequence = 0,
+        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler);
+
+    private Subscriber Attach(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        long? startPosition,
+        long initialSequence,
+        int? bufferCapacity,
+        IDeliveryHandler? handler)
+    {
+        Subscriber subscriber;
+        lock (_registrationGate)
+        {
+            if (_subscribers.ContainsKey(id))
+            {
+                throw new SubscriptionRejectedException(SubscriptionRejection.DuplicateId, $"subscriber '{id}' is already attached");
+            }
+
+            if (_subscribers.Count >= _options.MaxSubscribers)
+            {
+                throw new SubscriptionRejectedException(SubscriptionRejection.LimitReached,
+                    $"the service already has {_options.MaxSubscribers} subscribers (Distribution:MaxSubscribers)");
+            }
+
+            var head = _log.Head;
+            var start = startPosition ?? head;
+            var capacity = bufferCapacity ?? _options.SubscriberBufferCapacity;
+            var farBehind = head - start > Math.Max(1, capacity / 2);
+            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, farBehind)
+            {
+                Ordinal = _nextOrdinal++,
+            };
+            if (handler is not null)
+            {
+                var loops = _loops ??= CreateLoops();
+                subscriber.AttachHandler(handler, loops[subscriber.Ordinal % loops.Length]);
+            }
+
+            _subscribers.Add(id, subscriber);
+            _registrations.Enqueue((subscriber, true));
+        }
+
+        // After the registration is queued: the dispatcher applies registrations after taking rejoin
+        // requests, so the subscriber is in its index by the time it goes live (no event slips between).
+        // One that starts far behind catches up on its reader first and asks to rejoin when it is near
+        // the head.
+        if (subscriber.Mode == Subscriber.CatchingUp)
+        {
+            subscriber.Signal();
+        }
+        else
+        {
+            RequestRejoin(subscriber);
+        }
+        DistributionLog.SubscriberAttached(_logger, id, guarantee.Name());
+        return subscriber;
+    }
+
+    /// <summary>
+    /// Detaches and closes a subscriber: a pending wait completes with false, a push-mode handler
+    /// gets <see cref="IDeliveryHandler.OnClosed"/>. Idempotent.
+    /// </summary>
+    public void Unsubscribe(Subscriber subscriber)
+    {
+        Detach(subscriber);
+        subscriber.Close();
+        DistributionLog.SubscriberDetached(_logger, subscriber.Id, subscriber.Delivered, subscriber.Dropped, subscriber.CatchUps);
+    }
+
+    /// <summary>
+    /// Removes a subscriber from the index: the dispatcher stops offering it events from its next batch
+    /// on (a batch under way may still offer it some, which a closed subscriber ignores).
+    /// </summary>
+    internal void Detach(Subscriber subscriber)
+    {
+        lock (_registrationGate)
+        {
+            if (!_subscribers.TryGetValue(subscriber.Id, out var current) || !ReferenceEquals(current, subscriber))
+            {
+                return;
+            }
+
+            _subscribers.Remove(subscriber.Id);
+            _registrations.Enqueue((subscriber, false));
+        }
+
+        WakeDispatcher();
+    }
+
+    private DeliveryLoop[] CreateLoops()
+    {
+        var loops = new DeliveryLoop[Math.Max(1, _options.DeliveryThreads)];
+        for (var i = 0; i < loops.Length; i++)
+        {
+            loops[i] = new DeliveryLoop(i, _options.MaxSubscribers, _options.ReadBatchSize, _logger);
+        }
+
+        return loops;
+    }
+
+    /// <summary>The event at a position, if still retained.</summary>
+    public bool TryGetRetained(long position, out ExecutionEvent e) => _log.TryGet(position, out e);
+
+    /// <summary>Can a stream resume exactly from <paramref name="token"/>?</summary>
+    public ResumeCheck CheckResume(ResumeToken token)
+    {
+        if (token.Epoch != LogEpoch)
+        {
+            return ResumeCheck.OtherEpoch;
+        }
+
+        if (token.Position > _log.Head)
+        {
+            return ResumeCheck.Invalid;
+        }
+
+        return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
+    }
+
+    /// <summary>A snapshot of the core's counters.</summary>
+    public DistributionStats GetStats()
+    {
+        long catchingUp = 0, dropped = 0, delivered = 0, rereads = 0;
+        int attached;
+        lock (_registrationGate)
+        {
+            attached = _subscribers.Count;
+            foreach (var s in _subscribers.Values)
+            {
+                delivered += s.Delivered;
+                dropped += s.Dropped;
+                rereads += s.Rereads;
+                if (s.IsCatchingUp)
+                {
+                    catchingUp++;
+                }
+            }
+        }
+
+        return new DistributionStats(
+            Volatile.Read(ref _ingested),
+            Volatile.Read(ref _routed),
+            delivered,
+            dropped,
+            Volatile.Read(ref _rejected),
+            attached,
+            catchingUp,
+            _log.Head,
+            _log.Tail,
+            _log.Capacity,
+            _ingest.Count,
+            LogEpoch,
+            rereads,
+            Volatile.Read(ref _ringGrowthBytes),
+            Volatile.Read(ref _ringGrowthsRefused));
+    }
+
+    /// <summary>
+    /// Phased stop: refuse new events, let the dispatcher drain what was accepted (up to
+    /// <paramref name="drainTimeout"/>), then close every subscriber so their readers finish.
+    /// </summary>
+    public Task StopAsync(TimeSpan drainTimeout)
+    {
+        Complete();
+        var thread = _thread;
+        return Task.Run(() =>
+        {
+            if (thread is not null && !thread.Join(drainTimeout))
+            {
+                DistributionLog.DrainTimedOut(_logger, _ingest.Count);
+            }
+
+            CloseAllSubscribers();
+            DistributionLog.DispatcherStopped(_logger, Volatile.Read(ref _ingested), Volatile.Read(ref _routed));
+        });
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Complete();
+        var stopped = _thread?.Join(TimeSpan.FromSeconds(5)) ?? true;
+        CloseAllSubscribers();
+        _wake.Dispose();
+
+        // Unmapped only once the dispatcher, its only writer, has ended.
+        if (stopped)
+        {
+            Sources?.Dispose();
+        }
+    }
+
+    // Closes every subscriber (readers see false, handlers get OnClosed), then stops the delivery loops.
+    private void CloseAllSubscribers()
+    {
+        Subscriber[] all;
+        lock (_registrationGate)
+        {
+            all = [.. _subscribers.Values];
+        }
+
+        foreach (var s in all)
+        {
+            s.Close();
+        }
+
+        DisposeLoopsWhenIdle(all);
+    }
+
+    // Give push-mode handlers their OnClosed (bounded wait), then stop the loop threads.
+    private void DisposeLoopsWhenIdle(Subscriber[] closed)
+    {
+        var loops = Interlocked.Exchange(ref _loops, null);
+        if (loops is null)
+        {
+            return;
+        }
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
+        while (DateTime.UtcNow < deadline && Array.Exists(closed, s => s.IsPushMode && !s.ClosedNotified))
+        {
+            Thread.Sleep(1);
+        }
+
+        foreach (var loop in loops)
+        {
+            loop.Dispose();
+        }
+    }
+
+    /// <summary>Dispatcher thread: a matching subscriber takes the position (or applies its overflow policy).</summary>
+    internal void Deliver(Subscriber s, long position)
+    {
+        if (!s.Offer(position))
+        {
+            return;
+        }
+
+        _routed++;
+        if (s.TouchedStamp != _batchStamp)
+        {
+            s.TouchedStamp = _batchStamp;
+            if (_touchedCount == _touched.Length)
+            {
+                Array.Resize(ref _touched, _touched.Length * 2);
+            }
+
+            _touched[_touchedCount++] = s;
+        }
+    }
+
+    /// <summary>Subscribers in the dispatcher's routing index (registrations it has applied).</summary>
+    internal int IndexedSubscribers => Volatile.Read(ref _indexed);
+
+    /// <summary>A live subscriber's reader found a position of its ring gone from the log (see <see cref="Subscriber.FallBehind"/>).</summary>
+    internal void RequestCatchUp(Subscriber s, long position)
+    {
+        _fellBehind.Enqueue((s, position));
+        WakeDispatcher();
+    }
+
+    /// <summary>A catching-up (or new) subscriber asks to be put on the live path.</summary>
+    internal void RequestRejoin(Subscriber s)
+    {
+        _rejoins.Enqueue(s);
+        WakeDispatcher();
+    }
+
+    private void Stamp(ExecutionEvent e)
+    {
+        if (e.IngestTimestamp == 0)
+        {
+            e.IngestTimestamp = _time.GetTimestamp();
+        }
+    }
+
+    /// <inheritdoc />
+    public void WakeDispatcher()
+    {
+        if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
+        {
+            _wake.Set();
+        }
+    }
+
+    private void Run()
+    {
+        var batch = new ExecutionEvent[Math.Max(1, _options.DispatchBatchSize)];
+        try
+        {
+            while (true)
+            {
+                var n = 0;
+                while (n < batch.Length && _ingest.TryDequeue(out var e))
+                {
+                    batch[n++] = e;
+                }
+
+                // Rejoins first, then the index: see Attach for why this order matters.
+                ProcessRejoins();
+                ApplyRegistrations();
+                if (n == 0)
+                {
+                    if (Drained())
+                    {
+                        return;
+                    }
+
+                    Sleep();
+                    if (_grownRings.Count > 0)
+                    {
+                        // Idle too: quiet rings go back (and closed subscribers' growth to the budget).
+                        ShrinkQuietRings();
+                    }
+
+                    continue;
+                }
+
+                ReleaseRoomWaiters();
+
+                var index = _index;
+                var sink = new DispatchSink(this);
+                _batchStamp++;
+                for (var i = 0; i < n; i++)
+                {
+                    var e = batch[i];
+                    batch[i] = null!;
+                    _log.Append(e);
+                    Sources?.Record(e.Position, e.Source);
+                    index.Route(e, ref sink);
+                }
+
+                Volatile.Write(ref _ingested, _ingested + n);
+                Volatile.Write(ref _routedHead, _log.Head);
+                for (var i = 0; i < _touchedCount; i++)
+                {
+                    _touched[i].Signal();
+                    _touched[i] = null!;
+                }
+
+                _touchedCount = 0;
+                _log.TrimExpired(n + 16);
+                if (_grownRings.Count > 0)
+                {
+                    ShrinkQuietRings();
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // A bug here would silently stop all distribution: make it loud.
+            DistributionLog.DispatcherFailed(_logger, ex);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A grown ring is given back once it is empty and has not grown for this long: long enough that a
+    /// subscriber behind again and again (bursts, a saturated core) keeps its ring instead of
+    /// allocating it anew each time (a second here was 0.1-0.3 bytes per event in W1).
+    /// </summary>
+    private static readonly TimeSpan RingQuiet = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Dispatcher thread: takes <paramref name="bytes"/> of the subscribers' buffer budget for a ring
+    /// about to grow; false (counted) when that would exceed <see cref="DistributionOptions.SubscriberBufferBudgetBytes"/>.
+    /// </summary>
+    internal bool TryReserveRingGrowth(long bytes)
+    {
+        if (_ringGrowthBytes + bytes > _options.SubscriberBufferBudgetBytes)
+        {
+            Volatile.Write(ref _ringGrowthsRefused, _ringGrowthsRefused + 1);
+            return false;
+        }
+
+        Volatile.Write(ref _ringGrowthBytes, _ringGrowthBytes + bytes);
+        return true;
+    }
+
+    /// <summary>Dispatcher thread: a grown ring was given back (or its subscriber closed).</summary>
+    internal void ReleaseRingGrowth(long bytes) => Volatile.Write(ref _ringGrowthBytes, _ringGrowthBytes - bytes);
+
+    /// <summary>Dispatcher thread: <paramref name="s"/>'s ring grew past its initial size.</summary>
+    internal void RingGrown(Subscriber s) => _grownRings.Add(s);
+
+    /// <summary>The clock rings' growth is timed by (the core's <see cref="TimeProvider"/> timestamp).</summary>
+    internal long RingClock() => _time.GetTimestamp();
+
+    // A few times a second: rings that grew while their subscriber was behind go back to their
+    // initial size once drained and quiet, so memory follows the backlog, not its high-water mark.
+    private void ShrinkQuietRings()
+    {
+        var now = _time.GetTimestamp();
+        if (now < _nextRingSweep)
+        {
+            return;
+        }
+
+        var quiet = (long)(RingQuiet.TotalSeconds * _time.TimestampFrequency);
+        _nextRingSweep = now + (_time.TimestampFrequency / 4);
+        for (var i = _grownRings.Count - 1; i >= 0; i--)
+        {
+            if (_grownRings[i].TryShrink(now, quiet))
+            {
+                _grownRings.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>Fewest registrations between two builds of the index (see <see cref="ApplyRegistrations"/>).</summary>
+    private const int MinChangesBeforeRebuild = 64;
+
+    // Changed piece by piece, the index's buckets end up scattered over the heap. Once the changes
+    // reach its size, a fresh index of the same members is built in one go on the thread pool (a few
+    // ms per 1,000 subscribers, which the dispatcher does not wait for); the changes made meanwhile are
+    // applied to it too, and it takes over at the next pass here. Amortised constant time per change.
+    private void ApplyRegistrations()
+    {
+        if (_registrations.IsEmpty && _rebuild is null)
+        {
+            return;
+        }
+
+        while (_registrations.TryDequeue(out var change))
+        {
+            Apply(_index, change);
+            _sinceSnapshot?.Add(change);
+            _changesSinceBuild++;
+        }
+
+        if (_rebuild is { IsCompleted: true } built)
+        {
+            if (built.IsCompletedSuccessfully)
+            {
+                var fresh = built.Result;
+                foreach (var change in _sinceSnapshot!)
+                {
+                    Apply(fresh, change);
+                }
+
+                _index = fresh;
+            }
+            else
+            {
+                DistributionLog.IndexBuildFailed(_logger, built.Exception!.GetBaseException());
+            }
+
+            (_rebuild, _sinceSnapshot) = (null, null);
+        }
+        else if (_rebuild is null && _changesSinceBuild >= Math.Max(MinChangesBeforeRebuild, _index.Count))
+        {
+            var members = _index.Members.ToArray();
+            (_sinceSnapshot, _changesSinceBuild) = ([], 0);
+            _rebuild = Task.Run(() => new RoutingIndex(members));
+
+            // Woken once it has completed, so the dispatcher does not sleep with a finished build (see Sleep).
+            _rebuild.ContinueWith(static (_, core) => ((FanOutDispatcher)core!).WakeDispatcher(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        Volatile.Write(ref _indexed, _index.Count);
+    }
+
+    private static void Apply(RoutingIndex index, (Subscriber Subscriber, bool Attach) change)
+    {
+        if (change.Attach)
+        {
+            index.Add(change.Subscriber);
+        }
+        else
+        {
+            index.Remove(change.Subscriber);
+        }
+    }
+
+    private void ProcessRejoins()
+    {
+        if (_rejoins.IsEmpty && _fellBehind.IsEmpty)
+        {
+            return;
+        }
+
+        while (_fellBehind.TryDequeue(out var behind))
+        {
+            behind.Subscriber.FallBehind(behind.Position);
+        }
+
+        var head = _log.Head;
+        while (_rejoins.TryDequeue(out var s))
+        {
+            s.CompleteRejoin(head);
+        }
+    }
+
+    // Stopped, no publisher between its stop check and its enqueue, and nothing left: every accepted
+    // event has been dispatched. (A publisher counts itself in before it reads the stop flag, and
+    // out after its enqueue, so one this misses saw the stop and accepted nothing.)
+    private bool Drained() =>
+        Volatile.Read(ref _completed) == 1 && Volatile.Read(ref _publishing) == 0 && _ingest.Count == 0;
+
+    private void Sleep()
+    {
+        _wake.Reset();
+        Interlocked.Exchange(ref _sleeping, 1);
+        if (_ingest.Count > 0 || !_rejoins.IsEmpty || !_fellBehind.IsEmpty || !_registrations.IsEmpty || _rebuild is { IsCompleted: true }
+            || Volatile.Read(ref _completed) == 1)
+        {
+            Volatile.Write(ref _sleeping, 0);
+            return;
+        }
+
+        // Wake at least once a second to trim events past the retention age while idle.
+        _wake.Wait(TimeSpan.FromSeconds(1));
+        Volatile.Write(ref _sleeping, 0);
+        _log.TrimExpired(4096);
+    }
+}
+
+/// <summary>Routes matches of the dispatcher thread into subscriber rings.</summary>
+internal readonly struct DispatchSink(FanOutDispatcher dispatcher) : IRouteSink
+{
+    public void Deliver(Subscriber subscriber, long position) => dispatcher.Deliver(subscriber, position);
+}
+
+/// <summary>Counters of the dispatch core.</summary>
+/// <param name="Ingested">Events appended to the log.</param>
+/// <param name="Routed">Deliveries offered to subscribers (including ones that overflowed).</param>
+/// <param name="Delivered">Deliveries read by subscribers currently attached.</param>
+/// <param name="Dropped">at_most_once deliveries dropped, for subscribers currently attached.</param>
+/// <param name="RejectedFull">TryPublish calls refused because the ingest queue was full.</param>
+/// <param name="Subscribers">Attached subscribers.</param>
+/// <param name="CatchingUp">Subscribers currently reading from the log instead of the live path.</param>
+/// <param name="LogHead">Next position.</param>
+/// <param name="LogTail">Oldest retained position.</param>
+/// <param name="LogCapacity">Retained log slots.</param>
+/// <param name="IngestQueueDepth">Events waiting for the dispatcher.</param>
+/// <param name="LogEpoch">This process's log epoch.</param>
+/// <param name="Rereads">Times the attached at_least_once subscribers fell behind the retained log and re-read from Kafka.</param>
+/// <param name="BufferBytesGrown">Bytes of subscriber rings beyond their initial 8 KB each (counted against <see cref="DistributionOptions.SubscriberBufferBudgetBytes"/>).</param>
+/// <param name="BufferGrowthsRefused">Times a full ring was not grown because the budget was spent (its overflow policy applied instead).</param>
+public sealed record DistributionStats(
+    long Ingested,
+    long Routed,
+    long Delivered,
+    long Dropped,
+    long RejectedFull,
+    int Subscribers,
+    long CatchingUp,
+    long LogHead,
+    long LogTail,
+    int LogCapacity,
+    int IngestQueueDepth,
+    Guid LogEpoch,
+    long Rereads = 0,
+    long BufferBytesGrown = 0,
+    long BufferGrowthsRefused = 0);
+
+/// <summary>Why a subscription was refused.</summary>
+public enum SubscriptionRejection
+{
+    /// <summary>A subscriber with that id is already attached.</summary>
+    DuplicateId,
+    /// <summary>The service's subscriber limit is reached.</summary>
+    LimitReached,
+}
+
+/// <summary>Thrown when the core refuses a subscriber; transports map it to their error (ResourceExhausted, 1008, 409/429).</summary>
+public sealed class SubscriptionRejectedException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(SubscriptionRejection reason, string message)
+        : base(message) => Reason = reason;
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    public SubscriptionRejectedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>Why.</summary>
+    public SubscriptionRejection Reason { get; }
+}
+
+/// <summary>Told of every event dropped for an at_most_once subscriber, on the dispatcher thread; must not block.</summary>
+public interface IDropObserver
+{
+    /// <summary><paramref name="e"/> was dropped for <paramref name="subscriber"/>.</summary>
+    void Dropped(Subscriber subscriber, ExecutionEvent e);
+}
+
+/// <summary>
+/// A part that needs events kept in Kafka until it is done with them: the Kafka ingest commits a
+/// record's offset only once its event's position is below every part's <see cref="SafeBefore"/>.
+/// </summary>
+public interface IDurableHold
+{
+    /// <summary>
+    /// Every event before this position of the current run (log epoch <paramref name="epoch"/>, oldest
+    /// retained position <paramref name="tail"/>) is done with, as far as this part is concerned;
+    /// <see cref="long.MaxValue"/> when it holds nothing.
+    /// </summary>
+    long SafeBefore(Guid epoch, long tail);
+}

@@ -1,0 +1,1092 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+using ExecutionDistribution.Contract;
+
+namespace ExecutionDistribution.Core;
+
+/// <summary>
+/// One subscriber of the dispatch core: a bounded single-producer/single-consumer ring of log
+/// positions fed by the dispatcher thread, read by exactly one reader (a transport's send loop).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Modes: <b>live</b> (the dispatcher appends matching positions to the ring), <b>catching up</b>
+/// (the ring overflowed or the subscriber resumed from an old position: the reader scans the retained
+/// log itself with <see cref="SubscriptionFilter.Matches(ExecutionEvent)"/>), <b>rejoin pending</b>
+/// (the reader is near the head and asked the dispatcher to put it back on the live path; the
+/// dispatcher delivers the last few positions and flips it to live, so the seam has no gap and no
+/// repeat) and <b>closed</b>.
+/// </para>
+/// <para>
+/// Overflow policy: at_most_once drops the event, counts it and announces the count in the next
+/// batch; at_least_once leaves the live path and catches up from the log without loss. Either way the
+/// dispatcher never waits. The reader is woken at most once per dispatch batch, through the thread
+/// pool, without allocating (the subscriber is its own <see cref="IThreadPoolWorkItem"/>).
+/// </para>
+/// <para>
+/// Behind the log: an at_least_once subscriber that reaches a position the retained log no longer
+/// holds (catching up below its tail, or a ring entry whose event it dropped) re-reads from Kafka
+/// (<see cref="FanOutDispatcher.Replay"/>, <see cref="Reread"/>) from there, with its sequence going
+/// on, then goes back to the log. Without Kafka, or for positions that cannot be re-read, they are
+/// announced as lost.
+/// </para>
+/// </remarks>
+public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
+{
+    internal const int Live = 0;
+    internal const int CatchingUp = 1;
+    internal const int RejoinPending = 2;
+    internal const int Closed = 3;
+
+    /// <summary>Positions a ring starts with (8 KB); it doubles when full, up to the buffer capacity.</summary>
+    internal const int InitialRingSize = 1_024;
+
+    // The ring of positions. The dispatcher (its only writer) replaces it with a larger copy when it
+    // fills (Grow) and with a small empty one once it has stayed drained (TryShrink); readers read the
+    // producer index first and the ring after it (see Grow for why that order suffices).
+    private long[] _ring;
+    private readonly int _maxRingSize;
+    private long _grownAt;
+    private long _ringGrowths;
+    private long _ringShrinks;
+    private readonly RetainedLog _log;
+    private readonly FanOutDispatcher _dispatcher;
+    private readonly int _rejoinThreshold;
+    private readonly DeferredOrders _deferredOrders;
+    private readonly ExecutionEvent[] _scratch;
+
+    // Producer (dispatcher thread) and consumer (reader) indices on separate cache lines.
+    private PaddedLong _producerIndex;
+    private PaddedLong _consumerIndex;
+    private long _cachedConsumerIndex;
+
+    private ManualResetValueTaskSourceCore<bool> _signal;
+    private int _waiting;
+    private int _mode;
+    private long _catchUpCursor;
+    private long _droppedPending;
+    private long _lostPending;
+    private long _sequence;
+    private long _handedOut;
+    private long _resumePosition;
+
+    // at_least_once, behind the retained log: re-reading from Kafka (reader-owned; Close disposes it).
+    private Reread? _reread;
+    private int _rereadResting;
+    private long _gapAt = -1;
+
+    private IDeliveryHandler? _handler;
+    private DeliveryLoop? _loop;
+    private SubscriberGroup? _group;
+    private bool _logOrder;
+    private int _scheduled;
+    private int _paused;
+
+    // Incremented by every ResumeDelivery, so a resume that lands while a turn is pausing is not lost.
+    private int _resumes;
+
+    // Most deliveries one read hands over (a push-mode handler's limit per call); no limit beyond the batch otherwise.
+    private int _readLimit = int.MaxValue;
+    private int _closedNotified;
+
+    private long _delivered;
+    private long _droppedTotal;
+    private long _lostTotal;
+    private long _catchUps;
+    private long _rereads;
+
+    internal Subscriber(
+        string id,
+        SubscriptionFilter filter,
+        DeliveryGuarantee guarantee,
+        int bufferCapacity,
+        int readBatchSize,
+        long startPosition,
+        long initialSequence,
+        RetainedLog log,
+        FanOutDispatcher dispatcher,
+        bool startCatchingUp = false)
+    {
+        Id = id;
+        Filter = filter;
+        Anchor = filter.Anchor;
+        Guarantee = guarantee;
+        var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(bufferCapacity, 2));
+        _maxRingSize = size;
+        _ring = NewRing(Math.Min(size, InitialRingSize));
+        _log = log;
+        _dispatcher = dispatcher;
+        _rejoinThreshold = Math.Max(1, size / 2);
+        _scratch = new ExecutionEvent[Math.Max(1, readBatchSize)];
+        _deferredOrders = new DeferredOrders(Math.Max(1, readBatchSize));
+        _catchUpCursor = startPosition;
+        _resumePosition = startPosition;
+        StartPosition = startPosition;
+        InitialSequence = initialSequence;
+        _sequence = initialSequence;
+        _handedOut = initialSequence;
+
+        // Near the head the dispatcher delivers the few positions up to it and goes live; further back
+        // the reader catches up from the log itself, so the dispatcher never scans a long range.
+        _mode = startCatchingUp ? CatchingUp : RejoinPending;
+        LastStamp = -1;
+        TouchedStamp = -1;
+    }
+
+    /// <summary>The subscriber's id (a durable subscription id, or one made up for an ad hoc stream).</summary>
+    public string Id { get; }
+
+    /// <summary>What the subscriber takes.</summary>
+    public SubscriptionFilter Filter { get; }
+
+    /// <summary>The log position it started from.</summary>
+    public long StartPosition { get; }
+
+    /// <summary>The sequence number it continued from (0 for a new stream).</summary>
+    public long InitialSequence { get; }
+
+    /// <summary>What happens when the subscriber falls behind.</summary>
+    public DeliveryGuarantee Guarantee { get; }
+
+    /// <summary>Ring capacity (positions).</summary>
+    public int BufferCapacity => _maxRingSize;
+
+    /// <summary>Events handed to the reader so far.</summary>
+    public long Delivered => Volatile.Read(ref _delivered);
+
+    /// <summary>
+    /// Where this subscriber would resume after what its reader has taken: every matching event before
+    /// it has been handed to the reader (or announced as dropped or lost).
+    /// </summary>
+    public long ResumePosition => Volatile.Read(ref _resumePosition);
+
+    /// <summary>at_most_once events dropped because the reader was behind.</summary>
+    public long Dropped => Volatile.Read(ref _droppedTotal);
+
+    /// <summary>Log positions that were gone (beyond retention) when this subscriber reached them.</summary>
+    public long LostPositions => Volatile.Read(ref _lostTotal);
+
+    /// <summary>How often an at_least_once subscriber left the live path to catch up.</summary>
+    public long CatchUps => Volatile.Read(ref _catchUps);
+
+    /// <summary>How often an at_least_once subscriber fell behind the retained log and re-read from Kafka.</summary>
+    public long Rereads => Volatile.Read(ref _rereads);
+
+    /// <summary>True while the subscriber reads from the log instead of the live path.</summary>
+    public bool IsCatchingUp => Volatile.Read(ref _mode) is CatchingUp or RejoinPending;
+
+    /// <summary>True once closed; reads then return nothing and waits return false.</summary>
+    public bool IsClosed => Volatile.Read(ref _mode) == Closed;
+
+    /// <summary>Positions waiting in the ring.</summary>
+    public long Backlog => Volatile.Read(ref _producerIndex.Value) - Volatile.Read(ref _consumerIndex.Value);
+
+    internal FilterDimension Anchor { get; }
+
+    /// <summary>A number unique within the core, in subscription order (lets benchmarks keep per-subscriber arrays).</summary>
+    internal int Ordinal { get; init; }
+
+    /// <summary>Dispatcher-only: the position this subscriber was last considered for (de-duplicates index hits).</summary>
+    internal long LastStamp;
+
+    /// <summary>Dispatcher-only: the dispatch batch in which this subscriber was last queued for a wake-up.</summary>
+    internal long TouchedStamp;
+
+    internal int Mode => Volatile.Read(ref _mode);
+
+    internal long CatchUpCursor => Volatile.Read(ref _catchUpCursor);
+
+    /// <summary>Positions behind the head beyond which a new subscriber catches up on its own.</summary>
+    internal int RejoinThreshold => _rejoinThreshold;
+
+    /// <summary>
+    /// Waits until there is something to read (true) or the subscriber is closed (false).
+    /// One waiter at a time; cancel by closing the subscriber (the transport ties its
+    /// cancellation token to <see cref="FanOutDispatcher.Unsubscribe"/>).
+    /// </summary>
+    public ValueTask<bool> WaitToReadAsync()
+    {
+        if (HasWork())
+        {
+            return new ValueTask<bool>(true);
+        }
+
+        if (IsClosed)
+        {
+            return new ValueTask<bool>(false);
+        }
+
+        _signal.Reset();
+        Interlocked.Exchange(ref _waiting, 1);
+
+        // Re-check after announcing: a producer that published before seeing _waiting == 1 did not signal.
+        if (HasWork() || IsClosed)
+        {
+            if (Interlocked.Exchange(ref _waiting, 0) == 1)
+            {
+                return new ValueTask<bool>(!IsClosed || HasWork());
+            }
+
+            // A producer took the flag and queued the signal: wait for it so it is consumed.
+        }
+
+        return new ValueTask<bool>(this, _signal.Version);
+    }
+
+    /// <summary>
+    /// Reads up to <see cref="DeliveryBatch.Capacity"/> deliveries into <paramref name="batch"/>.
+    /// Within one batch, urgent events (priority 1 or latency-sensitive) come first unless an earlier
+    /// event of the same order is not urgent: per-order order always holds. Single reader only.
+    /// </summary>
+    /// <returns>False when there is nothing to deliver or announce.</returns>
+    public bool TryReadBatch(DeliveryBatch batch) => TryReadBatch(batch, long.MaxValue);
+
+    /// <summary>
+    /// As <see cref="TryReadBatch(DeliveryBatch)"/>, taking only positions below <paramref name="before"/>
+    /// (a reader of several subscribers passes <see cref="FanOutDispatcher.RoutedHead"/>, so an event the
+    /// dispatcher is still fanning out is read from all of them in the same turn, or from none).
+    /// </summary>
+    public bool TryReadBatch(DeliveryBatch batch, long before)
+    {
+        batch.Reset();
+        var max = Math.Min(Math.Min(batch.Capacity, _scratch.Length), _readLimit);
+        var events = _scratch;
+        var n = 0;
+        long lost = 0;
+
+        if (Volatile.Read(ref _droppedPending) > 0)
+        {
+            batch.Dropped = Interlocked.Exchange(ref _droppedPending, 0);
+        }
+
+        if (Volatile.Read(ref _lostPending) > 0)
+        {
+            lost += Interlocked.Exchange(ref _lostPending, 0);
+        }
+
+        // Mode before cursor: the dispatcher sets the cursor before it flips the mode.
+        var mode = Volatile.Read(ref _mode);
+        var skipFrom = mode == CatchingUp ? Volatile.Read(ref _catchUpCursor) : long.MaxValue;
+        if (mode != Live)
+        {
+            _gapAt = -1;
+        }
+
+        var consumer = _consumerIndex.Value;
+        var producer = Volatile.Read(ref _producerIndex.Value);
+        var rejoin = false;
+        if (consumer == producer && mode == CatchingUp)
+        {
+            // The dispatcher fills the ring before it flips the mode, so re-read the producer index.
+            producer = Volatile.Read(ref _producerIndex.Value);
+            if (consumer == producer)
+            {
+                var refused = false;
+                if (_reread is not null || StartReread(out refused))
+                {
+                    if (TryReadFromKafka(batch, lost) is { } read)
+                    {
+                        return read;
+                    }
+
+                    refused = true;
+                }
+
+                // Refused or failed (cannot be re-read): the scan announces what the log no longer has as lost.
+                n = ScanLog(events, max, before, !refused && CanReread, ref lost, out rejoin);
+            }
+        }
+
+        // After the producer index: a ring replaced before that index was published is seen (Grow).
+        var ring = Volatile.Read(ref _ring);
+        var mask = ring.Length - 1;
+        while (consumer < producer && n < max)
+        {
+            var position = ring[consumer & mask];
+            if (position >= before)
+            {
+                break;
+            }
+
+            if (position >= skipFrom)
+            {
+                // Catching up from the cursor covers it: the dispatcher turned this subscriber to catch-up after a gap.
+                consumer++;
+                continue;
+            }
+
+            if (_log.TryGet(position, out var e))
+            {
+                events[n++] = e;
+            }
+            else if (CanReread)
+            {
+                // The log no longer has it: stop here and have the dispatcher turn this subscriber to
+                // catching up from it (re-read from Kafka). Nothing at or after it is taken meanwhile.
+                if (_gapAt < 0)
+                {
+                    Volatile.Write(ref _gapAt, position);
+                    _dispatcher.RequestCatchUp(this, position);
+                }
+
+                break;
+            }
+            else
+            {
+                lost++;
+            }
+
+            consumer++;
+            _resumePosition = position + 1;
+        }
+
+        if (n > 1 && !_logOrder)
+        {
+            n = OrderByUrgency(events, n, batch.Items);
+        }
+        else
+        {
+            for (var i = 0; i < n; i++)
+            {
+                batch.Items[i] = new Delivery(events[i], 0);
+            }
+        }
+
+        var items = batch.Items;
+        for (var i = 0; i < n; i++)
+        {
+            items[i] = new Delivery(items[i].Event, ++_sequence);
+            events[i] = null!;
+        }
+
+        // The sequence handed out is published before the ring slots are released, so an observer
+        // that sees the consumer index (TryObserveReadThrough) sees at least the matching sequence.
+        Volatile.Write(ref _handedOut, _sequence);
+        Volatile.Write(ref _consumerIndex.Value, consumer);
+        if (rejoin)
+        {
+            _dispatcher.RequestRejoin(this);
+        }
+
+        batch.SetCount(n);
+        return Finish(batch, n, lost);
+    }
+
+    // What every read ends with: where the reader stands, and the counters.
+    private bool Finish(DeliveryBatch batch, int n, long lost)
+    {
+        batch.LostPositions = lost;
+        batch.ResumePosition = _resumePosition;
+        batch.LastSequence = _sequence;
+        if (n > 0)
+        {
+            Volatile.Write(ref _delivered, _delivered + n);
+        }
+
+        if (lost > 0)
+        {
+            Interlocked.Add(ref _lostTotal, lost);
+        }
+
+        return !batch.IsEmpty;
+    }
+
+    // at_least_once behind the retained log, with Kafka to re-read from: re-read instead of announcing a loss.
+    private bool StartReread(out bool refused)
+    {
+        refused = false;
+        var cursor = _catchUpCursor;
+        if (!CanReread || (cursor >= _log.Tail && !(_log.TryGet(cursor, out var next) && _log.IsExpired(next))))
+        {
+            return false;
+        }
+
+        var replay = _dispatcher.Replay!;
+
+        var from = new ResumeToken(_dispatcher.LogEpoch, cursor, _sequence);
+        if (replay.CannotReplay(from) is { } reason)
+        {
+            DistributionLog.RereadRefused(_dispatcher.Logger, Id, cursor, reason);
+            refused = true;
+            return false;
+        }
+
+        var reread = new Reread(replay.Open(Filter, from), _dispatcher.Time, () =>
+        {
+            Volatile.Write(ref _rereadResting, 0);
+            Signal();
+        });
+        Interlocked.Exchange(ref _reread, reread);
+        Volatile.Write(ref _rereads, _rereads + 1);
+        DistributionLog.RereadStarted(_dispatcher.Logger, Id, cursor, _log.Tail);
+
+        // Closed meanwhile: Close may have looked before the re-read was there.
+        if (IsClosed)
+        {
+            EndReread();
+            return false;
+        }
+
+        return true;
+    }
+
+    // One batch re-read from Kafka, numbered after the sequence so far; null when it cannot be re-read
+    // after all (the positions are then announced as lost, as without Kafka).
+    private bool? TryReadFromKafka(DeliveryBatch batch, long lost)
+    {
+        // Close may end the re-read at any moment (it nulls the field): keep this read's own reference.
+        if (Volatile.Read(ref _reread) is not { } reread)
+        {
+            batch.Reset();
+            return IsClosed ? false : null;
+        }
+
+        ReplayProgress progress;
+        ResumeToken token;
+        try
+        {
+            progress = reread.Fill(batch, out token);
+        }
+        catch (ReplayException ex)
+        {
+            DistributionLog.RereadFailed(_dispatcher.Logger, Id, ex.Message);
+            EndReread();
+            batch.Reset();
+            return null;
+        }
+
+        if (IsClosed)
+        {
+            EndReread();
+            batch.Reset();
+            return false;
+        }
+
+        var n = batch.Count;
+        _sequence = token.Sequence;
+        _resumePosition = token.Position;
+        Volatile.Write(ref _catchUpCursor, token.Position);
+        Volatile.Write(ref _handedOut, _sequence);
+        if (progress == ReplayProgress.Done && token.Position >= _log.Tail)
+        {
+            // The retained log takes over from here (the scan of the next read, then the live path).
+            EndReread();
+        }
+        else if (progress == ReplayProgress.Waiting && n == 0)
+        {
+            // Kafka is fetching: nothing to read until the timer wakes the reader.
+            Volatile.Write(ref _rereadResting, 1);
+            reread.WakeLater();
+        }
+
+        return Finish(batch, n, lost);
+    }
+
+    private void EndReread()
+    {
+        Interlocked.Exchange(ref _reread, null)?.Dispose();
+        Volatile.Write(ref _rereadResting, 0);
+    }
+
+    // Catch-up: read the retained log directly from the cursor, filtering with the reference filter.
+    private int ScanLog(ExecutionEvent[] events, int max, long before, bool stopAtGap, ref long lost, out bool rejoin)
+    {
+        var cursor = _catchUpCursor;
+        var tail = _log.Tail;
+        if (cursor < tail)
+        {
+            // Beyond retention: announce, never skip silently.
+            lost += tail - cursor;
+            cursor = tail;
+        }
+
+        var head = Math.Min(_log.Head, before);
+
+        // Bound the work of one call so a sparse filter over a long log still yields regularly.
+        var budget = max * 64;
+        var n = 0;
+        while (cursor < head && n < max && budget-- > 0)
+        {
+            if (!_log.TryGet(cursor, out var e) || _log.IsExpired(e))
+            {
+                if (stopAtGap && (e is not null || cursor < _log.Tail))
+                {
+                    // The log moved past the cursor while it scanned, or the event is past the age limit:
+                    // the next read re-reads from Kafka.
+                    break;
+                }
+
+                lost++;
+            }
+            else if (Filter.Matches(e))
+            {
+                events[n++] = e;
+            }
+
+            cursor++;
+        }
+
+        Volatile.Write(ref _catchUpCursor, cursor);
+        _resumePosition = cursor;
+        // Near the head: ask to go live, but only once this read's sequences are published (the end
+        // of TryReadBatch), so the Kafka hold never sees this subscriber live ahead of its sequence.
+        rejoin = _log.Head - cursor <= _rejoinThreshold
+            && Interlocked.CompareExchange(ref _mode, RejoinPending, CatchingUp) == CatchingUp;
+        return n;
+    }
+
+    // Stable partition: urgent events first, unless an earlier event of the same order was deferred.
+    private int OrderByUrgency(ExecutionEvent[] events, int n, Delivery[] output)
+    {
+        var urgent = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (events[i].IsUrgent)
+            {
+                urgent++;
+            }
+        }
+
+        if (urgent == 0 || urgent == n)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                output[i] = new Delivery(events[i], 0);
+            }
+
+            return n;
+        }
+
+        var written = 0;
+        _deferredOrders.Clear();
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i];
+            if (e.IsUrgent && (e.OrderId is null || !_deferredOrders.Contains(e.OrderHash, e.OrderId)))
+            {
+                output[written++] = new Delivery(e, 0);
+                events[i] = null!;
+            }
+            else if (e.OrderId is not null)
+            {
+                _deferredOrders.Add(e.OrderHash, e.OrderId);
+            }
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            if (events[i] is { } e)
+            {
+                output[written++] = new Delivery(e, 0);
+            }
+        }
+
+        return written;
+    }
+
+    internal bool HasWork() =>
+        (Volatile.Read(ref _producerIndex.Value) != Volatile.Read(ref _consumerIndex.Value) && (Volatile.Read(ref _gapAt) < 0 || Volatile.Read(ref _mode) != Live))
+        || (Volatile.Read(ref _mode) == CatchingUp && Volatile.Read(ref _rereadResting) == 0)
+        || Volatile.Read(ref _droppedPending) > 0
+        || Volatile.Read(ref _lostPending) > 0;
+
+    /// <summary>Dispatcher thread: offer a matching event. Returns true when the reader should be woken.</summary>
+    internal bool Offer(long position)
+    {
+        if (Volatile.Read(ref _mode) != Live)
+        {
+            return false;
+        }
+
+        if (!TryAppend(position))
+        {
+            Overflow(position);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Dispatcher thread: writes <paramref name="position"/> into the ring and publishes it, growing a
+    /// full ring below the buffer capacity. False, writing nothing, when the ring is full at capacity.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryAppend(long position)
+    {
+        var producer = _producerIndex.Value;
+        var ring = _ring;
+        if (producer - _cachedConsumerIndex >= ring.Length)
+        {
+            _cachedConsumerIndex = Volatile.Read(ref _consumerIndex.Value);
+            if (producer - _cachedConsumerIndex >= ring.Length)
+            {
+                if (ring.Length >= _maxRingSize || !_dispatcher.TryReserveRingGrowth(GrowthBytes(ring.Length)))
+                {
+                    return false;
+                }
+
+                ring = Grow(producer, _cachedConsumerIndex);
+            }
+        }
+
+        ring[producer & (ring.Length - 1)] = position;
+        Volatile.Write(ref _producerIndex.Value, producer + 1);
+        return true;
+    }
+
+    private int GrownSize(int size) => Math.Min(_maxRingSize, size * 2);
+
+    // Bytes a ring of `size` positions adds when it grows (counted against the core's buffer budget).
+    private long GrowthBytes(int size) => (GrownSize(size) - (long)size) * sizeof(long);
+
+    // Not zeroed: a slot is read only below the producer index, after the dispatcher wrote it (and
+    // zeroing a ring per subscriber was most of the time of a reconnect storm).
+    private static long[] NewRing(int size) => GC.AllocateUninitializedArray<long>(size);
+
+    /// <summary>
+    /// Dispatcher thread: the ring is full below its capacity. Copy the unread positions
+    /// [<paramref name="consumer"/>, <paramref name="producer"/>) into a ring twice the size and publish it.
+    /// </summary>
+    /// <remarks>
+    /// Safe against a reader mid-read without a lock: the reader only reads slots below the producer
+    /// index it read, at or above its consumer index, and those slots hold the same positions in the
+    /// old ring (never written again) and in the new one; it reads the ring reference after the
+    /// producer index, and the new ring is published before any position written only there.
+    /// </remarks>
+    private long[] Grow(long producer, long consumer)
+    {
+        var old = _ring;
+        var grown = NewRing(GrownSize(old.Length));
+        var (oldMask, newMask) = (old.Length - 1, grown.Length - 1);
+        for (var p = consumer; p < producer; p++)
+        {
+            grown[p & newMask] = old[p & oldMask];
+        }
+
+        Volatile.Write(ref _ring, grown);
+        _grownAt = _dispatcher.RingClock();
+        Volatile.Write(ref _ringGrowths, _ringGrowths + 1);
+        if (old.Length == InitialRingSize)
+        {
+            _dispatcher.RingGrown(this);
+        }
+
+        return grown;
+    }
+
+    /// <summary>
+    /// Dispatcher thread: give back a grown ring that is empty at <paramref name="now"/> and has not
+    /// grown for <paramref name="quietTicks"/> (of the dispatcher's <see cref="TimeProvider"/>), so a
+    /// subscriber that once fell behind does not keep a large ring for good. True once the ring is
+    /// back to its initial size (or the subscriber is closed).
+    /// </summary>
+    internal bool TryShrink(long now, long quietTicks)
+    {
+        var ring = _ring;
+        if (ring.Length <= InitialRingSize)
+        {
+            return true;
+        }
+
+        // What this ring took of the core's buffer budget beyond its initial size.
+        var grownBytes = (ring.Length - (long)InitialRingSize) * sizeof(long);
+        if (IsClosed)
+        {
+            // Nothing appends to a closed subscriber's ring again: its growth goes back to the budget.
+            _dispatcher.ReleaseRingGrowth(grownBytes);
+            return true;
+        }
+
+        if (now - _grownAt < quietTicks
+            || Volatile.Read(ref _consumerIndex.Value) != _producerIndex.Value)
+        {
+            return false;
+        }
+
+        // Empty: the reader has read every slot it will read of this ring (it published its index
+        // after reading them), and reads the replacement for any position written from now on.
+        Volatile.Write(ref _ring, NewRing(InitialRingSize));
+        Volatile.Write(ref _ringShrinks, _ringShrinks + 1);
+        _dispatcher.ReleaseRingGrowth(grownBytes);
+        return true;
+    }
+
+    /// <summary>Times the ring grew (dispatcher-written; tests and diagnostics).</summary>
+    internal long RingGrowths => Volatile.Read(ref _ringGrowths);
+
+    /// <summary>Times a grown ring was given back (dispatcher-written; tests and diagnostics).</summary>
+    internal long RingShrinks => Volatile.Read(ref _ringShrinks);
+
+    /// <summary>Positions the ring holds now (it grows when full, up to the buffer capacity).</summary>
+    internal int RingSize => Volatile.Read(ref _ring).Length;
+
+    private void Overflow(long position)
+    {
+        if (Guarantee == DeliveryGuarantee.AtMostOnce)
+        {
+            Interlocked.Increment(ref _droppedPending);
+            Volatile.Write(ref _droppedTotal, _droppedTotal + 1);
+            if (_dispatcher.DropObserver is { } observer && _log.TryGet(position, out var dropped))
+            {
+                observer.Dropped(this, dropped);
+            }
+
+            return;
+        }
+
+        // Leave the live path: the reader drains the ring, then reads the log from this position.
+        Volatile.Write(ref _catchUpCursor, position);
+        if (Interlocked.CompareExchange(ref _mode, CatchingUp, Live) == Live)
+        {
+            Volatile.Write(ref _catchUps, _catchUps + 1);
+        }
+    }
+
+    /// <summary>
+    /// Dispatcher thread, between batches: every position below <paramref name="head"/> has been
+    /// dispatched. Deliver [cursor, head) from the log and go live, or stay catching up if the ring fills.
+    /// </summary>
+    internal void CompleteRejoin(long head)
+    {
+        if (Volatile.Read(ref _mode) != RejoinPending)
+        {
+            return;
+        }
+
+        var cursor = Volatile.Read(ref _catchUpCursor);
+        if (cursor < _log.Tail)
+        {
+            if (CanReread)
+            {
+                // The log moved past the cursor meanwhile: back to the reader, which re-reads from Kafka.
+                BackToCatchUp(cursor);
+                return;
+            }
+
+            Interlocked.Add(ref _lostPending, _log.Tail - cursor);
+            cursor = _log.Tail;
+        }
+
+        for (; cursor < head; cursor++)
+        {
+            if (!_log.TryGet(cursor, out var e))
+            {
+                if (CanReread)
+                {
+                    BackToCatchUp(cursor);
+                    return;
+                }
+
+                Interlocked.Increment(ref _lostPending);
+                continue;
+            }
+
+            if (!Filter.Matches(e))
+            {
+                continue;
+            }
+
+            if (!TryAppend(cursor))
+            {
+                BackToCatchUp(cursor);
+                return;
+            }
+        }
+
+        Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
+
+        // Wake the reader only if the seam delivered something; going live alone is nothing to read,
+        // except to a group's reader, whose other members may be waiting for this one to read through.
+        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value) || _group is not null)
+        {
+            Signal();
+        }
+    }
+
+    /// <summary>Stops the subscriber; a pending wait completes with false. Idempotent; any thread.</summary>
+    internal void Close()
+    {
+        Interlocked.Exchange(ref _mode, Closed);
+        EndReread();
+        Signal();
+    }
+
+    // at_least_once with Kafka to re-read from: a position the log no longer has is re-read, not lost.
+    private bool CanReread => Guarantee == DeliveryGuarantee.AtLeastOnce && _dispatcher.Replay is not null;
+
+    /// <summary>
+    /// Dispatcher thread, between batches: the reader found <paramref name="position"/> in the ring gone
+    /// from the log and stopped there. Catch up from it (re-read from Kafka); the ring's entries from it
+    /// on are skipped by the reader, since the catch-up covers them.
+    /// </summary>
+    internal void FallBehind(long position)
+    {
+        if (Volatile.Read(ref _mode) == Live)
+        {
+            Volatile.Write(ref _catchUpCursor, position);
+            if (Interlocked.CompareExchange(ref _mode, CatchingUp, Live) == Live)
+            {
+                Volatile.Write(ref _catchUps, _catchUps + 1);
+            }
+        }
+        else if (Volatile.Read(ref _mode) == CatchingUp && position < Volatile.Read(ref _catchUpCursor))
+        {
+            // It overflowed meanwhile, at a later position: the gap comes first.
+            Volatile.Write(ref _catchUpCursor, position);
+        }
+
+        Signal();
+    }
+
+    // Dispatcher, rejoining: the reader goes on catching up from the cursor.
+    private void BackToCatchUp(long cursor)
+    {
+        Volatile.Write(ref _catchUpCursor, cursor);
+        Interlocked.CompareExchange(ref _mode, CatchingUp, RejoinPending);
+        Signal();
+    }
+
+    /// <summary>
+    /// Wakes the reader: push mode schedules the subscriber on its delivery loop (at most once until it
+    /// runs); pull mode completes a pending wait through the thread pool (at most one wake per wait).
+    /// </summary>
+    internal void Signal()
+    {
+        if (_loop is { } loop)
+        {
+            if (Volatile.Read(ref _paused) == 1 && !IsClosed)
+            {
+                return;
+            }
+
+            if (Volatile.Read(ref _scheduled) == 0 && Interlocked.Exchange(ref _scheduled, 1) == 0)
+            {
+                loop.Schedule(this);
+            }
+
+            return;
+        }
+
+        if (Volatile.Read(ref _group) is { } group)
+        {
+            group.Signal();
+            return;
+        }
+
+        if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    /// <summary>
+    /// From now on the reader waits on <paramref name="group"/> instead of this subscriber, and batches
+    /// keep log order (the group's reader merges its members' batches by position).
+    /// </summary>
+    internal void JoinGroup(SubscriberGroup group)
+    {
+        _logOrder = true;
+        Volatile.Write(ref _group, group);
+    }
+
+    /// <summary>
+    /// Any thread (the Kafka safe point): while live, the position below which every event this
+    /// subscriber takes has been read by its reader, and the last sequence number handed out for them.
+    /// False while catching up or rejoining (then only the acknowledged point counts).
+    /// </summary>
+    internal bool TryObserveReadThrough(out long through, out long handedOut)
+    {
+        var before = _dispatcher.RoutedHead;
+        through = 0;
+        handedOut = 0;
+        if (Volatile.Read(ref _mode) != Live)
+        {
+            return false;
+        }
+
+        var consumer = Volatile.Read(ref _consumerIndex.Value);
+        if (consumer != Volatile.Read(ref _producerIndex.Value))
+        {
+            var ring = Volatile.Read(ref _ring);
+            var next = Volatile.Read(ref ring[consumer & (ring.Length - 1)]);
+
+            // The slot is only reused after the reader moves past it: if it has not moved, `next` is the next unread.
+            if (Volatile.Read(ref _consumerIndex.Value) != consumer)
+            {
+                return false;
+            }
+
+            before = Math.Min(before, next);
+        }
+
+        through = before;
+        handedOut = Volatile.Read(ref _handedOut);
+        return true;
+    }
+
+    /// <summary>
+    /// Reader: every position below the result that this subscriber takes has been read (the next
+    /// unread one is at or above it). At most <paramref name="before"/>, which must not exceed
+    /// <see cref="FanOutDispatcher.RoutedHead"/>.
+    /// </summary>
+    internal long ReadThrough(long before)
+    {
+        // Mode first: a rejoin that completes after this read only moves positions below the cursor into the ring.
+        var mode = Volatile.Read(ref _mode);
+        var consumer = _consumerIndex.Value;
+        if (consumer != Volatile.Read(ref _producerIndex.Value))
+        {
+            // Catching up after a gap, the ring's entries from the cursor on are skipped: the cursor bounds too.
+            var ring = Volatile.Read(ref _ring);
+            var next = ring[consumer & (ring.Length - 1)];
+            return Math.Min(mode == CatchingUp ? Math.Min(next, Volatile.Read(ref _catchUpCursor)) : next, before);
+        }
+
+        return mode is CatchingUp or RejoinPending ? Math.Min(Volatile.Read(ref _catchUpCursor), before) : before;
+    }
+
+    /// <summary>True once a push-mode handler has been told the subscriber closed.</summary>
+    internal bool ClosedNotified => Volatile.Read(ref _closedNotified) == 1;
+
+    /// <summary>True for push-mode subscribers (served by a delivery loop).</summary>
+    public bool IsPushMode => _handler is not null;
+
+    /// <summary>Binds a push-mode subscriber to its handler and loop, before it is published.</summary>
+    internal void AttachHandler(IDeliveryHandler handler, DeliveryLoop loop)
+    {
+        _handler = handler;
+        _loop = loop;
+        _readLimit = Math.Max(1, handler.MaxDeliveriesPerCall);
+    }
+
+    /// <summary>
+    /// Delivery loop thread: read batches into the handler, then yield to other subscribers,
+    /// rescheduling itself if work remains. A turn serves what had arrived when it began: at least
+    /// <paramref name="minBatches"/> batches, more while more is queued, up to
+    /// <paramref name="maxBatches"/>; while catching up, at most <paramref name="scanBudget"/>
+    /// positions of the log scanned.
+    /// </summary>
+    /// <remarks>
+    /// A fixed number of batches per turn is a fixed rate per round of the loop: a subscriber that
+    /// receives most events (a desk's whole flow) falls behind once a round over the loop's other
+    /// subscribers takes longer than its share arrives in, overflows, and catches up from the log at
+    /// that same rate, never gaining. Served in proportion to what arrived (within the cap, which
+    /// bounds how long the others wait), every subscriber keeps up while the loop as a whole does.
+    /// </remarks>
+    internal void RunTurn(DeliveryBatch batch, int minBatches, int maxBatches, long scanBudget)
+    {
+        // Clear the flag before reading, so anything published from now on schedules us again.
+        Volatile.Write(ref _scheduled, 0);
+        var handler = _handler!;
+        if (IsClosed)
+        {
+            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+            {
+                handler.OnClosed(this);
+            }
+
+            return;
+        }
+
+        var queued = Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
+        var batches = (int)Math.Clamp((queued / Math.Min(batch.Capacity, _readLimit)) + 1, minBatches, Math.Max(minBatches, maxBatches));
+        long scanned = 0;
+        for (var i = 0; i < batches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
+        {
+            var scanFrom = Volatile.Read(ref _mode) == CatchingUp ? Volatile.Read(ref _catchUpCursor) : -1;
+            if (!TryReadBatch(batch))
+            {
+                break;
+            }
+
+            if (scanFrom >= 0)
+            {
+                // A sparse filter scanning a long stretch of the log yields after the scan budget, as a full turn would.
+                scanned += Volatile.Read(ref _catchUpCursor) - scanFrom;
+            }
+
+            var resumes = Volatile.Read(ref _resumes);
+            if (!handler.OnDeliveries(this, batch))
+            {
+                // A handler may resume from another thread before this pause is written (its write
+                // finished at once): the count tells, and the pause is taken back. Exchange is a full
+                // fence, so the count is read after the pause is visible.
+                Interlocked.Exchange(ref _paused, 1);
+                if (Volatile.Read(ref _resumes) != resumes)
+                {
+                    Volatile.Write(ref _paused, 0);
+                }
+            }
+        }
+
+        if (IsClosed)
+        {
+            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+            {
+                handler.OnClosed(this);
+            }
+
+            return;
+        }
+
+        if (Volatile.Read(ref _paused) == 0 && HasWork())
+        {
+            Signal();
+        }
+    }
+
+    /// <summary>Push mode: the handler is ready for more after returning false. Any thread.</summary>
+    public void ResumeDelivery()
+    {
+        Interlocked.Increment(ref _resumes);
+        Volatile.Write(ref _paused, 0);
+        Signal();
+    }
+
+    /// <summary>True while a push-mode handler has paused delivery.</summary>
+    public bool IsPaused => Volatile.Read(ref _paused) == 1;
+
+    /// <summary>The handler threw: close the subscriber so it stops receiving, and tell it once.</summary>
+    internal void FailHandler()
+    {
+        Interlocked.Exchange(ref _mode, Closed);
+        if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
+        {
+            try
+            {
+                _handler?.OnClosed(this);
+            }
+            catch (Exception)
+            {
+                // Already failing; the loop has logged the first exception.
+            }
+        }
+
+        _dispatcher.Detach(this);
+    }
+
+    void IThreadPoolWorkItem.Execute() => _signal.SetResult(true);
+
+    bool IValueTaskSource<bool>.GetResult(short token)
+    {
+        _signal.GetResult(token);
+        return !IsClosed || HasWork();
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _signal.GetStatus(token);
+
+    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _signal.OnCompleted(continuation, state, token, flags);
+
+    /// <inheritdoc />
+    public override string ToString() => $"Subscriber {Id} ({Guarantee.Name()}, backlog {Backlog})";
+
+    /// <summary>A long alone on its cache line pair, so producer and consumer indices do not false-share.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 128)]
+    private struct PaddedLong
+    {
+        [FieldOffset(64)]
+        public long Value;
+    }
+}

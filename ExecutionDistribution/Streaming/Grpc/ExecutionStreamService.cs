@@ -1,0 +1,497 @@
+using System.Globalization;
+using ExecutionDistribution.Audit;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Core;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Orders;
+using ExecutionDistribution.Subscriptions;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using Filter = ExecutionDistribution.Grpc.V1.Filter;
+
+namespace ExecutionDistribution.Streaming.Grpc;
+
+/// <summary>
+/// The spec's <c>ExecutionStream</c> gRPC service, a thin layer over the dispatch core: a stream is a
+/// core subscriber whose batches become <see cref="ExecutionMessage"/>s, written from each event's
+/// bytes encoded once (its JSON by the core, its other Delivery fields by <see cref="DeliveryHead"/>)
+/// by a frame the stream reuses (<see cref="ExecutionFrame"/>; methods bound by <see cref="ExecutionStreamMethods"/>).
+/// Errors: InvalidArgument (a field named), NotFound, AlreadyExists, FailedPrecondition (paused,
+/// already streaming, token from an earlier run), OutOfRange (events after the token no longer
+/// retained), ResourceExhausted (stream limit), Aborted (the subscription changed under the stream),
+/// Unavailable (the service is stopping). See docs/streaming.md.
+/// </summary>
+internal sealed class ExecutionStreamService(
+    FanOutDispatcher core,
+    SubscriptionRegistry registry,
+    IOptions<GrpcStreamOptions> options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    OrderLookups lookups,
+    AuditTrail trail,
+    [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
+    IEventReplay? replay = null)
+{
+    public async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionFrame> responseStream, ServerCallContext context)
+    {
+        var o = options.Value;
+        var plan = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
+        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = plan;
+        var client = ClientOf(context);
+        if (!limiter.TryAcquire(client, out var refusal))
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
+        }
+
+        // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
+        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
+        try
+        {
+            if (managed is not null && !registry.TryAttach(id, ended, audit))
+            {
+                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
+            }
+
+            var headersSent = false;
+            if (replayFrom is { } from)
+            {
+                // The events before the retained log come from Kafka first; the core takes over where the log begins.
+                await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", from.Encode() }, { "x-subscription-id", id } }).ConfigureAwait(false);
+                headersSent = true;
+                resume = await ReplayAsync(from, filter, id, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
+            }
+
+            // The core's delivery loop sends the stream's events (push mode); the sender holds them back
+            // until the headers and the snapshot are out.
+            var sender = new StreamSender(context.GetHttpContext().Response.BodyWriter, id, core.LogEpoch, perMessage, audit, time, o.SendLinger, ended.Token);
+            Subscriber subscriber;
+            try
+            {
+                subscriber = core.Subscribe(id, filter, guarantee, sender, resume?.Position, resume?.Sequence ?? 0, o.BufferCapacity);
+            }
+            catch (SubscriptionRejectedException ex)
+            {
+                throw new RpcException(new Status(ex.Reason == SubscriptionRejection.LimitReached ? StatusCode.ResourceExhausted : StatusCode.FailedPrecondition, ex.Message));
+            }
+
+            if (managed is not null)
+            {
+                registry.Bind(id, ended, subscriber);
+            }
+
+            using var release = ended.Token.Register(() => core.Unsubscribe(subscriber));
+            var changed = false;
+            try
+            {
+                // Headers now: a client that has them knows it is attached, and where it started.
+                var start = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
+                if (!headersSent)
+                {
+                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                }
+
+                if (snapshot is not null)
+                {
+                    await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }), ended.Token).ConfigureAwait(false);
+                }
+
+                await StreamAsync(subscriber, sender, start, ended.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                changed = ended.IsCancellationRequested;
+                core.Unsubscribe(subscriber);
+
+                // A flush still waiting for the client gives up; then nothing writes to the body once the call returns.
+                await ended.CancelAsync().ConfigureAwait(false);
+                await sender.StopAsync().ConfigureAwait(false);
+            }
+
+            if (context.CancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            throw changed && !lifetime.ApplicationStopping.IsCancellationRequested
+                ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
+                : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
+        }
+        finally
+        {
+            if (managed is not null)
+            {
+                registry.Detach(id, ended);
+            }
+
+            limiter.Release(client);
+        }
+    }
+
+    /// <summary>
+    /// What a stream request asks for, or an <see cref="RpcException"/> naming the field: its filter and
+    /// guarantee (ad hoc, or a managed subscription's), where it starts (its token, the managed
+    /// subscription's acknowledged point, or the order snapshot's position), and whether its start is
+    /// older than the retained log and must be re-read from Kafka.
+    /// </summary>
+    internal async Task<StreamPlan> ResolveAsync(StreamRequest request, CancellationToken cancellationToken)
+    {
+        var (filter, guarantee, managed) = ResolveTarget(request);
+        ResumeToken? resume = null;
+        ResumeToken? replayFrom = null;
+        var tokenText = request.ResumeToken;
+        if (tokenText.Length == 0 && managed is not null)
+        {
+            // A subscription's stream without a token continues after its last acknowledgement
+            // (or from its creation): everything not acknowledged is delivered again.
+            tokenText = ResumeRouting.StartOf(managed, core, replay).Encode();
+        }
+
+        if (tokenText.Length > 0)
+        {
+            if (!ResumeToken.TryDecode(tokenText, out var token, out var reason))
+            {
+                throw Invalid("resume_token", reason);
+            }
+
+            resume = token;
+            var (route, why) = ResumeRouting.Decide(core, replay, token);
+            switch (route)
+            {
+                case ResumeRoute.Invalid:
+                    throw Invalid("resume_token", why!);
+                case ResumeRoute.EarlierRun:
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resume_token {why}"));
+                case ResumeRoute.Expired:
+                    throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {why}"));
+                case ResumeRoute.Replay:
+                    // Older than the retained log, or of an earlier run: re-read from Kafka first.
+                    replayFrom = token;
+                    break;
+            }
+        }
+
+        var perMessage = request.MaxEventsPerMessage == 0 ? options.Value.DefaultEventsPerMessage : request.MaxEventsPerMessage;
+        if (perMessage is < 1 or > 1_024)
+        {
+            throw Invalid("max_events_per_message", "must be between 1 and 1024");
+        }
+
+        // Watching orders from now: their current state first, then events from exactly the position it reflects.
+        OrderSnapshot? snapshot = null;
+        if (managed is null && resume is null && filter.OrderIds.Count > 0)
+        {
+            var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
+            snapshot = ToMessage(current);
+            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+        }
+
+        return new StreamPlan(filter, guarantee, managed, resume, replayFrom, snapshot, perMessage);
+    }
+
+    /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
+    public async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedFrame> responseStream, ServerCallContext context)
+    {
+        var client = ClientOf(context);
+        if (!limiter.TryAcquire(client, out var refusal))
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
+        }
+
+        MultiplexedCall call;
+        try
+        {
+            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay);
+            await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            limiter.Release(client);
+        }
+
+        if (call.Unreadable is { } why)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, why));
+        }
+
+        if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume tokens"));
+        }
+    }
+
+    // "ipv4:127.0.0.1:50312" -> "127.0.0.1": the client is its address, whatever its port.
+    private static string ClientOf(ServerCallContext context)
+    {
+        var peer = context.Peer ?? "unknown";
+        var colon = peer.LastIndexOf(':');
+        var first = peer.IndexOf(':', StringComparison.Ordinal);
+        return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
+    }
+
+    public async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
+    {
+        var id = request.SubscriptionId;
+        if (SubscriptionRules.CheckId(id) is { } problem)
+        {
+            throw Invalid(problem.Path, problem.Message);
+        }
+
+        switch (request.Action)
+        {
+            case SubscriptionAction.Create:
+                // Durable from now: a first stream, whenever it comes, starts at this point.
+                var created = new ResumeToken(core.LogEpoch, core.Head, 0);
+                if (!await registry.TryAddAsync(Build(request, "active", Timestamps.UtcNow(time), created), context.CancellationToken).ConfigureAwait(false))
+                {
+                    throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
+                }
+
+                break;
+            case SubscriptionAction.Update:
+                var existing = Existing(id);
+                await registry.ReplaceAsync(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged), context.CancellationToken).ConfigureAwait(false);
+                break;
+            case SubscriptionAction.Pause:
+                await registry.ReplaceAsync(Existing(id) with { Status = "paused" }, context.CancellationToken).ConfigureAwait(false);
+                break;
+            case SubscriptionAction.Resume:
+                await registry.ReplaceAsync(Existing(id) with { Status = "active" }, context.CancellationToken).ConfigureAwait(false);
+                break;
+            case SubscriptionAction.Delete:
+                var deleted = Existing(id);
+                await registry.RemoveAsync(id, context.CancellationToken).ConfigureAwait(false);
+                return new SubscriptionResponse { Subscription = ToMessage(deleted with { Status = "deleted" }) };
+            case SubscriptionAction.Get:
+                break;
+            default:
+                throw Invalid("action", "must be CREATE, UPDATE, PAUSE, RESUME, DELETE or GET");
+        }
+
+        return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
+    }
+
+    public Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+
+    /// <summary>Records an acknowledgement, or an <see cref="RpcException"/> naming the field.</summary>
+    internal AckResponse Acknowledge(AckRequest request)
+    {
+        if (request.SubscriptionId.Length is 0 or > 100)
+        {
+            throw Invalid("subscription_id", "must be 1 to 100 characters");
+        }
+
+        if (!ResumeToken.TryDecode(request.ResumeToken, out var token, out var reason))
+        {
+            throw Invalid("resume_token", reason);
+        }
+
+        if (!core.KnowsRun(token.Epoch))
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service whose source index is not kept"));
+        }
+
+        var held = registry.Acknowledge(request.SubscriptionId, token)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{request.SubscriptionId}' does not exist"));
+        return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
+    }
+
+    // The delivery loop sends; this waits until the stream can send no more (its subscriber closed or a
+    // write failed) or ends, beside the stream's heartbeats (one timer per stream, as every stream has).
+    private async Task StreamAsync(Subscriber subscriber, StreamSender sender, string start, CancellationToken cancellationToken)
+    {
+        using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var heartbeats = HeartbeatLoop.RunAsync(time, options.Value.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, static _ => false, stopHeartbeats.Token);
+        try
+        {
+            await sender.Start(subscriber, start).ConfigureAwait(false);
+            await sender.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The stream ended.
+        }
+        finally
+        {
+            await stopHeartbeats.CancelAsync().ConfigureAwait(false);
+            await heartbeats.ConfigureAwait(false);
+        }
+    }
+
+    // One batch as one message (its frame, set to the batch), audited; false when the client is gone.
+    private static async Task<bool> SendAsync(
+        ExecutionFrame frame, DeliveryBatch batch, IServerStreamWriter<ExecutionFrame> responseStream, StreamAudit audit, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await responseStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            audit.Failed(batch.Deliveries);
+            throw;
+        }
+
+        // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
+        if (cancellationToken.IsCancellationRequested)
+        {
+            audit.Failed(batch.Deliveries);
+            return false;
+        }
+
+        audit.Delivered(batch.Deliveries);
+        return true;
+    }
+
+    // Sends the events from a token older than the retained log, re-read from Kafka, and returns where
+    // the core takes over. A record that cannot be re-read ends the stream with OutOfRange: the client
+    // holds the token of the last message it got, and nothing after it was skipped.
+    private async Task<ResumeToken> ReplayAsync(
+        ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+    {
+        var frame = new ExecutionFrame();
+        try
+        {
+            return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
+            {
+                await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
+                if (!await SendAsync(frame.Events(id, token.Encode(), batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new OperationCanceledException(cancellationToken);
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ReplayException ex)
+        {
+            throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token: {ex.Message}"));
+        }
+    }
+
+    private (SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed) ResolveTarget(StreamRequest request)
+    {
+        if (request.SubscriptionId.Length > 0)
+        {
+            if (request.Filter is not null)
+            {
+                throw Invalid("filter", "give either filter or subscription_id, not both");
+            }
+
+            var managed = registry.ResolveForStream(request.SubscriptionId, out var reason, out var notFound)
+                ?? throw new RpcException(new Status(notFound ? StatusCode.NotFound : StatusCode.FailedPrecondition, reason!));
+            return (managed.Filter, managed.Guarantee, managed);
+        }
+
+        var guarantee = ParseGuarantee(request.DeliveryGuarantee, "delivery_guarantee");
+        var filter = BuildFilter(request.Filter ?? new Filter(), "filter");
+        return (filter, guarantee, null);
+    }
+
+    private ManagedSubscription Existing(string id) =>
+        registry.Get(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{id}' does not exist"));
+
+    private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt, ResumeToken acknowledged)
+    {
+        var given = request.Filter ?? new Filter();
+        var definition = new SubscriptionDefinition(request.SubscriptionId, request.TopicName, request.SubscriberWorkflow, Spec(given), request.DeliveryGuarantee);
+        var managed = SubscriptionRules.Build(definition, status, createdAt, acknowledged, out var problems, out var overLimit);
+        if (managed is null)
+        {
+            var first = problems[0];
+            var message = $"{first.Path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
+            throw new RpcException(new Status(overLimit ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, message));
+        }
+
+        return managed;
+    }
+
+    private static FilterSpec Spec(Filter filter) => new()
+    {
+        Topics = [.. filter.Topics],
+        RoutingKeys = [.. filter.RoutingKeys],
+        DataTypes = [.. filter.DataTypes],
+        OrderIds = [.. filter.OrderIds],
+        Instruments = [.. filter.Instruments],
+        Venues = [.. filter.Venues],
+        TargetWorkflows = [.. filter.TargetWorkflows],
+        MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
+    };
+
+    private static SubscriptionFilter BuildFilter(Filter filter, string field)
+    {
+        var built = Spec(filter).Build(out var problems, out var overLimit);
+        if (built is null)
+        {
+            var first = problems[0];
+            var message = $"{field}.{first.Path}: {first.Message}" + (problems.Count > 1 ? $" (and {problems.Count - 1} more problems)" : string.Empty);
+            throw new RpcException(new Status(overLimit ? StatusCode.ResourceExhausted : StatusCode.InvalidArgument, message));
+        }
+
+        return built;
+    }
+
+    private static DeliveryGuarantee ParseGuarantee(string text, string field)
+    {
+        if (text.Length == 0)
+        {
+            return DeliveryGuarantee.AtLeastOnce;
+        }
+
+        return WireNames.TryParseDeliveryGuarantee(text, out var g) ? g : throw Invalid(field, "must be at_least_once or at_most_once");
+    }
+
+    private Subscription ToMessage(ManagedSubscription s)
+    {
+        var filter = new Filter { MinPriority = s.Spec.MinPriority ?? 0 };
+        filter.RoutingKeys.AddRange(s.Spec.RoutingKeys);
+        filter.DataTypes.AddRange(s.Spec.DataTypes);
+        filter.OrderIds.AddRange(s.Spec.OrderIds);
+        filter.Instruments.AddRange(s.Spec.Instruments);
+        filter.Venues.AddRange(s.Spec.Venues);
+        filter.TargetWorkflows.AddRange(s.Spec.TargetWorkflows);
+        return new Subscription
+        {
+            SubscriptionId = s.SubscriptionId,
+            TopicName = s.TopicName,
+            SubscriberWorkflow = s.SubscriberWorkflow,
+            Filter = filter,
+            DeliveryGuarantee = s.Guarantee.Name(),
+            Status = s.Status,
+            CreatedAt = s.CreatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
+            Streaming = registry.IsStreaming(s.SubscriptionId),
+            AcknowledgedToken = s.Acknowledged.Encode(),
+        };
+    }
+
+    private static OrderSnapshot ToMessage(IReadOnlyList<OrderExecutionStatus> statuses)
+    {
+        static string D(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+        var snapshot = new OrderSnapshot();
+        foreach (var s in statuses)
+        {
+            snapshot.Orders.Add(new OrderState
+            {
+                OrderId = s.OrderId,
+                Status = s.Status,
+                OrderQty = s.OrderQty is { } q ? D(q) : string.Empty,
+                CumQty = D(s.CumQty),
+                LeavesQty = D(s.LeavesQty),
+                AvgPx = D(s.AvgPx),
+                FillCount = s.FillCount,
+                UpdatedAt = s.UpdatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
+                InstrumentId = s.InstrumentId ?? string.Empty,
+                PortfolioId = s.PortfolioId ?? string.Empty,
+                Side = s.Side ?? string.Empty,
+            });
+        }
+
+        return snapshot;
+    }
+
+    /// <summary>A stream request resolved (<see cref="ResolveAsync"/>).</summary>
+    internal sealed record StreamPlan(
+        SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed, ResumeToken? Resume, ResumeToken? ReplayFrom, OrderSnapshot? Snapshot, int PerMessage);
+
+    internal static RpcException Invalid(string field, string message) =>
+        new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));
+}

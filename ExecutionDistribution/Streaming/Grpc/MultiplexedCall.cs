@@ -1,0 +1,340 @@
+using System.Globalization;
+using System.Text.Json;
+using ExecutionDistribution.Audit;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Core;
+using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Subscriptions;
+using Grpc.Core;
+
+namespace ExecutionDistribution.Streaming.Grpc;
+
+/// <summary>
+/// One <c>StreamMultiplexed</c> call: several subscriptions of the dispatch core on one gRPC stream.
+/// The client's commands (subscribe, unsubscribe, ack) are read as they come and answered in the
+/// response stream; a send loop waits on the call's <see cref="SubscriberGroup"/> and writes one
+/// <see cref="MultiplexedBatch"/> per round, each event once, tagged with every subscription that takes it.
+/// </summary>
+/// <remarks>
+/// The reading is the WebSocket connection's (<see cref="MultiplexedReader"/>): only positions the
+/// dispatcher has finished fanning out, and only below the point every subscription has read through,
+/// so all copies of an event travel in the same batch. The batch is written from each event's bytes
+/// encoded once (<see cref="MultiplexedFrame"/>). While a write is slow the call stops reading its subscribers, whose overflow policies
+/// then apply; no other call notices. The call ends when the client cancels it, when the client has
+/// half-closed and no subscription remains, or when the service stops.
+/// </remarks>
+internal sealed class MultiplexedCall : StreamConnection
+{
+    private const string Unsubscribed = "unsubscribed by the client";
+
+    private readonly ExecutionStreamService _service;
+    private readonly GrpcStreamOptions _options;
+    private readonly IServerStreamWriter<MultiplexedFrame> _writer;
+
+    // The send loop's frame, reused for every batch (the write gate lets one write at a time).
+    private readonly MultiplexedFrame _frame = new();
+    private readonly IEventReplay? _replay;
+    private int _halfClosed;
+    private string? _unreadable;
+
+    public MultiplexedCall(
+        ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
+        IServerStreamWriter<MultiplexedFrame> writer, IEventReplay? replay)
+        : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}",
+            time, options.SendLinger, options.HeartbeatInterval)
+    {
+        _service = service;
+        _options = options;
+        _writer = writer;
+        _replay = replay;
+    }
+
+    /// <summary>Why a command of the client could not be read, when that ended the call; the service answers InvalidArgument.</summary>
+    public string? Unreadable => Volatile.Read(ref _unreadable);
+
+    /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
+    public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
+    {
+        // `stop` ends the call gracefully: every subscriber closes, the send loop drains and returns.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping);
+        using var release = stop.Token.Register(Subscriptions.StopAll);
+        var receive = ReceiveLoopAsync(commands, stop, aborted);
+        var heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+        try
+        {
+            await SendLoopAsync(aborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || IsDisconnect(ex))
+        {
+            // The client went away.
+        }
+        finally
+        {
+            Subscriptions.StopAll();
+            Subscriptions.ReleaseAll();
+            await stop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            await receive.ConfigureAwait(false);
+            await ReplaysEndedAsync().ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the call ended
+            DisposeWriteGate();
+        }
+    }
+
+    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
+
+    // Each event once, in log order, with every subscription of the call that takes it (MultiplexedFrame).
+    protected override async Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        Reader.Collect(members);
+        try
+        {
+            await WriteAsync(_frame.Live(members, Reader), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frame.Clear();
+            Reader.Clear();
+        }
+    }
+
+    // A write after the client vanished is swallowed.
+    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested;
+
+    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
+
+    // A write to a finished call throws InvalidOperationException.
+    protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
+
+    // A call whose client half-closed ends when no subscription is left, streaming or opening.
+    private void StopIfDone()
+    {
+        if (Volatile.Read(ref _halfClosed) == 1 && Subscriptions.Members.Length == 0 && Subscriptions.Openings.Length == 0)
+        {
+            Subscriptions.StopAll();
+        }
+    }
+
+    // Announced; a call whose client half-closed ends after its last subscription.
+    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
+    {
+        if (!Subscriptions.Stopping)
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Unsubscribed = new SubscriptionEnded { RequestId = member.EndRequestId ?? string.Empty, SubscriptionId = member.Id, ResumeToken = member.ResumeToken, Reason = member.EndReason ?? "ended" },
+            }, cancellationToken).ConfigureAwait(false);
+        }
+
+        StopIfDone();
+        return true;
+    }
+
+    private async Task ReceiveLoopAsync(IAsyncStreamReader<StreamCommand> commands, CancellationTokenSource stop, CancellationToken aborted)
+    {
+        try
+        {
+            while (await commands.MoveNext(stop.Token).ConfigureAwait(false))
+            {
+                await HandleAsync(commands.Current, aborted).ConfigureAwait(false);
+            }
+
+            Interlocked.Exchange(ref _halfClosed, 1); // a full fence: the send loop's last release sees it, or this sees no member
+            // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
+            StopIfDone();
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && !aborted.IsCancellationRequested)
+        {
+            // The client sent bytes that are not a StreamCommand (ExecutionStreamMethods' marshaller), and
+            // what follows them cannot be trusted. The call ends gracefully, then with InvalidArgument.
+            Volatile.Write(ref _unreadable, ex.Status.Detail);
+            await StopAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
+        {
+            // The client went away, or the call ended.
+            await StopAsync(stop).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task StopAsync(CancellationTokenSource stop)
+    {
+        try
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The call already ended.
+        }
+    }
+
+    private async Task HandleAsync(StreamCommand command, CancellationToken aborted)
+    {
+        var requestId = command.RequestId;
+        try
+        {
+            switch (command.CommandCase)
+            {
+                case StreamCommand.CommandOneofCase.Subscribe:
+                    await SubscribeAsync(command.Subscribe, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case StreamCommand.CommandOneofCase.Unsubscribe:
+                    if (Subscriptions.Find(command.Unsubscribe) is { } member)
+                    {
+                        member.EndRequestId = requestId;
+                        Subscriptions.End(member, Unsubscribed);
+                    }
+                    else if (Subscriptions.FindOpening(command.Unsubscribe) is { } opening)
+                    {
+                        // Still re-reading Kafka: it stops between batches and says so.
+                        Subscriptions.EndOpening(opening, Unsubscribed, requestId);
+                    }
+                    else
+                    {
+                        throw new RpcException(new Status(StatusCode.NotFound, $"unsubscribe: '{command.Unsubscribe}' is not streaming on this call"));
+                    }
+
+                    break;
+                case StreamCommand.CommandOneofCase.Ack:
+                    await AcknowledgeAsync(command.Ack, requestId, aborted).ConfigureAwait(false);
+                    break;
+                default:
+                    throw ExecutionStreamService.Invalid("command", "one of subscribe, unsubscribe or ack is required");
+            }
+        }
+        catch (RpcException ex)
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Error = new CommandError { RequestId = requestId, Code = CodeName(ex.StatusCode), Message = ex.Status.Detail },
+            }, aborted).ConfigureAwait(false);
+        }
+    }
+
+    // A subscribe: answered with subscribed (then its snapshot comes in the same message) before its first event, or an error.
+    private async Task SubscribeAsync(StreamRequest request, string requestId, CancellationToken aborted)
+    {
+        var plan = await _service.ResolveAsync(request, aborted).ConfigureAwait(false);
+        var id = plan.Managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
+        var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, out var refusal);
+        if (admission is not null && plan.ReplayFrom is { } from)
+        {
+            // Older than the retained log: subscribed at the client's token, then its events re-read from
+            // Kafka in the background, between this call's other messages, then the core takes over.
+            try
+            {
+                await WriteAsync(new MultiplexedMessage
+                {
+                    Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = from.Encode() },
+                }, aborted).ConfigureAwait(false);
+            }
+            catch
+            {
+                Subscriptions.Abandon(admission);
+                throw;
+            }
+
+            OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, plan.PerMessage, requestId, aborted);
+            return;
+        }
+
+        var member = admission is null
+            ? null
+            : Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, plan.PerMessage, out refusal);
+        if (member is null)
+        {
+            throw new RpcException(new Status(Code(refusal!.Kind), refusal.Reason));
+        }
+
+        try
+        {
+            await WriteAsync(new MultiplexedMessage
+            {
+                Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = plan.Snapshot },
+            }, aborted).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Joined even when the reply failed, so the send loop releases it like any other.
+            Subscriptions.Activate(member);
+        }
+    }
+
+    // An acknowledgement of a managed subscription streaming on this call.
+    private async Task AcknowledgeAsync(AckRequest request, string requestId, CancellationToken aborted)
+    {
+        // One still re-reading Kafka is acknowledged all the same: what the client processed of it is held.
+        var managed = Subscriptions.Find(request.SubscriptionId) is { } member
+            ? member.Changed is not null
+            : Subscriptions.FindOpening(request.SubscriptionId) is { } opening
+                ? opening.Managed
+                : throw new RpcException(new Status(StatusCode.NotFound, $"ack.subscription_id: '{request.SubscriptionId}' is not streaming on this call"));
+        if (!managed)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "ack.subscription_id: acknowledgements are for subscriptions created with ManageSubscription; an ad hoc subscription is not acknowledged"));
+        }
+
+        var held = _service.Acknowledge(request);
+        await WriteAsync(new MultiplexedMessage
+        {
+            Acked = new Acked { RequestId = requestId, SubscriptionId = request.SubscriptionId, AcknowledgedToken = held.AcknowledgedToken, AcknowledgedSequence = held.AcknowledgedSequence },
+        }, aborted).ConfigureAwait(false);
+    }
+
+    // One subscription's events re-read from Kafka, each tagged with it alone.
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+        WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken), cancellationToken);
+
+    protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
+    {
+        await WriteAsync(new MultiplexedMessage
+        {
+            Error = new CommandError { RequestId = requestId ?? string.Empty, Code = CodeName(Code(refusal.Kind)), Message = refusal.Reason, SubscriptionId = subscriptionId },
+        }, cancellationToken).ConfigureAwait(false);
+        StopIfDone();
+    }
+
+    protected override async Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken)
+    {
+        await WriteAsync(new MultiplexedMessage
+        {
+            Unsubscribed = new SubscriptionEnded { RequestId = admission.EndRequestId ?? string.Empty, SubscriptionId = admission.Id, ResumeToken = admission.ResumeToken, Reason = admission.EndReason ?? "ended" },
+        }, cancellationToken).ConfigureAwait(false);
+        StopIfDone();
+    }
+
+    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        var heartbeat = new MultiplexedHeartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) };
+        foreach (var m in members)
+        {
+            heartbeat.ResumeTokens[m.Id] = m.ResumeToken;
+        }
+
+        foreach (var opening in Subscriptions.Openings)
+        {
+            heartbeat.ResumeTokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
+        }
+
+        return WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken);
+    }
+
+    private Task WriteAsync(MultiplexedMessage message, CancellationToken cancellationToken) => WriteAsync(MultiplexedFrame.Of(message), cancellationToken);
+
+    private Task WriteAsync(MultiplexedFrame frame, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((_writer, frame), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.frame, ct)), cancellationToken);
+
+    private static StatusCode Code(RefusalKind kind) => kind switch
+    {
+        RefusalKind.NotReReadable => StatusCode.OutOfRange,
+        RefusalKind.Limit => StatusCode.ResourceExhausted,
+        RefusalKind.Conflict => StatusCode.AlreadyExists,
+        RefusalKind.Closing => StatusCode.Unavailable,
+        _ => StatusCode.FailedPrecondition,
+    };
+
+    // StatusCode.InvalidArgument -> "INVALID_ARGUMENT", as gRPC names its codes.
+    private static string CodeName(StatusCode code) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(code.ToString());
+}

@@ -1,0 +1,757 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ExecutionDistribution.Audit;
+using ExecutionDistribution.Contract;
+using ExecutionDistribution.Core;
+using ExecutionDistribution.Orders;
+using ExecutionDistribution.Subscriptions;
+
+namespace ExecutionDistribution.Streaming.WebSockets;
+
+/// <summary>
+/// One WebSocket connection: one or (multiplexed) several subscriptions of the dispatch core whose
+/// batches become JSON text frames. Each event's envelope bytes are serialized once by the core and
+/// copied into the frame as they are.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A connection that carries one subscription is sent by the core's delivery loop (push mode, the
+/// nested <c>Sender</c>): each batch becomes one frame, with no task or wake-up per connection and
+/// event (docs/benchmarks.md, W4, session 16). A multiplexed connection has a send loop that waits on
+/// the connection's <see cref="SubscriberGroup"/> and reads every subscription
+/// (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> each per frame, so a connection that is
+/// behind gets full frames). On a multiplexed connection an event that several subscriptions take
+/// travels once, tagged with each subscription's id and sequence: the loop reads only positions the
+/// dispatcher has finished fanning out (<see cref="FanOutDispatcher.RoutedHead"/>), so all of an
+/// event's copies are in the same frame. A receive loop answers pings, acknowledgements and
+/// (multiplexed) subscribe / unsubscribe messages, and a heartbeat carries the resume tokens while
+/// the connection is idle.
+/// </para>
+/// <para>
+/// While a send is slow the connection stops reading (or pauses the delivery of) its subscribers: their buffers fill and their
+/// overflow policies apply (dropped and announced, or caught up from the log), and no other
+/// connection notices.
+/// </para>
+/// </remarks>
+internal sealed partial class WebSocketStreamSession : StreamConnection
+{
+    private readonly WebSocket _socket;
+    private readonly FanOutDispatcher _core;
+    private readonly SubscriptionRegistry _registry;
+    private readonly AuditTrail _trail;
+    private readonly OrderLookups _lookups;
+    private readonly WebSocketOptions _options;
+    private readonly bool _multiplex;
+    private readonly IEventReplay? _replay;
+    private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
+    private readonly Utf8JsonWriter _writer;
+    // Frames of events re-read from Kafka for a subscription opening beside others: written under the write gate.
+    private readonly ArrayBufferWriter<byte> _replayFrame = new(16 * 1024);
+    private readonly Utf8JsonWriter _replayWriter;
+    private volatile bool _clientClosed;
+    private string? _endedBySubscription;
+
+    // A connection that carries one subscription: the core's delivery loop sends its events (push mode).
+    private Sender? _sender;
+
+    public WebSocketStreamSession(
+        WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
+        WebSocketOptions options, TimeProvider time, bool multiplex, IEventReplay? replay = null)
+        : base(core, registry, trail, options.MaxSubscriptionsPerConnection, $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}",
+            time, options.SendLinger, options.HeartbeatInterval)
+    {
+        _replay = replay;
+        _socket = socket;
+        _core = core;
+        _registry = registry;
+        _trail = trail;
+        _lookups = lookups;
+        _options = options;
+        _multiplex = multiplex;
+        _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
+        _replayWriter = new Utf8JsonWriter(_replayFrame, new JsonWriterOptions { SkipValidation = true });
+    }
+
+    /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
+    public async Task RunAsync(StreamPlan? first, CancellationToken aborted, CancellationToken serviceStopping)
+    {
+        // `stop` ends the connection gracefully (the client closed, or the service is stopping): it
+        // closes every subscriber, the send loop drains and removes them, then ends. Socket operations
+        // only take `aborted` (the client is gone): cancelling a pending WebSocket operation aborts the
+        // socket, and then no close frame can be sent.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
+        using var release = stop.Token.Register(Subscriptions.StopAll);
+        Task receive = Task.CompletedTask;
+        Task heartbeat = Task.CompletedTask;
+        if (!_multiplex && first is not null)
+        {
+            // Made before the client is read, so every frame of the connection goes through its writer. Until it
+            // starts, its events wait: "subscribed", any events re-read from Kafka and the snapshot go first.
+            _sender = new Sender(_socket, first.Id, _core.LogEpoch, _options, Subscriptions.NewAudit(first.Id, first.Managed, first.Guarantee), Time, aborted);
+        }
+
+        try
+        {
+            // The client is read from the start: its pings, acknowledgements and close are served while
+            // the first subscription re-reads Kafka, which can take long (a client with a pong timeout
+            // would otherwise give up on a replaying connection).
+            receive = ReceiveLoopAsync(stop, aborted);
+            var refusal = first switch
+            {
+                null => null,
+                { ReplayFrom: { } from } when _multiplex => await OpenWithReplayAsync(first, from, requestId: null, aborted).ConfigureAwait(false),
+                _ => await OpenAsync(first, requestId: null, aborted, stop.Token).ConfigureAwait(false),
+            };
+            if (refusal is not null)
+            {
+                await RejectAsync(_socket, refusal).ConfigureAwait(false);
+                return;
+            }
+
+            if (_sender is { } sender)
+            {
+                // The delivery loop sends; this waits until the stream can send no more (its subscription
+                // ended, or a write failed) or the connection ends.
+                heartbeat = HeartbeatLoop.RunAsync(Time, _options.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, IsDisconnect, stop.Token);
+                await sender.Done.WaitAsync(stop.Token).ConfigureAwait(false);
+                _endedBySubscription = Subscriptions.Members is [var member] ? member.EndReason : null;
+            }
+            else
+            {
+                // Multiplexed: the connection's send loop reads its subscriptions together.
+                heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+                await SendLoopAsync(aborted).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        {
+            // The client went away; the subscribers are released below.
+        }
+        finally
+        {
+            Subscriptions.StopAll();
+            Subscriptions.ReleaseAll();
+            if (_sender is not null)
+            {
+                // Waits for a write under way and keeps the writer: the close frame below is the last.
+                await _sender.StopAsync().ConfigureAwait(false);
+            }
+
+            await stop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            if (_endedBySubscription is not null && !serviceStopping.IsCancellationRequested)
+            {
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, _endedBySubscription).ConfigureAwait(false);
+            }
+            else if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
+            {
+                // The service ended the stream: 1001, and the last token says where to resume.
+                await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "service stopping; reconnect with your resume token").ConfigureAwait(false);
+            }
+            else
+            {
+                await CloseAsync(WebSocketCloseStatus.NormalClosure, "stream ended").ConfigureAwait(false);
+            }
+
+            // Let the receive loop take the client's close reply, briefly.
+            await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
+            await ReplaysEndedAsync().ConfigureAwait(false);
+            Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the connection ended
+            DisposeWriteGate();
+            await _writer.DisposeAsync().ConfigureAwait(false);
+            await _replayWriter.DisposeAsync().ConfigureAwait(false);
+            if (_sender is not null)
+            {
+                await _sender.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Closes with 1008 and a reason (bad filter, bad token, limits); the reason is cut to the 123 bytes the protocol allows.</summary>
+    public static async Task RejectAsync(WebSocket socket, string reason)
+    {
+        var text = reason.Length > 120 ? reason[..120] : reason;
+        try
+        {
+            await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, text, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (WebSocketException)
+        {
+            // The client is already gone.
+        }
+    }
+
+    // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
+    // snapshot) before the subscriber joins the send loop (or its sender starts), so they precede its first event.
+    private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
+    {
+        OpenRefusal? refusal;
+        var admitted = _sender is not null
+            ? Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, _sender.Audit, out refusal)
+            : Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out refusal);
+        if (admitted is not { } admission)
+        {
+            return refusal!.Reason;
+        }
+
+        var subscribedSent = false;
+        if (plan.ReplayFrom is { } from)
+        {
+            // Before the retained log: "subscribed" at the client's token, the events re-read from Kafka,
+            // then the core takes over where the log begins.
+            try
+            {
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                    new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                subscribedSent = true;
+                plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
+            }
+            catch (ReplayException ex)
+            {
+                Subscriptions.Abandon(admission);
+                return $"resume_token: {ex.Message}";
+            }
+            catch
+            {
+                Subscriptions.Abandon(admission);
+                throw;
+            }
+        }
+
+        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal, _sender) is not { } member)
+        {
+            return refusal!.Reason;
+        }
+
+        try
+        {
+            if (!subscribedSent)
+            {
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                    new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            }
+
+            if (plan.Snapshot is { } snapshot)
+            {
+                // Before any event: the state of the watched orders as of the stream's start position.
+                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", plan.Id, member.ResumeToken, snapshot), ControlFrame.Json), aborted)
+                    .ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // Joined even when the reply failed, so the send loop releases it like any other (push mode: the connection's end does).
+            if (_sender is null)
+            {
+                Subscriptions.Activate(member);
+            }
+        }
+
+        if (_sender is not null)
+        {
+            // The delivery loop sends from here on, what arrived meanwhile first.
+            await _sender.Start(member.Subscriber, member.ResumeToken).ConfigureAwait(false);
+        }
+
+        return null;
+    }
+
+    // The send loop's overrides: it runs only on multiplexed connections (one subscription: the Sender).
+    // The frame goes without a cancellation token, as the Sender's do: with one that can be cancelled,
+    // ManagedWebSocket takes its slower path for every frame, and an aborted connection completes the send anyway.
+    protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        WriteMultiplexedFrame(members);
+        return WriteExclusiveAsync(this, static (s, _) => s._socket.SendAsync(s._frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None), cancellationToken);
+    }
+
+    // Kestrel swallows writes once the connection is aborted.
+    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested && _socket.State == WebSocketState.Open;
+
+    protected override bool IsDisconnect(Exception exception) => exception is WebSocketException;
+
+    // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
+    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
+
+    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
+
+    // A multiplexed connection says a subscription ended and goes on.
+    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
+    {
+        if (!Subscriptions.Stopping)
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new EndedFrame("unsubscribed", member.Id, member.ResumeToken, member.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
+    // connections), and returns where the core takes over.
+    // `stopping` (the client closed, the service is stopping) ends it between frames; socket operations take only `aborted`.
+    private Task<ResumeToken> ReplayAsync(string id, SubscriptionFilter filter, ResumeToken from, StreamAudit audit, CancellationToken aborted, CancellationToken stopping) =>
+        _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
+        {
+            await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
+            WriteEventsFrame(_frame, _writer, id, batch, token);
+            try
+            {
+                await SendAsync(_frame.WrittenMemory, aborted).ConfigureAwait(false);
+            }
+            catch
+            {
+                audit.Failed(batch.Deliveries);
+                throw;
+            }
+
+            audit.Delivered(batch.Deliveries);
+        }, stopping);
+
+    // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
+    private static string WriteEventsFrame(ArrayBufferWriter<byte> frame, Utf8JsonWriter writer, string id, DeliveryBatch batch, ResumeToken resumeToken)
+    {
+        var token = resumeToken.Encode();
+        frame.ResetWrittenCount();
+        writer.Reset(frame);
+        writer.WriteStartObject();
+        writer.WriteString("type"u8, "events"u8);
+        writer.WriteString("subscription_id"u8, id);
+        writer.WriteString("resume_token"u8, token);
+        if (batch.Dropped > 0)
+        {
+            writer.WriteNumber("dropped"u8, batch.Dropped);
+        }
+
+        if (batch.LostPositions > 0)
+        {
+            writer.WriteNumber("lost_positions"u8, batch.LostPositions);
+        }
+
+        writer.WriteStartArray("events"u8);
+        foreach (var delivery in batch.Deliveries)
+        {
+            writer.WriteStartObject();
+            writer.WriteNumber("sequence"u8, delivery.Sequence);
+            writer.WritePropertyName("event"u8);
+            writer.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        writer.Flush();
+        return token;
+    }
+
+    // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
+    //  "events":[{"deliveries":[{"subscription_id":id,"sequence":n},...],"event":{...}}]}
+    // Events in log order; each once, with every subscription of this connection that takes it.
+    private void WriteMultiplexedFrame(StreamMember[] members)
+    {
+        var tags = Reader.Collect(members);
+        _frame.ResetWrittenCount();
+        _writer.Reset(_frame);
+        _writer.WriteStartObject();
+        _writer.WriteString("type"u8, "events"u8);
+        _writer.WriteStartObject("resume_tokens"u8);
+        foreach (var member in members)
+        {
+            if (member.HasBatch)
+            {
+                _writer.WriteString(member.IdJson, member.ResumeToken);
+            }
+        }
+
+        _writer.WriteEndObject();
+        WriteCounts(members, "dropped"u8, static m => m.Dropped);
+        WriteCounts(members, "lost_positions"u8, static m => m.Lost);
+        _writer.WriteStartArray("events"u8);
+        for (var i = 0; i < tags.Length;)
+        {
+            var e = tags[i].Event;
+            _writer.WriteStartObject();
+            _writer.WriteStartArray("deliveries"u8);
+            for (; i < tags.Length && tags[i].Position == e.Position; i++)
+            {
+                _writer.WriteStartObject();
+                _writer.WriteString("subscription_id"u8, members[tags[i].Member].IdJson);
+                _writer.WriteNumber("sequence"u8, tags[i].Sequence);
+                _writer.WriteEndObject();
+            }
+
+            _writer.WriteEndArray();
+            _writer.WritePropertyName("event"u8);
+            _writer.WriteRawValue(e.EnvelopeJson.Span, skipInputValidation: true);
+            _writer.WriteEndObject();
+        }
+
+        _writer.WriteEndArray();
+        _writer.WriteEndObject();
+        _writer.Flush();
+        Reader.Clear();
+    }
+
+    private void WriteCounts(StreamMember[] members, ReadOnlySpan<byte> name, Func<StreamMember, long> count)
+    {
+        var open = false;
+        foreach (var member in members)
+        {
+            var n = member.HasBatch ? count(member) : 0;
+            if (n == 0)
+            {
+                continue;
+            }
+
+            if (!open)
+            {
+                _writer.WriteStartObject(name);
+                open = true;
+            }
+
+            _writer.WriteNumber(member.IdJson, n);
+        }
+
+        if (open)
+        {
+            _writer.WriteEndObject();
+        }
+    }
+
+    // Every frame but the events of the send loop or the delivery loop: between frames of events, one at a time.
+    private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
+        _sender is { } sender
+            ? sender.WriteOffLoopAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct))
+            : WriteExclusiveAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct), cancellationToken);
+
+    private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
+    {
+        var buffer = new byte[4 * 1024];
+        var message = new ArrayBufferWriter<byte>(4 * 1024);
+        try
+        {
+            while (true)
+            {
+                var result = await _socket.ReceiveAsync(buffer, aborted).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    _clientClosed = true;
+                    break;
+                }
+
+                if (message.WrittenCount + result.Count > _options.MaxClientMessageBytes)
+                {
+                    await RejectAsync(_socket, $"message too large (the most is {_options.MaxClientMessageBytes} bytes)").ConfigureAwait(false);
+                    break;
+                }
+
+                message.Write(buffer.AsSpan(0, result.Count));
+                if (!result.EndOfMessage)
+                {
+                    continue;
+                }
+
+                if (!stop.IsCancellationRequested)
+                {
+                    await HandleClientMessageAsync(message.WrittenMemory, aborted).ConfigureAwait(false);
+                }
+
+                message.ResetWrittenCount();
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // Closed or aborted.
+        }
+        finally
+        {
+            // The client closed or vanished: stop the stream.
+            _clientClosed = true;
+            try
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+            catch (ObjectDisposedException)
+            {
+                // The session already ended.
+            }
+        }
+    }
+
+    // ping, ack, and on a multiplexed connection subscribe / unsubscribe. Anything else gets an error frame.
+    private async Task HandleClientMessageAsync(ReadOnlyMemory<byte> text, CancellationToken aborted)
+    {
+        // A text message's UTF-8 is checked by the WebSocket itself (it closes with 1007), a binary one's is
+        // not, and reading an invalid string from the document would throw out of the receive loop.
+        if (!System.Text.Unicode.Utf8.IsValid(text.Span))
+        {
+            await SendErrorAsync(null, "the message is not valid UTF-8", aborted).ConfigureAwait(false);
+            return;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(text);
+        }
+        catch (JsonException)
+        {
+            await SendErrorAsync(null, "the message is not JSON", aborted).ConfigureAwait(false);
+            return;
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type"u8, out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
+            {
+                await SendErrorAsync(null, "type: required (ping, ack, subscribe or unsubscribe)", aborted).ConfigureAwait(false);
+                return;
+            }
+
+            var requestId = root.TryGetProperty("request_id"u8, out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+            var subscriptionId = root.TryGetProperty("subscription_id"u8, out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+            switch (typeElement.GetString())
+            {
+                case "ping":
+                    var token = Subscriptions.Members is [var only] && !_multiplex ? (_sender is { Token: { Length: > 0 } sent } ? sent : only.ResumeToken) : string.Empty;
+                    await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted)
+                        .ConfigureAwait(false);
+                    break;
+                case "ack":
+                    var acked = root.TryGetProperty("resume_token"u8, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                    await AcknowledgeAsync(subscriptionId, acked, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case "subscribe" when _multiplex:
+                    await SubscribeAsync(root, requestId, aborted).ConfigureAwait(false);
+                    break;
+                case "unsubscribe" when _multiplex:
+                    if (Subscriptions.Find(subscriptionId) is { } member)
+                    {
+                        Subscriptions.End(member, "unsubscribed by the client");
+                    }
+                    else if (Subscriptions.FindOpening(subscriptionId) is { } opening)
+                    {
+                        // Still re-reading Kafka: it stops between frames and says so.
+                        Subscriptions.EndOpening(opening, "unsubscribed by the client", requestId);
+                    }
+                    else
+                    {
+                        await SendErrorAsync(requestId, $"subscription_id: '{subscriptionId}' is not streaming on this connection", aborted).ConfigureAwait(false);
+                    }
+
+                    break;
+                case "subscribe" or "unsubscribe":
+                    await SendErrorAsync(requestId, "type: this connection carries one subscription; connect with multiplex=true to subscribe and unsubscribe on it", aborted)
+                        .ConfigureAwait(false);
+                    break;
+                default:
+                    await SendErrorAsync(requestId, "type: must be ping, ack, subscribe or unsubscribe", aborted).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    // A subscribe message: the query string's parameters as fields. A bad one is answered with an error
+    // naming the field; the connection and its other subscriptions go on.
+    private async Task SubscribeAsync(JsonElement message, string? requestId, CancellationToken aborted)
+    {
+        var query = StreamRequest.FromMessage(message, out var problem);
+        if (problem is null)
+        {
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
+            if (plan is { ReplayFrom: { } from })
+            {
+                if (await OpenWithReplayAsync(plan, from, requestId, aborted).ConfigureAwait(false) is { } refused)
+                {
+                    await SendErrorAsync(requestId, refused, aborted).ConfigureAwait(false);
+                }
+
+                return;
+            }
+
+            if (plan is not null)
+            {
+                // From the receive loop itself: a close is read only after this returns, and this
+                // subscribe does not re-read Kafka, so `aborted` is the only stop it needs.
+                if (await OpenAsync(plan, requestId, aborted, aborted).ConfigureAwait(false) is { } refusal)
+                {
+                    await SendErrorAsync(requestId, refusal, aborted).ConfigureAwait(false);
+                }
+
+                return;
+            }
+        }
+
+        await SendErrorAsync(requestId, problem!.Value.ToString(), aborted).ConfigureAwait(false);
+    }
+
+    // Older than the retained log, beside other subscriptions: "subscribed" at the client's token, then its
+    // events re-read from Kafka in the background, between this connection's other frames, then the core takes over.
+    // Null, or why it was not admitted.
+    private async Task<string?> OpenWithReplayAsync(StreamPlan plan, ResumeToken from, string? requestId, CancellationToken aborted)
+    {
+        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
+        {
+            return refusal!.Reason;
+        }
+
+        try
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+                new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+        }
+        catch
+        {
+            Subscriptions.Abandon(admission);
+            throw;
+        }
+
+        OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, _options.MaxEventsPerFrame, requestId, aborted);
+        return null;
+    }
+
+    // {"type":"events","resume_tokens":{id:token},"events":[{"deliveries":[{"subscription_id":id,"sequence":n}],"event":{...}}]}:
+    // the multiplexed frame, for one subscription. Built and sent under the write gate, in a buffer of its own.
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+        WriteExclusiveAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
+        {
+            var w = s.Session._replayWriter;
+            s.Session._replayFrame.ResetWrittenCount();
+            w.Reset(s.Session._replayFrame);
+            w.WriteStartObject();
+            w.WriteString("type"u8, "events"u8);
+            w.WriteStartObject("resume_tokens"u8);
+            w.WriteString(s.Id, s.Token);
+            w.WriteEndObject();
+            w.WriteStartArray("events"u8);
+            foreach (var delivery in s.Batch.Deliveries)
+            {
+                w.WriteStartObject();
+                w.WriteStartArray("deliveries"u8);
+                w.WriteStartObject();
+                w.WriteString("subscription_id"u8, s.Id);
+                w.WriteNumber("sequence"u8, delivery.Sequence);
+                w.WriteEndObject();
+                w.WriteEndArray();
+                w.WritePropertyName("event"u8);
+                w.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.Flush();
+            return s.Session._socket.SendAsync(s.Session._replayFrame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, ct);
+        }, cancellationToken);
+
+    protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", refusal.Reason, requestId, subscriptionId), ControlFrame.Json), cancellationToken);
+
+    protected override Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(
+            new EndedFrame("unsubscribed", admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"), ControlFrame.Json), cancellationToken);
+
+    private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
+        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
+
+    // A multiplexed connection's heartbeat: every subscription's token (one subscription: the Sender's own).
+    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
+    {
+        var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
+        foreach (var m in members)
+        {
+            tokens[m.Id] = m.ResumeToken;
+        }
+
+        foreach (var opening in Subscriptions.Openings)
+        {
+            tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
+        }
+
+        return SendAsync(JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json), cancellationToken);
+    }
+
+    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _socket.CloseOutputAsync(status, reason, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        {
+            // The client is gone.
+        }
+    }
+
+    // {"type":"ack","resume_token":"..."} (plus "subscription_id" on a multiplexed connection): record it, answer with the point held.
+    private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId, CancellationToken aborted)
+    {
+        var members = Subscriptions.Members;
+        var member = subscriptionId is null
+            ? (members.Length == 1 ? members[0] : null)
+            : Array.Find(members, m => m.Id == subscriptionId);
+
+        // A subscription still opening (re-reading Kafka) has no member yet; what the client has processed of it is held all the same.
+        var opening = member is not null ? null
+            : subscriptionId is null ? (members.Length == 0 && Subscriptions.Openings is [var only] ? only : null)
+            : Subscriptions.FindOpening(subscriptionId);
+        var (id, managed) = member is not null ? (member.Id, member.Changed is not null) : opening is not null ? (opening.Id, opening.Managed) : (null, false);
+        string reply;
+        if (id is null)
+        {
+            reply = subscriptionId is null
+                ? "subscription_id: required on a connection that carries several subscriptions"
+                : $"subscription_id: '{subscriptionId}' is not streaming on this connection";
+        }
+        else if (!managed)
+        {
+            reply = "acknowledgements are for streams of a subscription (connect with subscription_id)";
+        }
+        else if (!ResumeToken.TryDecode(token, out var parsed, out var why))
+        {
+            reply = $"resume_token {why}";
+        }
+        else if (_registry.Acknowledge(id, parsed) is { } held)
+        {
+            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", id, held.Encode(), held.Sequence, requestId), ControlFrame.Json), aborted)
+                .ConfigureAwait(false);
+            return;
+        }
+        else
+        {
+            reply = $"subscription '{id}' no longer exists";
+        }
+
+        await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
+    }
+
+    private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
+
+    private sealed record ErrorFrame(string Type, string Message, string? RequestId, string? SubscriptionId = null);
+
+    private sealed record EndedFrame(string Type, string SubscriptionId, string ResumeToken, string Reason);
+
+    private sealed record SnapshotFrame(string Type, string SubscriptionId, string ResumeToken, IReadOnlyList<OrderExecutionStatus> Orders);
+
+    private sealed record MultiplexedHeartbeat(string Type, IReadOnlyDictionary<string, string> ResumeTokens, DateTime Time);
+
+    /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
+    private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time, string? RequestId)
+    {
+        public static readonly JsonSerializerOptions Json = new()
+        {
+            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+            Converters = { new UtcMicrosecondsConverter() },
+        };
+    }
+}
