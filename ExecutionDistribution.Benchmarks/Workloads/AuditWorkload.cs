@@ -17,7 +17,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// <summary>
 /// W6, the audit half: the service's audit trail and writer (the same classes the host runs) against
 /// the real PostgreSQL, beside a bare binary COPY of the same rows into the same table (the ceiling of
-/// PostgreSQL's ingest on this machine), in the same run. Two measures per run:
+/// PostgreSQL's ingest where the benchmark runs), in the same run. Two measures per run:
 /// saturation (rows recorded as fast as one producer can; rows/s until every row is in PostgreSQL),
 /// and a fixed offered rate (rows/s held for the duration, the queue's peak, and the time to drain
 /// after the producer stops). Every run counts the rows in PostgreSQL: rows lost must be 0.

@@ -19,7 +19,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// connections. The service runs in a child process (this program's <c>serve</c> mode) with the real
 /// PostgreSQL and Redis, seeded through POST /api/v1/executions with the standard stream; the load
 /// client runs here. Beside it, in the same run, a bare Kestrel server in its own child process
-/// answering the same route with fixed bytes: the ceiling of HTTP on this machine with this client.
+/// answering the same route with fixed bytes: the ceiling of HTTP with this client where the benchmark runs.
 /// </summary>
 public static class RestWorkload
 {

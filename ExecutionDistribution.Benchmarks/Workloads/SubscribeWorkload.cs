@@ -88,7 +88,7 @@ public static class SubscribeWorkload
         return (subscribe, clock.Elapsed.TotalMilliseconds);
     }
 
-    // The design until session 10: every subscribe built a new index over every subscriber, under the lock.
+    // The baseline: every subscribe builds a new index over every subscriber, under the lock.
     private static double RebuildPerChange(List<SubscriberDefinition> definitions, int n)
     {
         using var core = new FanOutDispatcher(new DistributionOptions { MaxSubscribers = Math.Max(n, 10_000) }, TimeProvider.System);

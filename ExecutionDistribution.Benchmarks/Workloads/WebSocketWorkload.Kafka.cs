@@ -39,7 +39,7 @@ public static partial class WebSocketWorkload
             // on its one I/O thread, which shares the 2 cores with the service. With 0, at 14,000 events/s
             // of the standard population the load side spent 11.4 µs per delivery against 5.8 and the
             // service fell behind (86,397 of 95,525 deliveries/s, p99 751 ms; with 5: 95,260/s, p99 113 ms;
-            // one run each, docs/benchmarks.md, session 12). The linger is inside the measured latency.
+            // one run each). The linger is inside the measured latency.
             _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = _cluster.BootstrapServers, LingerMs = 5 }).Build();
             Settings =
             [

@@ -54,7 +54,7 @@ internal sealed partial class AuditSpillFile(string path)
     // it may drop them from the page cache. Otherwise the cache grows by the audit's size, which at
     // saturation is hundreds of MB a second of pages touched for the first time (on this VM each such page
     // costs the host a fault), and the writer's copy into them bounded ours at the top W4 rung
-    // (docs/benchmarks.md, W4, session 16). Best effort: advice, not a promise.
+    // (docs/benchmarks.md, where the time goes, W4). Best effort: advice, not a promise.
     private static void DropFromPageCache(Microsoft.Win32.SafeHandles.SafeFileHandle file, long offset, long length)
     {
         if (!OperatingSystem.IsLinux() || !_canAdvise)

@@ -7,8 +7,8 @@ namespace ExecutionDistribution.Contract;
 /// <para>
 /// Why: the retained log keeps every event for up to <c>Distribution:RetainedLogCapacity</c> events,
 /// longer than the time between two gen0 collections, so everything an event holds survives them
-/// and is copied by the collector, in a pause, once or twice (docs/benchmarks.md, "W4 standard",
-/// session 13: 1.5 KB per event, half of it these bytes). A slab is allocated on the large-object
+/// and is copied by the collector, in a pause, once or twice (measured in W4
+/// standard: 1.5 KB per event, half of it these bytes). A slab is allocated on the large-object
 /// heap, which collections do not copy; the bytes in it are never copied again.
 /// </para>
 /// <para>

@@ -41,7 +41,7 @@ internal sealed class DeliveryLoop : IDisposable
     /// <summary>
     /// Most batches per turn (4,096 deliveries at the default batch size): four times the least, and
     /// short enough that the loop's other subscribers wait a few milliseconds at most (a
-    /// whole ring per turn, up to 256 batches, was slower in W2; docs/benchmarks.md, session 11).
+    /// whole ring per turn, up to 256 batches, measured slower in W2).
     /// </summary>
     private const int MaxBatchesPerTurn = 16;
 

@@ -10,7 +10,7 @@ namespace ExecutionDistribution.Streaming;
 /// writes it as one message and flushes, without a task, a thread-pool work item or a wait per stream
 /// and event. With 1,000 streams on 2 cores that is a quarter less p99 at 100,000 deliveries/s than a
 /// send loop per stream, because the loop's writes and Kestrel's sends run side by side
-/// (docs/benchmarks.md, W3 gRPC, session 15). A transport says how a message of events and a
+/// (measured in W3 gRPC). A transport says how a message of events and a
 /// heartbeat are written (<see cref="WriteEvents"/>, <see cref="WriteHeartbeat"/>).
 /// </summary>
 /// <remarks>

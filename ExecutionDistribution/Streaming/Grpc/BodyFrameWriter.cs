@@ -11,7 +11,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// never compresses responses), without its per-write layers: a cancellation registration, a lock,
 /// two more async state machines and the serialization context. At 1,000 streams each write touches
 /// those objects cold, and they were a quarter of the service's CPU at 100,000 deliveries/s
-/// (docs/benchmarks.md, W3 gRPC, session 15). One writer per call; its writes are one at a time, as
+/// (measured in W3 gRPC). One writer per call; its writes are one at a time, as
 /// with any gRPC stream writer (the stream's send gate sees to it).
 /// </summary>
 internal sealed class BodyFrameWriter<T>(HttpResponse response) : IServerStreamWriter<T>

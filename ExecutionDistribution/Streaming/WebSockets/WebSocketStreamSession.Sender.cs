@@ -20,7 +20,7 @@ internal sealed partial class WebSocketStreamSession
     /// <remarks>
     /// Its sends take no cancellation token. With one that can be cancelled, the WebSocket takes its slow
     /// path for every frame (an async state machine, its send lock awaited, a registration on the token),
-    /// which was a tenth of the service's CPU at 100,000 frames/s (docs/benchmarks.md, W4, session 16).
+    /// which was a tenth of the service's CPU at 100,000 frames/s (measured in W4).
     /// Nothing is lost by it: the token such a send would take is the request's abort, and when the
     /// connection is aborted Kestrel completes a send that waits for the client anyway.
     /// </remarks>

@@ -19,7 +19,7 @@ namespace ExecutionDistribution.Streaming.WebSockets;
 /// <para>
 /// A connection that carries one subscription is sent by the core's delivery loop (push mode, the
 /// nested <c>Sender</c>): each batch becomes one frame, with no task or wake-up per connection and
-/// event (docs/benchmarks.md, W4, session 16). A multiplexed connection has a send loop that waits on
+/// event (measured in W4). A multiplexed connection has a send loop that waits on
 /// the connection's <see cref="SubscriberGroup"/> and reads every subscription
 /// (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> each per frame, so a connection that is
 /// behind gets full frames). On a multiplexed connection an event that several subscriptions take
