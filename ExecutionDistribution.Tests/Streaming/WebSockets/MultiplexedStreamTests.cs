@@ -111,6 +111,13 @@ public sealed class MultiplexedStreamTests
         var unknown = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
         await client.SendAsync("""{"type":"subscribe","request_id":"r3","min_priority":{"at":1}}""");
         var shape = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+        // Valid JSON whose string is no text: an escaped lone surrogate, in a list and alone.
+        await client.SendAsync("""{"type":"subscribe","request_id":"r5","order_ids":["\ud800"]}""");
+        var surrogate = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+        await client.SendAsync("""{"type":"subscribe","request_id":"r6","venues":"\udfff"}""");
+        var lone = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
+        await client.SendAsync("""{"type":"\ud800"}""");
+        var badKind = await client.ReceiveUntilAsync(f => (string?)f["type"] == "error");
         var good = await SubscribeAsync(client, "r4", $$"""{"order_ids":["{{order}}"]}""");
         _host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-1"));
         var events = await ReceiveMultiplexedAsync(client, 1);
@@ -119,6 +126,9 @@ public sealed class MultiplexedStreamTests
         Assert.That((string?)badType["message"], Does.StartWith("data_types[0]"));
         Assert.That((string?)unknown["message"], Does.StartWith("colour"));
         Assert.That((string?)shape["message"], Does.StartWith("min_priority"));
+        Assert.That((string?)surrogate["message"], Does.StartWith("order_ids[0]"));
+        Assert.That((string?)lone["message"], Does.StartWith("venues"));
+        Assert.That((string?)badKind["message"], Does.StartWith("type"));
         Assert.That(events[0].Tags.Single().Subscription, Is.EqualTo(good));
     }
 

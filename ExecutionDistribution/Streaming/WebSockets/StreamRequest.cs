@@ -123,6 +123,22 @@ internal static class StreamRequest
         return (new StreamPlan(id, filter!, guarantee, resume, managed, snapshot, replayFrom), null);
     }
 
+    /// <summary>The problem of a JSON string that escapes a lone surrogate (<c>"\ud800"</c>): valid JSON, but no text.</summary>
+    public const string NotText = "must be text (an escaped lone surrogate is not)";
+
+    /// <summary>A JSON string's text, or null when it escapes a lone surrogate, which no .NET string of valid UTF-16 can hold.</summary>
+    public static string? Text(JsonElement value)
+    {
+        try
+        {
+            return value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// The fields of a <c>subscribe</c> message as stream parameters: each a string, a number or a
     /// list of them (the query string's names and meanings). <c>type</c> and <c>request_id</c> are not parameters.
@@ -148,7 +164,13 @@ internal static class StreamRequest
             switch (value.ValueKind)
             {
                 case JsonValueKind.String:
-                    fields[property.Name] = value.GetString();
+                    if (Text(value) is not { } text)
+                    {
+                        problem = new ValidationProblem(property.Name, NotText);
+                        return QueryCollection.Empty;
+                    }
+
+                    fields[property.Name] = text;
                     break;
                 case JsonValueKind.Number:
                     fields[property.Name] = value.GetRawText();
@@ -163,7 +185,13 @@ internal static class StreamRequest
                             return QueryCollection.Empty;
                         }
 
-                        items.Add(item.ValueKind == JsonValueKind.String ? item.GetString()! : item.GetRawText());
+                        if ((item.ValueKind == JsonValueKind.String ? Text(item) : item.GetRawText()) is not { } itemText)
+                        {
+                            problem = new ValidationProblem($"{property.Name}[{items.Count}]", NotText);
+                            return QueryCollection.Empty;
+                        }
+
+                        items.Add(itemText);
                     }
 
                     fields[property.Name] = items.ToArray();

@@ -511,9 +511,9 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
                 return;
             }
 
-            var requestId = root.TryGetProperty("request_id"u8, out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-            var subscriptionId = root.TryGetProperty("subscription_id"u8, out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-            switch (typeElement.GetString())
+            var requestId = root.TryGetProperty("request_id"u8, out var r) && r.ValueKind == JsonValueKind.String ? StreamRequest.Text(r) : null;
+            var subscriptionId = root.TryGetProperty("subscription_id"u8, out var s) && s.ValueKind == JsonValueKind.String ? StreamRequest.Text(s) : null;
+            switch (StreamRequest.Text(typeElement))
             {
                 case "ping":
                     var token = Subscriptions.Members is [var only] && !_multiplex ? (_sender is { Token: { Length: > 0 } sent } ? sent : only.ResumeToken) : string.Empty;
@@ -521,7 +521,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
                         .ConfigureAwait(false);
                     break;
                 case "ack":
-                    var acked = root.TryGetProperty("resume_token"u8, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+                    var acked = root.TryGetProperty("resume_token"u8, out var t) && t.ValueKind == JsonValueKind.String ? StreamRequest.Text(t) : null;
                     await AcknowledgeAsync(subscriptionId, acked, requestId, aborted).ConfigureAwait(false);
                     break;
                 case "subscribe" when _multiplex:
