@@ -36,6 +36,36 @@ public sealed class MultiplexedCallTests
     }
 
     [Test]
+    public async Task A_command_over_the_size_limit_ends_its_call_with_resource_exhausted_and_other_calls_go_on()
+    {
+        using var call = _client.StreamMultiplexed();
+        var huge = new Filter();
+        huge.OrderIds.Add(new string('x', 1024 * 1024)); // one order id of 1 MB: the command is over the limit
+        try
+        {
+            await call.RequestStream.WriteAsync(new StreamCommand { RequestId = "huge", Subscribe = new StreamRequest { Filter = huge } });
+        }
+        catch (RpcException)
+        {
+            // The service may end the call while the client is still sending the command; the status says why.
+        }
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var ex = Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await call.ResponseStream.MoveNext(deadline.Token))
+            {
+            }
+        });
+
+        Assert.That(ex!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted), "the call ends with a status, not a wait");
+        Assert.That(ex.Status.Detail, Does.Contain("larger than"));
+        using var other = _client.StreamMultiplexed();
+        await other.RequestStream.WriteAsync(new StreamCommand { RequestId = "after", Subscribe = Watching($"after-{Guid.NewGuid():N}") });
+        Assert.That(await other.ResponseStream.MoveNext(CancellationToken.None), Is.True, "another call is answered");
+    }
+
+    [Test]
     public async Task A_command_that_is_not_a_valid_message_ends_only_its_own_call_with_a_status()
     {
         // Raw bytes on the wire, as a client that does not use our .proto might send: a StreamCommand

@@ -212,7 +212,7 @@ internal sealed class ExecutionStreamService(
 
         if (call.Unreadable is { } why)
         {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, why));
+            throw why;
         }
 
         if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)

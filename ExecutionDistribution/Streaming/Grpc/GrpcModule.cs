@@ -17,6 +17,12 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// </summary>
 internal static class GrpcModule
 {
+    /// <summary>
+    /// The largest message a client may send (a request or a <c>StreamMultiplexed</c> command; filters
+    /// are limited far below it). Larger ones end their call with ResourceExhausted.
+    /// </summary>
+    public const int MaxCommandBytes = 1024 * 1024;
+
     public static WebApplicationBuilder AddGrpcModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddValidatedOptions<GrpcStreamOptions, GrpcOptionsValidator>(builder.Configuration, GrpcStreamOptions.SectionName);
@@ -27,7 +33,7 @@ internal static class GrpcModule
         });
         builder.Services.AddGrpc(o =>
         {
-            o.MaxReceiveMessageSize = 1024 * 1024;
+            o.MaxReceiveMessageSize = MaxCommandBytes;
             o.EnableDetailedErrors = false;
         });
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<ExecutionStreamService>, ExecutionStreamMethods>());

@@ -35,7 +35,7 @@ internal sealed class MultiplexedCall : StreamConnection
     private readonly MultiplexedFrame _frame = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
-    private string? _unreadable;
+    private RpcException? _unreadable;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
@@ -49,8 +49,11 @@ internal sealed class MultiplexedCall : StreamConnection
         _replay = replay;
     }
 
-    /// <summary>Why a command of the client could not be read, when that ended the call; the service answers InvalidArgument.</summary>
-    public string? Unreadable => Volatile.Read(ref _unreadable);
+    /// <summary>
+    /// Why a command of the client could not be read, when that ended the call: InvalidArgument (not a
+    /// StreamCommand) or ResourceExhausted (larger than gRPC's receive limit); the service ends the call with it.
+    /// </summary>
+    public RpcException? Unreadable => Volatile.Read(ref _unreadable);
 
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
     public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
@@ -143,11 +146,15 @@ internal sealed class MultiplexedCall : StreamConnection
             // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
             StopIfDone();
         }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument && !aborted.IsCancellationRequested)
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted && !aborted.IsCancellationRequested)
         {
-            // The client sent bytes that are not a StreamCommand (ExecutionStreamMethods' marshaller), and
-            // what follows them cannot be trusted. The call ends gracefully, then with InvalidArgument.
-            Volatile.Write(ref _unreadable, ex.Status.Detail);
+            // The client sent bytes that are not a StreamCommand (ExecutionStreamMethods' marshaller), or a
+            // command over the receive limit, and what follows cannot be read. The call ends gracefully,
+            // then with that status, so the client learns why instead of waiting on unanswered commands.
+            Volatile.Write(ref _unreadable, ex.StatusCode == StatusCode.ResourceExhausted
+                ? new RpcException(new Status(StatusCode.ResourceExhausted, $"a command is larger than the {GrpcModule.MaxCommandBytes} bytes a command may have ({ex.Status.Detail})"))
+                : ex);
+
             await StopAsync(stop).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
