@@ -58,6 +58,14 @@ internal static class WebSocketModule
             return;
         }
 
+        if (!OriginPolicy.Allows(context.Request, options.Value.AllowedOrigins))
+        {
+            await TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Origin not allowed",
+                detail: $"Pages of origin '{context.Request.Headers.Origin}' may not open streams; {WebSocketOptions.SectionName}:{nameof(WebSocketOptions.AllowedOrigins)} lists the origins that may.")
+                .ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
         var query = context.Request.Query;
         var multiplex = false;
         ValidationProblem? problem = null;

@@ -50,6 +50,13 @@ public sealed class WebSocketOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
     public TimeSpan SendLinger { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>
+    /// Origins of browser pages allowed to open streams besides the service's own (for example
+    /// <c>https://desk.example.com</c>; <c>*</c>: any). Requests without an <c>Origin</c> header
+    /// (clients that are not browsers) are always allowed; other origins get 403.
+    /// </summary>
+    public string[] AllowedOrigins { get; set; } = [];
 }
 
 /// <summary>Validates the WebSocket settings at start (generated from the annotations).</summary>
