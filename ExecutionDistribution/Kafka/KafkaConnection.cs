@@ -10,6 +10,7 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
     private readonly ILogger<KafkaConnection> _logger;
     private EmbeddedKafkaCluster? _embedded;
     private LoopbackForwarder? _forwarder;
+    private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public KafkaConnection(Microsoft.Extensions.Options.IOptions<KafkaOptions> options, ILogger<KafkaConnection> logger)
     {
@@ -20,6 +21,14 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
     /// <summary>The bootstrap list the clients use.</summary>
     public string BootstrapServers { get; private set; } = string.Empty;
 
+    /// <summary>
+    /// Completes with <see cref="BootstrapServers"/> once the brokers are known and, when embedded,
+    /// listening with their topics created. A client started by another hosted service (the demo feed's
+    /// producer) waits on it: hosted services start one after another, but a background service's
+    /// loop runs beside the ones that start after it.
+    /// </summary>
+    public Task<string> WhenReady => _ready.Task;
+
     /// <summary>The embedded broker, when this host runs one.</summary>
     public EmbeddedKafkaCluster? Embedded => _embedded;
 
@@ -28,6 +37,7 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         if (!string.IsNullOrWhiteSpace(_options.BootstrapServers))
         {
             BootstrapServers = _options.BootstrapServers;
+            _ready.TrySetResult(BootstrapServers);
             return Task.CompletedTask;
         }
 
@@ -46,10 +56,15 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         }
 
         KafkaLog.EmbeddedStarted(_logger, BootstrapServers, string.Join(", ", topics));
+        _ready.TrySetResult(BootstrapServers);
         return Task.CompletedTask;
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _ready.TrySetCanceled(CancellationToken.None); // a waiter of a start that never came
+        return Task.CompletedTask;
+    }
 
     public void Dispose()
     {

@@ -52,6 +52,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     private long _deadLettered;
     private long _lastErrorTimestamp;
     private long _lastSuccessTimestamp;
+    private int _assignedOnce; // 1 once the group first gave this instance partitions
     private string _lastError = string.Empty;
     private int _disposed;
     private IngestPipeline? _pipeline;
@@ -125,16 +126,19 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
     }
 
     /// <summary>
-    /// Unhealthy while the brokers are unreachable: a client error newer than the last success (a record
-    /// consumed or partitions assigned) and recent (librdkafka repeats its errors while an outage lasts).
+    /// Unhealthy until the consumer group has first assigned this instance its partitions (nothing is
+    /// consumed before), and while the brokers are unreachable: a client error newer than the last
+    /// success (a record consumed or partitions assigned) and recent (librdkafka repeats its errors while
+    /// an outage lasts).
     /// </summary>
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var data = new Dictionary<string, object> { ["consumed"] = Consumed, ["dead_lettered"] = DeadLettered, ["in_flight"] = _tracker.InFlightCount };
         var lastError = Interlocked.Read(ref _lastErrorTimestamp);
         var failing = lastError > Interlocked.Read(ref _lastSuccessTimestamp) && _time.GetElapsedTime(lastError) < ErrorsStayRelevantFor;
-        return Task.FromResult(failing
-            ? HealthCheckResult.Unhealthy($"Kafka unreachable: {Volatile.Read(ref _lastError)}", data: data)
+        return Task.FromResult(
+            failing ? HealthCheckResult.Unhealthy($"Kafka unreachable: {Volatile.Read(ref _lastError)}", data: data)
+            : Volatile.Read(ref _assignedOnce) == 0 ? HealthCheckResult.Unhealthy($"waiting for the consumer group to assign partitions of {string.Join(", ", _options.InputTopics)}", data: data)
             : HealthCheckResult.Healthy(data: data));
     }
 
@@ -185,6 +189,7 @@ internal sealed class KafkaIngestService : IHostedService, IHealthCheck, IDispos
             .SetPartitionsAssignedHandler((_, partitions) =>
             {
                 Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
+                Volatile.Write(ref _assignedOnce, 1);
                 KafkaLog.PartitionsAssigned(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
             })
             .SetPartitionsRevokedHandler((c, partitions) =>

@@ -48,46 +48,13 @@ internal static class KafkaModule
             return sp.GetRequiredService<KafkaIngestService>();
         });
         builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");
-        builder.Services.AddSingleton<IDemoFeedSink, KafkaDemoFeedSink>();
+        builder.Services.AddSingleton<KafkaDemoFeedSink>();
+        builder.Services.AddSingleton<IDemoFeedSink>(sp => sp.GetRequiredService<KafkaDemoFeedSink>());
+        if (builder.Configuration.GetValue<bool>($"{DemoFeedOptions.SectionName}:{nameof(DemoFeedOptions.Enabled)}"))
+        {
+            builder.Services.AddHealthChecks().AddCheck<KafkaDemoFeedSink>("demo-feed");
+        }
+
         return builder;
-    }
-
-    /// <summary>Demo events go to the first input topic, keyed by order id, like a real producer's.</summary>
-    private sealed class KafkaDemoFeedSink(KafkaConnection connection, IOptions<KafkaOptions> options) : IDemoFeedSink, IDisposable
-    {
-        private Confluent.Kafka.IProducer<byte[], byte[]>? _producer;
-
-        public async ValueTask PublishAsync(ExecutionEvent e, CancellationToken cancellationToken)
-        {
-            _producer ??= new Confluent.Kafka.ProducerBuilder<byte[], byte[]>(new Confluent.Kafka.ProducerConfig
-            {
-                BootstrapServers = connection.BootstrapServers,
-                LingerMs = 5,
-                EnableIdempotence = true,
-            }).Build();
-            var message = new Confluent.Kafka.Message<byte[], byte[]>
-            {
-                Key = System.Text.Encoding.UTF8.GetBytes(e.OrderId ?? e.EventId),
-                Value = e.EnvelopeJson.ToArray(),
-            };
-            while (true)
-            {
-                try
-                {
-                    _producer.Produce(options.Value.InputTopics[0], message);
-                    return;
-                }
-                catch (Confluent.Kafka.ProduceException<byte[], byte[]> ex) when (ex.Error.Code == Confluent.Kafka.ErrorCode.Local_QueueFull)
-                {
-                    await Task.Delay(5, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _producer?.Flush(TimeSpan.FromSeconds(5));
-            _producer?.Dispose();
-        }
     }
 }
