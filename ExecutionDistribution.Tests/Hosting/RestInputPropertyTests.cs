@@ -45,33 +45,6 @@ public sealed class RestInputPropertyTests
         InputGen.Document.Field("latency_requirement_ms", "100"),
         InputGen.Document.Field("enabled", "true")).Mutated;
 
-    private static Gen<string> Execution(string id) => InputGen.Document.Of(
-        InputGen.Document.Field("event_id", InputGen.Json(id)),
-        InputGen.Document.Field("timestamp", "\"2025-06-21T10:00:00.000Z\""),
-        InputGen.Document.Field("data_type", "\"FILL_NOTIFICATION\""),
-        InputGen.Document.Field("routing", InputGen.Document.Of(
-            InputGen.Document.Field("topic", "\"execution/fills/processed\""),
-            InputGen.Document.Field("routing_key", "\"AAPL.fill.complete\""),
-            InputGen.Document.Field("target_workflows", "[\"portfolio_management\"]"),
-            InputGen.Document.Field("priority", "1"),
-            InputGen.Document.Field("delivery_guarantee", "\"at_least_once\""))),
-        InputGen.Document.Field("data", InputGen.Document.Of(
-            InputGen.Document.Field("order_id", "\"O-1\""),
-            InputGen.Document.Field("fill_id", InputGen.Json($"F-{id}")),
-            InputGen.Document.Field("instrument_id", "\"AAPL\""),
-            InputGen.Document.Field("side", "\"BUY\""),
-            InputGen.Document.Field("quantity", "100"),
-            InputGen.Document.Field("price", "150.25"),
-            InputGen.Document.Field("venue", "\"NYSE\""),
-            InputGen.Document.Field("execution_time", "\"2025-06-21T10:00:00.000Z\""),
-            InputGen.Document.Field("commission", "1.5"))),
-        InputGen.Document.Field("metadata", InputGen.Document.Of(
-            InputGen.Document.Field("source_service", "\"oms\""),
-            InputGen.Document.Field("execution_venue", "\"NYSE\""),
-            InputGen.Document.Field("latency_sensitive", "true"),
-            InputGen.Document.Field("audit_required", "true"),
-            InputGen.Document.Field("compliance_flags", "[\"MiFID_II\"]")))).Mutated;
-
     // Ids of their own per case, so a case is not a conflict with an earlier one.
     private static readonly Gen<string> Id = Gen.Guid.Select(g => $"prop-{g:N}");
 
@@ -101,8 +74,8 @@ public sealed class RestInputPropertyTests
         InputGen.Segment.Select(s => new Call(HttpMethod.Delete, $"/api/v1/topics/{s}", null)),
         InputGen.Segment.Select(s => new Call(HttpMethod.Get, $"/api/v1/topics?enabled={s}", null)),
         InputGen.Segment.Select(s => new Call(HttpMethod.Get, $"/api/v1/topic-stats/{s}", null)),
-        Id.SelectMany(Execution).Select(b => new Call(HttpMethod.Post, "/api/v1/executions", b)),
-        Id.SelectMany(Execution).Array[0, 3].Select(b => new Call(HttpMethod.Post, "/api/v1/executions", "[" + string.Join(",", b) + "]")),
+        Id.SelectMany(id => InputGen.Execution(id).Mutated).Select(b => new Call(HttpMethod.Post, "/api/v1/executions", b)),
+        Id.SelectMany(id => InputGen.Execution(id).Mutated).Array[0, 3].Select(b => new Call(HttpMethod.Post, "/api/v1/executions", "[" + string.Join(",", b) + "]")),
         InputGen.Value.Select(b => new Call(HttpMethod.Post, "/api/v1/executions", b)),
         InputGen.Segment.Select(s => new Call(HttpMethod.Get, $"/api/v1/execution/{s}/status", null)),
         InputGen.Segment.Select(s => new Call(HttpMethod.Get, $"/api/v1/execution/fills/{s}", null)),

@@ -59,16 +59,19 @@ internal static class InputGen
     /// unknown field beside: a case that differs from a valid document in one place reaches the check
     /// of that place, past body binding and the checks before it.
     /// </summary>
-    public sealed record Document(string Valid, Gen<string> Mutated)
+    public sealed record Document(string Valid, Gen<(string Json, string Path)> MutatedAt)
     {
+        /// <summary>The document with one field made hostile.</summary>
+        public Gen<string> Mutated => MutatedAt.Select(m => m.Json);
+
         /// <summary>A field: its valid JSON, or a nested document (mutated inside when it is the field chosen).</summary>
-        public static (string Name, string Valid, Gen<string>? Nested) Field(string name, string valid) => (name, valid, null);
+        public static (string Name, string Valid, Gen<(string Json, string Path)>? Nested) Field(string name, string valid) => (name, valid, null);
 
         /// <summary>A field that holds a nested document.</summary>
-        public static (string Name, string Valid, Gen<string>? Nested) Field(string name, Document nested) => (name, nested.Valid, nested.Mutated);
+        public static (string Name, string Valid, Gen<(string Json, string Path)>? Nested) Field(string name, Document nested) => (name, nested.Valid, nested.MutatedAt);
 
-        /// <summary>The document of these fields.</summary>
-        public static Document Of(params (string Name, string Valid, Gen<string>? Nested)[] fields)
+        /// <summary>The document of these fields; <see cref="MutatedAt"/> also says which field (a dot path) was made hostile.</summary>
+        public static Document Of(params (string Name, string Valid, Gen<(string Json, string Path)>? Nested)[] fields)
         {
             string Render(IEnumerable<string> parts) => "{" + string.Join(",", parts) + "}";
             var valid = Render(fields.Select(f => $"{Json(f.Name)}:{f.Valid}"));
@@ -76,11 +79,12 @@ internal static class InputGen
             {
                 var (name, _, nested) = fields[chosen];
                 var replacement = nested is null
-                    ? Gen.Frequency((1, Gen.Const((string?)null)), (5, Value.Select(v => (string?)v)))
-                    : Gen.Frequency((1, Gen.Const((string?)null)), (3, Value.Select(v => (string?)v)), (4, nested.Select(v => (string?)v)));
+                    ? Gen.Frequency((1, Gen.Const(((string?)null, name))), (5, Value.Select(v => ((string?)v, name))))
+                    : Gen.Frequency((1, Gen.Const(((string?)null, name))), (3, Value.Select(v => ((string?)v, name))), (4, nested.Select(v => ((string?)v.Json, $"{name}.{v.Path}"))));
                 var extra = Gen.Frequency((9, Gen.Const((string?)null)), (1, Value.Select(v => (string?)$"\"unknown_field\":{v}")));
-                return Gen.Select(replacement, extra, (r, e) =>
+                return Gen.Select(replacement, extra, (chosenValue, e) =>
                 {
+                    var (r, path) = chosenValue;
                     var parts = new List<string>();
                     for (var i = 0; i < fields.Length; i++)
                     {
@@ -99,12 +103,40 @@ internal static class InputGen
                         parts.Add(e);
                     }
 
-                    return Render(parts);
+                    return (Render(parts), path);
                 });
             });
             return new Document(valid, mutated);
         }
     }
+
+    /// <summary>An execution event (the spec's fill example) with one field at any depth made hostile.</summary>
+    public static Document Execution(string id) => Document.Of(
+        Document.Field("event_id", InputGen.Json(id)),
+        Document.Field("timestamp", "\"2025-06-21T10:00:00.000Z\""),
+        Document.Field("data_type", "\"FILL_NOTIFICATION\""),
+        Document.Field("routing", Document.Of(
+            Document.Field("topic", "\"execution/fills/processed\""),
+            Document.Field("routing_key", "\"AAPL.fill.complete\""),
+            Document.Field("target_workflows", "[\"portfolio_management\"]"),
+            Document.Field("priority", "1"),
+            Document.Field("delivery_guarantee", "\"at_least_once\""))),
+        Document.Field("data", Document.Of(
+            Document.Field("order_id", "\"O-1\""),
+            Document.Field("fill_id", InputGen.Json($"F-{id}")),
+            Document.Field("instrument_id", "\"AAPL\""),
+            Document.Field("side", "\"BUY\""),
+            Document.Field("quantity", "100"),
+            Document.Field("price", "150.25"),
+            Document.Field("venue", "\"NYSE\""),
+            Document.Field("execution_time", "\"2025-06-21T10:00:00.000Z\""),
+            Document.Field("commission", "1.5"))),
+        Document.Field("metadata", Document.Of(
+            Document.Field("source_service", "\"oms\""),
+            Document.Field("execution_venue", "\"NYSE\""),
+            Document.Field("latency_sensitive", "true"),
+            Document.Field("audit_required", "true"),
+            Document.Field("compliance_flags", "[\"MiFID_II\"]"))));
 
     /// <summary>A path segment as it goes on the wire: escaped text, or raw percent-escapes (NUL, invalid UTF-8, a slash).</summary>
     public static readonly Gen<string> Segment = Gen.Frequency(
