@@ -57,4 +57,28 @@ public sealed class MessagePropertyTests
         var delivery = frame["events"]!.AsArray().First(e => (string?)e!["event"]!["event_id"] == $"{order}-after")!["deliveries"]!.AsArray();
         Assert.That(delivery.Select(d => (string?)d!["subscription_id"]), Does.Contain(kept), "the first subscription still streams");
     }
+
+    [Test]
+    public async Task A_text_message_that_is_not_utf8_closes_a_multiplexed_connection_with_1007()
+    {
+        await using var host = await ServiceHost.StartAsync();
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(host.BaseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = "multiplex=true" }.Uri, CancellationToken.None);
+
+        // A text frame of invalid UTF-8 (0xC3 0x28): the WebSocket protocol says the endpoint fails the connection with 1007.
+        await socket.SendAsync(new byte[] { 0x7B, 0xC3, 0x28, 0x7D }, System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None);
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[4096];
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, deadline.Token);
+            if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+            {
+                break;
+            }
+        }
+
+        Assert.That(socket.CloseStatus, Is.EqualTo(System.Net.WebSockets.WebSocketCloseStatus.InvalidPayloadData), socket.CloseStatusDescription);
+    }
 }
