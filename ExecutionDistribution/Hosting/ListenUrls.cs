@@ -29,9 +29,8 @@ internal static class ListenUrls
             settings[$"Kestrel:Endpoints:{name}:Protocols"] = "Http1";
         }
 
-        // Cleared once taken, so that Kestrel does not also report them as overridden by its endpoints.
-        settings["urls"] = string.Empty;
-        settings["http_ports"] = string.Empty;
+        // Kestrel still logs that its endpoints override `urls` (the host reads it when the builder is
+        // made); the endpoint it then binds is the one `urls` named.
         configuration.AddInMemoryCollection(settings);
     }
 
