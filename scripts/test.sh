@@ -23,6 +23,7 @@ declare -A needs=(
   [nats-server]=nats-server
   [node]=nodejs
   [npm]=npm
+  [ps]=procps
 )
 missing=()
 for cmd in "${!needs[@]}"; do
