@@ -134,8 +134,9 @@ log "Running the tests: dotnet test ExecDist.sln $*"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 test_log="$run_dir/test.log"
 # In the background, so that Ctrl+C or SIGTERM reach the traps at once (a foreground command would
-# defer them until it ends); no build servers, so nothing of this run stays behind once it ends.
-dotnet test ExecDist.sln --disable-build-servers "$@" > >(tee "$test_log") 2>&1 &
+# defer them until it ends); no build servers, so nothing of this run stays behind once it ends. A
+# test that hangs is stopped after 10 minutes and named (the longest test takes about 3).
+dotnet test ExecDist.sln --disable-build-servers --blame-hang-timeout 10m --blame-hang-dump-type none "$@" > >(tee "$test_log") 2>&1 &
 test_pid=$!
 set +e
 wait "$test_pid"

@@ -38,18 +38,13 @@ public sealed class MultiplexedCallTests
     [Test]
     public async Task A_command_over_the_size_limit_ends_its_call_with_resource_exhausted_and_other_calls_go_on()
     {
-        using var call = _client.StreamMultiplexed();
+        var call = _client.StreamMultiplexed();
         var huge = new Filter();
         huge.OrderIds.Add(new string('x', 1024 * 1024)); // one order id of 1 MB: the command is over the limit
-        try
-        {
-            await call.RequestStream.WriteAsync(new StreamCommand { RequestId = "huge", Subscribe = new StreamRequest { Filter = huge } });
-        }
-        catch (RpcException)
-        {
-            // The service may end the call while the client is still sending the command; the status says why.
-        }
 
+        // Not awaited: the service ends the call once it has read past the limit, and the client's send of
+        // the rest may wait on HTTP/2 flow control until the call is disposed. The status says why.
+        var write = call.RequestStream.WriteAsync(new StreamCommand { RequestId = "huge", Subscribe = new StreamRequest { Filter = huge } });
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var ex = Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -57,6 +52,16 @@ public sealed class MultiplexedCallTests
             {
             }
         });
+
+        call.Dispose();
+        try
+        {
+            await write.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or InvalidOperationException or TimeoutException)
+        {
+            // The send ends with the call.
+        }
 
         Assert.That(ex!.StatusCode, Is.EqualTo(StatusCode.ResourceExhausted), "the call ends with a status, not a wait");
         Assert.That(ex.Status.Detail, Does.Contain("larger than"));

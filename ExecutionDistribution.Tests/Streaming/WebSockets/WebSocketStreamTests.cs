@@ -355,8 +355,15 @@ internal sealed class StreamClient : IAsyncDisposable
 
     public async Task<JsonObject> ReceiveUntilAsync(Func<JsonObject, bool> predicate)
     {
+        // A deadline for the whole wait, not per frame: heartbeats would keep a wait for a frame that never comes alive.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
         while (true)
         {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException("the frame waited for did not come within 90 s");
+            }
+
             var frame = await ReceiveAsync();
             if (predicate(frame))
             {
