@@ -86,4 +86,43 @@ public sealed class SyntheticExecutionStreamTests
         Assert.That(completed, Is.GreaterThan(100), "orders complete and are replaced by new ones");
         Assert.That(filled.Values, Has.All.GreaterThan(0m));
     }
+
+    [Test]
+    public void Every_order_is_announced_before_it_is_filled_and_a_pending_request_is_answered_before_its_next_fill()
+    {
+        var stream = new SyntheticExecutionStream(seed: 17, liveOrders: 2_000);
+        var announced = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Dictionary<string, OrderExecType>(StringComparer.Ordinal);
+        var fills = 0;
+        for (var i = 0; i < 100_000; i++)
+        {
+            var e = stream.Next();
+            switch (e.Data)
+            {
+                case OrderUpdate u:
+                    Assert.That(u.ExecType == OrderExecType.New, Is.EqualTo(announced.Add(u.OrderId)), $"event {i}: NEW first, and once");
+                    if (pending.Remove(u.OrderId, out var request))
+                    {
+                        Assert.That(u.ExecType, Is.EqualTo(request == OrderExecType.PendingCancel ? OrderExecType.CancelRejected : OrderExecType.Replaced),
+                            $"event {i}: the update after a request answers it");
+                    }
+                    else if (u.ExecType is OrderExecType.PendingCancel or OrderExecType.PendingReplace)
+                    {
+                        pending[u.OrderId] = u.ExecType;
+                    }
+
+                    break;
+                case FillNotification f:
+                    fills++;
+                    Assert.That(announced, Does.Contain(f.OrderId), $"event {i}: a fill of an order never announced");
+                    Assert.That(pending.ContainsKey(f.OrderId), Is.False, $"event {i}: a fill while a request is pending");
+                    break;
+                case ExecutionReport or SettlementUpdate or TcaResult:
+                    Assert.That(announced, Does.Contain(e.OrderId), $"event {i}: {e.DataType.Name()} of an order never announced");
+                    break;
+            }
+        }
+
+        Assert.That(fills, Is.GreaterThan(30_000));
+    }
 }

@@ -178,13 +178,14 @@ public sealed class OrderStateProjectionTests
     }
 }
 
-/// <summary>The projection's memory stays bounded.</summary>
+/// <summary>The projection's memory stays bounded; retention counts on the service's clock, not the events' times.</summary>
+[Category("Unit")]
 public sealed class OrderEvictionTests
 {
     private static readonly DateTime T0 = new(2025, 6, 21, 10, 0, 0, DateTimeKind.Utc);
 
-    private static ExecutionEvent Update(string order, OrderExecType exec, DateTime at) =>
-        Wrap(new OrderUpdate(order, "PF001", "AAPL", Side.Buy, OrderType.Limit, 100m, 150m, TimeInForce.Day, exec, "NYSE", null, at));
+    private static ExecutionEvent Update(string order, OrderExecType exec, DateTime at, TimeInForce tif = TimeInForce.Day) =>
+        Wrap(new OrderUpdate(order, "PF001", "AAPL", Side.Buy, OrderType.Limit, 100m, 150m, tif, exec, "NYSE", null, at));
 
     private static ExecutionEvent Fill(string order, string fill, DateTime at) =>
         Wrap(new FillNotification(order, fill, "AAPL", Side.Buy, 100m, 150m, "NYSE", at, 1m, FillExecType.Trade, null, "PF001", "USD"));
@@ -192,34 +193,56 @@ public sealed class OrderEvictionTests
     private static ExecutionEvent Wrap(ExecutionPayload data) =>
         new(Guid.NewGuid().ToString(), T0, data.DataType, data, new RoutingInfo("t", "a.b.c", [], 1, DeliveryGuarantee.AtLeastOnce), new ExecutionMetadata("oms", null, false, true, []));
 
+    private static readonly TimeSpan Retention = TimeSpan.FromHours(24);
+
     [Test]
-    public void Done_orders_older_than_the_retention_are_forgotten_open_and_recent_ones_kept()
+    public void Done_orders_are_forgotten_a_retention_after_the_service_last_learnt_of_them_open_and_recent_ones_kept()
     {
-        var p = new OrderStateProjection();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        var p = new OrderStateProjection(clock);
         p.Apply(Update("old-filled", OrderExecType.New, T0));
         p.Apply(Fill("old-filled", "F-old", T0));
         p.Apply(Update("old-canceled", OrderExecType.Canceled, T0));
         p.Apply(Update("old-open", OrderExecType.New, T0));
-        p.Apply(Update("recent-filled", OrderExecType.New, T0.AddHours(30)));
-        p.Apply(Fill("recent-filled", "F-recent", T0.AddHours(30)));
+        p.Apply(Update("gtc-done-for-day", OrderExecType.New, T0, TimeInForce.Gtc));
+        p.Apply(Update("gtc-done-for-day", OrderExecType.DoneForDay, T0.AddHours(6), TimeInForce.Gtc));
+        clock.Advance(TimeSpan.FromHours(25));
+        p.Apply(Update("recent-filled", OrderExecType.New, T0)); // event times as old as the others: the service learnt of it now
+        p.Apply(Fill("recent-filled", "F-recent", T0));
 
-        var evicted = p.Evict(doneBefore: T0.AddHours(24), maxOrders: 1_000);
+        var evicted = p.Evict(doneBefore: clock.GetUtcNow().UtcDateTime - Retention, maxOrders: 1_000);
 
         Assert.That(evicted, Is.EqualTo(2));
         Assert.That(p.GetStatus("old-filled"), Is.Null);
         Assert.That(p.GetFill("F-old"), Is.Null, "its fills go with it");
         Assert.That(p.GetStatus("old-canceled"), Is.Null);
         Assert.That(p.GetStatus("old-open"), Is.Not.Null, "an open order is kept however old");
+        Assert.That(p.GetStatus("gtc-done-for-day")!.Status, Is.EqualTo("DONE_FOR_DAY"), "a GTC order done for the day is still open");
         Assert.That(p.GetStatus("recent-filled"), Is.Not.Null);
+    }
+
+    [Test]
+    public void Orders_whose_events_are_older_than_the_retention_stay_when_they_have_just_arrived()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        var p = new OrderStateProjection(clock);
+        p.Apply(Update("last-year", OrderExecType.New, T0));
+        p.Apply(Fill("last-year", "F1", T0));
+
+        clock.Advance(TimeSpan.FromMinutes(5));
+        Assert.That(p.Evict(doneBefore: clock.GetUtcNow().UtcDateTime - Retention, maxOrders: 1_000), Is.Zero);
+        Assert.That(p.GetStatus("last-year")!.Status, Is.EqualTo("FILLED"));
     }
 
     [Test]
     public void Past_the_cap_the_least_recently_active_orders_are_forgotten()
     {
-        var p = new OrderStateProjection();
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        var p = new OrderStateProjection(clock);
         for (var i = 0; i < 10; i++)
         {
-            p.Apply(Update($"O{i}", OrderExecType.New, T0.AddMinutes(i)));
+            p.Apply(Update($"O{i}", OrderExecType.New, T0.AddMinutes(-i))); // event times in the opposite order of arrival
+            clock.Advance(TimeSpan.FromSeconds(1));
         }
 
         p.Evict(doneBefore: T0, maxOrders: 7);

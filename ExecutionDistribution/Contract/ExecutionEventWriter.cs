@@ -121,6 +121,11 @@ public static class ExecutionEventWriter
                 WriteOptional(w, "venue"u8, o.Venue);
                 WriteOptional(w, "reason"u8, o.Reason);
                 WriteTime(w, "update_time"u8, o.UpdateTime);
+                if (o.RestatementReason is { } restated)
+                {
+                    w.WriteString("restatement_reason"u8, WireNames.RestatementReasons[(int)restated]);
+                }
+
                 break;
             case FillNotification f:
                 w.WriteString("order_id"u8, f.OrderId);

@@ -25,7 +25,7 @@ internal static class PayloadParser
     private static OrderUpdate? ParseOrderUpdate(ref Utf8JsonReader r, ParseContext c)
     {
         string? orderId = null, portfolio = null, instrument = null, venue = null, reason = null;
-        int side = -1, orderType = (int)OrderType.Limit, tif = (int)TimeInForce.Day, execType = -1;
+        int side = -1, orderType = (int)OrderType.Limit, tif = (int)TimeInForce.Day, execType = -1, restated = -1;
         decimal? qty = null, limit = null;
         DateTime? updateTime = null;
         var before = c.Count;
@@ -43,17 +43,27 @@ internal static class PayloadParser
             else if (r.ValueTextEquals("venue"u8)) { r.Read(); venue = Fields.Symbol(ref r, c, P, "venue", ExecutionEventParser.MaxNameLength); }
             else if (r.ValueTextEquals("reason"u8)) { r.Read(); reason = Fields.Id(ref r, c, P, "reason", ExecutionEventParser.MaxTextLength); }
             else if (r.ValueTextEquals("update_time"u8)) { r.Read(); updateTime = Fields.Timestamp(ref r, c, P, "update_time"); }
+            else if (r.ValueTextEquals("restatement_reason"u8)) { r.Read(); restated = Fields.Enum(ref r, c, P, "restatement_reason", WireNames.RestatementReasons); }
             else { r.Read(); r.Skip(); }
         }
 
         RequireAll(c, (orderId, "order_id"), (portfolio, "portfolio_id"), (instrument, "instrument_id"));
         RequireEnum(c, side, "side");
         RequireEnum(c, execType, "exec_type");
+        if (execType == (int)OrderExecType.Restated)
+        {
+            RequireEnum(c, restated, "restatement_reason");
+        }
+        else if (restated >= 0)
+        {
+            c.Fail(P, "restatement_reason", "is given only with exec_type RESTATED");
+        }
+
         Positive(c, qty, "order_qty", required: true);
         Positive(c, limit, "limit_price", required: orderType is (int)OrderType.Limit or (int)OrderType.StopLimit);
         Require(c, updateTime, "update_time");
         return c.Count > before ? null : new OrderUpdate(orderId!, portfolio!, instrument!, (Side)side, (OrderType)orderType, qty!.Value, limit,
-            (TimeInForce)tif, (OrderExecType)execType, venue, reason, updateTime!.Value);
+            (TimeInForce)tif, (OrderExecType)execType, venue, reason, updateTime!.Value, restated < 0 ? null : (RestatementReason)restated);
     }
 
     private static FillNotification? ParseFill(ref Utf8JsonReader r, ParseContext c)

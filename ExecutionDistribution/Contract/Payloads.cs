@@ -24,6 +24,7 @@ public abstract record ExecutionPayload
 /// <param name="Venue">Venue the order is routed to, if known.</param>
 /// <param name="Reason">Free text for rejects and cancels.</param>
 /// <param name="UpdateTime">When the order changed, UTC.</param>
+/// <param name="RestatementReason">Why the order was restated: required for RESTATED, absent otherwise.</param>
 public sealed record OrderUpdate(
     string OrderId,
     string PortfolioId,
@@ -36,7 +37,8 @@ public sealed record OrderUpdate(
     OrderExecType ExecType,
     string? Venue,
     string? Reason,
-    DateTime UpdateTime) : ExecutionPayload
+    DateTime UpdateTime,
+    RestatementReason? RestatementReason = null) : ExecutionPayload
 {
     /// <inheritdoc />
     public override ExecutionDataType DataType => ExecutionDataType.OrderUpdate;

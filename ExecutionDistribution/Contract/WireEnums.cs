@@ -48,6 +48,42 @@ public enum OrderExecType
     PendingCancel,
     /// <summary>A replace was requested and is pending.</summary>
     PendingReplace,
+    /// <summary>
+    /// The order was restated without a request of its owner (FIX ExecType Restated): renewed the next
+    /// day, changed by a corporate action, repriced, or canceled by the venue; the reason says which.
+    /// </summary>
+    Restated,
+    /// <summary>A cancel request was rejected (FIX OrderCancelReject): the order is as before the request.</summary>
+    CancelRejected,
+    /// <summary>A cancel/replace request was rejected: the order keeps its terms and status from before the request.</summary>
+    ReplaceRejected,
+}
+
+/// <summary>Why an order was restated (FIX ExecRestatementReason).</summary>
+public enum RestatementReason
+{
+    /// <summary>A corporate action changed a GTC order (a split: quantity and price restated).</summary>
+    GtcCorporateAction,
+    /// <summary>A GTC order renewed for the next day, unchanged.</summary>
+    GtcRenewal,
+    /// <summary>A verbal change.</summary>
+    VerbalChange,
+    /// <summary>Repriced.</summary>
+    Repricing,
+    /// <summary>The broker's option.</summary>
+    BrokerOption,
+    /// <summary>Part of the order quantity declined: the order quantity is reduced.</summary>
+    PartialDeclineOfOrderQty,
+    /// <summary>Canceled by the venue on a trading halt: the order is canceled.</summary>
+    CancelOnTradingHalt,
+    /// <summary>Canceled by the venue on a system failure: the order is canceled.</summary>
+    CancelOnSystemFailure,
+    /// <summary>The market's option.</summary>
+    MarketOption,
+    /// <summary>Canceled because not at the best price: the order is canceled.</summary>
+    CanceledNotBest,
+    /// <summary>Any other reason (the text says which).</summary>
+    Other,
 }
 
 /// <summary>FIX ExecType for fills.</summary>
@@ -89,6 +125,8 @@ public enum TimeInForce
     Opg,
     /// <summary>At the close.</summary>
     Cls,
+    /// <summary>Good till a date.</summary>
+    Gtd,
 }
 
 /// <summary>FIX OrdStatus, as reported in execution reports and order status lookups.</summary>
@@ -189,7 +227,14 @@ public static class WireNames
 
     /// <summary>Wire names indexed by <see cref="OrderExecType"/>.</summary>
     public static readonly string[] OrderExecTypes =
-        ["NEW", "REPLACED", "CANCELED", "REJECTED", "EXPIRED", "DONE_FOR_DAY", "PENDING_CANCEL", "PENDING_REPLACE"];
+        ["NEW", "REPLACED", "CANCELED", "REJECTED", "EXPIRED", "DONE_FOR_DAY", "PENDING_CANCEL", "PENDING_REPLACE", "RESTATED", "CANCEL_REJECTED", "REPLACE_REJECTED"];
+
+    /// <summary>Wire names indexed by <see cref="RestatementReason"/>.</summary>
+    public static readonly string[] RestatementReasons =
+    [
+        "GTC_CORPORATE_ACTION", "GTC_RENEWAL", "VERBAL_CHANGE", "REPRICING", "BROKER_OPTION", "PARTIAL_DECLINE_OF_ORDER_QTY",
+        "CANCEL_ON_TRADING_HALT", "CANCEL_ON_SYSTEM_FAILURE", "MARKET_OPTION", "CANCELED_NOT_BEST", "OTHER",
+    ];
 
     /// <summary>Wire names indexed by <see cref="FillExecType"/>.</summary>
     public static readonly string[] FillExecTypes = ["TRADE", "TRADE_CANCEL", "TRADE_CORRECT"];
@@ -198,7 +243,7 @@ public static class WireNames
     public static readonly string[] OrderTypes = ["MARKET", "LIMIT", "STOP", "STOP_LIMIT"];
 
     /// <summary>Wire names indexed by <see cref="TimeInForce"/>.</summary>
-    public static readonly string[] TimesInForce = ["DAY", "GTC", "IOC", "FOK", "OPG", "CLS"];
+    public static readonly string[] TimesInForce = ["DAY", "GTC", "IOC", "FOK", "OPG", "CLS", "GTD"];
 
     /// <summary>Wire names indexed by <see cref="OrderStatus"/>.</summary>
     public static readonly string[] OrderStatuses =

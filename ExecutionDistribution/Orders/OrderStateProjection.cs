@@ -11,7 +11,7 @@ namespace ExecutionDistribution.Orders;
 /// <param name="Status">FIX OrdStatus.</param>
 /// <param name="OrderQty">Order quantity, once an order update gave it.</param>
 /// <param name="CumQty">Quantity of the live fills.</param>
-/// <param name="LeavesQty">Quantity still open (0 once the order is done).</param>
+/// <param name="LeavesQty">Quantity open for execution (0 once the order is done; null while the order quantity is unknown).</param>
 /// <param name="AvgPx">VWAP of the live fills (0 without fills).</param>
 /// <param name="LastFill">The live fill executed last.</param>
 /// <param name="FillCount">Live fills.</param>
@@ -24,7 +24,7 @@ public sealed record OrderExecutionStatus(
     string Status,
     decimal? OrderQty,
     decimal CumQty,
-    decimal LeavesQty,
+    decimal? LeavesQty,
     decimal AvgPx,
     FillSummary? LastFill,
     int FillCount,
@@ -70,8 +70,15 @@ public sealed record FillDetails(
 /// the dispatch path. One lock serialises applying a batch and taking a snapshot, so a snapshot
 /// states exactly which log position it reflects (<see cref="Snapshot"/>).
 /// </summary>
-public sealed class OrderStateProjection
+/// <param name="time">The clock of retention: an order's last activity is when this service last learnt of it.</param>
+public sealed class OrderStateProjection(TimeProvider time)
 {
+    /// <summary>A projection on the system clock.</summary>
+    public OrderStateProjection()
+        : this(TimeProvider.System)
+    {
+    }
+
     private readonly ConcurrentDictionary<string, OrderFacts> _orders = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _orderByFill = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
@@ -129,6 +136,7 @@ public sealed class OrderStateProjection
             foreach (var facts in stored)
             {
                 var order = _orders.GetOrAdd(facts.OrderId, id => new OrderFacts(id));
+                order.LastActivity = time.GetUtcNow().UtcDateTime;
                 foreach (var (eventId, update) in facts.Updates)
                 {
                     order.Add(eventId, update);
@@ -205,14 +213,20 @@ public sealed class OrderStateProjection
         switch (e.Data)
         {
             case OrderUpdate update:
-                _orders.GetOrAdd(update.OrderId, id => new OrderFacts(id)).Add(e.EventId, update);
-
+                Order(update.OrderId).Add(e.EventId, update);
                 break;
             case FillNotification fill:
-                _orders.GetOrAdd(fill.OrderId, id => new OrderFacts(id)).Add(fill);
+                Order(fill.OrderId).Add(fill);
                 _orderByFill[fill.FillId] = fill.OrderId;
                 break;
         }
+    }
+
+    private OrderFacts Order(string orderId)
+    {
+        var order = _orders.GetOrAdd(orderId, id => new OrderFacts(id));
+        order.LastActivity = time.GetUtcNow().UtcDateTime;
+        return order;
     }
 
     /// <summary>The status of an order, or null when nothing is known of it.</summary>
@@ -244,9 +258,10 @@ public sealed class OrderStateProjection
     }
 
     /// <summary>
-    /// Forgets orders that are done (filled, canceled, rejected, expired, done for day) and whose last
-    /// activity is before <paramref name="doneBefore"/>, then, if more than <paramref name="maxOrders"/>
-    /// remain, the least recently active ones. Returns how many were forgotten.
+    /// Forgets orders that are done (filled, canceled, rejected, expired, a day order done for the day)
+    /// and that this service last learnt of before <paramref name="doneBefore"/> (its own clock, not the
+    /// events' times), then, if more than <paramref name="maxOrders"/> remain, the least recently active
+    /// ones. Returns how many were forgotten.
     /// </summary>
     public int Evict(DateTime doneBefore, int maxOrders)
     {
@@ -255,8 +270,7 @@ public sealed class OrderStateProjection
             var evicted = 0;
             foreach (var (id, facts) in _orders)
             {
-                var status = facts.Status();
-                if (status.UpdatedAt < doneBefore && status.Status is "FILLED" or "CANCELED" or "REJECTED" or "EXPIRED" or "DONE_FOR_DAY")
+                if (facts.LastActivity < doneBefore && facts.IsDone)
                 {
                     Forget(id, facts);
                     evicted++;
@@ -265,7 +279,7 @@ public sealed class OrderStateProjection
 
             if (_orders.Count > maxOrders)
             {
-                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.Status().UpdatedAt).Take(_orders.Count - maxOrders).ToList())
+                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.LastActivity).Take(_orders.Count - maxOrders).ToList())
                 {
                     Forget(id, facts);
                     evicted++;
@@ -327,8 +341,22 @@ internal sealed class OrderFacts(string orderId)
     private readonly Dictionary<string, List<FillNotification>> _correctionsOf = new(StringComparer.Ordinal);
     private readonly HashSet<string> _busted = new(StringComparer.Ordinal);
     private OrderExecutionStatus? _status;
+    private bool _done;
 
     private DateTime UpdatedAt { get; set; }
+
+    /// <summary>When this service last learnt something of the order (its own clock; retention counts from it).</summary>
+    public DateTime LastActivity { get; set; }
+
+    /// <summary>Nothing more is expected of the order (<see cref="OrderLifecycleState.IsDone"/>).</summary>
+    public bool IsDone
+    {
+        get
+        {
+            Status();
+            return _done;
+        }
+    }
 
     /// <summary>How many facts: grows with every new one, so it versions the derived status.</summary>
     public int Version => Updates.Count + Fills.Count;
@@ -383,47 +411,23 @@ internal sealed class OrderFacts(string orderId)
 
     private OrderExecutionStatus Derive()
     {
-        // The order's own terms: the latest update that carries them (by update time, then event id).
-        OrderUpdate? latest = null;
-        OrderExecType? terminal = null;
-        foreach (var u in Updates.Values.OrderBy(u => u.UpdateTime))
-        {
-            latest = u;
-            if (u.ExecType is OrderExecType.Canceled or OrderExecType.Rejected or OrderExecType.Expired or OrderExecType.DoneForDay)
-            {
-                terminal ??= u.ExecType;
-            }
-        }
-
         var live = LiveFills();
         var cum = live.Sum(f => f.Quantity);
         var notional = live.Sum(f => f.Quantity * f.Price);
-        var qty = latest?.OrderQty;
-        var done = terminal is not null || (qty is { } q && cum >= q);
-        var status = terminal switch
-        {
-            OrderExecType.Canceled => OrderStatus.Canceled,
-            OrderExecType.Rejected => OrderStatus.Rejected,
-            OrderExecType.Expired => OrderStatus.Expired,
-            OrderExecType.DoneForDay => OrderStatus.DoneForDay,
-            _ when qty is { } full && cum >= full => OrderStatus.Filled,
-            _ when latest?.ExecType == OrderExecType.PendingCancel => OrderStatus.PendingCancel,
-            _ when latest?.ExecType == OrderExecType.PendingReplace => OrderStatus.PendingReplace,
-            _ when cum > 0 => OrderStatus.PartiallyFilled,
-            _ when latest?.ExecType == OrderExecType.Replaced => OrderStatus.Replaced,
-            _ => OrderStatus.New,
-        };
+        var state = OrderLifecycle.Derive(Updates, Fills.Values, cum);
+        _done = state.IsDone;
+        var terms = state.Terms;
         var last = live.OrderBy(f => f.ExecutionTime).ThenBy(f => f.FillId, StringComparer.Ordinal).LastOrDefault();
-        var firstFill = Fills.Values.FirstOrDefault();
+        var firstFill = Fills.Values.MinBy(f => f.FillId, StringComparer.Ordinal);
         return new OrderExecutionStatus(
             orderId,
-            latest?.PortfolioId ?? firstFill?.PortfolioId,
-            latest?.InstrumentId ?? firstFill?.InstrumentId,
-            (latest?.Side ?? firstFill?.Side) is { } side ? WireNames.Sides[(int)side] : null,
-            WireNames.OrderStatuses[(int)status],
-            qty,
+            terms?.PortfolioId ?? firstFill?.PortfolioId,
+            terms?.InstrumentId ?? firstFill?.InstrumentId,
+            (terms?.Side ?? firstFill?.Side) is { } side ? WireNames.Sides[(int)side] : null,
+            WireNames.OrderStatuses[(int)state.Status],
+            state.OrderQty,
             cum,
-            done || qty is null ? 0m : Math.Max(qty.Value - cum, 0m),
+            state.LeavesQty,
             cum == 0 ? 0m : Math.Round(notional / cum, 6),
             last is null ? null : Summary(last),
             live.Count,

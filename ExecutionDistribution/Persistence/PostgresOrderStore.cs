@@ -40,8 +40,8 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
         if (updates.Count > 0)
         {
             await c.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO order_updates (event_id, order_id, portfolio_id, instrument_id, side, order_type, order_qty, limit_price, time_in_force, exec_type, venue, reason, update_time)
-                SELECT * FROM unnest(@ids, @orders, @portfolios, @instruments, @sides, @types, @qtys, @limits::numeric[], @tifs, @execs, @venues, @reasons, @times)
+                INSERT INTO order_updates (event_id, order_id, portfolio_id, instrument_id, side, order_type, order_qty, limit_price, time_in_force, exec_type, venue, reason, update_time, restatement_reason)
+                SELECT * FROM unnest(@ids, @orders, @portfolios, @instruments, @sides, @types, @qtys, @limits::numeric[], @tifs, @execs, @venues, @reasons, @times, @restated)
                 ON CONFLICT (event_id) DO NOTHING
                 """, new
             {
@@ -58,6 +58,7 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
                 venues = updates.Select(u => u.Update.Venue).ToArray(),
                 reasons = updates.Select(u => u.Update.Reason).ToArray(),
                 times = updates.Select(u => u.Update.UpdateTime).ToArray(),
+                restated = updates.Select(u => u.Update.RestatementReason is { } r ? WireNames.RestatementReasons[(int)r] : null).ToArray(),
             }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
 
@@ -173,14 +174,16 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
         OrderFacts For(string id) => facts.TryGetValue(id, out var f) ? f : facts[id] = new OrderFacts(id);
         var updateRows = await c.QueryAsync<OrderUpdateRow>(new CommandDefinition("""
             SELECT event_id AS EventId, order_id AS OrderId, portfolio_id AS PortfolioId, instrument_id AS InstrumentId, side AS Side, order_type AS OrderType,
-                   order_qty AS OrderQty, limit_price AS LimitPrice, time_in_force AS TimeInForce, exec_type AS ExecType, venue AS Venue, reason AS Reason, update_time AS UpdateTime
+                   order_qty AS OrderQty, limit_price AS LimitPrice, time_in_force AS TimeInForce, exec_type AS ExecType, venue AS Venue, reason AS Reason, update_time AS UpdateTime,
+                   restatement_reason AS RestatementReason
             FROM order_updates WHERE order_id = ANY(@orderIds)
             """, new { orderIds }, tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         foreach (var r in updateRows)
         {
             For(r.OrderId).Add(r.EventId, new OrderUpdate(r.OrderId, r.PortfolioId, r.InstrumentId, (Side)WireNames.IndexOf(WireNames.Sides, r.Side),
                 (OrderType)WireNames.IndexOf(WireNames.OrderTypes, r.OrderType), r.OrderQty, r.LimitPrice, (TimeInForce)WireNames.IndexOf(WireNames.TimesInForce, r.TimeInForce),
-                (OrderExecType)WireNames.IndexOf(WireNames.OrderExecTypes, r.ExecType), r.Venue, r.Reason, Utc(r.UpdateTime)));
+                (OrderExecType)WireNames.IndexOf(WireNames.OrderExecTypes, r.ExecType), r.Venue, r.Reason, Utc(r.UpdateTime),
+                r.RestatementReason is null ? null : (RestatementReason)WireNames.IndexOf(WireNames.RestatementReasons, r.RestatementReason)));
         }
 
         var fillRows = await c.QueryAsync<FillRow>(new CommandDefinition("""
@@ -227,6 +230,8 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
         public string? Reason { get; set; }
 
         public DateTime UpdateTime { get; set; }
+
+        public string? RestatementReason { get; set; }
     }
 
     private sealed class FillRow

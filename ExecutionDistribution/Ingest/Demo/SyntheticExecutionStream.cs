@@ -14,6 +14,13 @@ namespace ExecutionDistribution.Ingest.Demo;
 /// 100,000 live orders each planned with 1 to 5 fills (a fully filled order is replaced by a new one,
 /// so the live set stays at its size). Routing keys are <c>{instrument}.{kind}.{state}</c>; fills and
 /// order updates are priority 1 and latency-sensitive, the rest priority 5.
+/// <para>
+/// Orders follow FIX's lifecycle: an order's first event is its NEW update; later updates replace
+/// it or request a cancel or replace, and the next update answers a pending request (replaced, or
+/// the cancel rejected). Fills, reports, settlements and TCA results go to announced orders with no
+/// request pending: when the drawn order is not one, the nearest one that is takes the event; at
+/// the start, while no order near it is announced, the event announces the drawn order instead.
+/// </para>
 /// </remarks>
 public sealed class SyntheticExecutionStream
 {
@@ -159,18 +166,28 @@ public sealed class SyntheticExecutionStream
         }
 
         var slot = (int)(NextU64() % (ulong)_orders.Length);
+        if (dataType != ExecutionDataType.OrderUpdate)
+        {
+            slot = Tradable(slot);
+            if (slot < 0)
+            {
+                slot = ~slot;
+                dataType = ExecutionDataType.OrderUpdate; // nothing near it announced yet: announce this one
+                type = (int)dataType;
+            }
+        }
+
         ref var order = ref _orders[slot];
         ExecutionPayload payload;
         string state;
         switch (dataType)
         {
             case ExecutionDataType.OrderUpdate:
-                var exec = order.Updates == 0 ? OrderExecType.New : (OrderExecType)(1 + (int)(NextU64() % 7));
-                if (exec is OrderExecType.Canceled or OrderExecType.Expired or OrderExecType.Rejected or OrderExecType.DoneForDay)
-                {
-                    exec = OrderExecType.Replaced;
-                }
-
+                var exec = order.Updates == 0 ? OrderExecType.New
+                    : order.Pending == OrderExecType.PendingCancel ? OrderExecType.CancelRejected
+                    : order.Pending == OrderExecType.PendingReplace ? OrderExecType.Replaced
+                    : (NextU64() % 4) switch { 0 => OrderExecType.PendingCancel, 1 => OrderExecType.PendingReplace, _ => OrderExecType.Replaced };
+                order.Pending = exec is OrderExecType.PendingCancel or OrderExecType.PendingReplace ? exec : null;
                 order.Updates++;
                 payload = new OrderUpdate(order.OrderId, order.Portfolio, order.Instrument, order.Side, OrderType.Limit, order.Quantity,
                     order.LimitPrice, TimeInForce.Day, exec, order.Venue, null, timestamp);
@@ -216,6 +233,22 @@ public sealed class SyntheticExecutionStream
             DeliveryGuarantee.AtLeastOnce);
         var metadata = new ExecutionMetadata("order_management_service", order.Venue, latencySensitive, true, Compliance);
         return new ExecutionEvent(EventId(), timestamp, dataType, payload, routing, metadata);
+    }
+
+    // The order at or after `slot` (within 64) that is announced and has no request pending, or the
+    // complement of `slot` when there is none.
+    private int Tradable(int slot)
+    {
+        for (var probe = 0; probe < 64; probe++)
+        {
+            var candidate = (slot + probe) % _orders.Length;
+            if (_orders[candidate].Updates > 0 && _orders[candidate].Pending is null)
+            {
+                return candidate;
+            }
+        }
+
+        return ~slot;
     }
 
     private ExecutionEvent VenueEvent(DateTime timestamp)
@@ -295,6 +328,7 @@ public sealed class SyntheticExecutionStream
         public decimal Filled;
         public int FillsLeft;
         public int Updates;
+        public OrderExecType? Pending;
     }
 }
 

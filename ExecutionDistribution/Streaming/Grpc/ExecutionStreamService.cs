@@ -475,7 +475,7 @@ internal sealed class ExecutionStreamService(
                 Status = s.Status,
                 OrderQty = s.OrderQty is { } q ? D(q) : string.Empty,
                 CumQty = D(s.CumQty),
-                LeavesQty = D(s.LeavesQty),
+                LeavesQty = s.LeavesQty is { } leaves ? D(leaves) : string.Empty,
                 AvgPx = D(s.AvgPx),
                 FillCount = s.FillCount,
                 UpdatedAt = s.UpdatedAt.ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture),
