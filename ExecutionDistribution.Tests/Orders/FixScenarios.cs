@@ -149,6 +149,17 @@ internal static class FixScenarios
         s.Trade("F3", 7_000m, 11m).Then("FILLED", 10_000m, 0m, 11m);
         yield return s.Build();
 
+        s = new Builder("the example of docs/contract.md", TimeInForce.Gtc);
+        s.Order(OrderExecType.New, 10_000m).Then("NEW", 0m, 10_000m, 0m);
+        s.Trade("F1", 2_000m, 10m).Then("PARTIALLY_FILLED", 2_000m, 8_000m, 10m);
+        s.Order(OrderExecType.DoneForDay, 10_000m).Then("DONE_FOR_DAY", 2_000m, 8_000m, 10m);
+        s.AtNext(hour: 8).Restate(RestatementReason.GtcRenewal, 10_000m).Then("PARTIALLY_FILLED", 2_000m, 8_000m, 10m);
+        s.Order(OrderExecType.PendingCancel, 10_000m).Then("PENDING_CANCEL", 2_000m, 8_000m, 10m);
+        s.Trade("F2", 8_000m, 11m).Then("PENDING_CANCEL", 10_000m, 0m, 10.8m);
+        s.Order(OrderExecType.CancelRejected, 10_000m).Then("FILLED", 10_000m, 0m, 10.8m);
+        s.Bust("B2", "F2").Then("PARTIALLY_FILLED", 2_000m, 8_000m, 10m);
+        yield return s.Build();
+
         s = new Builder("fills before the order is known");
         s.Trade("F1", 2_000m, 10m, at: 5).Then("PARTIALLY_FILLED", 2_000m, null, 10m);
         s.Order(OrderExecType.New, 10_000m, at: 1).Then("PARTIALLY_FILLED", 2_000m, 8_000m, 10m);

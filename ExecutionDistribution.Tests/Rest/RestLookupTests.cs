@@ -37,9 +37,29 @@ public sealed class RestLookupTests
         Assert.That((decimal?)status["avg_px"], Is.EqualTo(150.25m));
         Assert.That((int?)status["fill_count"], Is.EqualTo(1));
         Assert.That((string?)status["updated_at"], Is.EqualTo("2025-06-21T10:00:00.000000Z"), "the contract's timestamp format");
+        Assert.That((string?)status["status"], Is.EqualTo("PARTIALLY_FILLED"), "filled, but its quantity is not known yet");
+        Assert.That(status.ContainsKey("leaves_qty") && status["leaves_qty"] is null, "leaves_qty is null while the order quantity is unknown, never 0");
         var details = await host.Client.GetFromJsonAsync<JsonObject>($"/api/v1/execution/fills/{order}-F1");
         Assert.That((string?)details!["state"], Is.EqualTo("LIVE"));
         Assert.That((string?)details["order_id"], Is.EqualTo(order));
+
+        var update = JsonNode.Parse($$$"""
+            {"event_id":"{{{order}}}-new","timestamp":"2025-06-21T09:59:00Z","data_type":"ORDER_UPDATE",
+             "routing":{"topic":"execution/orders/updates","routing_key":"AAPL.order.new"},"metadata":{"source_service":"oms"},
+             "data":{"order_id":"{{{order}}}","portfolio_id":"PF001","instrument_id":"AAPL","side":"BUY","order_qty":300,"limit_price":151,
+                     "exec_type":"NEW","update_time":"2025-06-21T09:59:00Z"}}
+            """)!;
+        using (var posted = await host.Client.PostAsync("/api/v1/executions", new StringContent(update.ToJsonString(), Encoding.UTF8, "application/json")))
+        {
+            Assert.That(posted.StatusCode, Is.EqualTo(HttpStatusCode.Accepted));
+        }
+
+        await Eventually.WaitUntilAsync(() =>
+        {
+            status = host.Client.GetFromJsonAsync<JsonObject>($"/api/v1/execution/{order}/status").GetAwaiter().GetResult();
+            return (decimal?)status!["order_qty"] == 300m;
+        }, "the order's new-order event is taken into account");
+        Assert.That(((string?)status!["status"], (decimal?)status["leaves_qty"]), Is.EqualTo(("PARTIALLY_FILLED", 200m)), "recomputed once the quantity is known");
 
         using var unknownOrder = await host.Client.GetAsync(new Uri("/api/v1/execution/nobody/status", UriKind.Relative));
         using var unknownFill = await host.Client.GetAsync(new Uri("/api/v1/execution/fills/nothing", UriKind.Relative));

@@ -9,7 +9,7 @@ public sealed class OrdersOptions
     /// <summary>Configuration section.</summary>
     public const string SectionName = "Orders";
 
-    /// <summary>A done order is forgotten this long after its last activity (the spec keeps fills:{order_id} 24 h).</summary>
+    /// <summary>A done order is forgotten this long after the service last learnt of it, on its own clock (the spec keeps fills:{order_id} 24 h).</summary>
     [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan RetainDoneOrdersFor { get; set; } = TimeSpan.FromHours(24);
 
