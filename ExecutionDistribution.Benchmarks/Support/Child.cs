@@ -37,7 +37,7 @@ public sealed class Child : IDisposable
         string[] args = kind != "ours"
             ? ["serve", kind, port.ToString(CultureInfo.InvariantCulture)]
             : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
-                $"--Audit:SpillDirectory={scratch[0].Path}", $"--Distribution:SourceIndexDirectory={scratch[1].Path}", .. settings];
+                $"--Audit:Local:Directory={scratch[0].Path}", $"--Distribution:SourceIndexDirectory={scratch[1].Path}", .. settings];
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
         // EXECDIST_SERVICE_GC=server|workstation runs our service (only) with that garbage collector,
         // so the load clients in this process keep theirs.

@@ -1,4 +1,5 @@
 using System.Reflection;
+using ExecutionDistribution.Audit;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
 using ExecutionDistribution.Kafka;

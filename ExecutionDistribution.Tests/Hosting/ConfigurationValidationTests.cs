@@ -30,7 +30,7 @@ public sealed class ConfigurationValidationTests
     [TestCase("--Audit:BatchSize=0", "Audit:BatchSize")]
     [TestCase("--Audit:QueueCapacity=10", "Audit:QueueCapacity")]
     [TestCase("--Audit:FlushInterval=00:00:00", "Audit:FlushInterval")]
-    [TestCase("--Audit:SpillDirectory= ", "Audit:SpillDirectory")]
+    [TestCase("--Audit:Local:MaxBytes=5", "Audit:Local:MaxBytes")]
     public void A_bad_setting_fails_start_up_naming_the_key(string setting, string key)
     {
         var app = ExecDistApplication.Build([.. ServiceHost.FreePorts, "--Kafka:Enabled=false", setting]);

@@ -10,7 +10,10 @@ using Npgsql;
 
 namespace ExecutionDistribution.Tests.Persistence;
 
-/// <summary>Every delivery outcome of an audited event leaves exactly one row in distribution_audit, whatever PostgreSQL does.</summary>
+/// <summary>
+/// Every delivery outcome of an audited event is answered exactly once by the audit API, whatever
+/// PostgreSQL does, from one row per event and one range per written message.
+/// </summary>
 [Category("Postgres")]
 public sealed class AuditTrailTests
 {
@@ -21,8 +24,12 @@ public sealed class AuditTrailTests
         return filter;
     }
 
-    private static long Count(NpgsqlConnection c, string order, string status) =>
-        c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = @status", new { order, status });
+    // The outcomes the audit API answers for an order's events, by status.
+    internal static long Count(ServiceHost host, string order, string status, int? retryCount = null) =>
+        Outcomes(host, $"order_id={order}").Count(o => (string?)o!["delivery_status"] == status && (retryCount is null || (int?)o["retry_count"] == retryCount));
+
+    internal static JsonArray Outcomes(ServiceHost host, string query) =>
+        host.Client.GetFromJsonAsync<JsonArray>($"/api/v1/audit?{query}&limit=10000").GetAwaiter().GetResult()!;
 
     [Test]
     public async Task Each_delivery_leaves_one_delivered_row_found_by_order_and_by_event()
@@ -40,8 +47,11 @@ public sealed class AuditTrailTests
         }
 
         await reader.ReceiveDeliveriesAsync(50);
+        await Eventually.WaitUntilAsync(() => Count(host, order, "delivered") == 50, "50 delivered outcomes");
         await using var c = await db.OpenAsync();
-        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 50, "50 delivered rows");
+        Assert.That(c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = 'distributed'", new { order }), Is.EqualTo(50), "one row per event");
+        Assert.That(c.ExecuteScalar<long>("SELECT sum(events) FROM delivery_ranges WHERE delivery_status = 'delivered'"), Is.EqualTo(50), "ranges cover each delivery once");
+        Assert.That(c.ExecuteScalar<long>("SELECT count(*) FROM delivery_ranges"), Is.LessThanOrEqualTo(50));
 
         var byOrder = await host.Client.GetFromJsonAsync<JsonArray>($"/api/v1/audit?order_id={order}&limit=100");
         Assert.That(byOrder!, Has.Count.EqualTo(50));
@@ -88,12 +98,14 @@ public sealed class AuditTrailTests
             await client.AcknowledgeAsync(new AckRequest { SubscriptionId = id, ResumeToken = reader.LastResumeToken });
         }
 
-        await using var c = await db.OpenAsync();
         // Audit:Writers write batches in parallel, so the redelivered rows may land after the acknowledged ones.
-        await Eventually.WaitUntilAsync(() => Count(c, order, "acknowledged") == 10 && Count(c, order, "redelivered") == 10, "10 acknowledged and 10 redelivered rows");
-        Assert.That(Count(c, order, "delivered"), Is.EqualTo(10));
-        Assert.That(Count(c, order, "redelivered"), Is.EqualTo(10));
-        Assert.That(c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = 'redelivered' AND retry_count = 1", new { order }), Is.EqualTo(10));
+        await Eventually.WaitUntilAsync(() => Count(host, order, "acknowledged") == 10 && Count(host, order, "redelivered") == 10, "10 acknowledged and 10 redelivered outcomes");
+        Assert.That(Count(host, order, "delivered"), Is.EqualTo(10));
+        Assert.That(Count(host, order, "redelivered", retryCount: 1), Is.EqualTo(10));
+        Assert.That(Count(host, order, "acknowledged", retryCount: 1), Is.EqualTo(10), "acknowledged as the redelivery");
+        var byEvent = Outcomes(host, $"event_id={order}-3");
+        Assert.That(byEvent.Select(o => (string?)o!["delivery_status"]), Is.EquivalentTo(new[] { "delivered", "redelivered", "acknowledged" }));
+        Assert.That(byEvent.Select(o => (string?)o!["subscription_id"]), Is.All.EqualTo(id));
     }
 
     [Test]
@@ -116,7 +128,8 @@ public sealed class AuditTrailTests
         }
 
         await reader.ReceiveDeliveriesAsync(20);
-        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 20, "the first 20 rows are in PostgreSQL");
+        long Stored() => c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order AND delivery_status = 'distributed'", new { order });
+        await Eventually.WaitUntilAsync(() => Count(host, order, "delivered") == 20, "the first 20 outcomes are in PostgreSQL");
 
         gate.Cut();
         for (var i = 0; i < 30; i++)
@@ -126,12 +139,15 @@ public sealed class AuditTrailTests
 
         await reader.ReceiveDeliveriesAsync(30);
         await Eventually.WaitUntilAsync(() => Stats(host)["spilled"]!.GetValue<long>() >= 30, "the rows written during the outage are spilled to the file");
-        Assert.That(Count(c, order, "delivered"), Is.EqualTo(20), "nothing reached PostgreSQL during the outage");
+        Assert.That(Stored(), Is.EqualTo(20), "nothing reached PostgreSQL during the outage");
 
         gate.Open();
-        await Eventually.WaitUntilAsync(() => Count(c, order, "delivered") == 50 && !Stats(host)["degraded"]!.GetValue<bool>(), "every row is written once PostgreSQL is back", TimeSpan.FromSeconds(60));
+        await Eventually.WaitUntilAsync(() => Stored() == 50 && !Stats(host)["degraded"]!.GetValue<bool>(), "every row is written once PostgreSQL is back", TimeSpan.FromSeconds(60));
         var perEvent = c.Query<long>("SELECT count(*) FROM distribution_audit WHERE order_id = @order GROUP BY event_id", new { order }).ToList();
-        Assert.That(perEvent, Has.Count.EqualTo(50).And.All.EqualTo(1), "one row per delivery: none lost, none twice");
+        Assert.That(perEvent, Has.Count.EqualTo(50).And.All.EqualTo(1), "one row per event: none lost, none twice");
+        var outcomes = Outcomes(host, $"order_id={order}");
+        Assert.That(outcomes.Select(o => (string?)o!["event_id"]).ToList(), Is.Unique.And.Count.EqualTo(50), "one delivered outcome per event");
+        Assert.That(outcomes.Select(o => (string?)o!["delivery_status"]), Is.All.EqualTo("delivered"));
     }
 
     [Test]
@@ -176,7 +192,8 @@ public sealed class AuditTrailTests
         host.Client.GetFromJsonAsync<JsonObject>("/api/v1/audit/stats").GetAwaiter().GetResult()!;
 }
 
-/// <summary>Events dropped for a stalled at_most_once stream leave one dropped row each: as many as the stream was told of.</summary>
+/// <summary>Events dropped for a stalled at_most_once stream leave one dropped outcome each: as many as the stream was told of.</summary>
+[Category("Postgres")]
 public sealed class DroppedAuditTests
 {
     [Test]
@@ -206,8 +223,13 @@ public sealed class DroppedAuditTests
 
         Assert.That(dropped, Is.GreaterThan(0));
         await using var c = await db.OpenAsync();
-        long Rows(string status) => c.ExecuteScalar<long>(
-            "SELECT count(*) FROM distribution_audit WHERE subscription_id = @subscription AND delivery_status = @status", new { subscription, status });
-        await Eventually.WaitUntilAsync(() => Rows("dropped") == dropped && Rows("delivered") == delivered, $"{dropped} dropped and {delivered} delivered rows");
+        long Dropped() => c.ExecuteScalar<long>("SELECT count(*) FROM distribution_audit WHERE subscription_id = @subscription AND delivery_status = 'dropped'", new { subscription });
+        long Delivered() => c.ExecuteScalar<long?>("SELECT sum(events) FROM delivery_ranges WHERE subscription_id = @subscription AND delivery_status = 'delivered'", new { subscription }) ?? 0;
+        await Eventually.WaitUntilAsync(() => Dropped() == dropped && Delivered() == delivered, $"{dropped} dropped rows and ranges of {delivered} deliveries", TimeSpan.FromSeconds(60));
+
+        // A dropped event inside a delivered range is answered as dropped, not delivered.
+        var droppedEvent = c.ExecuteScalar<string>("SELECT event_id FROM distribution_audit WHERE subscription_id = @subscription AND delivery_status = 'dropped' LIMIT 1", new { subscription });
+        await Eventually.WaitUntilAsync(() => AuditTrailTests.Outcomes(host, $"event_id={droppedEvent}").Count == 1, "the dropped event's event row is stored");
+        Assert.That(AuditTrailTests.Outcomes(host, $"event_id={droppedEvent}").Select(o => (string?)o!["delivery_status"]), Is.EqualTo(new[] { "dropped" }));
     }
 }

@@ -6,14 +6,15 @@ namespace ExecutionDistribution.Audit;
 /// <summary>
 /// Writes the audit trail in the background, never on the dispatch path: it drains up to
 /// <c>Audit:BatchSize</c> rows at a time and stores them with one statement. When PostgreSQL fails,
-/// the batch is appended to the spill file (flushed to disk) and so is every later batch, until
-/// PostgreSQL takes the whole file again (tried every <c>Audit:RetryInterval</c>); then the file is
+/// the batch is appended to the local spill segments (flushed to disk) and so is every later batch,
+/// until PostgreSQL takes them all again (tried every <c>Audit:RetryInterval</c>); then they are
 /// deleted. Rows carry their own ids and the replay skips ids already stored, so a batch written
-/// twice (stored, then the acknowledgement lost, then spilled) is stored once. On stop, every queued
-/// row is written.
+/// twice (stored, then the acknowledgement lost, then spilled) is stored once. A batch that the
+/// local store cannot take (full under back-pressure) stays in memory and is tried again: the queue
+/// then fills and the streams wait. On stop, every queued row is written.
 /// </summary>
 internal sealed partial class AuditWriter(
-    AuditTrail trail, IAuditStore store, [FromKeyedServices("spill")] AuditSpillFile spill, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditWriter> logger)
+    AuditTrail trail, IAuditStore store, [FromKeyedServices("spill")] AuditSegments spill, IOptions<AuditOptions> options, TimeProvider time, ILogger<AuditWriter> logger)
     : BackgroundService
 {
     private long _written;
@@ -29,8 +30,14 @@ internal sealed partial class AuditWriter(
 
     private volatile bool _degraded;
 
-    /// <summary>True while rows wait in the spill file for PostgreSQL.</summary>
+    /// <summary>True while rows wait in the spill segments for PostgreSQL.</summary>
     public bool Degraded { get => _degraded; private set => _degraded = value; }
+
+    /// <summary>True while the local store is full and holds rows back (<c>Audit:Local:WhenFull</c> BackPressure).</summary>
+    public bool Full => spill.Full;
+
+    /// <summary>The local segments (the audit without PostgreSQL, the spill with it).</summary>
+    public AuditSegments Local => spill;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -45,9 +52,17 @@ internal sealed partial class AuditWriter(
 
     private async Task WriteLoopAsync(AuditOptions o, CancellationToken stoppingToken)
     {
-        var batch = new List<AuditRecord>(o.BatchSize);
+        var batch = new List<AuditRow>(o.BatchSize);
+        var retentionDue = 0L;
         while (true)
         {
+            // Retention is of the audit itself (no PostgreSQL); spilled rows wait for PostgreSQL however old.
+            if (!store.IsDatabase && time.GetTimestamp() >= retentionDue)
+            {
+                spill.ApplyRetention();
+                retentionDue = time.GetTimestamp() + (60 * time.TimestampFrequency);
+            }
+
             // A batch that could be written nowhere (no database and no disk) is kept and tried again: never dropped.
             if (batch.Count == 0)
             {
@@ -98,14 +113,20 @@ internal sealed partial class AuditWriter(
         }
     }
 
-    // True when the batch is stored (in its final place or the spill file); false to keep it and try again.
-    private async Task<bool> WriteAsync(List<AuditRecord> batch)
+    // True when the batch is stored (in its final place or the spill segments); false to keep it and try again.
+    private async Task<bool> WriteAsync(List<AuditRow> batch)
     {
         if (!Degraded)
         {
             try
             {
-                await store.WriteAsync(batch, mayRepeat: false, CancellationToken.None).ConfigureAwait(false);
+                if (!await store.WriteAsync(batch, mayRepeat: false, CancellationToken.None).ConfigureAwait(false))
+                {
+                    NoteFull(true);
+                    return false;
+                }
+
+                NoteFull(false);
                 Interlocked.Add(ref _written, batch.Count);
                 return true;
             }
@@ -117,7 +138,7 @@ internal sealed partial class AuditWriter(
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
+                LogFileFailed(logger, batch.Count, spill.Directory, ex.Message);
                 return false;
             }
         }
@@ -132,13 +153,19 @@ internal sealed partial class AuditWriter(
 
         try
         {
-            spill.Append(batch);
+            if (!spill.TryAppend(batch))
+            {
+                NoteFull(true);
+                return false;
+            }
+
+            NoteFull(false);
             Interlocked.Add(ref _spilled, batch.Count);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            LogFileFailed(logger, batch.Count, spill.Path, ex.Message);
+            LogFileFailed(logger, batch.Count, spill.Directory, ex.Message);
             return false;
         }
         finally
@@ -146,6 +173,25 @@ internal sealed partial class AuditWriter(
             _spillGate.Release();
         }
     }
+
+    // Logs when the local store fills and when it takes rows again, not at every retry.
+    private void NoteFull(bool full)
+    {
+        if (full != _fullLogged)
+        {
+            _fullLogged = full;
+            if (full)
+            {
+                LogFull(logger, spill.Directory);
+            }
+            else
+            {
+                LogRoomAgain(logger, spill.Directory);
+            }
+        }
+    }
+
+    private volatile bool _fullLogged;
 
     private async Task ReplayAsync(AuditOptions o)
     {
@@ -174,12 +220,18 @@ internal sealed partial class AuditWriter(
     [LoggerMessage(EventId = 6000, Level = LogLevel.Warning, Message = "PostgreSQL did not take {Count} audit rows; spilling to the local file: {Reason}")]
     private static partial void LogSpilling(ILogger logger, int count, string reason);
 
-    [LoggerMessage(EventId = 6001, Level = LogLevel.Error, Message = "Could not append {Count} audit rows to {Path}; they are kept in memory and tried again: {Reason}")]
-    private static partial void LogFileFailed(ILogger logger, int count, string path, string reason);
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Error, Message = "Could not append {Count} audit rows to {Directory}; they are kept in memory and tried again: {Reason}")]
+    private static partial void LogFileFailed(ILogger logger, int count, string directory, string reason);
 
     [LoggerMessage(EventId = 6002, Level = LogLevel.Information, Message = "PostgreSQL is back; {Count} spilled audit rows written and the spill file removed")]
     private static partial void LogRecovered(ILogger logger, long count);
 
     [LoggerMessage(EventId = 6003, Level = LogLevel.Debug, Message = "PostgreSQL still refuses the spilled audit rows: {Reason}")]
     private static partial void LogStillDown(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 6004, Level = LogLevel.Warning, Message = "The local audit store in {Directory} is full (Audit:Local:MaxBytes); audit rows wait in memory and streams wait for room")]
+    private static partial void LogFull(ILogger logger, string directory);
+
+    [LoggerMessage(EventId = 6005, Level = LogLevel.Information, Message = "The local audit store in {Directory} takes rows again")]
+    private static partial void LogRoomAgain(ILogger logger, string directory);
 }

@@ -19,7 +19,6 @@ internal static partial class PersistenceModule
         var services = builder.Services;
         services.AddValidatedOptions<PostgresOptions, PostgresOptionsValidator>(builder.Configuration, PostgresOptions.SectionName);
         services.AddValidatedOptions<RedisOptions, RedisOptionsValidator>(builder.Configuration, RedisOptions.SectionName);
-        services.AddValidatedOptions<AuditOptions, AuditOptionsValidator>(builder.Configuration, AuditOptions.SectionName);
 
         var postgres = builder.Configuration.GetSection(PostgresOptions.SectionName).Get<PostgresOptions>() ?? new PostgresOptions();
         if (postgres.Enabled)

@@ -112,43 +112,6 @@ public sealed class RedisOptions : IValidatableObject
     }
 }
 
-/// <summary>The <c>Audit</c> section: which deliveries leave a row, and how rows are written.</summary>
-public sealed class AuditOptions
-{
-    /// <summary>The configuration section.</summary>
-    public const string SectionName = "Audit";
-
-    /// <summary>Record delivery outcomes at all (false: no audit rows, e.g. a deployment that audits elsewhere).</summary>
-    public bool Enabled { get; set; } = true;
-
-    /// <summary>Audit every event, not only those with <c>metadata.audit_required</c>.</summary>
-    public bool AllEvents { get; set; }
-
-    /// <summary>Rows buffered in memory before producers wait (the queue's bound): a ring of this many slots (rounded up to a power of two, about 100 bytes each) allocated at start: the default takes about 110 MB of memory from the start, and never allocates again.</summary>
-    [Range(1024, 16777216)]
-    public int QueueCapacity { get; set; } = 1_048_576;
-
-    /// <summary>With PostgreSQL, how many connections write batches in parallel (one COPY each).</summary>
-    [Range(1, 16)]
-    public int Writers { get; set; } = 2;
-
-    /// <summary>Most rows in one statement.</summary>
-    [Range(1, 65536)]
-    public int BatchSize { get; set; } = 8192;
-
-    /// <summary>Longest a row waits before its batch is written.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "00:00:10")]
-    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>Folder of the append-only spill file (relative to the working directory).</summary>
-    [Required(AllowEmptyStrings = false)]
-    public string SpillDirectory { get; set; } = "audit-spill";
-
-    /// <summary>Wait before trying PostgreSQL again after a failure.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
-    public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
-}
-
 /// <summary>Validates the <c>Postgres</c> settings at start (generated from the annotations and <see cref="PostgresOptions.Validate"/>).</summary>
 [OptionsValidator]
 internal sealed partial class PostgresOptionsValidator : IValidateOptions<PostgresOptions>;
@@ -156,7 +119,3 @@ internal sealed partial class PostgresOptionsValidator : IValidateOptions<Postgr
 /// <summary>Validates the <c>Redis</c> settings at start (generated from the annotations and <see cref="RedisOptions.Validate"/>).</summary>
 [OptionsValidator]
 internal sealed partial class RedisOptionsValidator : IValidateOptions<RedisOptions>;
-
-/// <summary>Validates the <c>Audit</c> settings at start (generated from the annotations).</summary>
-[OptionsValidator]
-internal sealed partial class AuditOptionsValidator : IValidateOptions<AuditOptions>;

@@ -99,14 +99,14 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
     /// Admits a subscription: room on the connection (counting those still opening), its id not
     /// streaming or opening here, a managed one attached to this stream.
     /// </summary>
-    public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, out OpenRefusal? refusal) =>
-        Admit(id, managed, guarantee, NewAudit(id, managed, guarantee), out refusal);
+    public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, SubscriptionFilter filter, out OpenRefusal? refusal) =>
+        Admit(id, managed, guarantee, NewAudit(id, managed, guarantee, filter), out refusal);
 
     /// <summary>The audit of a subscription's stream (acknowledged positions recorded for a managed one).</summary>
-    public StreamAudit NewAudit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee) =>
-        new(trail, id, managed is null ? null : registry, guarantee);
+    public StreamAudit NewAudit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, SubscriptionFilter filter) =>
+        new(trail, id, managed is null ? null : registry, guarantee, filter);
 
-    /// <summary><see cref="Admit(string, ManagedSubscription?, DeliveryGuarantee, out OpenRefusal?)"/> with an audit made beforehand (<see cref="NewAudit"/>).</summary>
+    /// <summary><see cref="Admit(string, ManagedSubscription?, DeliveryGuarantee, SubscriptionFilter, out OpenRefusal?)"/> with an audit made beforehand (<see cref="NewAudit"/>).</summary>
     public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, StreamAudit audit, out OpenRefusal? refusal)
     {
         var changed = managed is null ? null : new CancellationTokenSource();

@@ -215,17 +215,17 @@ internal abstract class StreamConnection(
                 }
                 catch
                 {
-                    admission.Audit.Failed(batch.Deliveries);
+                    admission.Audit.Failed(batch.Deliveries, reread: true);
                     throw;
                 }
 
                 if (!StillConnected(aborted))
                 {
-                    admission.Audit.Failed(batch.Deliveries);
+                    admission.Audit.Failed(batch.Deliveries, reread: true);
                     throw new OperationCanceledException(aborted);
                 }
 
-                admission.Audit.Delivered(batch.Deliveries);
+                admission.Audit.Delivered(batch.Deliveries, reread: true);
                 admission.ResumeToken = encoded;
             }, ended.Token).ConfigureAwait(false);
 

@@ -46,7 +46,7 @@ internal sealed class ExecutionStreamService(
         // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
-        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee);
+        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee, filter);
         try
         {
             if (managed is not null && !registry.TryAttach(id, ended, audit))
@@ -319,7 +319,7 @@ internal sealed class ExecutionStreamService(
         }
     }
 
-    // One batch as one message (its frame, set to the batch), audited; false when the client is gone.
+    // One batch of events re-read from Kafka as one message (its frame, set to the batch), audited; false when the client is gone.
     private static async Task<bool> SendAsync(
         ExecutionFrame frame, DeliveryBatch batch, IServerStreamWriter<ExecutionFrame> responseStream, StreamAudit audit, CancellationToken cancellationToken)
     {
@@ -329,18 +329,18 @@ internal sealed class ExecutionStreamService(
         }
         catch
         {
-            audit.Failed(batch.Deliveries);
+            audit.Failed(batch.Deliveries, reread: true);
             throw;
         }
 
         // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
         if (cancellationToken.IsCancellationRequested)
         {
-            audit.Failed(batch.Deliveries);
+            audit.Failed(batch.Deliveries, reread: true);
             return false;
         }
 
-        audit.Delivered(batch.Deliveries);
+        audit.Delivered(batch.Deliveries, reread: true);
         return true;
     }
 

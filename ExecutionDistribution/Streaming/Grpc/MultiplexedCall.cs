@@ -224,7 +224,7 @@ internal sealed class MultiplexedCall : StreamConnection
     {
         var plan = await _service.ResolveAsync(request, aborted).ConfigureAwait(false);
         var id = plan.Managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
-        var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, out var refusal);
+        var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, plan.Filter, out var refusal);
         if (admission is not null && plan.ReplayFrom is { } from)
         {
             // Older than the retained log: subscribed at the client's token, then its events re-read from

@@ -89,7 +89,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         {
             // Made before the client is read, so every frame of the connection goes through its writer. Until it
             // starts, its events wait: "subscribed", any events re-read from Kafka and the snapshot go first.
-            _sender = new Sender(_socket, first.Id, _core.LogEpoch, _options, Subscriptions.NewAudit(first.Id, first.Managed, first.Guarantee), Time, aborted);
+            _sender = new Sender(_socket, first.Id, _core.LogEpoch, _options, Subscriptions.NewAudit(first.Id, first.Managed, first.Guarantee, first.Filter), Time, aborted);
         }
 
         try
@@ -190,7 +190,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         OpenRefusal? refusal;
         var admitted = _sender is not null
             ? Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, _sender.Audit, out refusal)
-            : Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out refusal);
+            : Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, plan.Filter, out refusal);
         if (admitted is not { } admission)
         {
             return refusal!.Reason;
@@ -303,11 +303,11 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             }
             catch
             {
-                audit.Failed(batch.Deliveries);
+                audit.Failed(batch.Deliveries, reread: true);
                 throw;
             }
 
-            audit.Delivered(batch.Deliveries);
+            audit.Delivered(batch.Deliveries, reread: true);
         }, stopping);
 
     // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
@@ -593,7 +593,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     // Null, or why it was not admitted.
     private async Task<string?> OpenWithReplayAsync(StreamPlan plan, ResumeToken from, string? requestId, CancellationToken aborted)
     {
-        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, out var refusal) is not { } admission)
+        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, plan.Filter, out var refusal) is not { } admission)
         {
             return refusal!.Reason;
         }
