@@ -77,7 +77,22 @@ internal sealed partial class AuditWriter(
                     continue;
                 }
 
-                await Task.Delay(o.RetryInterval, time, CancellationToken.None).ConfigureAwait(false);
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    // Stopping while the rows can be written nowhere (the local store full, or its disk failing).
+                    LogUnwrittenAtStop(logger, batch.Count + trail.Queued, spill.Directory);
+                    return;
+                }
+
+                try
+                {
+                    await Task.Delay(o.RetryInterval, time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping: one more attempt, then give up as above.
+                }
+
                 continue;
             }
 
@@ -231,6 +246,9 @@ internal sealed partial class AuditWriter(
 
     [LoggerMessage(EventId = 6004, Level = LogLevel.Warning, Message = "The local audit store in {Directory} is full (Audit:Local:MaxBytes); audit rows wait in memory and streams wait for room")]
     private static partial void LogFull(ILogger logger, string directory);
+
+    [LoggerMessage(EventId = 6006, Level = LogLevel.Error, Message = "Stopping with {Count} audit rows that could not be written (the local store in {Directory} is full or failing)")]
+    private static partial void LogUnwrittenAtStop(ILogger logger, long count, string directory);
 
     [LoggerMessage(EventId = 6005, Level = LogLevel.Information, Message = "The local audit store in {Directory} takes rows again")]
     private static partial void LogRoomAgain(ILogger logger, string directory);
