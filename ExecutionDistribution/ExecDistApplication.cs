@@ -62,6 +62,7 @@ public static class ExecDistApplication
         app.MapTopicsApi();
         app.MapAuditApi();
         app.MapDistributionApi();
+        app.MapMemoryApi();
         app.MapHealthChecks("/health");
         return app;
     }

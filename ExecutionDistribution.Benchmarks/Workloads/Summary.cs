@@ -109,6 +109,19 @@ public static class Summary
             var saturation = w6.GetProperty("median_saturation").GetDouble();
             md.AppendLine(c, $"| {w6.GetProperty("offered_rate").GetDouble():N0} | {w6.GetProperty("median_held").GetDouble():N0} | {saturation:N0} | {copy:N0} | {saturation / copy:0.00} | {w6.GetProperty("rows_lost").GetInt64()} |");
             md.AppendLine();
+            if (w6.TryGetProperty("volume", out var volume))
+            {
+                md.AppendLine(c, $"Audit volume per event, every subscriber receiving every event in messages of 64 ({w6.GetProperty("volume_events").GetInt32():N0} events), beside one row per delivery:");
+                md.AppendLine();
+                md.AppendLine("| subscribers | rows per event | bytes per event | one row per delivery: rows | bytes |");
+                md.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+                foreach (var v in volume.EnumerateArray())
+                {
+                    md.AppendLine(c, $"| {v.GetProperty("subscribers").GetInt32():N0} | {v.GetProperty("rows_per_event").GetDouble():0.00} | {v.GetProperty("bytes_per_event").GetDouble():N0} | {v.GetProperty("per_delivery_rows_per_event").GetInt32():N0} | {v.GetProperty("per_delivery_bytes_per_event").GetDouble():N0} |");
+                }
+
+                md.AppendLine();
+            }
         }
 
         if (ResultFiles.Read(results, "w7.json") is { } w7)

@@ -47,6 +47,7 @@ internal static class AuditModule
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
         builder.Services.AddHealthChecks().AddCheck<AuditHealthCheck>("audit");
+        builder.Services.AddSingleton<IMemoryReporter, AuditQueueMemory>();
         return builder;
     }
 
@@ -200,6 +201,19 @@ internal static class AuditModule
             {
                 // Stopping.
             }
+        }
+    }
+
+    /// <summary>The audit queue: a ring allocated at start, whatever it holds.</summary>
+    private sealed class AuditQueueMemory(AuditTrail trail, IOptions<AuditOptions> options) : IMemoryReporter
+    {
+        public string Store => "audit_queue";
+
+        public StoreMemory Report()
+        {
+            var slots = (long)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.QueueCapacity);
+            return new StoreMemory(trail.Queued, slots * (System.Runtime.CompilerServices.Unsafe.SizeOf<AuditRow>() + 8), options.Value.QueueCapacity, null,
+                "at Audit:QueueCapacity stream senders and the event recorder wait for room; nothing is discarded");
         }
     }
 

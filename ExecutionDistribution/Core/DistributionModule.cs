@@ -20,7 +20,39 @@ internal static class DistributionModule
         builder.Services.AddSingleton<IExecutionIngest>(sp => sp.GetRequiredService<FanOutDispatcher>());
         builder.Services.AddHostedService<DispatcherLifetime>();
         builder.Services.AddHealthChecks().AddCheck<DispatcherHealthCheck>("dispatcher");
+        builder.Services.AddSingleton<IMemoryReporter, RetainedLogMemory>();
+        builder.Services.AddSingleton<IMemoryReporter, SubscriberBufferMemory>();
         return builder;
+    }
+
+    /// <summary>
+    /// The retained log: events held, estimated at twice the average envelope of the newest 256 (the
+    /// envelope and the parsed fields) and 256 bytes of objects each.
+    /// </summary>
+    private sealed class RetainedLogMemory(FanOutDispatcher core, IOptions<DistributionOptions> options) : IMemoryReporter
+    {
+        public string Store => "retained_log";
+
+        public StoreMemory Report()
+        {
+            var stats = core.GetStats();
+            var events = stats.LogHead - stats.LogTail;
+            return new StoreMemory(events, (long)(events * ((2 * core.AverageRetainedEnvelopeBytes(256)) + 256)), stats.LogCapacity, null,
+                $"the oldest event is overwritten at the capacity, and trimmed after Distribution:RetainedLogMaxAge ({options.Value.RetainedLogMaxAge}); a reader behind it re-reads from Kafka or is told (lost_positions)");
+        }
+    }
+
+    /// <summary>The subscribers' rings of positions: 8 KB each, and what they grew beyond it.</summary>
+    private sealed class SubscriberBufferMemory(FanOutDispatcher core, IOptions<DistributionOptions> options) : IMemoryReporter
+    {
+        public string Store => "subscriber_buffers";
+
+        public StoreMemory Report()
+        {
+            var stats = core.GetStats();
+            return new StoreMemory(stats.Subscribers, (stats.Subscribers * 8_192L) + stats.BufferBytesGrown, null, (stats.Subscribers * 8_192L) + options.Value.SubscriberBufferBudgetBytes,
+                "past Distribution:SubscriberBufferBudgetBytes a full ring does not grow: at_most_once drops, at_least_once catches up from the log");
+        }
     }
 
     public static IEndpointRouteBuilder MapDistributionApi(this IEndpointRouteBuilder app)

@@ -461,6 +461,23 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
     }
 
+    /// <summary>Average envelope bytes of up to <paramref name="sample"/> of the newest retained events (0 when none). Not the dispatch thread.</summary>
+    internal double AverageRetainedEnvelopeBytes(int sample)
+    {
+        long bytes = 0, seen = 0;
+        var head = _log.Head;
+        for (var p = head - 1; p >= 0 && p >= head - sample; p--)
+        {
+            if (_log.TryGet(p, out var e))
+            {
+                bytes += e.EnvelopeJson.Length;
+                seen++;
+            }
+        }
+
+        return seen == 0 ? 0 : bytes / (double)seen;
+    }
+
     /// <summary>A snapshot of the core's counters.</summary>
     public DistributionStats GetStats()
     {

@@ -260,14 +260,16 @@ public sealed class OrderStateProjection(TimeProvider time)
     /// <summary>
     /// Forgets orders that are done (filled, canceled, rejected, expired, a day order done for the day)
     /// and that this service last learnt of before <paramref name="doneBefore"/> (its own clock, not the
-    /// events' times), then, if more than <paramref name="maxOrders"/> remain, the least recently active
-    /// ones. Returns how many were forgotten.
+    /// events' times); then, while more than <paramref name="maxOrders"/> remain or they take more than
+    /// <paramref name="maxBytes"/> (<see cref="EstimatedBytes"/>), done orders before open ones, the least
+    /// recently active first. Returns how many were forgotten.
     /// </summary>
-    public int Evict(DateTime doneBefore, int maxOrders)
+    public int Evict(DateTime doneBefore, int maxOrders, long maxBytes = long.MaxValue)
     {
         lock (_gate)
         {
             var evicted = 0;
+            long bytes = 0;
             foreach (var (id, facts) in _orders)
             {
                 if (facts.LastActivity < doneBefore && facts.IsDone)
@@ -275,18 +277,42 @@ public sealed class OrderStateProjection(TimeProvider time)
                     Forget(id, facts);
                     evicted++;
                 }
+                else
+                {
+                    bytes += facts.EstimatedBytes;
+                }
             }
 
-            if (_orders.Count > maxOrders)
+            if (_orders.Count > maxOrders || bytes > maxBytes)
             {
-                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.LastActivity).Take(_orders.Count - maxOrders).ToList())
+                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.IsDone ? 0 : 1).ThenBy(kv => kv.Value.LastActivity).ToList())
                 {
+                    if (_orders.Count <= maxOrders && bytes <= maxBytes)
+                    {
+                        break;
+                    }
+
+                    bytes -= facts.EstimatedBytes;
                     Forget(id, facts);
                     evicted++;
                 }
             }
 
             return evicted;
+        }
+    }
+
+    /// <summary>
+    /// Memory the orders take, estimated from what each holds (<see cref="OrderFacts.EstimatedBytes"/>).
+    /// </summary>
+    public long EstimatedBytes
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _orders.Values.Sum(f => f.EstimatedBytes);
+            }
         }
     }
 
@@ -360,6 +386,12 @@ internal sealed class OrderFacts(string orderId)
 
     /// <summary>How many facts: grows with every new one, so it versions the derived status.</summary>
     public int Version => Updates.Count + Fills.Count;
+
+    /// <summary>
+    /// Memory the order takes, estimated: the order with its indexes and cached status, and each update
+    /// and fill with its strings and dictionary entry (measured by <c>OrderMemoryTests</c>).
+    /// </summary>
+    public long EstimatedBytes => 700 + (Updates.Count * 400L) + (Fills.Count * 330L);
 
     /// <summary>Adds an order update (a repeat of its event id replaces it with the same content).</summary>
     public void Add(string eventId, OrderUpdate update)

@@ -21,21 +21,35 @@ internal static partial class OrdersModule
         builder.Services.AddHostedService(sp => sp.GetRequiredService<OrderProjectionFeeder>());
         builder.Services.AddSingleton<IDurableHold>(sp => sp.GetRequiredService<OrderProjectionFeeder>());
         builder.Services.AddHostedService<OrderEviction>();
+        builder.Services.AddSingleton<IMemoryReporter, OrderMemory>();
         return builder;
     }
 
-    /// <summary>Sweeps the projection every minute so its memory stays bounded.</summary>
+    /// <summary>The order projection (<see cref="OrderStateProjection.EstimatedBytes"/>) and the near cache in front of Redis.</summary>
+    private sealed class OrderMemory(OrderStateProjection orders, IOptions<OrdersOptions> options) : IMemoryReporter
+    {
+        public string Store => "orders";
+
+        public StoreMemory Report()
+        {
+            var o = options.Value;
+            return new StoreMemory(orders.Count, orders.EstimatedBytes, o.MaxOrders, o.MaxBytes,
+                $"done orders leave Orders:RetainDoneOrdersFor ({o.RetainDoneOrdersFor}) after the service last learnt of them; past a bound (checked every {o.SweepInterval}) done orders, then the least recently active, are forgotten");
+        }
+    }
+
+    /// <summary>Sweeps the projection every <c>Orders:SweepInterval</c> so its memory stays bounded.</summary>
     private sealed class OrderEviction(OrderStateProjection orders, IOptions<OrdersOptions> options, TimeProvider time) : BackgroundService
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
-            using var timer = new PeriodicTimer(TimeSpan.FromMinutes(1), time);
+            using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
             try
             {
                 while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
                 {
                     var o = options.Value;
-                    orders.Evict(time.GetUtcNow().UtcDateTime - o.RetainDoneOrdersFor, o.MaxOrders);
+                    orders.Evict(time.GetUtcNow().UtcDateTime - o.RetainDoneOrdersFor, o.MaxOrders, o.MaxBytes);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

@@ -13,9 +13,17 @@ public sealed class OrdersOptions
     [Range(typeof(TimeSpan), "00:01:00", "365.00:00:00")]
     public TimeSpan RetainDoneOrdersFor { get; set; } = TimeSpan.FromHours(24);
 
-    /// <summary>Most orders kept; past it the least recently active are forgotten.</summary>
+    /// <summary>Most orders kept; past it done orders, then the least recently active, are forgotten.</summary>
     [Range(1000, 100000000)]
     public int MaxOrders { get; set; } = 1_000_000;
+
+    /// <summary>Most memory the orders may take (estimated per order from its updates and fills); past it done orders, then the least recently active, are forgotten.</summary>
+    [Range(typeof(long), "16777216", "1099511627776")]
+    public long MaxBytes { get; set; } = 512L << 20;
+
+    /// <summary>How often the bounds are enforced.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Order statuses kept in process in front of Redis (with PostgreSQL configured), written after
