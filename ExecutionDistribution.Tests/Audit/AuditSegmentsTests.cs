@@ -14,7 +14,7 @@ public sealed class AuditSegmentsTests
         .. Enumerable.Range(0, n).Select(i => (i % 4) switch
         {
             0 => new AuditRow(AuditRowKind.Event, Guid.NewGuid(), Created.AddTicks(i * 10), $"evt-{i} \"quoted\" é", "execution/fills", "AAPL.fill.x", i % 8 == 0 ? $"ORD-{i}" : null,
-                Status: DeliveryStatuses.Distributed, DeliveryTimeMs: i * 0.001, Epoch: Guid.NewGuid(), FirstPosition: i, LastPosition: i, Text: new string('x', text), IngestedAt: Created),
+                Status: DeliveryStatuses.Distributed, DeliveryTimeMs: i * 0.001, Epoch: Guid.NewGuid(), FirstPosition: i, LastPosition: i, Text: "{\"pad\":\"" + new string('x', text) + "\",\"n\":[1,2.50,null]}", IngestedAt: Created),
             1 => new AuditRow(AuditRowKind.Stream, Guid.NewGuid(), Created, SubscriptionId: $"sub-{i}", Status: "at_least_once", Epoch: Guid.NewGuid(), StreamId: Guid.NewGuid(), Text: "{\"order_ids\":[\"a\"]}"),
             2 => new AuditRow(AuditRowKind.Range, Guid.NewGuid(), Created, SubscriptionId: $"sub-{i}", Status: DeliveryStatuses.Redelivered, RetryCount: 1, Epoch: Guid.NewGuid(),
                 FirstPosition: i, LastPosition: i + 63, StreamId: Guid.NewGuid(), FirstSequence: 7, LastSequence: 70, Count: 64),

@@ -41,6 +41,20 @@ public sealed class StartupOrderTests
         await Eventually.WaitUntilAsync(() => host.Health().StartsWith("200", StringComparison.Ordinal), "healthy once partitions are assigned");
     }
 
+    [Test]
+    public async Task The_embedded_broker_gives_the_dead_letter_topic_its_own_partition_count_so_it_keeps_more()
+    {
+        var topic = $"demo-{Guid.NewGuid():N}";
+        var options = Options.Create(new KafkaOptions { InputTopics = [topic], DeadLetterTopic = $"{topic}.dlq", Embedded = new EmbeddedKafkaOptions { Partitions = 3, DeadLetterPartitions = 7 } });
+        using var connection = new KafkaConnection(options, NullLogger<KafkaConnection>.Instance);
+        await connection.StartAsync(CancellationToken.None);
+
+        using var admin = new Confluent.Kafka.AdminClientBuilder(new Confluent.Kafka.AdminClientConfig { BootstrapServers = connection.BootstrapServers }).Build();
+        var metadata = admin.GetMetadata(TimeSpan.FromSeconds(10));
+        Assert.That(metadata.Topics.Single(t => t.Topic == $"{topic}.dlq").Partitions, Has.Count.EqualTo(7));
+        Assert.That(metadata.Topics.Single(t => t.Topic == topic).Partitions, Has.Count.EqualTo(3));
+    }
+
     private static long Delivered(KafkaDemoFeedSink sink) =>
         (long)sink.CheckHealthAsync(new HealthCheckContext()).GetAwaiter().GetResult().Data["delivered"];
 }

@@ -284,7 +284,13 @@ internal sealed partial class AuditSegments
             w.WriteNumber("n"u8, r.Count);
         }
 
-        Optional(w, "text"u8, r.Text);
+        if (r.Text is not null)
+        {
+            // The envelope or filter is JSON already: kept as it is, not escaped into a string (half the bytes).
+            w.WritePropertyName("json"u8);
+            w.WriteRawValue(r.Text, skipInputValidation: true);
+        }
+
         if (r.IngestedAt is { } ingested)
         {
             Timestamps.FormatUtf8(ingested, time);
@@ -318,7 +324,7 @@ internal sealed partial class AuditSegments
                 (AuditRowKind)o.GetProperty("k").GetInt32(), o.GetProperty("id").GetGuid(), T("at")!.Value,
                 S("event_id"), S("topic_name"), S("routing_key"), S("order_id"), S("subscription_id"), S("status"), (int)L("retry"),
                 o.TryGetProperty("ms", out var ms) ? ms.GetDouble() : null,
-                G("epoch"), L("p0"), L("p1"), G("stream"), L("s0"), L("s1"), (int)L("n"), S("text"), T("ingested"));
+                G("epoch"), L("p0"), L("p1"), G("stream"), L("s0"), L("s1"), (int)L("n"), o.TryGetProperty("json", out var json) ? json.GetRawText() : null, T("ingested"));
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
         {

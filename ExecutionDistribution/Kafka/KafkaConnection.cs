@@ -45,7 +45,7 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         string[] topics = [.. _options.InputTopics, _options.DeadLetterTopic, _options.UnroutedOutputTopic];
         foreach (var topic in topics)
         {
-            _embedded.CreateTopic(topic, _options.Embedded.Partitions);
+            _embedded.CreateTopic(topic, topic == _options.DeadLetterTopic ? _options.Embedded.DeadLetterPartitions : _options.Embedded.Partitions);
         }
 
         BootstrapServers = _embedded.BootstrapServers;

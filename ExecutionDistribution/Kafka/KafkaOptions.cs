@@ -122,9 +122,17 @@ public sealed class EmbeddedKafkaOptions
     [Range(1, 10)]
     public int Brokers { get; set; } = 1;
 
-    /// <summary>Partitions of each topic the host creates.</summary>
+    /// <summary>
+    /// Partitions of each topic the host creates. The embedded broker keeps the newest 5 MB (and at
+    /// most 100,000 produce batches) of each partition, fixed by librdkafka's mock cluster, so a topic
+    /// keeps about this many times 5 MB.
+    /// </summary>
     [Range(1, 1000)]
     public int Partitions { get; set; } = 12;
+
+    /// <summary>Partitions of the dead-letter topic: it keeps about this many times 5 MB of the newest dead letters (the default, 240 MB).</summary>
+    [Range(1, 1000)]
+    public int DeadLetterPartitions { get; set; } = 48;
 
     /// <summary>A fixed loopback bootstrap port (e.g. 9092, for <c>kcat -b localhost:9092</c>); 0 for none.</summary>
     [Range(0, 65535)]
