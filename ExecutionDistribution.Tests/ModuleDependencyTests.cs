@@ -26,7 +26,7 @@ public sealed partial class ModuleDependencyTests
         ["Streaming"] = ["Contract", "Core", "Hosting", "Audit", "Orders", "Subscriptions"],
         ["Ingest"] = ["Contract", "Core", "Hosting"],
         ["Kafka"] = ["Contract", "Core", "Hosting", "Ingest"],
-        ["Rest"] = ["Contract", "Hosting", "Orders"],
+        ["Api"] = ["Contract", "Core", "Hosting", "Audit", "Caching", "Orders", "Subscriptions", "Topics"],
     };
 
     [Test]

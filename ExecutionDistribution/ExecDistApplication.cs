@@ -1,3 +1,4 @@
+using ExecutionDistribution.Api;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Caching;
 using ExecutionDistribution.Core;
@@ -7,7 +8,6 @@ using ExecutionDistribution.Ingest.Http;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
-using ExecutionDistribution.Rest;
 using ExecutionDistribution.Streaming.Grpc;
 using ExecutionDistribution.Streaming.WebSockets;
 using ExecutionDistribution.Subscriptions;
@@ -57,12 +57,11 @@ public static class ExecDistApplication
         app.MapWebSocketStream();
         app.MapGrpcApi();
         app.MapIngestApi();
-        app.MapRestApi();
+        app.MapExecutionApi();
         app.MapSubscriptionsApi();
         app.MapTopicsApi();
         app.MapAuditApi();
-        app.MapDistributionApi();
-        app.MapMemoryApi();
+        app.MapOperationsApi();
         app.MapHealthChecks("/health");
         return app;
     }

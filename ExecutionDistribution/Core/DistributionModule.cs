@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Core;
 
-/// <summary>Registers the dispatch core and its lifetime; maps its stats endpoint.</summary>
+/// <summary>Registers the dispatch core, its lifetime, health check and memory reports.</summary>
 internal static class DistributionModule
 {
     /// <summary>How long a stopping host lets the dispatcher deliver what it already accepted.</summary>
@@ -53,12 +53,6 @@ internal static class DistributionModule
             return new StoreMemory(stats.Subscribers, (stats.Subscribers * 8_192L) + stats.BufferBytesGrown, null, (stats.Subscribers * 8_192L) + options.Value.SubscriberBufferBudgetBytes,
                 "past Distribution:SubscriberBufferBudgetBytes a full ring does not grow: at_most_once drops, at_least_once catches up from the log");
         }
-    }
-
-    public static IEndpointRouteBuilder MapDistributionApi(this IEndpointRouteBuilder app)
-    {
-        app.MapGet("/api/v1/distribution/stats", (FanOutDispatcher core) => TypedResults.Ok(core.GetStats())).WithTags("Distribution");
-        return app;
     }
 
     /// <summary>Starts the dispatcher with the host and stops it in phases (drain, then close subscribers).</summary>

@@ -17,22 +17,3 @@ public interface IMemoryReporter
     /// <summary>What it holds now.</summary>
     StoreMemory Report();
 }
-
-/// <summary><c>GET /api/v1/memory</c>: the process's memory and each store's share of it.</summary>
-internal static class MemoryReport
-{
-    public static IEndpointRouteBuilder MapMemoryApi(this IEndpointRouteBuilder app)
-    {
-        app.MapGet("/api/v1/memory", (IEnumerable<IMemoryReporter> reporters) =>
-        {
-            var gc = GC.GetGCMemoryInfo();
-            using var process = System.Diagnostics.Process.GetCurrentProcess();
-            return Results.Ok(new
-            {
-                process = new { working_set_bytes = process.WorkingSet64, managed_heap_bytes = gc.HeapSizeBytes, gc_committed_bytes = gc.TotalCommittedBytes },
-                stores = reporters.OrderBy(r => r.Store, StringComparer.Ordinal).ToDictionary(r => r.Store, r => r.Report()),
-            });
-        }).WithTags("Operations");
-        return app;
-    }
-}

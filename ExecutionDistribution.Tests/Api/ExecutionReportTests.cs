@@ -5,7 +5,7 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Tests.Support;
 
-namespace ExecutionDistribution.Tests.Rest;
+namespace ExecutionDistribution.Tests.Api;
 
 [Category("Unit")]
 public sealed class ExecutionReportTests

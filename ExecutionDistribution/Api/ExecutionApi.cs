@@ -1,6 +1,6 @@
 using ExecutionDistribution.Orders;
 
-namespace ExecutionDistribution.Rest;
+namespace ExecutionDistribution.Api;
 
 /// <summary>
 /// Maps the spec's REST lookups over the order-state projection (Orders module):
@@ -8,9 +8,9 @@ namespace ExecutionDistribution.Rest;
 /// Read through the Redis cache (when configured) from the order store: PostgreSQL, or the in-memory
 /// projection in the embedded run (see <see cref="OrderLookups"/>).
 /// </summary>
-internal static class RestModule
+internal static class ExecutionApi
 {
-    public static IEndpointRouteBuilder MapRestApi(this IEndpointRouteBuilder app)
+    public static IEndpointRouteBuilder MapExecutionApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/execution").WithTags("Execution");
         group.MapGet("/{order_id}/status", (string order_id, OrderLookups orders, CancellationToken ct) =>

@@ -1,7 +1,8 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
+using ExecutionDistribution.Subscriptions;
 
-namespace ExecutionDistribution.Subscriptions;
+namespace ExecutionDistribution.Api;
 
 /// <summary>
 /// <c>/api/v1/subscriptions</c>: the REST twin of gRPC ManageSubscription and Acknowledge, over the

@@ -5,7 +5,7 @@ using System.Text.Json.Nodes;
 using ExecutionDistribution.Tests.Contract;
 using ExecutionDistribution.Tests.Support;
 
-namespace ExecutionDistribution.Tests.Rest;
+namespace ExecutionDistribution.Tests.Api;
 
 /// <summary>The spec's REST lookups over a real socket, fed by events posted to the service.</summary>
 [Category("Unit")]

@@ -1,0 +1,28 @@
+using ExecutionDistribution.Core;
+using ExecutionDistribution.Hosting;
+
+namespace ExecutionDistribution.Api;
+
+/// <summary>
+/// What an operator reads besides <c>/health</c>: <c>/api/v1/distribution/stats</c> (the dispatch
+/// core's counters) and <c>/api/v1/memory</c> (the process's memory and each store's share of it).
+/// </summary>
+internal static class OperationsApi
+{
+    public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1").WithTags("Operations");
+        group.MapGet("/distribution/stats", (FanOutDispatcher core) => TypedResults.Ok(core.GetStats()));
+        group.MapGet("/memory", (IEnumerable<IMemoryReporter> reporters) =>
+        {
+            var gc = GC.GetGCMemoryInfo();
+            using var process = System.Diagnostics.Process.GetCurrentProcess();
+            return Results.Ok(new
+            {
+                process = new { working_set_bytes = process.WorkingSet64, managed_heap_bytes = gc.HeapSizeBytes, gc_committed_bytes = gc.TotalCommittedBytes },
+                stores = reporters.OrderBy(r => r.Store, StringComparer.Ordinal).ToDictionary(r => r.Store, r => r.Report()),
+            });
+        });
+        return app;
+    }
+}
