@@ -58,7 +58,7 @@ internal sealed class AuditResolver(IEnumerable<AuditRow> streams)
                     continue;
                 }
 
-                parsed ??= ExecutionEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(e.Text ?? string.Empty)).Event;
+                parsed ??= ExecutionEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(e.JsonText ?? string.Empty)).Event;
                 if (parsed is null || Filter(r.StreamId) is not { } filter || !filter.Matches(parsed))
                 {
                     continue;

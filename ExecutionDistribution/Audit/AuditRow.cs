@@ -48,6 +48,7 @@ public enum AuditRowKind : byte
 /// <param name="Count">Range: deliveries in it.</param>
 /// <param name="Text">Event: the envelope as delivered (JSON); Stream: the filter (JSON).</param>
 /// <param name="IngestedAt">Event: when it was ingested, UTC.</param>
+/// <param name="Event">Event, while queued: the event itself, whose envelope bytes are written as they are (no copy of them is queued); null once read back.</param>
 public readonly record struct AuditRow(
     AuditRowKind Kind,
     Guid Id,
@@ -68,7 +69,12 @@ public readonly record struct AuditRow(
     long LastSequence = 0,
     int Count = 0,
     string? Text = null,
-    DateTime? IngestedAt = null);
+    DateTime? IngestedAt = null,
+    Contract.ExecutionEvent? Event = null)
+{
+    /// <summary>The envelope or filter as JSON text (the event's envelope decoded when only the event is held).</summary>
+    public string? JsonText => Text ?? (Event is { } e ? System.Text.Encoding.UTF8.GetString(e.EnvelopeJson.Span) : null);
+}
 
 /// <summary>
 /// One delivery outcome of one event for one subscription, as <c>GET /api/v1/audit</c> answers it

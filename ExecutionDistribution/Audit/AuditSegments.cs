@@ -284,11 +284,16 @@ internal sealed partial class AuditSegments
             w.WriteNumber("n"u8, r.Count);
         }
 
+        // The envelope or filter is JSON already: kept as it is, not escaped into a string (half the bytes).
         if (r.Text is not null)
         {
-            // The envelope or filter is JSON already: kept as it is, not escaped into a string (half the bytes).
             w.WritePropertyName("json"u8);
             w.WriteRawValue(r.Text, skipInputValidation: true);
+        }
+        else if (r.Event is { } e)
+        {
+            w.WritePropertyName("json"u8);
+            w.WriteRawValue(e.EnvelopeJson.Span, skipInputValidation: true);
         }
 
         if (r.IngestedAt is { } ingested)

@@ -118,7 +118,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
         Nullable<Guid?>(import, isEvent ? r.Epoch : null, NpgsqlDbType.Uuid);
         Nullable<long?>(import, isEvent ? r.FirstPosition : null, NpgsqlDbType.Bigint);
         Nullable(import, r.IngestedAt, NpgsqlDbType.TimestampTz);
-        Nullable(import, r.Text, NpgsqlDbType.Json);
+        Nullable(import, r.JsonText, NpgsqlDbType.Json);
     }
 
     private static void WriteStream(NpgsqlBinaryImporter import, AuditRow r)

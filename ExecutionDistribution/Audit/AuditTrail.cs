@@ -55,7 +55,7 @@ public sealed class AuditTrail : IDropObserver
         var ms = Elapsed(e);
         Add(new AuditRow(AuditRowKind.Event, AuditIds.Next(now), now, e.EventId, e.Routing.Topic, e.Routing.RoutingKey, e.OrderId,
             Status: DeliveryStatuses.Distributed, DeliveryTimeMs: ms, Epoch: LogEpoch, FirstPosition: e.Position, LastPosition: e.Position,
-            Text: System.Text.Encoding.UTF8.GetString(e.EnvelopeJson.Span), IngestedAt: ms is { } m ? Timestamps.ToUtcMicroseconds(now.AddTicks(-(long)(m * TimeSpan.TicksPerMillisecond))) : null));
+            IngestedAt: ms is { } m ? Timestamps.ToUtcMicroseconds(now.AddTicks(-(long)(m * TimeSpan.TicksPerMillisecond))) : null, Event: e));
     }
 
     /// <summary>Records that a stream of <paramref name="subscriptionId"/> opened with <paramref name="filterJson"/>; returns its id.</summary>
