@@ -312,7 +312,7 @@ public static partial class WebSocketWorkload
     }
 
     // A subscriber's filter as stream query parameters (the standard population uses data types, routing key patterns and order ids).
-    private static string Query(SubscriptionFilter f)
+    internal static string Query(SubscriptionFilter f)
     {
         var parts = new List<string>();
         if (f.DataTypes.Count > 0)

@@ -73,4 +73,32 @@ public sealed class OrderMemoryTests
         Assert.That(p.GetStatus("ORD-0042-000000099")!.Status, Is.EqualTo("FILLED"), "the most recent done orders stay");
         Assert.That(Enumerable.Range(100, 100).All(i => p.GetStatus($"ORD-0042-{i:D9}") is not null), Is.True, "open orders stay while done ones can go");
     }
+
+    [Test]
+    public void A_sweep_over_many_orders_evicts_the_oldest_to_the_bound_and_allocates_little()
+    {
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero));
+        var p = new OrderStateProjection(clock);
+        const int n = 50_000;
+        for (var i = 0; i < n; i++)
+        {
+            AddOrder(p, i); // done (filled), each a second after the previous
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        var bound = p.EstimatedBytes * 8 / 10;
+        for (var i = 0; i < n; i++)
+        {
+            _ = p.GetStatus($"ORD-0042-{i:D9}"); // statuses derived once, as lookups and the feeder do; the sweep reads them
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        p.Evict(doneBefore: DateTime.MinValue, maxOrders: 1_000_000, maxBytes: bound);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.That(p.EstimatedBytes, Is.LessThanOrEqualTo(bound));
+        Assert.That(p.Count, Is.GreaterThan(n * 7 / 10), "about a fifth went, not more");
+        Assert.That(Enumerable.Range(n / 2, n / 2).All(i => p.GetStatus($"ORD-0042-{i:D9}") is not null), Is.True, "the newer half stays");
+        Assert.That(allocated, Is.LessThan(1_000_000), "no sort of every order");
+    }
 }

@@ -283,23 +283,72 @@ public sealed class OrderStateProjection(TimeProvider time)
                 }
             }
 
-            if (_orders.Count > maxOrders || bytes > maxBytes)
+            // Past a bound: done orders first, then any, the least recently active first. The order is found
+            // from a sample of at most about 1,024 activity times, not by sorting every order: a sweep of a
+            // million orders allocates kilobytes, not tens of megabytes on the large object heap each time.
+            bool Over() => _orders.Count > maxOrders || bytes > maxBytes;
+            foreach (var doneOnly in (ReadOnlySpan<bool>)[true, false])
             {
-                foreach (var (id, facts) in _orders.OrderBy(kv => kv.Value.IsDone ? 0 : 1).ThenBy(kv => kv.Value.LastActivity).ToList())
+                for (var pass = 0; pass < 4 && Over(); pass++)
                 {
-                    if (_orders.Count <= maxOrders && bytes <= maxBytes)
+                    var excess = Math.Max((_orders.Count - maxOrders) / (double)_orders.Count, (bytes - maxBytes) / (double)Math.Max(1, bytes));
+                    if (Cutoff(doneOnly, excess) is not { } cutoff)
                     {
                         break;
                     }
 
-                    bytes -= facts.EstimatedBytes;
-                    Forget(id, facts);
-                    evicted++;
+                    foreach (var (id, facts) in _orders)
+                    {
+                        if (!Over())
+                        {
+                            break;
+                        }
+
+                        if ((!doneOnly || facts.IsDone) && (facts.LastActivity <= cutoff || pass == 3))
+                        {
+                            bytes -= facts.EstimatedBytes;
+                            Forget(id, facts);
+                            evicted++;
+                        }
+                    }
                 }
             }
 
             return evicted;
         }
+    }
+
+    // The activity time at or below which about `share` of all orders lie among the candidates (done
+    // orders, or all): exact when every candidate is sampled, else a tenth more for the sample's error;
+    // null when there is no candidate.
+    private DateTime? Cutoff(bool doneOnly, double share)
+    {
+        var stride = Math.Max(1, _orders.Count / 1_024);
+        var sample = new List<DateTime>(Math.Min(_orders.Count, 1_100));
+        var candidates = 0;
+        var i = 0;
+        foreach (var (_, facts) in _orders)
+        {
+            if (doneOnly && !facts.IsDone)
+            {
+                continue;
+            }
+
+            candidates++;
+            if (i++ % stride == 0)
+            {
+                sample.Add(facts.LastActivity);
+            }
+        }
+
+        if (sample.Count == 0)
+        {
+            return null;
+        }
+
+        sample.Sort();
+        var fraction = Math.Min(1.0, share * _orders.Count / candidates * (stride > 1 ? 1.1 : 1.0));
+        return sample[Math.Clamp((int)Math.Ceiling(fraction * sample.Count) - 1, 0, sample.Count - 1)];
     }
 
     /// <summary>
