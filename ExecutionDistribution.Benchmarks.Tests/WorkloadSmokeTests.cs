@@ -98,6 +98,28 @@ public sealed class WorkloadSmokeTests
     }
 
     [Test]
+    public void The_soak_samples_memory_and_the_audit_and_finds_no_event_missing()
+    {
+        var output = Path.Combine(Path.GetTempPath(), $"w10-{Guid.NewGuid():N}.json");
+        try
+        {
+            var (exit, text) = RunBenchmarks("w10-soak", "--seconds", "12", "--interval", "4", "--rate", "300", "--subscribers", "5", "--json", output);
+
+            Assert.That(exit, Is.Zero, text);
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(output));
+            var root = json.RootElement;
+            Assert.That(root.GetProperty("samples").GetArrayLength(), Is.GreaterThanOrEqualTo(2), text);
+            Assert.That(root.GetProperty("samples")[0].GetProperty("working_set_mib").GetDouble(), Is.GreaterThan(0), text);
+            Assert.That(root.GetProperty("events_missing").GetInt64(), Is.Zero, text);
+            Assert.That(root.GetProperty("audit_rows_per_event").GetDouble(), Is.GreaterThan(0), text);
+        }
+        finally
+        {
+            File.Delete(output);
+        }
+    }
+
+    [Test]
     public void All_runs_the_chosen_workloads_writes_their_results_and_the_report()
     {
         var results = Directory.CreateTempSubdirectory("all-smoke-").FullName;

@@ -27,8 +27,9 @@ public static class AllWorkloads
         ("w4-ws", "w4-ws.json", ["--rates", "10,50,100,200,400", "--all-rates", "--peers"], ["--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--peers"]),
         ("w4-ws-multiplexed", "w4-ws-multiplexed.json", ["--per-connection", "100", "--rates", "10,50,100,200,400,800", "--all-rates"], ["--runs", "1", "--seconds", "1", "--streams", "20", "--rates", "20", "--per-connection", "10"]),
         ("w5-rest", "w5-wrk.json", ["--client", "wrk"], ["--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4"]),
-        ("w6-audit", "w6.json", [], ["--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1"]),
+        ("w6-audit", "w6.json", [], ["--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1", "--volume-events", "640"]),
         ("w7-recovery", "w7.json", [], ["--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500"]),
+        ("w10-soak", "w10.json", ["--minutes", "30"], ["--minutes", "1", "--rate", "500", "--subscribers", "10", "--interval", "5"]),
         ("subscribe", "subscribe.json", [], ["--runs", "1", "--counts", "300", "--rebuild-max", "300"]),
     ];
 

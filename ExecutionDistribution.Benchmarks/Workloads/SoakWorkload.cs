@@ -19,7 +19,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class SoakWorkload
 {
-    /// <summary>Runs it: <c>w10-soak [--minutes 30] [--rate 3000] [--subscribers 100] [--interval 30] [--json file]</c>.</summary>
+    /// <summary>Runs it: <c>w10-soak [--minutes 30 | --seconds N] [--rate 3000] [--subscribers 100] [--interval 30] [--json file]</c>.</summary>
     public static int Run(string[] args)
     {
         var minutes = args.Int("--minutes", 30);
@@ -39,7 +39,7 @@ public static class SoakWorkload
 
         var samples = new List<Sample>();
         var clock = Stopwatch.StartNew();
-        var end = TimeSpan.FromMinutes(minutes);
+        var end = args.Option("--seconds") is { } seconds ? TimeSpan.FromSeconds(int.Parse(seconds, CultureInfo.InvariantCulture)) : TimeSpan.FromMinutes(minutes);
         while (clock.Elapsed < end)
         {
             Thread.Sleep(interval - TimeSpan.FromTicks(clock.Elapsed.Ticks % interval.Ticks));
@@ -60,7 +60,7 @@ public static class SoakWorkload
                 subscribers.Sum(s => s.Received));
             samples.Add(sample);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{sample.Seconds,6:0} s: working set {sample.WorkingSetMiB,7:N0} MiB, heap {sample.HeapMiB,7:N0} MiB, orders {sample.Orders,9:N0} ({sample.OrdersMiB:N0} MiB), retained log {sample.LogMiB:N0} MiB, audit {sample.AuditBytes / (double)Math.Max(1, sample.Ingested):N0} bytes per event, {sample.Delivered:N0} delivered"));
+                $"{sample.Seconds,6:0} s: working set {sample.WorkingSetMib,7:N0} MiB, heap {sample.HeapMib,7:N0} MiB, orders {sample.Orders,9:N0} ({sample.OrdersMib:N0} MiB), retained log {sample.LogMib:N0} MiB, audit {sample.AuditBytes / (double)Math.Max(1, sample.Ingested):N0} bytes per event, {sample.Delivered:N0} delivered"));
         }
 
         var missing = subscribers.Sum(s => s.Missing);
@@ -70,7 +70,7 @@ public static class SoakWorkload
             s.Dispose();
         }
 
-        var after = samples.Skip(samples.Count / 3).Select(s => s.WorkingSetMiB).Order().ToList();
+        var after = samples.Skip(samples.Count / 3).Select(s => s.WorkingSetMib).Order().ToList();
         var median = after[after.Count / 2];
         var spread = Math.Max(after[^1] - median, median - after[0]) / median;
         var last = samples[^1];
@@ -98,7 +98,7 @@ public static class SoakWorkload
         return missing == 0 && closed == 0 ? 0 : 1;
     }
 
-    private sealed record Sample(double Seconds, double WorkingSetMiB, double HeapMiB, long Orders, double OrdersMiB, double LogMiB, long Ingested, long AuditRows, long AuditBytes, long Delivered);
+    private sealed record Sample(double Seconds, double WorkingSetMib, double HeapMib, long Orders, double OrdersMib, double LogMib, long Ingested, long AuditRows, long AuditBytes, long Delivered);
 
     /// <summary>One at_least_once WebSocket subscriber: counts events and any gap in its sequence numbers.</summary>
     private sealed class Subscriber : IDisposable
