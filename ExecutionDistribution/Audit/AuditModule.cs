@@ -52,8 +52,9 @@ internal static class AuditModule
 
         public StoreMemory Report()
         {
+            // The ring, allocated at start, and the events its event rows hold until written (about 1.7 KB each, as the retained log counts them).
             var slots = (long)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)options.Value.QueueCapacity);
-            return new StoreMemory(trail.Queued, slots * (System.Runtime.CompilerServices.Unsafe.SizeOf<AuditRow>() + 8), options.Value.QueueCapacity, null,
+            return new StoreMemory(trail.Queued, (slots * (System.Runtime.CompilerServices.Unsafe.SizeOf<AuditRow>() + 8)) + (trail.Queued * 1_700), options.Value.QueueCapacity, null,
                 "at Audit:QueueCapacity stream senders and the event recorder wait for room; nothing is discarded");
         }
     }
