@@ -18,8 +18,9 @@ namespace ExecutionDistribution.Ingest.Demo;
 /// Orders follow FIX's lifecycle: an order's first event is its NEW update; later updates replace
 /// it or request a cancel or replace, and the next update answers a pending request (replaced, or
 /// the cancel rejected). Fills, reports, settlements and TCA results go to announced orders with no
-/// request pending: when the drawn order is not one, the nearest one that is takes the event; at
-/// the start, while no order near it is announced, the event announces the drawn order instead.
+/// request pending: when the drawn order is not one, the nearest one that is takes the event, else
+/// one of the orders announced last; only the very first events, before any order is announced,
+/// announce the drawn order instead, so the mix holds from the start.
 /// </para>
 /// </remarks>
 public sealed class SyntheticExecutionStream
@@ -71,6 +72,9 @@ public sealed class SyntheticExecutionStream
     private readonly ulong _seed;
     private readonly double[] _zipfCdf;
     private readonly LiveOrder[] _orders;
+    private readonly int[] _announced = new int[4_096]; // slots of the orders announced last
+    private int _announcedNext;
+    private int _announcedCount;
     private readonly DateTime _start;
     private readonly TimeSpan _step;
     private ulong _state;
@@ -188,7 +192,13 @@ public sealed class SyntheticExecutionStream
                     : order.Pending == OrderExecType.PendingReplace ? OrderExecType.Replaced
                     : (NextU64() % 4) switch { 0 => OrderExecType.PendingCancel, 1 => OrderExecType.PendingReplace, _ => OrderExecType.Replaced };
                 order.Pending = exec is OrderExecType.PendingCancel or OrderExecType.PendingReplace ? exec : null;
-                order.Updates++;
+                if (order.Updates++ == 0)
+                {
+                    _announced[_announcedNext] = slot;
+                    _announcedNext = (_announcedNext + 1) % _announced.Length;
+                    _announcedCount = Math.Min(_announcedCount + 1, _announced.Length);
+                }
+
                 payload = new OrderUpdate(order.OrderId, order.Portfolio, order.Instrument, order.Side, OrderType.Limit, order.Quantity,
                     order.LimitPrice, TimeInForce.Day, exec, order.Venue, null, timestamp);
                 state = WireNames.OrderExecTypes[(int)exec].ToLowerInvariant();
@@ -235,14 +245,24 @@ public sealed class SyntheticExecutionStream
         return new ExecutionEvent(EventId(), timestamp, dataType, payload, routing, metadata);
     }
 
-    // The order at or after `slot` (within 64) that is announced and has no request pending, or the
-    // complement of `slot` when there is none.
+    // The order at or after `slot` (within 64) that is announced and has no request pending, else one of
+    // the recently announced ones that still is, or the complement of `slot` when there is none (only at
+    // the very start, before any order was announced).
     private int Tradable(int slot)
     {
         for (var probe = 0; probe < 64; probe++)
         {
             var candidate = (slot + probe) % _orders.Length;
-            if (_orders[candidate].Updates > 0 && _orders[candidate].Pending is null)
+            if (IsTradable(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        for (var attempt = 0; attempt < 16 && _announcedCount > 0; attempt++)
+        {
+            var candidate = _announced[(int)(NextU64() % (ulong)_announcedCount)];
+            if (IsTradable(candidate))
             {
                 return candidate;
             }
@@ -250,6 +270,8 @@ public sealed class SyntheticExecutionStream
 
         return ~slot;
     }
+
+    private bool IsTradable(int slot) => _orders[slot].Updates > 0 && _orders[slot].Pending is null;
 
     private ExecutionEvent VenueEvent(DateTime timestamp)
     {
