@@ -19,7 +19,12 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class SoakWorkload
 {
-    /// <summary>Runs it: <c>w10-soak [--minutes 30 | --seconds N] [--rate 3000] [--subscribers 100] [--interval 30] [--json file]</c>.</summary>
+    /// <summary>
+    /// Runs it: <c>w10-soak [--minutes 30 | --seconds N] [--rate 3000] [--subscribers 100] [--interval 30] [--audit-when-full DropOldest] [--json file]</c>.
+    /// Without PostgreSQL the audit's local store reaches its cap within minutes at these rates; a soak
+    /// measures the service running on, so the store drops its oldest segments (the default here) rather
+    /// than holding the streams back.
+    /// </summary>
     public static int Run(string[] args)
     {
         var minutes = args.Int("--minutes", 30);
@@ -32,7 +37,8 @@ public static class SoakWorkload
         }
 
         Console.WriteLine($"# W10 soak: {rate:N0} events/s for {minutes} min, {count} standard subscribers over WebSocket, a sample every {interval.TotalSeconds:0} s");
-        using var ours = Child.Start("ours", "--DemoFeed:Enabled=true", $"--DemoFeed:EventsPerSecond={rate}");
+        var whenFull = args.Option("--audit-when-full") ?? "DropOldest";
+        using var ours = Child.Start("ours", "--DemoFeed:Enabled=true", $"--DemoFeed:EventsPerSecond={rate}", $"--Audit:Local:WhenFull={whenFull}");
         using var http = new HttpClient { BaseAddress = ours.BaseAddress };
         var population = StandardSubscribers.Standard(new SyntheticExecutionStream(42), 42).Take(count).ToList();
         var subscribers = population.Select(s => Subscriber.Connect(new Uri($"ws://{ours.BaseAddress.Authority}/api/v1/execution/stream?{WebSocketWorkload.Query(s.Filter)}"))).ToList();
@@ -82,6 +88,7 @@ public static class SoakWorkload
             {
                 workload = "w10-soak",
                 minutes,
+                audit_when_full = whenFull,
                 rate,
                 subscribers = count,
                 machine = ResultFiles.Machine,
