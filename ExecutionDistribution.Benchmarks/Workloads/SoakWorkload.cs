@@ -62,7 +62,7 @@ public static class SoakWorkload
                 (long)stores["retained_log"]!["estimated_bytes"]! / 1048576.0,
                 (long)core["ingested"]!,
                 (long)audit["written"]!,
-                (long)audit["local"]!["bytes"]!,
+                (long)audit["local"]!["bytes"]! + (long)audit["local"]!["dropped_bytes"]!, // all it wrote, also what it dropped at its cap
                 subscribers.Sum(s => s.Received));
             samples.Add(sample);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
