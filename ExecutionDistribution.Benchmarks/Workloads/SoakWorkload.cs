@@ -133,36 +133,7 @@ public static class SoakWorkload
             return s;
         }
 
-        private async Task ReadAsync()
-        {
-            var buffer = new byte[1 << 22];
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var length = 0;
-                    ValueWebSocketReceiveResult result;
-                    do
-                    {
-                        result = await _socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false);
-                        length += result.Count;
-                    }
-                    while (!result.EndOfMessage && length < buffer.Length);
-
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        Closed = true;
-                        return;
-                    }
-
-                    Count(buffer.AsSpan(0, length));
-                }
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
-            {
-                Closed |= !_stop.IsCancellationRequested;
-            }
-        }
+        private async Task ReadAsync() => Closed = await WebSocketFrames.ReadAsync(_socket, Count, _stop.Token).ConfigureAwait(false);
 
         private void Count(ReadOnlySpan<byte> frame)
         {

@@ -588,34 +588,7 @@ public static partial class WebSocketWorkload
             return new Client(socket);
         }
 
-        private async Task ReadAsync()
-        {
-            var buffer = new byte[1 << 22];
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var length = 0;
-                    ValueWebSocketReceiveResult result;
-                    do
-                    {
-                        result = await _socket.ReceiveAsync(buffer.AsMemory(length), _stop.Token).ConfigureAwait(false);
-                        length += result.Count;
-                    }
-                    while (!result.EndOfMessage && length < buffer.Length);
-
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        return;
-                    }
-
-                    Record(buffer.AsSpan(0, length));
-                }
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
-            {
-            }
-        }
+        private Task ReadAsync() => WebSocketFrames.ReadAsync(_socket, Record, _stop.Token);
 
 
         // yyyy-MM-ddTHH:mm:ss.ffffffZ, digits at fixed places: a few ns instead of a general parse.
