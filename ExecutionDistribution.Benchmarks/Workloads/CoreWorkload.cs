@@ -415,16 +415,15 @@ public static class CoreWorkload
     }
 
     /// <summary>
-    /// Ours: the <see cref="FanOutDispatcher"/> with SPSC rings, either in push mode (handlers run by the
-    /// core's delivery loops, how transports consume) or with one async reader task per subscriber.
+    /// Ours: the <see cref="FanOutDispatcher"/> with SPSC rings, either read on the core's delivery
+    /// loops (how client connections consume) or with one async reader task per subscriber.
     /// </summary>
-    private sealed class RingVariant : IVariant, IDeliveryHandler
+    private sealed class RingVariant : IVariant
     {
         private readonly FanOutDispatcher _core;
         private readonly List<SubscriberDefinition> _definitions;
         private readonly List<(Subscriber Subscriber, LatencyHistogram Histogram, Task Loop)> _readers = [];
         private readonly bool _push;
-        private LatencyHistogram[] _byOrdinal = [];
         private long _recordFrom = long.MaxValue;
 
         public RingVariant(List<SubscriberDefinition> definitions, CoreWorkloadSettings settings, bool push)
@@ -447,31 +446,19 @@ public static class CoreWorkload
         public void Start()
         {
             _core.Start();
-            _byOrdinal = new LatencyHistogram[_definitions.Count];
             foreach (var d in _definitions)
             {
                 var h = new LatencyHistogram();
                 if (_push)
                 {
-                    var pushed = _core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce, this);
-                    _byOrdinal[pushed.Ordinal] = h;
-                    _readers.Add((pushed, h, Task.CompletedTask));
+                    var reader = LoopReader.Subscribe(_core, d.Id, d.Filter, batch => Record(h, batch));
+                    _readers.Add((reader.Subscriber, h, Task.CompletedTask));
                     continue;
                 }
 
                 var s = _core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce);
                 _readers.Add((s, h, Task.Run(() => ReadAsync(s, h))));
             }
-        }
-
-        public bool OnDeliveries(Subscriber subscriber, DeliveryBatch batch)
-        {
-            Record(_byOrdinal[subscriber.Ordinal], batch);
-            return true;
-        }
-
-        public void OnClosed(Subscriber subscriber)
-        {
         }
 
         private void Record(LatencyHistogram h, DeliveryBatch batch)
@@ -602,9 +589,10 @@ public static class CoreWorkload
                     SingleReader = true,
                     SingleWriter = true,
                 });
-                channels[s.Ordinal] = ch;
+                channels[i] = ch;
+                _sink.Slots.Add(s, i);
                 var h = new LatencyHistogram();
-                var slot = s.Ordinal;
+                var slot = i;
                 _readers.Add((ch, h, Task.Run(() => ReadAsync(ch.Reader, h, slot))));
             }
 
@@ -706,6 +694,7 @@ public static class CoreWorkload
         private sealed class ChannelSink
         {
             public Channel<ExecutionEvent>[] Channels = [];
+            public readonly Dictionary<Subscriber, int> Slots = new(ReferenceEqualityComparer.Instance);
             public long Dropped;
             public ExecutionEvent? Current;
         }
@@ -715,7 +704,7 @@ public static class CoreWorkload
             public void Deliver(Subscriber subscriber, long position)
             {
                 _ = position;
-                if (!sink.Channels[subscriber.Ordinal].Writer.TryWrite(sink.Current!))
+                if (!sink.Channels[sink.Slots[subscriber]].Writer.TryWrite(sink.Current!))
                 {
                     sink.Dropped++;
                 }

@@ -121,10 +121,10 @@ public static class KafkaIngestWorkload
     {
         using var core = new FanOutDispatcher(new DistributionOptions { RetainedLogCapacity = 131_072 }, TimeProvider.System);
         core.Start();
-        var handler = new CountingHandler();
+        long delivered = 0;
         foreach (var d in subscribers)
         {
-            core.Subscribe(d.Id, d.Filter, DeliveryGuarantee.AtLeastOnce, handler);
+            LoopReader.Subscribe(core, d.Id, d.Filter, batch => Interlocked.Add(ref delivered, batch.Count));
         }
 
         var options = Options.Create(new KafkaOptions
@@ -169,19 +169,4 @@ public static class KafkaIngestWorkload
         EnableAutoCommit = false,
         PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
     };
-
-    private sealed class CountingHandler : IDeliveryHandler
-    {
-        private long _delivered;
-
-        public bool OnDeliveries(Subscriber subscriber, DeliveryBatch batch)
-        {
-            Interlocked.Add(ref _delivered, batch.Count);
-            return true;
-        }
-
-        public void OnClosed(Subscriber subscriber)
-        {
-        }
-    }
 }

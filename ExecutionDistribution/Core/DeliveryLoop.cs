@@ -3,81 +3,56 @@ using Microsoft.Extensions.Logging;
 namespace ExecutionDistribution.Core;
 
 /// <summary>
-/// Receives a subscriber's deliveries on a delivery loop thread (push mode). Implementations must
-/// not block and must not keep the batch: it is reused for the next subscriber. A transport copies
-/// the shared serialized bytes into its connection buffer and signals its own flush.
+/// Work a <see cref="DeliveryLoop"/> runs: a reader of one or more subscribers (a client connection)
+/// that reads what they hold and sends it, inline on the loop's thread. A turn must not block; a turn
+/// that cannot go on (a send not finished, a linger) returns and is scheduled again by whoever ends the wait.
 /// </summary>
-public interface IDeliveryHandler
+public interface IDeliveryWork
 {
-    /// <summary>Deliveries (and drop / loss announcements) for <paramref name="subscriber"/>, in order.</summary>
-    /// <returns>
-    /// True to keep receiving; false to pause after this batch (the connection is backed up). The
-    /// subscriber's buffer then fills and its overflow policy applies; call
-    /// <see cref="Subscriber.ResumeDelivery"/> when ready again.
-    /// </returns>
-    bool OnDeliveries(Subscriber subscriber, DeliveryBatch batch);
+    /// <summary>One turn: read and send what is there, up to a fair share, then return.</summary>
+    void RunTurn();
 
-    /// <summary>The subscriber was closed (unsubscribed, or the service is stopping). Called once.</summary>
-    void OnClosed(Subscriber subscriber);
-
-    /// <summary>Most deliveries one <see cref="OnDeliveries"/> call takes (a message's limit); the loop's batch size when larger.</summary>
-    int MaxDeliveriesPerCall => int.MaxValue;
+    /// <summary>The turn threw: the work is ended (its subscribers closed); called once per failure.</summary>
+    void Fail(Exception exception);
 }
 
 /// <summary>
-/// One delivery thread serving many push-mode subscribers. The dispatcher schedules a subscriber
-/// (at most once until it has run) into a bounded lock-free queue; the loop runs each scheduled
-/// subscriber's reads and handler inline. This replaces one thread-pool work item per subscriber per
-/// dispatch batch with a kernel wake-up only when the loop had gone idle.
+/// One delivery thread serving many readers (client connections). A reader woken by its subscribers
+/// schedules itself (at most once until it has run) into a bounded lock-free queue; the loop runs each
+/// scheduled reader's turn inline. This replaces a thread-pool work item per connection per dispatch
+/// batch with a kernel wake-up only when the loop had gone idle.
 /// </summary>
 internal sealed class DeliveryLoop : IDisposable
 {
-    /// <summary>
-    /// Batches a subscriber may take per turn before the loop moves on, however little it has queued;
-    /// one with more queued takes more, up to <see cref="MaxBatchesPerTurn"/> (see <see cref="Subscriber.RunTurn"/>).
-    /// </summary>
-    private const int MinBatchesPerTurn = 4;
-
-    /// <summary>
-    /// Most batches per turn (4,096 deliveries at the default batch size): four times the least, and
-    /// short enough that the loop's other subscribers wait a few milliseconds at most (a
-    /// whole ring per turn, up to 256 batches, measured slower in W2).
-    /// </summary>
-    private const int MaxBatchesPerTurn = 16;
-
-    /// <summary>Log positions a catching-up subscriber may scan per turn (a few milliseconds of filtering).</summary>
-    private const long ScanBudgetPerTurn = 65_536;
-
     /// <summary>Empty polls before the loop parks: short, because on a small machine spinning takes the core the dispatcher needs.</summary>
     private const int SpinsBeforePark = 8;
 
-    private readonly SubscriberQueue _queue;
+    private readonly WorkQueue _queue;
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 0);
-    private readonly DeliveryBatch _batch;
     private readonly Thread _thread;
     private readonly ILogger _logger;
     private volatile bool _stopping;
     private int _sleeping;
 
-    public DeliveryLoop(int index, int capacity, int batchSize, ILogger logger)
+    public DeliveryLoop(int index, int capacity, ILogger logger)
     {
-        _queue = new SubscriberQueue(capacity);
-        _batch = new DeliveryBatch(batchSize);
+        _queue = new WorkQueue(capacity);
         _logger = logger;
         _thread = new Thread(Run) { IsBackground = true, Name = $"execdist-delivery-{index}" };
         _thread.Start();
     }
 
-    /// <summary>Queues a subscriber that has work (the caller won its scheduling flag). Any thread.</summary>
-    public void Schedule(Subscriber subscriber)
+    /// <summary>Queues work that has something to do (the caller won its scheduling flag). Any thread.</summary>
+    public void Schedule(IDeliveryWork work)
     {
-        _queue.Enqueue(subscriber);
+        _queue.Enqueue(work);
         if (Volatile.Read(ref _sleeping) == 1 && Interlocked.Exchange(ref _sleeping, 0) == 1)
         {
             _wake.Set();
         }
     }
 
+    /// <summary>Stops the thread once what is queued has run (readers told their subscribers closed), waiting up to 5 s.</summary>
     public void Dispose()
     {
         _stopping = true;
@@ -89,13 +64,18 @@ internal sealed class DeliveryLoop : IDisposable
     private void Run()
     {
         var idle = 0;
-        while (!_stopping)
+        while (true)
         {
-            if (_queue.TryDequeue(out var subscriber))
+            if (_queue.TryDequeue(out var work))
             {
                 idle = 0;
-                RunTurn(subscriber);
+                RunTurn(work);
                 continue;
+            }
+
+            if (_stopping)
+            {
+                return;
             }
 
             if (++idle < SpinsBeforePark)
@@ -117,33 +97,40 @@ internal sealed class DeliveryLoop : IDisposable
         }
     }
 
-    private void RunTurn(Subscriber subscriber)
+    private void RunTurn(IDeliveryWork work)
     {
         try
         {
-            subscriber.RunTurn(_batch, MinBatchesPerTurn, MaxBatchesPerTurn, ScanBudgetPerTurn);
+            work.RunTurn();
         }
         catch (Exception ex)
         {
-            // A faulty handler loses its subscription, never the loop or the other subscribers.
-            DistributionLog.HandlerFailed(_logger, subscriber.Id, ex);
-            subscriber.FailHandler();
+            // A faulty reader loses its stream, never the loop or the other readers.
+            DistributionLog.HandlerFailed(_logger, work.ToString() ?? "reader", ex);
+            try
+            {
+                work.Fail(ex);
+            }
+            catch (Exception)
+            {
+                // Already failing; logged above.
+            }
         }
     }
 
     /// <summary>
-    /// Bounded multi-producer / single-consumer queue of subscribers (Vyukov's bounded queue with a
-    /// sequence per slot). Capacity covers every subscriber, and each is queued at most once at a
-    /// time, so it never fills.
+    /// Bounded multi-producer / single-consumer queue of readers (Vyukov's bounded queue with a
+    /// sequence per slot). Capacity covers every subscriber (a reader has at least one), and each is
+    /// queued at most once at a time, so it never fills.
     /// </summary>
-    private sealed class SubscriberQueue
+    private sealed class WorkQueue
     {
         private readonly Slot[] _slots;
         private readonly long _mask;
         private long _enqueuePosition;
         private long _dequeuePosition;
 
-        public SubscriberQueue(int capacity)
+        public WorkQueue(int capacity)
         {
             var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
             _slots = new Slot[size];
@@ -157,7 +144,7 @@ internal sealed class DeliveryLoop : IDisposable
 
         public bool IsEmpty => Volatile.Read(ref _dequeuePosition) == Volatile.Read(ref _enqueuePosition);
 
-        public void Enqueue(Subscriber subscriber)
+        public void Enqueue(IDeliveryWork work)
         {
             var spinner = default(SpinWait);
             while (true)
@@ -169,7 +156,7 @@ internal sealed class DeliveryLoop : IDisposable
                 {
                     if (Interlocked.CompareExchange(ref _enqueuePosition, position + 1, position) == position)
                     {
-                        slot.Item = subscriber;
+                        slot.Item = work;
                         Volatile.Write(ref slot.Sequence, position + 1);
                         return;
                     }
@@ -182,17 +169,17 @@ internal sealed class DeliveryLoop : IDisposable
             }
         }
 
-        public bool TryDequeue(out Subscriber subscriber)
+        public bool TryDequeue(out IDeliveryWork work)
         {
             var position = _dequeuePosition;
             ref var slot = ref _slots[position & _mask];
             if (Volatile.Read(ref slot.Sequence) - (position + 1) < 0)
             {
-                subscriber = null!;
+                work = null!;
                 return false;
             }
 
-            subscriber = slot.Item!;
+            work = slot.Item!;
             slot.Item = null;
             Volatile.Write(ref slot.Sequence, position + _slots.Length);
             Volatile.Write(ref _dequeuePosition, position + 1);
@@ -202,7 +189,7 @@ internal sealed class DeliveryLoop : IDisposable
         private struct Slot
         {
             public long Sequence;
-            public Subscriber? Item;
+            public IDeliveryWork? Item;
         }
     }
 }

@@ -17,8 +17,8 @@ internal static partial class DistributionLog
     [LoggerMessage(1003, LogLevel.Critical, "Dispatcher failed; distribution has stopped")]
     public static partial void DispatcherFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(1004, LogLevel.Error, "Delivery handler of subscriber {SubscriberId} failed; the subscriber is closed")]
-    public static partial void HandlerFailed(ILogger logger, string subscriberId, Exception exception);
+    [LoggerMessage(1004, LogLevel.Error, "{Reader} failed on its delivery loop; its stream ends")]
+    public static partial void HandlerFailed(ILogger logger, string reader, Exception exception);
 
     [LoggerMessage(1005, LogLevel.Error, "Building the routing index again in the background failed; the dispatcher keeps the index it has")]
     public static partial void IndexBuildFailed(ILogger logger, Exception exception);

@@ -53,7 +53,7 @@ public sealed class DistributionOptions
     public int MaxSubscribers { get; set; } = 10_000;
 
     /// <summary>
-    /// Delivery loop threads serving push-mode subscribers (transports); default one per core beside the
+    /// Delivery loop threads reading and sending the client connections; default one per core beside the
     /// dispatcher's (one on 2 cores: a second loop there competes with the dispatcher for a core).
     /// </summary>
     [Range(1, 256)]

@@ -83,7 +83,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     private long _routedHead;
     private long _routed;
     private long _rejected;
-    private int _nextOrdinal;
+    private int _nextLoop;
     private DeliveryLoop[]? _loops;
 
     // Subscribers whose ring has grown (dispatcher thread only; see ShrinkQuietRings).
@@ -318,7 +318,10 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>
     /// Attaches a subscriber. It receives matching events from <paramref name="startPosition"/>
     /// (default: the current head, i.e. from now on) with sequence numbers continuing after
-    /// <paramref name="initialSequence"/>. Never blocks dispatch.
+    /// <paramref name="initialSequence"/>. Never blocks dispatch. <paramref name="reader"/> is woken
+    /// when it has something to read (none: it is waited on, <see cref="Subscriber.WaitToReadAsync"/>);
+    /// with <paramref name="logOrder"/> its batches keep log order (a reader of several subscribers
+    /// merges them by position), otherwise urgent events come first within a batch.
     /// </summary>
     /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
     public Subscriber Subscribe(
@@ -327,21 +330,27 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         DeliveryGuarantee guarantee,
         long? startPosition = null,
         long initialSequence = 0,
-        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler: null);
+        int? bufferCapacity = null,
+        ISubscriberReader? reader = null,
+        bool logOrder = false) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, reader, logOrder);
 
     /// <summary>
-    /// Attaches a push-mode subscriber: its deliveries are handed to <paramref name="handler"/> on one
-    /// of the core's delivery loop threads (chosen by subscription order), with no task per subscriber.
+    /// One of the core's delivery loop threads, in turn, for a reader of subscribers (a client
+    /// connection) to run on (<see cref="DistributionOptions.DeliveryThreads"/> of them, made on first use).
     /// </summary>
-    /// <exception cref="SubscriptionRejectedException">The id is taken or the subscriber limit is reached.</exception>
-    public Subscriber Subscribe(
-        string id,
-        SubscriptionFilter filter,
-        DeliveryGuarantee guarantee,
-        IDeliveryHandler handler,
-        long? startPosition = null,
-        long initialSequence = 0,
-        int? bufferCapacity = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, handler);
+    internal DeliveryLoop NextDeliveryLoop()
+    {
+        var loops = Volatile.Read(ref _loops);
+        if (loops is null)
+        {
+            lock (_registrationGate)
+            {
+                loops = _loops ??= CreateLoops();
+            }
+        }
+
+        return loops[(int)((uint)Interlocked.Increment(ref _nextLoop) % (uint)loops.Length)];
+    }
 
     private Subscriber Attach(
         string id,
@@ -350,7 +359,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         long? startPosition,
         long initialSequence,
         int? bufferCapacity,
-        IDeliveryHandler? handler)
+        ISubscriberReader? reader,
+        bool logOrder)
     {
         Subscriber subscriber;
         lock (_registrationGate)
@@ -370,15 +380,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             var start = startPosition ?? head;
             var capacity = bufferCapacity ?? _options.SubscriberBufferCapacity;
             var farBehind = head - start > Math.Max(1, capacity / 2);
-            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, farBehind)
-            {
-                Ordinal = _nextOrdinal++,
-            };
-            if (handler is not null)
-            {
-                var loops = _loops ??= CreateLoops();
-                subscriber.AttachHandler(handler, loops[subscriber.Ordinal % loops.Length]);
-            }
+            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, reader, logOrder, farBehind);
 
             _subscribers.Add(id, subscriber);
             _registrations.Enqueue((subscriber, true));
@@ -401,8 +403,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
     }
 
     /// <summary>
-    /// Detaches and closes a subscriber: a pending wait completes with false, a push-mode handler
-    /// gets <see cref="IDeliveryHandler.OnClosed"/>. Idempotent.
+    /// Detaches and closes a subscriber: its reader is woken and finds it closed (a pending wait
+    /// completes with false once it is drained). Idempotent.
     /// </summary>
     public void Unsubscribe(Subscriber subscriber)
     {
@@ -436,7 +438,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         var loops = new DeliveryLoop[Math.Max(1, _options.DeliveryThreads)];
         for (var i = 0; i < loops.Length; i++)
         {
-            loops[i] = new DeliveryLoop(i, _options.MaxSubscribers, _options.ReadBatchSize, _logger);
+            loops[i] = new DeliveryLoop(i, _options.MaxSubscribers, _logger);
         }
 
         return loops;
@@ -551,7 +553,8 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
         }
     }
 
-    // Closes every subscriber (readers see false, handlers get OnClosed), then stops the delivery loops.
+    // Closes every subscriber (their readers are woken and find them closed), then stops the delivery
+    // loops once the turns this queued have run.
     private void CloseAllSubscribers()
     {
         Subscriber[] all;
@@ -565,25 +568,7 @@ public sealed class FanOutDispatcher : IExecutionIngest, IDisposable
             s.Close();
         }
 
-        DisposeLoopsWhenIdle(all);
-    }
-
-    // Give push-mode handlers their OnClosed (bounded wait), then stop the loop threads.
-    private void DisposeLoopsWhenIdle(Subscriber[] closed)
-    {
-        var loops = Interlocked.Exchange(ref _loops, null);
-        if (loops is null)
-        {
-            return;
-        }
-
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(2);
-        while (DateTime.UtcNow < deadline && Array.Exists(closed, s => s.IsPushMode && !s.ClosedNotified))
-        {
-            Thread.Sleep(1);
-        }
-
-        foreach (var loop in loops)
+        foreach (var loop in Interlocked.Exchange(ref _loops, null) ?? [])
         {
             loop.Dispose();
         }

@@ -1,13 +1,13 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Threading.Tasks.Sources;
 using ExecutionDistribution.Contract;
 
 namespace ExecutionDistribution.Core;
 
 /// <summary>
 /// One subscriber of the dispatch core: a bounded single-producer/single-consumer ring of log
-/// positions fed by the dispatcher thread, read by exactly one reader (a transport's send loop).
+/// positions fed by the dispatcher thread, read by exactly one reader (<see cref="ISubscriberReader"/>:
+/// a client connection on a delivery loop, or an in-process consumer's task).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,8 +21,7 @@ namespace ExecutionDistribution.Core;
 /// <para>
 /// Overflow policy: at_most_once drops the event, counts it and announces the count in the next
 /// batch; at_least_once leaves the live path and catches up from the log without loss. Either way the
-/// dispatcher never waits. The reader is woken at most once per dispatch batch, through the thread
-/// pool, without allocating (the subscriber is its own <see cref="IThreadPoolWorkItem"/>).
+/// dispatcher never waits. The reader is woken at most once per dispatch batch, without allocating.
 /// </para>
 /// <para>
 /// Behind the log: an at_least_once subscriber that reaches a position the retained log no longer
@@ -32,7 +31,7 @@ namespace ExecutionDistribution.Core;
 /// announced as lost.
 /// </para>
 /// </remarks>
-public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
+public sealed class Subscriber
 {
     internal const int Live = 0;
     internal const int CatchingUp = 1;
@@ -61,8 +60,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private PaddedLong _consumerIndex;
     private long _cachedConsumerIndex;
 
-    private ManualResetValueTaskSourceCore<bool> _signal;
-    private int _waiting;
+    private readonly ISubscriberReader _reader;
+    private readonly bool _logOrder;
     private int _mode;
     private long _catchUpCursor;
     private long _droppedPending;
@@ -75,20 +74,6 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     private Reread? _reread;
     private int _rereadResting;
     private long _gapAt = -1;
-
-    private IDeliveryHandler? _handler;
-    private DeliveryLoop? _loop;
-    private SubscriberGroup? _group;
-    private bool _logOrder;
-    private int _scheduled;
-    private int _paused;
-
-    // Incremented by every ResumeDelivery, so a resume that lands while a turn is pausing is not lost.
-    private int _resumes;
-
-    // Most deliveries one read hands over (a push-mode handler's limit per call); no limit beyond the batch otherwise.
-    private int _readLimit = int.MaxValue;
-    private int _closedNotified;
 
     private long _delivered;
     private long _droppedTotal;
@@ -106,6 +91,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         long initialSequence,
         RetainedLog log,
         FanOutDispatcher dispatcher,
+        ISubscriberReader? reader,
+        bool logOrder,
         bool startCatchingUp = false)
     {
         Id = id;
@@ -119,6 +106,15 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         _dispatcher = dispatcher;
         _rejoinThreshold = Math.Max(1, size / 2);
         _scratch = new ExecutionEvent[Math.Max(1, readBatchSize)];
+        _logOrder = logOrder;
+        if (reader is null)
+        {
+            var waiter = new SubscriberWaiter();
+            waiter.Subscriber = this;
+            reader = waiter;
+        }
+
+        _reader = reader;
         _deferredOrders = new DeferredOrders(Math.Max(1, readBatchSize));
         _catchUpCursor = startPosition;
         _resumePosition = startPosition;
@@ -184,9 +180,6 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
     internal FilterDimension Anchor { get; }
 
-    /// <summary>A number unique within the core, in subscription order (lets benchmarks keep per-subscriber arrays).</summary>
-    internal int Ordinal { get; init; }
-
     /// <summary>Dispatcher-only: the position this subscriber was last considered for (de-duplicates index hits).</summary>
     internal long LastStamp;
 
@@ -201,38 +194,13 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     internal int RejoinThreshold => _rejoinThreshold;
 
     /// <summary>
-    /// Waits until there is something to read (true) or the subscriber is closed (false).
-    /// One waiter at a time; cancel by closing the subscriber (the transport ties its
-    /// cancellation token to <see cref="FanOutDispatcher.Unsubscribe"/>).
+    /// Waits until there is something to read (true) or the subscriber is closed and drained (false),
+    /// for a subscriber read by its own task (subscribed without a reader). One waiter at a time; cancel
+    /// by closing the subscriber (<see cref="FanOutDispatcher.Unsubscribe"/>).
     /// </summary>
-    public ValueTask<bool> WaitToReadAsync()
-    {
-        if (HasWork())
-        {
-            return new ValueTask<bool>(true);
-        }
-
-        if (IsClosed)
-        {
-            return new ValueTask<bool>(false);
-        }
-
-        _signal.Reset();
-        Interlocked.Exchange(ref _waiting, 1);
-
-        // Re-check after announcing: a producer that published before seeing _waiting == 1 did not signal.
-        if (HasWork() || IsClosed)
-        {
-            if (Interlocked.Exchange(ref _waiting, 0) == 1)
-            {
-                return new ValueTask<bool>(!IsClosed || HasWork());
-            }
-
-            // A producer took the flag and queued the signal: wait for it so it is consumed.
-        }
-
-        return new ValueTask<bool>(this, _signal.Version);
-    }
+    public ValueTask<bool> WaitToReadAsync() => _reader is SubscriberWaiter waiter
+        ? waiter.WaitAsync()
+        : throw new InvalidOperationException($"subscriber '{Id}' is read by {_reader}, not waited on");
 
     /// <summary>
     /// Reads up to <see cref="DeliveryBatch.Capacity"/> deliveries into <paramref name="batch"/>.
@@ -250,7 +218,7 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
     public bool TryReadBatch(DeliveryBatch batch, long before)
     {
         batch.Reset();
-        var max = Math.Min(Math.Min(batch.Capacity, _scratch.Length), _readLimit);
+        var max = Math.Min(batch.Capacity, _scratch.Length);
         var events = _scratch;
         var n = 0;
         long lost = 0;
@@ -797,8 +765,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Interlocked.CompareExchange(ref _mode, Live, RejoinPending);
 
         // Wake the reader only if the seam delivered something; going live alone is nothing to read,
-        // except to a group's reader, whose other members may be waiting for this one to read through.
-        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value) || _group is not null)
+        // except to a reader of several subscribers (log order), whose others may wait for this one to read through.
+        if (_producerIndex.Value != Volatile.Read(ref _consumerIndex.Value) || _logOrder)
         {
             Signal();
         }
@@ -847,48 +815,8 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
         Signal();
     }
 
-    /// <summary>
-    /// Wakes the reader: push mode schedules the subscriber on its delivery loop (at most once until it
-    /// runs); pull mode completes a pending wait through the thread pool (at most one wake per wait).
-    /// </summary>
-    internal void Signal()
-    {
-        if (_loop is { } loop)
-        {
-            if (Volatile.Read(ref _paused) == 1 && !IsClosed)
-            {
-                return;
-            }
-
-            if (Volatile.Read(ref _scheduled) == 0 && Interlocked.Exchange(ref _scheduled, 1) == 0)
-            {
-                loop.Schedule(this);
-            }
-
-            return;
-        }
-
-        if (Volatile.Read(ref _group) is { } group)
-        {
-            group.Signal();
-            return;
-        }
-
-        if (Volatile.Read(ref _waiting) == 1 && Interlocked.Exchange(ref _waiting, 0) == 1)
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-        }
-    }
-
-    /// <summary>
-    /// From now on the reader waits on <paramref name="group"/> instead of this subscriber, and batches
-    /// keep log order (the group's reader merges its members' batches by position).
-    /// </summary>
-    internal void JoinGroup(SubscriberGroup group)
-    {
-        _logOrder = true;
-        Volatile.Write(ref _group, group);
-    }
+    /// <summary>Wakes the reader (it has something to read, or the subscriber closed).</summary>
+    internal void Signal() => _reader.Wake();
 
     /// <summary>
     /// Any thread (the Kafka safe point): while live, the position below which every event this
@@ -945,139 +873,6 @@ public sealed class Subscriber : IValueTaskSource<bool>, IThreadPoolWorkItem
 
         return mode is CatchingUp or RejoinPending ? Math.Min(Volatile.Read(ref _catchUpCursor), before) : before;
     }
-
-    /// <summary>True once a push-mode handler has been told the subscriber closed.</summary>
-    internal bool ClosedNotified => Volatile.Read(ref _closedNotified) == 1;
-
-    /// <summary>True for push-mode subscribers (served by a delivery loop).</summary>
-    public bool IsPushMode => _handler is not null;
-
-    /// <summary>Binds a push-mode subscriber to its handler and loop, before it is published.</summary>
-    internal void AttachHandler(IDeliveryHandler handler, DeliveryLoop loop)
-    {
-        _handler = handler;
-        _loop = loop;
-        _readLimit = Math.Max(1, handler.MaxDeliveriesPerCall);
-    }
-
-    /// <summary>
-    /// Delivery loop thread: read batches into the handler, then yield to other subscribers,
-    /// rescheduling itself if work remains. A turn serves what had arrived when it began: at least
-    /// <paramref name="minBatches"/> batches, more while more is queued, up to
-    /// <paramref name="maxBatches"/>; while catching up, at most <paramref name="scanBudget"/>
-    /// positions of the log scanned.
-    /// </summary>
-    /// <remarks>
-    /// A fixed number of batches per turn is a fixed rate per round of the loop: a subscriber that
-    /// receives most events (a desk's whole flow) falls behind once a round over the loop's other
-    /// subscribers takes longer than its share arrives in, overflows, and catches up from the log at
-    /// that same rate, never gaining. Served in proportion to what arrived (within the cap, which
-    /// bounds how long the others wait), every subscriber keeps up while the loop as a whole does.
-    /// </remarks>
-    internal void RunTurn(DeliveryBatch batch, int minBatches, int maxBatches, long scanBudget)
-    {
-        // Clear the flag before reading, so anything published from now on schedules us again.
-        Volatile.Write(ref _scheduled, 0);
-        var handler = _handler!;
-        if (IsClosed)
-        {
-            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
-            {
-                handler.OnClosed(this);
-            }
-
-            return;
-        }
-
-        var queued = Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
-        var batches = (int)Math.Clamp((queued / Math.Min(batch.Capacity, _readLimit)) + 1, minBatches, Math.Max(minBatches, maxBatches));
-        long scanned = 0;
-        for (var i = 0; i < batches && scanned < scanBudget && Volatile.Read(ref _paused) == 0; i++)
-        {
-            var scanFrom = Volatile.Read(ref _mode) == CatchingUp ? Volatile.Read(ref _catchUpCursor) : -1;
-            if (!TryReadBatch(batch))
-            {
-                break;
-            }
-
-            if (scanFrom >= 0)
-            {
-                // A sparse filter scanning a long stretch of the log yields after the scan budget, as a full turn would.
-                scanned += Volatile.Read(ref _catchUpCursor) - scanFrom;
-            }
-
-            var resumes = Volatile.Read(ref _resumes);
-            if (!handler.OnDeliveries(this, batch))
-            {
-                // A handler may resume from another thread before this pause is written (its write
-                // finished at once): the count tells, and the pause is taken back. Exchange is a full
-                // fence, so the count is read after the pause is visible.
-                Interlocked.Exchange(ref _paused, 1);
-                if (Volatile.Read(ref _resumes) != resumes)
-                {
-                    Volatile.Write(ref _paused, 0);
-                }
-            }
-        }
-
-        if (IsClosed)
-        {
-            if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
-            {
-                handler.OnClosed(this);
-            }
-
-            return;
-        }
-
-        if (Volatile.Read(ref _paused) == 0 && HasWork())
-        {
-            Signal();
-        }
-    }
-
-    /// <summary>Push mode: the handler is ready for more after returning false. Any thread.</summary>
-    public void ResumeDelivery()
-    {
-        Interlocked.Increment(ref _resumes);
-        Volatile.Write(ref _paused, 0);
-        Signal();
-    }
-
-    /// <summary>True while a push-mode handler has paused delivery.</summary>
-    public bool IsPaused => Volatile.Read(ref _paused) == 1;
-
-    /// <summary>The handler threw: close the subscriber so it stops receiving, and tell it once.</summary>
-    internal void FailHandler()
-    {
-        Interlocked.Exchange(ref _mode, Closed);
-        if (Interlocked.Exchange(ref _closedNotified, 1) == 0)
-        {
-            try
-            {
-                _handler?.OnClosed(this);
-            }
-            catch (Exception)
-            {
-                // Already failing; the loop has logged the first exception.
-            }
-        }
-
-        _dispatcher.Detach(this);
-    }
-
-    void IThreadPoolWorkItem.Execute() => _signal.SetResult(true);
-
-    bool IValueTaskSource<bool>.GetResult(short token)
-    {
-        _signal.GetResult(token);
-        return !IsClosed || HasWork();
-    }
-
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _signal.GetStatus(token);
-
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _signal.OnCompleted(continuation, state, token, flags);
 
     /// <inheritdoc />
     public override string ToString() => $"Subscriber {Id} ({Guarantee.Name()}, backlog {Backlog})";

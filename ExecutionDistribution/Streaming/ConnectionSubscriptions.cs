@@ -55,30 +55,39 @@ internal sealed class Admission(string id, bool managed, CancellationTokenSource
 /// <summary>
 /// The subscriptions one client connection carries (a WebSocket, or a multiplexed gRPC call), for
 /// either transport: admission (limits, one stream per managed subscription), joining the dispatch
-/// core, ending one, ending all, and letting go. The connection's send loop waits on <see cref="Group"/>.
+/// core, ending one, ending all, and letting go. Every subscriber it joins wakes the connection (<paramref name="reader"/>).
 /// </summary>
 /// <remarks>
 /// Opening takes three steps, so a transport can send in between: <c>Admit</c>, then (perhaps
 /// after re-reading Kafka) <see cref="Join"/>, then its replies, then <see cref="Activate"/>, after
-/// which the send loop reads the member (a member joined in push mode is sent by the core's delivery
-/// loop instead, and never activated). Membership changes take a lock; the send loop and the
-/// dispatcher never do.
+/// which the connection reads the member. Membership changes take a lock; the connection's turns and
+/// the dispatcher never do.
 /// </remarks>
-internal sealed class ConnectionSubscriptions(FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, int maxMembers, string limitKey)
+/// <param name="core">The dispatch core.</param>
+/// <param name="registry">Managed subscriptions (one stream each; acknowledgements).</param>
+/// <param name="trail">The delivery audit.</param>
+/// <param name="maxMembers">Most subscriptions the connection carries.</param>
+/// <param name="limitKey">The setting that says so (named in a refusal).</param>
+/// <param name="reader">The connection: what its subscribers wake.</param>
+/// <param name="logOrder">Several subscriptions merged by log position (a multiplexed connection).</param>
+/// <param name="onChanged">Called after the connection stopped or let go of a member.</param>
+internal sealed class ConnectionSubscriptions(
+    FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, int maxMembers, string limitKey, ISubscriberReader reader, bool logOrder, Action onChanged)
 {
     /// <summary>Why a managed subscription's stream ended under it.</summary>
     public const string ChangedReason = "subscription changed, paused or deleted; reconnect with your resume token";
 
     private readonly Lock _membership = new();
     private StreamMember[] _members = [];
+    private StreamMember[] _active = [];
     private Admission[] _openings = [];
     private volatile bool _stopping;
 
-    /// <summary>What the send loop waits on.</summary>
-    public SubscriberGroup Group { get; } = new();
-
     /// <summary>The members now (a snapshot).</summary>
     public StreamMember[] Members => Volatile.Read(ref _members);
+
+    /// <summary>The members the connection reads (joined and activated; a snapshot).</summary>
+    public StreamMember[] Active => Volatile.Read(ref _active);
 
     /// <summary>True once <see cref="StopAll"/> was called.</summary>
     public bool Stopping => _stopping;
@@ -151,6 +160,8 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
             registry.Detach(admission.Id, changed);
             changed.Dispose();
         }
+
+        onChanged();
     }
 
     /// <summary>Ends a subscription that has not joined yet: its re-reading stops between batches, and it is abandoned.</summary>
@@ -171,19 +182,15 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
 
     /// <summary>
     /// Subscribes to the dispatch core from <paramref name="resume"/> (null: from now) and makes it a
-    /// member; not yet read by the send loop (<see cref="Activate"/>). Null with the refusal when the core refuses it.
-    /// With a <paramref name="handler"/>, the core's delivery loop sends to it instead (push mode), and the send loop never reads it.
+    /// member; not yet read by the connection (<see cref="Activate"/>). Null with the refusal when the core refuses it.
     /// </summary>
     public StreamMember? Join(
-        Admission admission, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, int bufferCapacity, int batchSize, out OpenRefusal? refusal,
-        IDeliveryHandler? handler = null)
+        Admission admission, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, int bufferCapacity, int batchSize, out OpenRefusal? refusal)
     {
         Subscriber subscriber;
         try
         {
-            subscriber = handler is null
-                ? core.Subscribe(admission.Id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, bufferCapacity)
-                : core.Subscribe(admission.Id, filter, guarantee, handler, resume?.Position, resume?.Sequence ?? 0, bufferCapacity);
+            subscriber = core.Subscribe(admission.Id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, bufferCapacity, reader, logOrder);
         }
         catch (SubscriptionRejectedException ex)
         {
@@ -221,17 +228,29 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
         return member;
     }
 
-    /// <summary>The send loop reads the member from now on (call it even when the replies failed, so it is released like any other).</summary>
-    public void Activate(StreamMember member) => Group.Add(member.Subscriber);
+    /// <summary>The connection reads the member from now on (call it even when the replies failed, so it is released like any other).</summary>
+    public void Activate(StreamMember member)
+    {
+        lock (_membership)
+        {
+            if (Volatile.Read(ref member.Released) == 0)
+            {
+                Volatile.Write(ref _active, [.. _active, member]);
+            }
+        }
 
-    /// <summary>Ends one subscription (unsubscribed, or its managed subscription changed): the send loop drains what it has read, then removes it.</summary>
+        // Anything it took before it was read woke the connection for nothing: look again.
+        reader.Wake();
+    }
+
+    /// <summary>Ends one subscription (unsubscribed, or its managed subscription changed): the connection sends what it holds, then lets go of it.</summary>
     public void End(StreamMember member, string reason)
     {
         member.EndReason ??= reason;
         core.Unsubscribe(member.Subscriber);
     }
 
-    /// <summary>Ends the connection: every subscription drains and is removed, then the group closes.</summary>
+    /// <summary>Ends the connection: every subscription drains and is let go of.</summary>
     public void StopAll()
     {
         Admission[] openings;
@@ -251,10 +270,10 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
             core.Unsubscribe(member.Subscriber);
         }
 
-        Group.Close();
+        onChanged();
     }
 
-    /// <summary>Lets go of a member: unsubscribed, out of the group, detached from its managed subscription. Idempotent.</summary>
+    /// <summary>Lets go of a member: unsubscribed, no longer read, detached from its managed subscription. Idempotent.</summary>
     public void Release(StreamMember member)
     {
         if (Interlocked.Exchange(ref member.Released, 1) == 1)
@@ -263,10 +282,10 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
         }
 
         core.Unsubscribe(member.Subscriber);
-        Group.Remove(member.Subscriber);
         lock (_membership)
         {
             Volatile.Write(ref _members, Array.FindAll(_members, m => !ReferenceEquals(m, member)));
+            Volatile.Write(ref _active, Array.FindAll(_active, m => !ReferenceEquals(m, member)));
         }
 
         member.ChangedRegistration.Dispose();
@@ -275,6 +294,8 @@ internal sealed class ConnectionSubscriptions(FanOutDispatcher core, Subscriptio
             registry.Detach(member.Id, changed);
             changed.Dispose();
         }
+
+        onChanged();
     }
 
     /// <summary>Releases every member; at the connection's end.</summary>

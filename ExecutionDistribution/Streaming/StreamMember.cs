@@ -6,8 +6,8 @@ using ExecutionDistribution.Subscriptions;
 namespace ExecutionDistribution.Streaming;
 
 /// <summary>
-/// One subscription carried by a client connection (a WebSocket, or a multiplexed gRPC call). Its
-/// batch is read and written by the connection's send loop only.
+/// One subscription carried by a client connection. Its batch is read and written by the
+/// connection's turns on its delivery loop only.
 /// </summary>
 internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
 {
@@ -60,6 +60,31 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
 
     /// <summary>What the next frame carries for this subscription (multiplexed).</summary>
     public ReadOnlySpan<Delivery> Outgoing => _pending.AsSpan(0, _outgoingCount);
+
+    /// <summary>A connection of one subscription: reads its next message into <see cref="Batch"/>, with the token after it; false when there is nothing.</summary>
+    public bool ReadBatch()
+    {
+        if (!Subscriber.TryReadBatch(Batch))
+        {
+            return false;
+        }
+
+        ResumeToken = new Core.ResumeToken(epoch, Batch.ResumePosition, Batch.LastSequence).Encode();
+        return true;
+    }
+
+    /// <summary>A connection of one subscription: audits the message of <see cref="Batch"/>, delivered or failed.</summary>
+    public void AuditBatch(bool delivered)
+    {
+        if (delivered)
+        {
+            Audit.Delivered(Batch.Deliveries);
+        }
+        else
+        {
+            Audit.Failed(Batch.Deliveries);
+        }
+    }
 
     /// <summary>Reads another batch (positions below <paramref name="before"/>) if there is room; true if anything was read or announced.</summary>
     public bool TopUp(long before)
@@ -121,7 +146,7 @@ internal readonly record struct MultiplexTag(long Position, int Member, long Seq
 /// reads only what the dispatcher has finished fanning out (<see cref="FanOutDispatcher.RoutedHead"/>)
 /// and sends only positions below the point every subscription has read through (a subscription whose
 /// batch filled first keeps the rest for the next frame), so all copies of an event are in one frame.
-/// Used by the connection's send loop only.
+/// Used by the connection's turns only.
 /// </summary>
 internal sealed class MultiplexedReader(FanOutDispatcher core)
 {

@@ -14,15 +14,30 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// (measured in W3 gRPC). One writer per call; its writes are one at a time, as
 /// with any gRPC stream writer (the stream's send gate sees to it).
 /// </summary>
-internal sealed class BodyFrameWriter<T>(HttpResponse response) : IServerStreamWriter<T>
+internal sealed class BodyFrameWriter<T> : IServerStreamWriter<T>
     where T : class, IWireFrame
 {
     private const int PrefixSize = 5;
 
-    private readonly PipeWriter _body = response.BodyWriter;
+    private readonly HttpResponse? _response;
+    private readonly PipeWriter _body;
 
     // Until the headers are known to be out: a write starts the response first, as gRPC's writer does.
     private bool _started;
+
+    /// <summary>Writes into <paramref name="response"/>'s body, starting the response with the first write.</summary>
+    public BodyFrameWriter(HttpResponse response)
+    {
+        _response = response;
+        _body = response.BodyWriter;
+    }
+
+    /// <summary>Writes into <paramref name="body"/>, a response already started.</summary>
+    public BodyFrameWriter(PipeWriter body)
+    {
+        _body = body;
+        _started = true;
+    }
 
     /// <summary>Not used: every frame is flushed when written.</summary>
     public WriteOptions? WriteOptions { get; set; }
@@ -34,16 +49,19 @@ internal sealed class BodyFrameWriter<T>(HttpResponse response) : IServerStreamW
     public Task WriteAsync(T message) => WriteAsync(message, CancellationToken.None);
 
     /// <inheritdoc />
-    public Task WriteAsync(T message, CancellationToken cancellationToken)
+    public Task WriteAsync(T message, CancellationToken cancellationToken) => WriteFrame(message, cancellationToken).AsTask();
+
+    /// <summary>Writes <paramref name="message"/> and flushes; no allocation when the response has started and the flush completes at once.</summary>
+    public ValueTask WriteFrame(T message, CancellationToken cancellationToken)
     {
-        if (!_started && !response.HasStarted)
+        if (!_started && !_response!.HasStarted)
         {
-            return StartThenWriteAsync(message, cancellationToken);
+            return new ValueTask(StartThenWriteAsync(message, cancellationToken));
         }
 
         _started = true;
         Frame(_body, message);
-        return Flush(_body, cancellationToken).AsTask();
+        return Flush(_body, cancellationToken);
     }
 
     /// <summary>Flushes <paramref name="output"/>: no allocation when it completes at once (the usual case).</summary>
@@ -72,8 +90,8 @@ internal sealed class BodyFrameWriter<T>(HttpResponse response) : IServerStreamW
 
     private async Task StartThenWriteAsync(T message, CancellationToken cancellationToken)
     {
-        await response.StartAsync(cancellationToken).ConfigureAwait(false);
+        await _response!.StartAsync(cancellationToken).ConfigureAwait(false);
         _started = true;
-        await WriteAsync(message, cancellationToken).ConfigureAwait(false);
+        await WriteFrame(message, cancellationToken).ConfigureAwait(false);
     }
 }

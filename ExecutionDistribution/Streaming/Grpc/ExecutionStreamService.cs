@@ -32,99 +32,84 @@ internal sealed class ExecutionStreamService(
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
     IEventReplay? replay = null)
 {
-    public async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionFrame> responseStream, ServerCallContext context)
+    public async Task StreamExecution(StreamRequest request, BodyFrameWriter<ExecutionFrame> responseStream, ServerCallContext context)
     {
         var o = options.Value;
-        var plan = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
-        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = plan;
+        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
         }
 
-        // Ends the stream: the client going away, the service stopping, or (via the registry) the subscription changing.
+        // Ends the stream: the client going away, or the service stopping (a write then fails at once).
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
-        var audit = new StreamAudit(trail, id, managed is null ? null : registry, guarantee, filter);
+        var call = new ExecutionCall(core, registry, trail, o, time, responseStream, id, ended.Token);
+        var heartbeats = Task.CompletedTask;
         try
         {
-            if (managed is not null && !registry.TryAttach(id, ended, audit))
-            {
-                throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
-            }
-
+            var admission = call.Subscriptions.Admit(id, managed, guarantee, filter, out var refused)
+                ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, $"subscription '{id}' already has an active stream"));
             var headersSent = false;
             if (replayFrom is { } from)
             {
                 // The events before the retained log come from Kafka first; the core takes over where the log begins.
-                await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", from.Encode() }, { "x-subscription-id", id } }).ConfigureAwait(false);
-                headersSent = true;
-                resume = await ReplayAsync(from, filter, id, responseStream, perMessage, audit, ended.Token).ConfigureAwait(false);
+                try
+                {
+                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", from.Encode() }, { "x-subscription-id", id } }).ConfigureAwait(false);
+                    headersSent = true;
+                    resume = await ReplayAsync(from, filter, id, call, perMessage, admission.Audit, ended.Token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    call.Subscriptions.Abandon(admission);
+                    throw;
+                }
             }
 
-            // The core's delivery loop sends the stream's events (push mode); the sender holds them back
-            // until the headers and the snapshot are out.
-            var sender = new StreamSender(context.GetHttpContext().Response.BodyWriter, id, core.LogEpoch, perMessage, audit, time, o.SendLinger, ended.Token);
-            Subscriber subscriber;
-            try
-            {
-                subscriber = core.Subscribe(id, filter, guarantee, sender, resume?.Position, resume?.Sequence ?? 0, o.BufferCapacity);
-            }
-            catch (SubscriptionRejectedException ex)
-            {
-                throw new RpcException(new Status(ex.Reason == SubscriptionRejection.LimitReached ? StatusCode.ResourceExhausted : StatusCode.FailedPrecondition, ex.Message));
-            }
-
-            if (managed is not null)
-            {
-                registry.Bind(id, ended, subscriber);
-            }
-
-            using var release = ended.Token.Register(() => core.Unsubscribe(subscriber));
-            var changed = false;
+            var member = call.Subscriptions.Join(admission, filter, guarantee, resume, o.BufferCapacity, perMessage, out refused)
+                ?? throw new RpcException(new Status(refused!.Kind == RefusalKind.Limit ? StatusCode.ResourceExhausted : StatusCode.FailedPrecondition, refused.Reason));
+            using var stop = ended.Token.Register(call.Subscriptions.StopAll);
             try
             {
                 // Headers now: a client that has them knows it is attached, and where it started.
-                var start = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode();
                 if (!headersSent)
                 {
-                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", start }, { "x-subscription-id", subscriber.Id } }).ConfigureAwait(false);
+                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", member.ResumeToken }, { "x-subscription-id", id } }).ConfigureAwait(false);
                 }
 
                 if (snapshot is not null)
                 {
-                    await responseStream.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = subscriber.Id, ResumeToken = start, Snapshot = snapshot }), ended.Token).ConfigureAwait(false);
+                    await call.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = snapshot })).ConfigureAwait(false);
                 }
-
-                await StreamAsync(subscriber, sender, start, ended.Token).ConfigureAwait(false);
             }
             finally
             {
-                changed = ended.IsCancellationRequested;
-                core.Unsubscribe(subscriber);
-
-                // A flush still waiting for the client gives up; then nothing writes to the body once the call returns.
-                await ended.CancelAsync().ConfigureAwait(false);
-                await sender.StopAsync().ConfigureAwait(false);
+                // Read from now on (even when the opening failed, so it is let go of like any other).
+                call.Subscriptions.Activate(member);
             }
 
+            heartbeats = call.HeartbeatLoopAsync(ended.Token);
+            await call.Done.ConfigureAwait(false);
             if (context.CancellationToken.IsCancellationRequested)
             {
                 return;
             }
 
-            throw changed && !lifetime.ApplicationStopping.IsCancellationRequested
+            throw member.EndReason == ConnectionSubscriptions.ChangedReason && !lifetime.ApplicationStopping.IsCancellationRequested
                 ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
                 : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
         }
         finally
         {
-            if (managed is not null)
-            {
-                registry.Detach(id, ended);
-            }
+            call.Subscriptions.StopAll();
+            call.Subscriptions.ReleaseAll();
 
+            // A write still waiting for the client gives up; then nothing writes to the body once the call returns.
+            await ended.CancelAsync().ConfigureAwait(false);
+            await heartbeats.ConfigureAwait(false);
+            await call.StopAsync().ConfigureAwait(false);
             limiter.Release(client);
         }
     }
@@ -191,7 +176,7 @@ internal sealed class ExecutionStreamService(
     }
 
     /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
-    public async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedFrame> responseStream, ServerCallContext context)
+    public async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, BodyFrameWriter<MultiplexedFrame> responseStream, ServerCallContext context)
     {
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
@@ -202,7 +187,7 @@ internal sealed class ExecutionStreamService(
         MultiplexedCall call;
         try
         {
-            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay);
+            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay, context.CancellationToken);
             await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
@@ -297,58 +282,11 @@ internal sealed class ExecutionStreamService(
         return new AckResponse { AcknowledgedToken = held.Encode(), AcknowledgedSequence = held.Sequence };
     }
 
-    // The delivery loop sends; this waits until the stream can send no more (its subscriber closed or a
-    // write failed) or ends, beside the stream's heartbeats (one timer per stream, as every stream has).
-    private async Task StreamAsync(Subscriber subscriber, StreamSender sender, string start, CancellationToken cancellationToken)
-    {
-        using var stopHeartbeats = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var heartbeats = HeartbeatLoop.RunAsync(time, options.Value.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, static _ => false, stopHeartbeats.Token);
-        try
-        {
-            await sender.Start(subscriber, start).ConfigureAwait(false);
-            await sender.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // The stream ended.
-        }
-        finally
-        {
-            await stopHeartbeats.CancelAsync().ConfigureAwait(false);
-            await heartbeats.ConfigureAwait(false);
-        }
-    }
-
-    // One batch of events re-read from Kafka as one message (its frame, set to the batch), audited; false when the client is gone.
-    private static async Task<bool> SendAsync(
-        ExecutionFrame frame, DeliveryBatch batch, IServerStreamWriter<ExecutionFrame> responseStream, StreamAudit audit, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await responseStream.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            audit.Failed(batch.Deliveries, reread: true);
-            throw;
-        }
-
-        // A write after the client vanished is swallowed by Kestrel: audit it as failed, not delivered.
-        if (cancellationToken.IsCancellationRequested)
-        {
-            audit.Failed(batch.Deliveries, reread: true);
-            return false;
-        }
-
-        audit.Delivered(batch.Deliveries, reread: true);
-        return true;
-    }
-
     // Sends the events from a token older than the retained log, re-read from Kafka, and returns where
     // the core takes over. A record that cannot be re-read ends the stream with OutOfRange: the client
     // holds the token of the last message it got, and nothing after it was skipped.
     private async Task<ResumeToken> ReplayAsync(
-        ResumeToken from, SubscriptionFilter filter, string id, IServerStreamWriter<ExecutionFrame> responseStream, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
+        ResumeToken from, SubscriptionFilter filter, string id, ExecutionCall call, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
         var frame = new ExecutionFrame();
         try
@@ -356,10 +294,24 @@ internal sealed class ExecutionStreamService(
             return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
             {
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
-                if (!await SendAsync(frame.Events(id, token.Encode(), batch), batch, responseStream, audit, cancellationToken).ConfigureAwait(false))
+                try
                 {
+                    await call.WriteAsync(frame.Events(id, token.Encode(), batch)).ConfigureAwait(false);
+                }
+                catch
+                {
+                    audit.Failed(batch.Deliveries, reread: true);
+                    throw;
+                }
+
+                // A write after the client vanished is swallowed by Kestrel: audited as failed, not delivered.
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    audit.Failed(batch.Deliveries, reread: true);
                     throw new OperationCanceledException(cancellationToken);
                 }
+
+                audit.Delivered(batch.Deliveries, reread: true);
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (ReplayException ex)

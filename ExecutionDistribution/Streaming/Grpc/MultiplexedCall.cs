@@ -12,26 +12,21 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <summary>
 /// One <c>StreamMultiplexed</c> call: several subscriptions of the dispatch core on one gRPC stream.
 /// The client's commands (subscribe, unsubscribe, ack) are read as they come and answered in the
-/// response stream; a send loop waits on the call's <see cref="SubscriberGroup"/> and writes one
-/// <see cref="MultiplexedBatch"/> per round, each event once, tagged with every subscription that takes it.
+/// response stream; as a <see cref="Connection"/> of several subscriptions, its delivery loop writes
+/// one <see cref="MultiplexedBatch"/> per message, each event once, tagged with every subscription that
+/// takes it, from each event's bytes encoded once (<see cref="MultiplexedFrame"/>). The call ends when
+/// the client cancels it, when the client has half-closed and no subscription remains, or when the
+/// service stops.
 /// </summary>
-/// <remarks>
-/// The reading is the WebSocket connection's (<see cref="MultiplexedReader"/>): only positions the
-/// dispatcher has finished fanning out, and only below the point every subscription has read through,
-/// so all copies of an event travel in the same batch. The batch is written from each event's bytes
-/// encoded once (<see cref="MultiplexedFrame"/>). While a write is slow the call stops reading its subscribers, whose overflow policies
-/// then apply; no other call notices. The call ends when the client cancels it, when the client has
-/// half-closed and no subscription remains, or when the service stops.
-/// </remarks>
-internal sealed class MultiplexedCall : StreamConnection
+internal sealed class MultiplexedCall : Connection
 {
     private const string Unsubscribed = "unsubscribed by the client";
 
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
-    private readonly IServerStreamWriter<MultiplexedFrame> _writer;
+    private readonly BodyFrameWriter<MultiplexedFrame> _writer;
 
-    // The send loop's frame, reused for every batch (the write gate lets one write at a time).
+    // The frame of the loop's messages, reused for every one (one writer at a time).
     private readonly MultiplexedFrame _frame = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
@@ -39,9 +34,9 @@ internal sealed class MultiplexedCall : StreamConnection
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-        IServerStreamWriter<MultiplexedFrame> writer, IEventReplay? replay)
-        : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}",
-            time, options.SendLinger, options.HeartbeatInterval)
+        BodyFrameWriter<MultiplexedFrame> writer, IEventReplay? replay, CancellationToken aborted)
+        : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: true,
+            time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _service = service;
         _options = options;
@@ -58,18 +53,14 @@ internal sealed class MultiplexedCall : StreamConnection
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
     public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
     {
-        // `stop` ends the call gracefully: every subscriber closes, the send loop drains and returns.
+        // `stop` ends the call gracefully: every subscriber closes, the delivery loop sends what they hold, and the call is done.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping);
         using var release = stop.Token.Register(Subscriptions.StopAll);
         var receive = ReceiveLoopAsync(commands, stop, aborted);
-        var heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
+        var heartbeat = HeartbeatLoopAsync(stop.Token);
         try
         {
-            await SendLoopAsync(aborted).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is OperationCanceledException || IsDisconnect(ex))
-        {
-            // The client went away.
+            await Done.ConfigureAwait(false);
         }
         finally
         {
@@ -80,19 +71,17 @@ internal sealed class MultiplexedCall : StreamConnection
             await receive.ConfigureAwait(false);
             await ReplaysEndedAsync().ConfigureAwait(false);
             Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the call ended
-            DisposeWriteGate();
+            await StopAsync().ConfigureAwait(false);
         }
     }
 
-    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
-
     // Each event once, in log order, with every subscription of the call that takes it (MultiplexedFrame).
-    protected override async Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
+    protected override ValueTask WriteEvents(StreamMember[] members)
     {
-        Reader.Collect(members);
+        Reader!.Collect(members);
         try
         {
-            await WriteAsync(_frame.Live(members, Reader), cancellationToken).ConfigureAwait(false);
+            return _writer.WriteFrame(_frame.Live(members, Reader), Aborted);
         }
         finally
         {
@@ -100,11 +89,6 @@ internal sealed class MultiplexedCall : StreamConnection
             Reader.Clear();
         }
     }
-
-    // A write after the client vanished is swallowed.
-    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested;
-
-    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
 
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
@@ -119,18 +103,17 @@ internal sealed class MultiplexedCall : StreamConnection
     }
 
     // Announced; a call whose client half-closed ends after its last subscription.
-    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
+    protected override async Task OnEndedAsync(StreamMember member)
     {
         if (!Subscriptions.Stopping)
         {
             await WriteAsync(new MultiplexedMessage
             {
                 Unsubscribed = new SubscriptionEnded { RequestId = member.EndRequestId ?? string.Empty, SubscriptionId = member.Id, ResumeToken = member.ResumeToken, Reason = member.EndReason ?? "ended" },
-            }, cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
 
         StopIfDone();
-        return true;
     }
 
     private async Task ReceiveLoopAsync(IAsyncStreamReader<StreamCommand> commands, CancellationTokenSource stop, CancellationToken aborted)
@@ -142,8 +125,8 @@ internal sealed class MultiplexedCall : StreamConnection
                 await HandleAsync(commands.Current, aborted).ConfigureAwait(false);
             }
 
-            Interlocked.Exchange(ref _halfClosed, 1); // a full fence: the send loop's last release sees it, or this sees no member
-            // Half-closed: the call goes on while it has subscriptions (the send loop ends it after the last).
+            Interlocked.Exchange(ref _halfClosed, 1); // a full fence: the last release sees it, or this sees no member
+            // Half-closed: the call goes on while it has subscriptions (it ends after the last).
             StopIfDone();
         }
         catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted && !aborted.IsCancellationRequested)
@@ -215,7 +198,7 @@ internal sealed class MultiplexedCall : StreamConnection
             await WriteAsync(new MultiplexedMessage
             {
                 Error = new CommandError { RequestId = requestId, Code = CodeName(ex.StatusCode), Message = ex.Status.Detail },
-            }, aborted).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
     }
 
@@ -234,7 +217,7 @@ internal sealed class MultiplexedCall : StreamConnection
                 await WriteAsync(new MultiplexedMessage
                 {
                     Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = from.Encode() },
-                }, aborted).ConfigureAwait(false);
+                }).ConfigureAwait(false);
             }
             catch
             {
@@ -259,11 +242,11 @@ internal sealed class MultiplexedCall : StreamConnection
             await WriteAsync(new MultiplexedMessage
             {
                 Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = plan.Snapshot },
-            }, aborted).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
         finally
         {
-            // Joined even when the reply failed, so the send loop releases it like any other.
+            // Read even when the reply failed, so it is let go of like any other.
             Subscriptions.Activate(member);
         }
     }
@@ -287,19 +270,19 @@ internal sealed class MultiplexedCall : StreamConnection
         await WriteAsync(new MultiplexedMessage
         {
             Acked = new Acked { RequestId = requestId, SubscriptionId = request.SubscriptionId, AcknowledgedToken = held.AcknowledgedToken, AcknowledgedSequence = held.AcknowledgedSequence },
-        }, aborted).ConfigureAwait(false);
+        }).ConfigureAwait(false);
     }
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
-        WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken), cancellationToken);
+        WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken));
 
     protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
     {
         await WriteAsync(new MultiplexedMessage
         {
             Error = new CommandError { RequestId = requestId ?? string.Empty, Code = CodeName(Code(refusal.Kind)), Message = refusal.Reason, SubscriptionId = subscriptionId },
-        }, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         StopIfDone();
     }
 
@@ -308,14 +291,14 @@ internal sealed class MultiplexedCall : StreamConnection
         await WriteAsync(new MultiplexedMessage
         {
             Unsubscribed = new SubscriptionEnded { RequestId = admission.EndRequestId ?? string.Empty, SubscriptionId = admission.Id, ResumeToken = admission.ResumeToken, Reason = admission.EndReason ?? "ended" },
-        }, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         StopIfDone();
     }
 
-    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
+    protected override ValueTask WriteHeartbeat(CancellationToken cancellationToken)
     {
         var heartbeat = new MultiplexedHeartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) };
-        foreach (var m in members)
+        foreach (var m in Subscriptions.Members)
         {
             heartbeat.ResumeTokens[m.Id] = m.ResumeToken;
         }
@@ -325,13 +308,14 @@ internal sealed class MultiplexedCall : StreamConnection
             heartbeat.ResumeTokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
         }
 
-        return WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken);
+        return new ValueTask(_writer.WriteAsync(MultiplexedFrame.Of(new MultiplexedMessage { Heartbeat = heartbeat }), cancellationToken));
     }
 
-    private Task WriteAsync(MultiplexedMessage message, CancellationToken cancellationToken) => WriteAsync(MultiplexedFrame.Of(message), cancellationToken);
+    // Every message but the loop's: one at a time, between them.
+    private Task WriteAsync(MultiplexedMessage message) => WriteAsync(MultiplexedFrame.Of(message));
 
-    private Task WriteAsync(MultiplexedFrame frame, CancellationToken cancellationToken) =>
-        WriteExclusiveAsync((_writer, frame), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.frame, ct)), cancellationToken);
+    private Task WriteAsync(MultiplexedFrame frame) =>
+        WriteAsync((_writer, frame), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.frame, ct)));
 
     private static StatusCode Code(RefusalKind kind) => kind switch
     {

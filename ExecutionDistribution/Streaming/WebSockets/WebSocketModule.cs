@@ -99,8 +99,8 @@ internal static class WebSocketModule
 
         try
         {
-            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex, context.RequestServices.GetService<IEventReplay>());
-            await session.RunAsync(first, context.RequestAborted, lifetime.ApplicationStopping).ConfigureAwait(false);
+            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex, context.RequestAborted, context.RequestServices.GetService<IEventReplay>());
+            await session.RunAsync(first, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
         {

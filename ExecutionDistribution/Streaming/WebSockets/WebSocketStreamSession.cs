@@ -11,34 +11,23 @@ using ExecutionDistribution.Subscriptions;
 namespace ExecutionDistribution.Streaming.WebSockets;
 
 /// <summary>
-/// One WebSocket connection: one or (multiplexed) several subscriptions of the dispatch core whose
-/// batches become JSON text frames. Each event's envelope bytes are serialized once by the core and
-/// copied into the frame as they are.
+/// One WebSocket connection: a <see cref="Connection"/> of one or (multiplexed) several subscriptions
+/// of the dispatch core whose messages become JSON text frames. Each event's envelope bytes are
+/// serialized once by the core and copied into the frame as they are. On a multiplexed connection an
+/// event that several subscriptions take travels once, tagged with each subscription's id and
+/// sequence. A receive loop answers pings, acknowledgements and (multiplexed) subscribe / unsubscribe
+/// messages, and a heartbeat carries the resume tokens while the connection is idle.
 /// </summary>
 /// <remarks>
-/// <para>
-/// A connection that carries one subscription is sent by the core's delivery loop (push mode, the
-/// nested <c>Sender</c>): each batch becomes one frame, with no task or wake-up per connection and
-/// event (measured in W4). A multiplexed connection has a send loop that waits on
-/// the connection's <see cref="SubscriberGroup"/> and reads every subscription
-/// (up to <see cref="WebSocketOptions.MaxEventsPerFrame"/> each per frame, so a connection that is
-/// behind gets full frames). On a multiplexed connection an event that several subscriptions take
-/// travels once, tagged with each subscription's id and sequence: the loop reads only positions the
-/// dispatcher has finished fanning out (<see cref="FanOutDispatcher.RoutedHead"/>), so all of an
-/// event's copies are in the same frame. A receive loop answers pings, acknowledgements and
-/// (multiplexed) subscribe / unsubscribe messages, and a heartbeat carries the resume tokens while
-/// the connection is idle.
-/// </para>
-/// <para>
-/// While a send is slow the connection stops reading (or pauses the delivery of) its subscribers: their buffers fill and their
-/// overflow policies apply (dropped and announced, or caught up from the log), and no other
-/// connection notices.
-/// </para>
+/// Frames of events are sent without a cancellation token: with one that can be cancelled, the
+/// WebSocket takes its slow path for every frame (an async state machine, its send lock awaited, a
+/// registration on the token), which was a tenth of the service's CPU at 100,000 frames/s (measured in
+/// W4). Nothing is lost by it: the token such a send would take is the request's abort, and when the
+/// connection is aborted Kestrel completes a send that waits for the client anyway.
 /// </remarks>
-internal sealed partial class WebSocketStreamSession : StreamConnection
+internal sealed class WebSocketStreamSession : Connection
 {
     private readonly WebSocket _socket;
-    private readonly FanOutDispatcher _core;
     private readonly SubscriptionRegistry _registry;
     private readonly AuditTrail _trail;
     private readonly OrderLookups _lookups;
@@ -47,24 +36,21 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     private readonly IEventReplay? _replay;
     private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
     private readonly Utf8JsonWriter _writer;
-    // Frames of events re-read from Kafka for a subscription opening beside others: written under the write gate.
+    // Frames of events re-read from Kafka for a subscription opening beside others: written holding the writer.
     private readonly ArrayBufferWriter<byte> _replayFrame = new(16 * 1024);
     private readonly Utf8JsonWriter _replayWriter;
     private volatile bool _clientClosed;
+    private volatile bool _failedByClient;
     private string? _endedBySubscription;
-
-    // A connection that carries one subscription: the core's delivery loop sends its events (push mode).
-    private Sender? _sender;
 
     public WebSocketStreamSession(
         WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
-        WebSocketOptions options, TimeProvider time, bool multiplex, IEventReplay? replay = null)
-        : base(core, registry, trail, options.MaxSubscriptionsPerConnection, $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}",
-            time, options.SendLinger, options.HeartbeatInterval)
+        WebSocketOptions options, TimeProvider time, bool multiplex, CancellationToken aborted, IEventReplay? replay = null)
+        : base(core, registry, trail, multiplex ? options.MaxSubscriptionsPerConnection : 1, $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}",
+            multiplex, time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _replay = replay;
         _socket = socket;
-        _core = core;
         _registry = registry;
         _trail = trail;
         _lookups = lookups;
@@ -75,23 +61,17 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
-    public async Task RunAsync(StreamPlan? first, CancellationToken aborted, CancellationToken serviceStopping)
+    public async Task RunAsync(StreamPlan? first, CancellationToken serviceStopping)
     {
         // `stop` ends the connection gracefully (the client closed, or the service is stopping): it
-        // closes every subscriber, the send loop drains and removes them, then ends. Socket operations
-        // only take `aborted` (the client is gone): cancelling a pending WebSocket operation aborts the
-        // socket, and then no close frame can be sent.
+        // closes every subscriber, the delivery loop sends what they hold and lets go of them. Socket
+        // operations only take `Aborted` (the client is gone): cancelling a pending WebSocket operation
+        // aborts the socket, and then no close frame can be sent.
+        var aborted = Aborted;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
         using var release = stop.Token.Register(Subscriptions.StopAll);
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
-        if (!_multiplex && first is not null)
-        {
-            // Made before the client is read, so every frame of the connection goes through its writer. Until it
-            // starts, its events wait: "subscribed", any events re-read from Kafka and the snapshot go first.
-            _sender = new Sender(_socket, first.Id, _core.LogEpoch, _options, Subscriptions.NewAudit(first.Id, first.Managed, first.Guarantee, first.Filter), Time, aborted);
-        }
-
         try
         {
             // The client is read from the start: its pings, acknowledgements and close are served while
@@ -110,20 +90,10 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
                 return;
             }
 
-            if (_sender is { } sender)
-            {
-                // The delivery loop sends; this waits until the stream can send no more (its subscription
-                // ended, or a write failed) or the connection ends.
-                heartbeat = HeartbeatLoop.RunAsync(Time, _options.HeartbeatInterval, () => sender.LastWrite, sender.HeartbeatAsync, IsDisconnect, stop.Token);
-                await sender.Done.WaitAsync(stop.Token).ConfigureAwait(false);
-                _endedBySubscription = Subscriptions.Members is [var member] ? member.EndReason : null;
-            }
-            else
-            {
-                // Multiplexed: the connection's send loop reads its subscriptions together.
-                heartbeat = HeartbeatLoopAsync(stop.Token, aborted);
-                await SendLoopAsync(aborted).ConfigureAwait(false);
-            }
+            // The delivery loop sends; this waits until the connection can send no more (its subscriptions
+            // ended, or a write failed).
+            heartbeat = HeartbeatLoopAsync(stop.Token);
+            await Done.ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
         {
@@ -133,12 +103,9 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         {
             Subscriptions.StopAll();
             Subscriptions.ReleaseAll();
-            if (_sender is not null)
-            {
-                // Waits for a write under way and keeps the writer: the close frame below is the last.
-                await _sender.StopAsync().ConfigureAwait(false);
-            }
 
+            // Waits for a write under way and keeps the writer: the close frame below is the last.
+            await StopAsync().ConfigureAwait(false);
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
             if (_endedBySubscription is not null && !serviceStopping.IsCancellationRequested)
@@ -157,15 +124,16 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
 
             // Let the receive loop take the client's close reply, briefly.
             await Task.WhenAny(receive, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
+            if (_failedByClient)
+            {
+                // The close the WebSocket sent must reach the client before the connection is torn down (ending
+                // the request at once can reset it first): wait, briefly, for the client to close the connection.
+                await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(2), aborted)).ConfigureAwait(false);
+            }
             await ReplaysEndedAsync().ConfigureAwait(false);
             Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the connection ended
-            DisposeWriteGate();
             await _writer.DisposeAsync().ConfigureAwait(false);
             await _replayWriter.DisposeAsync().ConfigureAwait(false);
-            if (_sender is not null)
-            {
-                await _sender.DisposeAsync().ConfigureAwait(false);
-            }
         }
     }
 
@@ -184,14 +152,10 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     }
 
     // Opens one subscription on this connection: null, or why not. Replies "subscribed" (and the order
-    // snapshot) before the subscriber joins the send loop (or its sender starts), so they precede its first event.
+    // snapshot) before the connection reads the subscriber, so they precede its first event.
     private async Task<string?> OpenAsync(StreamPlan plan, string? requestId, CancellationToken aborted, CancellationToken stopping)
     {
-        OpenRefusal? refusal;
-        var admitted = _sender is not null
-            ? Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, _sender.Audit, out refusal)
-            : Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, plan.Filter, out refusal);
-        if (admitted is not { } admission)
+        if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, plan.Filter, out var refusal) is not { } admission)
         {
             return refusal!.Reason;
         }
@@ -220,7 +184,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             }
         }
 
-        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal, _sender) is not { } member)
+        if (Subscriptions.Join(admission, plan.Filter, plan.Guarantee, plan.Resume, _options.BufferCapacity, _options.MaxEventsPerFrame, out refusal) is not { } member)
         {
             return refusal!.Reason;
         }
@@ -242,51 +206,46 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         }
         finally
         {
-            // Joined even when the reply failed, so the send loop releases it like any other (push mode: the connection's end does).
-            if (_sender is null)
-            {
-                Subscriptions.Activate(member);
-            }
-        }
-
-        if (_sender is not null)
-        {
-            // The delivery loop sends from here on, what arrived meanwhile first.
-            await _sender.Start(member.Subscriber, member.ResumeToken).ConfigureAwait(false);
+            // Read from now on, what arrived meanwhile first (even when the reply failed, so it is let go of like any other).
+            Subscriptions.Activate(member);
         }
 
         return null;
     }
 
-    // The send loop's overrides: it runs only on multiplexed connections (one subscription: the Sender).
-    // The frame goes without a cancellation token, as the Sender's do: with one that can be cancelled,
-    // ManagedWebSocket takes its slower path for every frame, and an aborted connection completes the send anyway.
-    protected override Task WriteFrameAsync(StreamMember[] members, CancellationToken cancellationToken)
+    // One frame of events: a connection of one subscription sends its batch, a multiplexed one each event once with every subscription that takes it.
+    protected override ValueTask WriteEvents(StreamMember[] members)
     {
-        WriteMultiplexedFrame(members);
-        return WriteExclusiveAsync(this, static (s, _) => s._socket.SendAsync(s._frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None), cancellationToken);
+        if (_multiplex)
+        {
+            WriteMultiplexedFrame(members);
+        }
+        else
+        {
+            var m = members[0];
+            WriteEventsFrame(_frame, _writer, m.Id, m.Batch, m.ResumeToken);
+        }
+
+        return _socket.SendAsync(_frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
     }
 
     // Kestrel swallows writes once the connection is aborted.
-    protected override bool StillConnected(CancellationToken cancellationToken) => !cancellationToken.IsCancellationRequested && _socket.State == WebSocketState.Open;
+    protected override bool StillConnected => !Aborted.IsCancellationRequested && _socket.State == WebSocketState.Open;
 
     protected override bool IsDisconnect(Exception exception) => exception is WebSocketException;
 
-    // Reads every subscription; returns the members that have something for the next frame (empty: nothing to send).
-    protected override StreamMember[] Read(StreamMember[] members) => Reader.Read(members);
-
-    protected override void Audit(StreamMember[] members, bool delivered) => MultiplexedReader.Audit(members, delivered);
-
-    // A multiplexed connection says a subscription ended and goes on.
-    protected override async Task<bool> OnEndedAsync(StreamMember member, CancellationToken cancellationToken)
+    // A multiplexed connection says a subscription ended and goes on; a connection of one closes with the reason.
+    protected override async Task OnEndedAsync(StreamMember member)
     {
-        if (!Subscriptions.Stopping)
+        if (!_multiplex)
+        {
+            _endedBySubscription = member.EndReason;
+        }
+        else if (!Subscriptions.Stopping)
         {
             await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                new EndedFrame("unsubscribed", member.Id, member.ResumeToken, member.EndReason ?? "ended"), ControlFrame.Json), cancellationToken).ConfigureAwait(false);
+                new EndedFrame("unsubscribed", member.Id, member.ResumeToken, member.EndReason ?? "ended"), ControlFrame.Json), Aborted).ConfigureAwait(false);
         }
-
-        return true;
     }
 
     // Sends the events from a token older than the retained log, re-read from Kafka (single-subscription
@@ -296,7 +255,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
         {
             await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
-            WriteEventsFrame(_frame, _writer, id, batch, token);
+            WriteEventsFrame(_frame, _writer, id, batch, token.Encode());
             try
             {
                 await SendAsync(_frame.WrittenMemory, aborted).ConfigureAwait(false);
@@ -310,10 +269,9 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             audit.Delivered(batch.Deliveries, reread: true);
         }, stopping);
 
-    // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}; returns the token.
-    private static string WriteEventsFrame(ArrayBufferWriter<byte> frame, Utf8JsonWriter writer, string id, DeliveryBatch batch, ResumeToken resumeToken)
+    // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}.
+    private static void WriteEventsFrame(ArrayBufferWriter<byte> frame, Utf8JsonWriter writer, string id, DeliveryBatch batch, string token)
     {
-        var token = resumeToken.Encode();
         frame.ResetWrittenCount();
         writer.Reset(frame);
         writer.WriteStartObject();
@@ -343,7 +301,6 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         writer.WriteEndArray();
         writer.WriteEndObject();
         writer.Flush();
-        return token;
     }
 
     // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
@@ -351,7 +308,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     // Events in log order; each once, with every subscription of this connection that takes it.
     private void WriteMultiplexedFrame(StreamMember[] members)
     {
-        var tags = Reader.Collect(members);
+        var tags = Reader!.Collect(members);
         _frame.ResetWrittenCount();
         _writer.Reset(_frame);
         _writer.WriteStartObject();
@@ -420,11 +377,9 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         }
     }
 
-    // Every frame but the events of the send loop or the delivery loop: between frames of events, one at a time.
+    // Every frame but the delivery loop's events: between them, one at a time.
     private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
-        _sender is { } sender
-            ? sender.WriteOffLoopAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct))
-            : WriteExclusiveAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct), cancellationToken);
+        WriteAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct));
 
     private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
     {
@@ -463,7 +418,9 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
-            // Closed or aborted.
+            // Closed or aborted; or the client broke the protocol (text that is not UTF-8, a bad frame), and
+            // the WebSocket itself sent the close (1007, 1002) and let go of the connection.
+            _failedByClient = ex is WebSocketException && _socket.State == WebSocketState.Aborted && !aborted.IsCancellationRequested;
         }
         finally
         {
@@ -516,7 +473,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             switch (StreamRequest.Text(typeElement))
             {
                 case "ping":
-                    var token = Subscriptions.Members is [var only] && !_multiplex ? (_sender is { Token: { Length: > 0 } sent } ? sent : only.ResumeToken) : string.Empty;
+                    var token = Subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
                     await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted)
                         .ConfigureAwait(false);
                     break;
@@ -561,7 +518,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
         var query = StreamRequest.FromMessage(message, out var problem);
         if (problem is null)
         {
-            (var plan, problem) = await StreamRequest.ResolveAsync(query, _core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, Core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
             if (plan is { ReplayFrom: { } from })
             {
                 if (await OpenWithReplayAsync(plan, from, requestId, aborted).ConfigureAwait(false) is { } refused)
@@ -616,7 +573,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     // {"type":"events","resume_tokens":{id:token},"events":[{"deliveries":[{"subscription_id":id,"sequence":n}],"event":{...}}]}:
     // the multiplexed frame, for one subscription. Built and sent under the write gate, in a buffer of its own.
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
-        WriteExclusiveAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
+        WriteAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
         {
             var w = s.Session._replayWriter;
             s.Session._replayFrame.ResetWrittenCount();
@@ -645,7 +602,7 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             w.WriteEndObject();
             w.Flush();
             return s.Session._socket.SendAsync(s.Session._replayFrame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, ct);
-        }, cancellationToken);
+        });
 
     protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", refusal.Reason, requestId, subscriptionId), ControlFrame.Json), cancellationToken);
@@ -657,9 +614,17 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
         SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
 
-    // A multiplexed connection's heartbeat: every subscription's token (one subscription: the Sender's own).
-    protected override Task WriteHeartbeatAsync(StreamMember[] members, CancellationToken cancellationToken)
+    // A heartbeat: the subscription's token, or on a multiplexed connection every subscription's.
+    protected override ValueTask WriteHeartbeat(CancellationToken cancellationToken)
     {
+        var members = Subscriptions.Members;
+        if (!_multiplex)
+        {
+            return _socket.SendAsync(new ReadOnlyMemory<byte>(JsonSerializer.SerializeToUtf8Bytes(
+                new ControlFrame("heartbeat", members is [var only] ? only.Id : string.Empty, members is [var m] ? m.ResumeToken : string.Empty, Timestamps.UtcNow(Time), null), ControlFrame.Json)),
+                WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+        }
+
         var tokens = new Dictionary<string, string>(members.Length, StringComparer.Ordinal);
         foreach (var m in members)
         {
@@ -671,7 +636,8 @@ internal sealed partial class WebSocketStreamSession : StreamConnection
             tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
         }
 
-        return SendAsync(JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json), cancellationToken);
+        return _socket.SendAsync(new ReadOnlyMemory<byte>(JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json)),
+            WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
     }
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)

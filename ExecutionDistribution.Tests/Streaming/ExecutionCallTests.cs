@@ -6,23 +6,23 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Persistence;
+using ExecutionDistribution.Streaming;
 using ExecutionDistribution.Streaming.Grpc;
 using ExecutionDistribution.Tests.Core;
 using ExecutionDistribution.Tests.Support;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
-namespace ExecutionDistribution.Tests.Streaming.Grpc;
+namespace ExecutionDistribution.Tests.Streaming;
 
 /// <summary>
-/// A <c>StreamExecution</c> stream sent by the core's delivery loop (<see cref="StreamSender"/>), with
-/// a pipe as its response body: what the loop hands over before the stream starts, while a slow
-/// reader holds a flush back, while heartbeats and replies write, and while it lingers, all reaches
-/// the body once, in order, as whole gRPC messages (the writer protocol is <see cref="Streaming.PushSender"/>'s,
-/// which WebSocket connections share).
+/// A connection of one subscription on a transport (a <c>StreamExecution</c> call, <see cref="ExecutionCall"/>),
+/// with a pipe as its response body: what arrives before the subscription is read, while a slow reader
+/// holds a write back, while heartbeats and replies write, and while it lingers, all reaches the body
+/// once, in order, as whole gRPC messages (the writer protocol is <see cref="Connection"/>'s, which every transport shares).
 /// </summary>
 [Category("Unit")]
-public sealed class StreamSenderTests
+public sealed class ExecutionCallTests
 {
     [Test]
     public async Task Events_published_before_the_stream_starts_wait_for_it_then_arrive_in_order_once()
@@ -31,10 +31,10 @@ public sealed class StreamSenderTests
         await using var stream = new SenderUnderTest(core, perMessage: 16);
         var published = await PublishAsync(core, 300);
 
-        await Eventually.WaitUntilAsync(() => stream.Subscriber.IsPaused, "the loop kept a batch for the stream and paused");
+        await Eventually.WaitUntilAsync(() => stream.Subscriber.Backlog == 300, "what arrives before the start waits in the subscriber's buffer");
         Assert.That(stream.Body.Reader.TryRead(out _), Is.False, "nothing is written before the start");
 
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
         published.AddRange(await PublishAsync(core, 300));
 
         var messages = await stream.ReadEventsAsync(published.Count);
@@ -51,10 +51,10 @@ public sealed class StreamSenderTests
 
         // A body that takes 4 KB before a flush must wait for the reader (HTTP/2 flow control, in effect).
         await using var stream = new SenderUnderTest(core, perMessage: 4, body: new Pipe(new PipeOptions(pauseWriterThreshold: 4_096, resumeWriterThreshold: 2_048, useSynchronizationContext: false)));
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
         var published = await PublishAsync(core, 2_000);
 
-        await Eventually.WaitUntilAsync(() => stream.Subscriber.IsPaused && stream.Subscriber.Backlog > 0, "a flush waits for the reader, and delivery pauses");
+        await Eventually.WaitUntilAsync(() => stream.Call.IsPaused && stream.Subscriber.Backlog > 0, "a flush waits for the reader, and the connection pauses");
         Assert.That(stream.Subscriber.Delivered, Is.LessThan(published.Count), "the rest waits in the subscriber's buffer");
 
         var messages = await stream.ReadEventsAsync(published.Count);
@@ -68,13 +68,13 @@ public sealed class StreamSenderTests
     {
         using var core = Dispatchers.Start();
         await using var stream = new SenderUnderTest(core, perMessage: 8);
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
         using var stop = new CancellationTokenSource();
         var heartbeats = Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
-                await stream.Sender.HeartbeatAsync();
+                await stream.Call.HeartbeatAsync();
             }
         });
 
@@ -94,14 +94,14 @@ public sealed class StreamSenderTests
         var time = Dispatchers.FakeTime();
         using var core = Dispatchers.Start();
         await using var stream = new SenderUnderTest(core, perMessage: 64, time: time, linger: TimeSpan.FromMilliseconds(50));
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
 
         // The first message after a quiet spell goes at once; the next, within the linger, too, and then the stream rests.
         var first = await PublishAsync(core, 1);
         Assert.That((await stream.ReadEventsAsync(1)).Single().Events.Deliveries.Single().EventId, Is.EqualTo(first.Single()));
         var second = await PublishAsync(core, 1);
         Assert.That((await stream.ReadEventsAsync(1)).Single().Events.Deliveries.Single().EventId, Is.EqualTo(second.Single()));
-        await Eventually.WaitUntilAsync(() => stream.Subscriber.IsPaused, "the stream rests");
+        await Eventually.WaitUntilAsync(() => stream.Call.IsPaused, "the stream rests");
 
         var meanwhile = await PublishAsync(core, 10);
         await Eventually.WaitUntilAsync(() => stream.Subscriber.Backlog == 10, "what arrives during the rest waits");
@@ -118,13 +118,13 @@ public sealed class StreamSenderTests
     {
         using var core = Dispatchers.Start();
         await using var stream = new SenderUnderTest(core, perMessage: 8);
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
         var published = await PublishAsync(core, 100);
         await stream.ReadEventsAsync(published.Count);
 
-        await stream.Sender.StopAsync();
+        await stream.Call.StopAsync();
         await PublishAsync(core, 100);
-        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == 200 && stream.Subscriber.IsPaused, "the loop offered the stream more, and it declined");
+        await Eventually.WaitUntilAsync(() => core.GetStats().Ingested == 200 && stream.Subscriber.Backlog == 100, "the stream was offered more, and it was not read");
 
         Assert.That(stream.Body.Reader.TryRead(out _), Is.False);
     }
@@ -134,7 +134,7 @@ public sealed class StreamSenderTests
     {
         using var core = Dispatchers.Start();
         await using var stream = new SenderUnderTest(core, perMessage: 8);
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
 
         // Replies to the client (a WebSocket's pongs and acknowledgements) race the loop for the writer.
         var replies = Task.Run(async () =>
@@ -161,7 +161,7 @@ public sealed class StreamSenderTests
         using var core = Dispatchers.Start();
         await using var stream = new SenderUnderTest(core, perMessage: 16);
         var published = await PublishAsync(core, 20);
-        await Eventually.WaitUntilAsync(() => stream.Subscriber.IsPaused, "the loop kept a batch for the stream and paused");
+        await Eventually.WaitUntilAsync(() => stream.Subscriber.Backlog == 20, "what arrives before the start waits in the subscriber's buffer");
 
         // A WebSocket's "subscribed", snapshot and pongs while it opens (re-reading Kafka can take long).
         await WriteReplyAsync(stream).WaitAsync(Eventually.DefaultTimeout);
@@ -169,7 +169,7 @@ public sealed class StreamSenderTests
         await stream.ReadRepliesAsync(2);
         Assert.That(stream.Body.Reader.TryRead(out _), Is.False, "no event before the start");
 
-        await stream.Sender.Start(stream.Subscriber, "start-token");
+        stream.Start();
         var messages = await stream.ReadEventsAsync(published.Count);
         Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.EventId), Is.EqualTo(published));
         AssertAuditedOnce(stream.Audit, published.Count);
@@ -195,11 +195,7 @@ public sealed class StreamSenderTests
 
     // A message of the transport's own, written off the loop (a heartbeat stands for a reply here).
     private static Task WriteReplyAsync(SenderUnderTest stream, int padding = 0) =>
-        stream.Sender.WriteOffLoopAsync((stream.Body.Writer, Time: new string('r', padding + 1)), static async (s, ct) =>
-        {
-            BodyFrameWriter<ExecutionFrame>.Frame(s.Writer, ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = "sender", Heartbeat = new Heartbeat { Time = s.Time } }));
-            await s.Writer.FlushAsync(ct);
-        });
+        stream.Call.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = "sender", Heartbeat = new Heartbeat { Time = new string('r', padding + 1) } }));
 
     private static async Task<List<string>> PublishAsync(FanOutDispatcher core, int count)
     {
@@ -214,7 +210,6 @@ public sealed class StreamSenderTests
         return ids;
     }
 
-    /// <summary>A sender on a pipe, subscribed to the core in push mode, and a reader of its gRPC messages.</summary>
     // The audit's ranges cover each delivery once: sequences 1..n in order, with no gap and no overlap, in far fewer rows.
     private static void AssertAuditedOnce(AuditTrail trail, int deliveries)
     {
@@ -226,28 +221,31 @@ public sealed class StreamSenderTests
         Assert.That(rows.Count, Is.LessThan(deliveries / 2), "rows per written message, not per delivery");
     }
 
+    /// <summary>A <c>StreamExecution</c> call on a pipe, its subscription joined but not read until <see cref="Start"/>, and a reader of its gRPC messages.</summary>
     private sealed class SenderUnderTest : IAsyncDisposable
     {
         private readonly CancellationTokenSource _ended = new();
-        private readonly FanOutDispatcher _core;
+        private readonly StreamMember _member;
 
         public SenderUnderTest(FanOutDispatcher core, int perMessage, Pipe? body = null, TimeProvider? time = null, TimeSpan linger = default)
         {
-            _core = core;
             Body = body ?? new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
-            Audit = new AuditTrail(Options.Create(new AuditOptions { AllEvents = true }), TimeProvider.System);
-            var audit = new StreamAudit(Audit, "sender", null, DeliveryGuarantee.AtLeastOnce, SubscriptionFilter.All);
-            Sender = new StreamSender(Body.Writer, "sender", core.LogEpoch, perMessage, audit, time ?? TimeProvider.System, linger, _ended.Token);
-            Subscriber = core.Subscribe("sender", SubscriptionFilter.All, DeliveryGuarantee.AtLeastOnce, Sender);
+            Audit = Connections.Trail();
+            var options = new GrpcStreamOptions { SendLinger = linger };
+            Call = new ExecutionCall(core, Connections.Registry(), Audit, options, time ?? TimeProvider.System, new BodyFrameWriter<ExecutionFrame>(Body.Writer), "sender", _ended.Token);
+            _member = Connections.Open(Call, "sender", perMessage: perMessage, bufferCapacity: 8_192, activate: false);
         }
 
         public Pipe Body { get; }
 
         public AuditTrail Audit { get; }
 
-        public StreamSender Sender { get; }
+        public ExecutionCall Call { get; }
 
-        public Subscriber Subscriber { get; }
+        public Subscriber Subscriber => _member.Subscriber;
+
+        /// <summary>The opening is out: the connection reads the subscription from now on.</summary>
+        public void Start() => Call.Subscriptions.Activate(_member);
 
         public int Heartbeats { get; private set; }
 
@@ -299,12 +297,13 @@ public sealed class StreamSenderTests
             }
         }
 
-        /// <summary>The stream ends as a call does: its token cancelled, unsubscribed, the sender stopped.</summary>
+        /// <summary>The stream ends as a call does: its token cancelled, its subscription let go of, the connection stopped.</summary>
         public async Task EndAsync()
         {
             await _ended.CancelAsync();
-            _core.Unsubscribe(Subscriber);
-            await Sender.StopAsync();
+            Call.Subscriptions.StopAll();
+            Call.Subscriptions.ReleaseAll();
+            await Call.StopAsync();
         }
 
         public async ValueTask DisposeAsync()
