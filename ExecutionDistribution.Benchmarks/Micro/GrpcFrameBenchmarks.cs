@@ -11,17 +11,16 @@ using Google.Protobuf;
 namespace ExecutionDistribution.Benchmarks.Micro;
 
 /// <summary>
-/// What one gRPC stream spends encoding one <c>ExecutionMessage</c> of N deliveries of the standard
-/// stream's events, in steady state (each event's shared bytes already encoded by the first stream
-/// that sent it): the frame written from those bytes against the generated message built per stream
-/// and encoded by protobuf (the baseline, as the service did before). The bytes are the same
-/// (WireFrameTests); the output buffer is reused.
+/// What one gRPC stream spends building and encoding one <c>ExecutionMessage</c> of N deliveries of
+/// the standard stream's events, in steady state: the call's reused message sharing each event's JSON
+/// bytes (<see cref="EventMessages"/>) against a generated message built anew per stream (the
+/// baseline). The bytes are the same (EventMessagesTests); the output buffer is reused.
 /// </summary>
 [MemoryDiagnoser]
 public class GrpcFrameBenchmarks
 {
     private readonly ArrayBufferWriter<byte> _output = new(1 << 20);
-    private readonly ExecutionFrame _frame = new();
+    private readonly EventMessages _messages = new();
     private DeliveryBatch _batch = new(1);
 
     /// <summary>Deliveries per message: 1 (a stream keeping up) or 64 (a stream behind, a full batch).</summary>
@@ -37,20 +36,20 @@ public class GrpcFrameBenchmarks
         {
             var e = stream.Next();
             _batch.Items[i] = new Core.Delivery(e, 1_000_000 + i);
-            _ = DeliveryHead.Of(e);
+            _ = e.EnvelopeJsonBytes;
         }
 
         _batch.SetCount(Deliveries);
     }
 
-    /// <summary>The stream's reused frame, written from each event's shared head and JSON.</summary>
+    /// <summary>The call's reused message, sharing each event's JSON bytes.</summary>
     [Benchmark]
-    public int Frame()
+    public int Reused()
     {
         _output.ResetWrittenCount();
-        var frame = _frame.Events("grpc-0123456789abcdef0123456789abcdef", "AQIDBAUGBwgJCgsMDQ4PEAAAAAAAAQAAAAAAAAA", _batch);
-        _ = frame.CalculateSize();
-        frame.WriteTo(_output);
+        var message = _messages.Events("grpc-0123456789abcdef0123456789abcdef", "AQIDBAUGBwgJCgsMDQ4PEAAAAAAAAQAAAAAAAAA", _batch);
+        _ = message.CalculateSize();
+        message.WriteTo(_output);
         return _output.WrittenCount;
     }
 

@@ -10,6 +10,8 @@ using ExecutionDistribution.Streaming;
 using ExecutionDistribution.Streaming.Grpc;
 using ExecutionDistribution.Tests.Core;
 using ExecutionDistribution.Tests.Support;
+using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 
@@ -195,7 +197,7 @@ public sealed class ExecutionCallTests
 
     // A message of the transport's own, written off the loop (a heartbeat stands for a reply here).
     private static Task WriteReplyAsync(SenderUnderTest stream, int padding = 0) =>
-        stream.Call.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = "sender", Heartbeat = new Heartbeat { Time = new string('r', padding + 1) } }));
+        stream.Call.WriteAsync(new ExecutionMessage { SubscriptionId = "sender", Heartbeat = new Heartbeat { Time = new string('r', padding + 1) } });
 
     private static async Task<List<string>> PublishAsync(FanOutDispatcher core, int count)
     {
@@ -232,7 +234,7 @@ public sealed class ExecutionCallTests
             Body = body ?? new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
             Audit = Connections.Trail();
             var options = new GrpcStreamOptions { SendLinger = linger };
-            Call = new ExecutionCall(core, Connections.Registry(), Audit, options, time ?? TimeProvider.System, new BodyFrameWriter<ExecutionFrame>(Body.Writer), "sender", _ended.Token);
+            Call = new ExecutionCall(core, Connections.Registry(), Audit, options, time ?? TimeProvider.System, new PipeStreamWriter(Body.Writer), "sender", _ended.Token);
             _member = Connections.Open(Call, "sender", perMessage: perMessage, bufferCapacity: 8_192, activate: false);
         }
 
@@ -333,6 +335,24 @@ public sealed class ExecutionCallTests
             message = ExecutionMessage.Parser.ParseFrom(buffer.Slice(5, length));
             buffer = buffer.Slice(5 + length);
             return true;
+        }
+    }
+
+    /// <summary>Writes each message into a pipe as gRPC frames it (a zero byte, four bytes of length, the message) and flushes, as a call's response writer does.</summary>
+    private sealed class PipeStreamWriter(PipeWriter pipe) : IServerStreamWriter<ExecutionMessage>
+    {
+        public WriteOptions? WriteOptions { get; set; }
+
+        public Task WriteAsync(ExecutionMessage message) => WriteAsync(message, CancellationToken.None);
+
+        public async Task WriteAsync(ExecutionMessage message, CancellationToken cancellationToken)
+        {
+            var prefix = pipe.GetSpan(5);
+            prefix[0] = 0;
+            BinaryPrimitives.WriteUInt32BigEndian(prefix[1..], (uint)message.CalculateSize());
+            pipe.Advance(5);
+            message.WriteTo(pipe);
+            await pipe.FlushAsync(cancellationToken);
         }
     }
 }

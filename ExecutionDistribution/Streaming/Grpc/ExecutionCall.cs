@@ -4,14 +4,15 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
+using Grpc.Core;
 
 namespace ExecutionDistribution.Streaming.Grpc;
 
 /// <summary>
 /// One <c>StreamExecution</c> call: a <see cref="Connection"/> of one subscription whose messages of
 /// events (at most the call's <c>max_events_per_message</c> each) are <see cref="ExecutionMessage"/>s
-/// written from each event's bytes encoded once (<see cref="ExecutionFrame"/>). The call writes its
-/// opening (headers, events re-read from Kafka, the order snapshot) before the subscription is read.
+/// sharing each event's JSON bytes (<see cref="EventMessages"/>). The call writes its opening
+/// (headers, events re-read from Kafka, the order snapshot) before the subscription is read.
 /// </summary>
 /// <param name="core">The dispatch core.</param>
 /// <param name="registry">Managed subscriptions.</param>
@@ -23,30 +24,36 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <param name="aborted">Cancelled when the call ends (the client went away, the service stops).</param>
 internal sealed class ExecutionCall(
     FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-    BodyFrameWriter<ExecutionFrame> body, string id, CancellationToken aborted)
+    IServerStreamWriter<ExecutionMessage> body, string id, CancellationToken aborted)
     : Connection(core, registry, trail, 1, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: false,
         time, options.SendLinger, options.HeartbeatInterval, aborted)
 {
-    private readonly ExecutionFrame _frame = new();
+    private readonly EventMessages _messages = new();
 
     /// <summary>A message of the call's own (a re-read batch, the snapshot), between the loop's.</summary>
-    public Task WriteAsync(ExecutionFrame frame) => WriteAsync((body, frame), static (s, ct) => s.body.WriteFrame(s.frame, ct));
+    public Task WriteAsync(ExecutionMessage message) => WriteAsync((body, message), static (s, ct) => new ValueTask(s.body.WriteAsync(s.message, ct)));
 
-    /// <inheritdoc />
+    /// <summary>
+    /// One message of the subscription's batch. Written without a cancellation token, as every
+    /// stream's events are: a token costs a registration per write, and a call that ends cancels a
+    /// write waiting for its client by ending the request.
+    /// </summary>
     protected override ValueTask WriteEvents(StreamMember[] members)
     {
         var m = members[0];
-        return body.WriteFrame(_frame.Events(id, m.ResumeToken, m.Batch), Aborted);
+        return new ValueTask(body.WriteAsync(_messages.Events(id, m.ResumeToken, m.Batch)));
     }
 
     /// <inheritdoc />
     protected override ValueTask WriteHeartbeat(CancellationToken cancellationToken) =>
-        body.WriteFrame(ExecutionFrame.Of(new ExecutionMessage
-        {
-            SubscriptionId = id,
-            ResumeToken = Subscriptions.Members is [var m] ? m.ResumeToken : string.Empty,
-            Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
-        }), cancellationToken);
+        new(body.WriteAsync(
+            new ExecutionMessage
+            {
+                SubscriptionId = id,
+                ResumeToken = Subscriptions.Members is [var m] ? m.ResumeToken : string.Empty,
+                Heartbeat = new Heartbeat { Time = Timestamps.UtcNow(Time).ToString(Timestamps.WireFormat, CultureInfo.InvariantCulture) },
+            },
+            cancellationToken));
 
     /// <inheritdoc />
     protected override Task OnEndedAsync(StreamMember member) => Task.CompletedTask;

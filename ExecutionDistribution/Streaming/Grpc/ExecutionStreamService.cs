@@ -12,10 +12,10 @@ using Filter = ExecutionDistribution.Grpc.V1.Filter;
 namespace ExecutionDistribution.Streaming.Grpc;
 
 /// <summary>
-/// The spec's <c>ExecutionStream</c> gRPC service, a thin layer over the dispatch core: a stream is a
-/// core subscriber whose batches become <see cref="ExecutionMessage"/>s, written from each event's
-/// bytes encoded once (its JSON by the core, its other Delivery fields by <see cref="DeliveryHead"/>)
-/// by a frame the stream reuses (<see cref="ExecutionFrame"/>; methods bound by <see cref="ExecutionStreamMethods"/>).
+/// The spec's <c>ExecutionStream</c> gRPC service on its generated base, a thin layer over the
+/// connection model: a <c>StreamExecution</c> call is a connection of one subscription
+/// (<see cref="ExecutionCall"/>), a <c>StreamMultiplexed</c> call one of several (<see cref="MultiplexedCall"/>),
+/// whose messages share each event's JSON bytes. Grpc.AspNetCore frames them.
 /// Errors: InvalidArgument (a field named), NotFound, AlreadyExists, FailedPrecondition (paused,
 /// already streaming, token from an earlier run), OutOfRange (events after the token no longer
 /// retained), ResourceExhausted (stream limit), Aborted (the subscription changed under the stream),
@@ -30,9 +30,9 @@ internal sealed class ExecutionStreamService(
     OrderLookups lookups,
     AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
-    IEventReplay? replay = null)
+    IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
 {
-    public async Task StreamExecution(StreamRequest request, BodyFrameWriter<ExecutionFrame> responseStream, ServerCallContext context)
+    public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
         var o = options.Value;
         var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
@@ -81,7 +81,7 @@ internal sealed class ExecutionStreamService(
 
                 if (snapshot is not null)
                 {
-                    await call.WriteAsync(ExecutionFrame.Of(new ExecutionMessage { SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = snapshot })).ConfigureAwait(false);
+                    await call.WriteAsync(new ExecutionMessage { SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = snapshot }).ConfigureAwait(false);
                 }
             }
             finally
@@ -106,10 +106,9 @@ internal sealed class ExecutionStreamService(
             call.Subscriptions.StopAll();
             call.Subscriptions.ReleaseAll();
 
-            // A write still waiting for the client gives up; then nothing writes to the body once the call returns.
             await ended.CancelAsync().ConfigureAwait(false);
             await heartbeats.ConfigureAwait(false);
-            await call.StopAsync().ConfigureAwait(false);
+            await StopAsync(call, context).ConfigureAwait(false);
             limiter.Release(client);
         }
     }
@@ -176,7 +175,7 @@ internal sealed class ExecutionStreamService(
     }
 
     /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
-    public async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, BodyFrameWriter<MultiplexedFrame> responseStream, ServerCallContext context)
+    public override async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedMessage> responseStream, ServerCallContext context)
     {
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
@@ -188,7 +187,7 @@ internal sealed class ExecutionStreamService(
         try
         {
             call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay, context.CancellationToken);
-            await call.RunAsync(requestStream, context.CancellationToken, lifetime.ApplicationStopping).ConfigureAwait(false);
+            await call.RunAsync(requestStream, context, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
         {
@@ -215,7 +214,7 @@ internal sealed class ExecutionStreamService(
         return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
     }
 
-    public async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
+    public override async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
         if (SubscriptionRules.CheckId(id) is { } problem)
@@ -257,7 +256,25 @@ internal sealed class ExecutionStreamService(
         return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
     }
 
-    public Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+
+    /// <summary>
+    /// Nothing writes to the call once this returns: waits for a write under way, and ends the request
+    /// when its client has not read it for <see cref="StopWait"/> (then nothing else would end it).
+    /// </summary>
+    internal static async Task StopAsync(Connection call, ServerCallContext context)
+    {
+        var stopped = call.StopAsync();
+        if (await Task.WhenAny(stopped, Task.Delay(StopWait, CancellationToken.None)).ConfigureAwait(false) != stopped)
+        {
+            context.GetHttpContext().Abort();
+        }
+
+        await stopped.ConfigureAwait(false);
+    }
+
+    /// <summary>How long a call that ends waits for its client to read what is being written.</summary>
+    internal static readonly TimeSpan StopWait = TimeSpan.FromSeconds(5);
 
     /// <summary>Records an acknowledgement, or an <see cref="RpcException"/> naming the field.</summary>
     internal AckResponse Acknowledge(AckRequest request)
@@ -288,7 +305,7 @@ internal sealed class ExecutionStreamService(
     private async Task<ResumeToken> ReplayAsync(
         ResumeToken from, SubscriptionFilter filter, string id, ExecutionCall call, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
-        var frame = new ExecutionFrame();
+        var messages = new EventMessages();
         try
         {
             return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
@@ -296,7 +313,7 @@ internal sealed class ExecutionStreamService(
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await call.WriteAsync(frame.Events(id, token.Encode(), batch)).ConfigureAwait(false);
+                    await call.WriteAsync(messages.Events(id, token.Encode(), batch)).ConfigureAwait(false);
                 }
                 catch
                 {

@@ -1,9 +1,4 @@
 using ExecutionDistribution.Hosting;
-using Grpc.AspNetCore.Server.Model;
-using Grpc.Health.V1;
-using Grpc.Reflection;
-using Grpc.Reflection.V1Alpha;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Streaming.Grpc;
@@ -11,9 +6,9 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <summary>
 /// Registers the gRPC module: the ExecutionStream service, the standard gRPC health service (backed
 /// by the host's health checks) and server reflection, so that generic gRPC tools can call it. gRPC
-/// listens on its own HTTP/2 endpoint (<c>Kestrel:Endpoints:Grpc</c>). ExecutionStream's methods are
-/// bound by <see cref="ExecutionStreamMethods"/> (streams write pre-encoded frames), so reflection is
-/// given the services' descriptors here rather than finding them through the generated base class.
+/// listens on its own HTTP/2 endpoint (<c>Kestrel:Endpoints:Grpc</c>). ExecutionStream is served
+/// from its generated base; a request that is not a valid message is answered InvalidArgument
+/// (<see cref="RequestValidation"/>).
 /// </summary>
 internal static class GrpcModule
 {
@@ -36,19 +31,14 @@ internal static class GrpcModule
             o.MaxReceiveMessageSize = MaxCommandBytes;
             o.EnableDetailedErrors = false;
         });
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IServiceMethodProvider<ExecutionStreamService>, ExecutionStreamMethods>());
         builder.Services.AddGrpcHealthChecks();
-        // Both reflection versions (v1, which current tools ask first, and v1alpha); AddGrpcReflection keeps these.
-        Google.Protobuf.Reflection.ServiceDescriptor[] described =
-            [ExecutionDistribution.Grpc.V1.ExecutionStream.Descriptor, Health.Descriptor, global::Grpc.Reflection.V1.ServerReflection.Descriptor, ServerReflection.Descriptor];
-        builder.Services.AddSingleton(new ReflectionServiceImpl(described));
-        builder.Services.AddSingleton(new ReflectionV1ServiceImpl(described));
         builder.Services.AddGrpcReflection();
         return builder;
     }
 
     public static WebApplication MapGrpcApi(this WebApplication app)
     {
+        app.UseGrpcRequestValidation();
         app.MapGrpcService<ExecutionStreamService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

@@ -5,6 +5,7 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Subscriptions;
+using Google.Protobuf;
 using Grpc.Core;
 
 namespace ExecutionDistribution.Streaming.Grpc;
@@ -14,7 +15,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// The client's commands (subscribe, unsubscribe, ack) are read as they come and answered in the
 /// response stream; as a <see cref="Connection"/> of several subscriptions, its delivery loop writes
 /// one <see cref="MultiplexedBatch"/> per message, each event once, tagged with every subscription that
-/// takes it, from each event's bytes encoded once (<see cref="MultiplexedFrame"/>). The call ends when
+/// takes it, sharing each event's JSON bytes (<see cref="EventMessages"/>). The call ends when
 /// the client cancels it, when the client has half-closed and no subscription remains, or when the
 /// service stops.
 /// </summary>
@@ -24,17 +25,17 @@ internal sealed class MultiplexedCall : Connection
 
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
-    private readonly BodyFrameWriter<MultiplexedFrame> _writer;
+    private readonly IServerStreamWriter<MultiplexedMessage> _writer;
 
     // The frame of the loop's messages, reused for every one (one writer at a time).
-    private readonly MultiplexedFrame _frame = new();
+    private readonly EventMessages _messages = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
     private RpcException? _unreadable;
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-        BodyFrameWriter<MultiplexedFrame> writer, IEventReplay? replay, CancellationToken aborted)
+        IServerStreamWriter<MultiplexedMessage> writer, IEventReplay? replay, CancellationToken aborted)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: true,
             time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
@@ -51,8 +52,9 @@ internal sealed class MultiplexedCall : Connection
     public RpcException? Unreadable => Volatile.Read(ref _unreadable);
 
     /// <summary>Runs the call until the client cancels it, half-closes with nothing left, or the service stops.</summary>
-    public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, CancellationToken aborted, CancellationToken stopping)
+    public async Task RunAsync(IAsyncStreamReader<StreamCommand> commands, ServerCallContext context, CancellationToken stopping)
     {
+        var aborted = context.CancellationToken;
         // `stop` ends the call gracefully: every subscriber closes, the delivery loop sends what they hold, and the call is done.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, stopping);
         using var release = stop.Token.Register(Subscriptions.StopAll);
@@ -71,24 +73,13 @@ internal sealed class MultiplexedCall : Connection
             await receive.ConfigureAwait(false);
             await ReplaysEndedAsync().ConfigureAwait(false);
             Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the call ended
-            await StopAsync().ConfigureAwait(false);
+            await ExecutionStreamService.StopAsync(this, context).ConfigureAwait(false);
         }
     }
 
-    // Each event once, in log order, with every subscription of the call that takes it (MultiplexedFrame).
-    protected override ValueTask WriteEvents(StreamMember[] members)
-    {
-        Reader!.Collect(members);
-        try
-        {
-            return _writer.WriteFrame(_frame.Live(members, Reader), Aborted);
-        }
-        finally
-        {
-            _frame.Clear();
-            Reader.Clear();
-        }
-    }
+    // Each event once, in log order, with every subscription of the call that takes it; without a
+    // cancellation token, as every stream's events (see ExecutionCall.WriteEvents).
+    protected override ValueTask WriteEvents(StreamMember[] members) => new(_writer.WriteAsync(_messages.Live(members, Reader!)));
 
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
@@ -129,14 +120,14 @@ internal sealed class MultiplexedCall : Connection
             // Half-closed: the call goes on while it has subscriptions (it ends after the last).
             StopIfDone();
         }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.InvalidArgument or StatusCode.ResourceExhausted && !aborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or RpcException { StatusCode: StatusCode.ResourceExhausted } && !aborted.IsCancellationRequested)
         {
-            // The client sent bytes that are not a StreamCommand (ExecutionStreamMethods' marshaller), or a
-            // command over the receive limit, and what follows cannot be read. The call ends gracefully,
-            // then with that status, so the client learns why instead of waiting on unanswered commands.
-            Volatile.Write(ref _unreadable, ex.StatusCode == StatusCode.ResourceExhausted
-                ? new RpcException(new Status(StatusCode.ResourceExhausted, $"a command is larger than the {GrpcModule.MaxCommandBytes} bytes a command may have ({ex.Status.Detail})"))
-                : ex);
+            // The client sent bytes that are not a StreamCommand, or a command over the receive limit, and
+            // what follows cannot be read. The call ends gracefully, then with that status, so the client
+            // learns why instead of waiting on unanswered commands.
+            Volatile.Write(ref _unreadable, ex is RpcException tooLarge
+                ? new RpcException(new Status(StatusCode.ResourceExhausted, $"a command is larger than the {GrpcModule.MaxCommandBytes} bytes a command may have ({tooLarge.Status.Detail})"))
+                : new RpcException(new Status(StatusCode.InvalidArgument, $"the message is not a valid {StreamCommand.Descriptor.Name}: {ex.Message}")));
 
             await StopAsync(stop).ConfigureAwait(false);
         }
@@ -275,7 +266,7 @@ internal sealed class MultiplexedCall : Connection
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
-        WriteAsync(MultiplexedFrame.Replay(id, batch, resumeToken));
+        WriteAsync(EventMessages.Replay(id, batch, resumeToken));
 
     protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
     {
@@ -308,14 +299,12 @@ internal sealed class MultiplexedCall : Connection
             heartbeat.ResumeTokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
         }
 
-        return new ValueTask(_writer.WriteAsync(MultiplexedFrame.Of(new MultiplexedMessage { Heartbeat = heartbeat }), cancellationToken));
+        return new ValueTask(_writer.WriteAsync(new MultiplexedMessage { Heartbeat = heartbeat }, cancellationToken));
     }
 
     // Every message but the loop's: one at a time, between them.
-    private Task WriteAsync(MultiplexedMessage message) => WriteAsync(MultiplexedFrame.Of(message));
-
-    private Task WriteAsync(MultiplexedFrame frame) =>
-        WriteAsync((_writer, frame), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.frame, ct)));
+    private Task WriteAsync(MultiplexedMessage message) =>
+        WriteAsync((_writer, message), static (s, ct) => new ValueTask(s._writer.WriteAsync(s.message, ct)));
 
     private static StatusCode Code(RefusalKind kind) => kind switch
     {

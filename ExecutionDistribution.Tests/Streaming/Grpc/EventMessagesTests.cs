@@ -1,4 +1,3 @@
-using System.Buffers;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
@@ -15,18 +14,17 @@ using Delivery = ExecutionDistribution.Core.Delivery;
 namespace ExecutionDistribution.Tests.Streaming.Grpc;
 
 /// <summary>
-/// The streams' frames, written by hand from each event's bytes encoded once, are byte for byte what
-/// protobuf writes for the same message built field by field from the .proto's generated classes: so
-/// any client of the published .proto reads them. Checked into a plain buffer and into one that hands
-/// out no more than it is asked for, so every field that crosses a buffer boundary is written in pieces.
+/// The calls' messages of events, built by reusing one message and its objects per call and sharing
+/// each event's JSON bytes, are byte for byte the messages built field by field from the .proto's
+/// generated classes, for every data type and field, and a message built again holds only its own batch.
 /// </summary>
 [Category("Unit")]
-public sealed class WireFrameTests
+public sealed class EventMessagesTests
 {
     private static readonly Guid Epoch = Guid.Parse("7d0c5a64-52c2-4a4e-9d43-1d6f1e0a9b11");
 
     [Test]
-    public void An_execution_frame_is_the_message_protobuf_writes_for_every_data_type_and_every_field()
+    public void An_execution_message_carries_every_data_type_and_every_field()
     {
         var events = Sample();
         var batch = new DeliveryBatch(events.Count);
@@ -41,19 +39,42 @@ public sealed class WireFrameTests
         batch.LostPositions = 70_000;
         var expected = new ExecutionMessage { SubscriptionId = "sub-ü-1", ResumeToken = "token-after", Events = Reference(batch) };
 
-        var frame = new ExecutionFrame().Events("sub-ü-1", "token-after", batch);
-
-        AssertWritesAs(frame, expected.ToByteArray());
+        AssertSame(new EventMessages().Events("sub-ü-1", "token-after", batch), expected);
     }
 
     [Test]
-    public void An_execution_frame_without_deliveries_still_carries_its_announcements()
+    public void An_execution_message_without_deliveries_still_carries_its_announcements()
     {
         var batch = new DeliveryBatch(4) { Dropped = 12 };
         var expected = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Events = new EventBatch { Dropped = 12 } };
 
-        AssertWritesAs(new ExecutionFrame().Events("s", "t", batch), expected.ToByteArray());
-        Assert.That(ExecutionMessage.Parser.ParseFrom(Write(new ExecutionFrame().Events("s", "t", batch))).BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Events));
+        var message = new EventMessages().Events("s", "t", batch);
+        AssertSame(message, expected);
+        Assert.That(ExecutionMessage.Parser.ParseFrom(message.ToByteArray()).BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Events));
+    }
+
+    [Test]
+    public void A_message_built_again_holds_only_its_own_batch()
+    {
+        var events = Sample();
+        var messages = new EventMessages();
+        var large = new DeliveryBatch(events.Count);
+        for (var i = 0; i < events.Count; i++)
+        {
+            large.Items[i] = new Delivery(events[i], i + 1);
+        }
+
+        large.SetCount(events.Count);
+        large.Dropped = 5;
+        messages.Events("s", "t1", large);
+
+        var small = new DeliveryBatch(2);
+        small.Items[0] = new Delivery(events[^1], 100);
+        small.Items[1] = new Delivery(events[0], 101);
+        small.SetCount(2);
+        var again = messages.Events("s", "t2", small);
+
+        AssertSame(again, new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t2", Events = Reference(small) });
     }
 
     [Test]
@@ -73,7 +94,7 @@ public sealed class WireFrameTests
             expected.Events.Add(Tagged(d.Event, new SubscriptionSequence { SubscriptionId = "replayed", Sequence = d.Sequence }));
         }
 
-        AssertWritesAs(MultiplexedFrame.Replay("replayed", batch, "tok"), new MultiplexedMessage { Events = expected }.ToByteArray());
+        AssertSame(EventMessages.Replay("replayed", batch, "tok"), new MultiplexedMessage { Events = expected });
     }
 
     [Test]
@@ -100,7 +121,7 @@ public sealed class WireFrameTests
         ];
         var reader = new MultiplexedReader(core);
         Assert.That(reader.Read(members), Is.SameAs(members));
-        var tags = reader.Collect(members);
+        var tags = reader.Collect(members).ToArray();
         Assert.That(members[2].Dropped, Is.GreaterThan(0), "the small subscription dropped some");
 
         var expected = new MultiplexedBatch();
@@ -126,53 +147,7 @@ public sealed class WireFrameTests
         }
 
         Assert.That(expected.Events.Count(t => t.Deliveries.Count == 2), Is.GreaterThan(0), "some events are taken by two subscriptions");
-        AssertWritesAs(new MultiplexedFrame().Live(members, reader), new MultiplexedMessage { Events = expected }.ToByteArray());
-    }
-
-    [Test]
-    public async Task A_frame_written_to_the_response_body_is_a_length_prefixed_grpc_message_flushed_at_once()
-    {
-        var events = Sample();
-        var batch = new DeliveryBatch(events.Count);
-        for (var i = 0; i < events.Count; i++)
-        {
-            batch.Items[i] = new Delivery(events[i], 10 + i);
-        }
-
-        batch.SetCount(events.Count);
-        var heartbeat = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Heartbeat = new Heartbeat { Time = "2026-11-24T10:00:00.000000Z" } };
-        var body = new MemoryStream();
-        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
-        context.Features.Set<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>(new Microsoft.AspNetCore.Http.StreamResponseBodyFeature(body));
-        var writer = new BodyFrameWriter<ExecutionFrame>(context.Response);
-
-        await writer.WriteAsync(new ExecutionFrame().Events("sub-1", "token-1", batch), CancellationToken.None);
-        var first = body.ToArray();
-        await writer.WriteAsync(ExecutionFrame.Of(heartbeat), CancellationToken.None);
-        var both = body.ToArray();
-
-        // Each write is on the stream when it returns (flushed), framed as gRPC frames a message: no compression, big-endian length.
-        var expected = new ExecutionMessage { SubscriptionId = "sub-1", ResumeToken = "token-1", Events = Reference(batch) }.ToByteArray();
-        Assert.That(first, Is.EqualTo(Prefixed(expected)), "the first write, flushed");
-        Assert.That(both, Is.EqualTo(Prefixed(expected).Concat(Prefixed(heartbeat.ToByteArray())).ToArray()), "both writes, in order");
-    }
-
-    private static byte[] Prefixed(byte[] message)
-    {
-        var framed = new byte[5 + message.Length];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(framed.AsSpan(1), (uint)message.Length);
-        message.CopyTo(framed, 5);
-        return framed;
-    }
-
-    [Test]
-    public void A_frame_of_a_control_message_is_protobufs_encoding_of_it()
-    {
-        var heartbeat = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Heartbeat = new Heartbeat { Time = "2026-11-24T10:00:00.000000Z" } };
-        var error = new MultiplexedMessage { Error = new CommandError { RequestId = "r", Code = "NOT_FOUND", Message = "unsubscribe: 'x' is not streaming on this call" } };
-
-        AssertWritesAs(ExecutionFrame.Of(heartbeat), heartbeat.ToByteArray());
-        AssertWritesAs(MultiplexedFrame.Of(error), error.ToByteArray());
+        AssertSame(new EventMessages().Live(members, reader), new MultiplexedMessage { Events = expected });
     }
 
     // Every data type, an event without an order id, a non-ASCII event id and one whose JSON is far
@@ -232,34 +207,10 @@ public sealed class WireFrameTests
         return tagged;
     }
 
-    private static void AssertWritesAs(IWireFrame frame, byte[] expected)
+    // The same message, and the same bytes on the wire.
+    private static void AssertSame(IMessage built, IMessage expected)
     {
-        Assert.That(frame.CalculateSize(), Is.EqualTo(expected.Length), "size");
-        Assert.That(Write(frame), Is.EqualTo(expected), "written into one buffer");
-        var stingy = new StingyWriter();
-        frame.WriteTo(stingy);
-        Assert.That(stingy.Written, Is.EqualTo(expected), "written in pieces");
-    }
-
-    private static byte[] Write(IWireFrame frame)
-    {
-        var output = new ArrayBufferWriter<byte>();
-        frame.WriteTo(output);
-        return output.WrittenSpan.ToArray();
-    }
-
-    // Hands out exactly what is asked for, each time in a new array, so writes that cross spans are split.
-    private sealed class StingyWriter : IBufferWriter<byte>
-    {
-        private readonly List<byte> _written = [];
-        private byte[] _current = [];
-
-        public byte[] Written => [.. _written];
-
-        public void Advance(int count) => _written.AddRange(_current.AsSpan(0, count));
-
-        public Memory<byte> GetMemory(int sizeHint = 0) => _current = new byte[Math.Max(sizeHint, 1)];
-
-        public Span<byte> GetSpan(int sizeHint = 0) => _current = new byte[Math.Max(sizeHint, 1)];
+        Assert.That(built, Is.EqualTo(expected));
+        Assert.That(built.ToByteArray(), Is.EqualTo(expected.ToByteArray()));
     }
 }
