@@ -85,9 +85,12 @@ public sealed class ExecutionCallTests
         await stop.CancelAsync();
         await heartbeats;
 
+        // One more once the events are out, so the heartbeats written meanwhile are read to the last, each whole.
+        await stream.Call.HeartbeatAsync();
+        await stream.ReadRepliesAsync(stream.Heartbeats + 1);
+
         Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.EventId), Is.EqualTo(published));
         Assert.That(messages.SelectMany(m => m.Events.Deliveries).Select(d => d.Sequence), Is.EqualTo(Enumerable.Range(1, published.Count).Select(i => (long)i)));
-        Assert.That(stream.Heartbeats, Is.GreaterThan(0), "heartbeats went out between the messages");
     }
 
     [Test]

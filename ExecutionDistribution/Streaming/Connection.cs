@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Subscriptions;
@@ -40,9 +39,6 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
     /// </summary>
     private const int MaxBatchesPerTurn = 16;
 
-    private const int Free = 0;
-    private const int Taken = 1;
-
     private readonly FanOutDispatcher _core;
     private readonly AuditTrail _trail;
     private readonly DeliveryLoop _loop;
@@ -50,17 +46,12 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
     private readonly TimeSpan _heartbeatInterval;
     private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // Writers off the loop waiting for their turn; the writer passes to them still taken.
-    private readonly ConcurrentQueue<TaskCompletionSource> _waiters = new();
-    private int _writer = Free;
+    private readonly ConnectionWriter _writer;
     private int _final;
-    private int _finalTaken;
 
-    // Scheduling: at most once on the loop until the turn runs; no wake schedules while paused; a turn
-    // that found the writer taken is resumed by whoever frees it.
+    // Scheduling: at most once on the loop until the turn runs; no wake schedules while paused.
     private int _scheduled;
     private int _paused;
-    private int _wantsWriter;
     private int _ending;
     private volatile bool _over;
     private long _lastWrite;
@@ -81,6 +72,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         Aborted = aborted;
         Reader = multiplexed ? new MultiplexedReader(core) : null;
         Subscriptions = new ConnectionSubscriptions(core, registry, trail, maxSubscriptions, limitKey, this, multiplexed, CheckDone);
+        _writer = new ConnectionWriter(Resume);
         _lastWrite = time.GetTimestamp();
     }
 
@@ -181,7 +173,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             throw;
         }
 
-        PassOn();
+        _writer.PassOn();
         if (drained && Array.Exists(members, static m => m.Subscriber.IsClosed))
         {
             _ = EndMembersAsync();
@@ -206,10 +198,10 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
     /// </summary>
     public async Task WriteAsync<TState>(TState state, Func<TState, CancellationToken, ValueTask> write)
     {
-        await TakeAsync().ConfigureAwait(false);
+        await _writer.TakeAsync().ConfigureAwait(false);
         if (_over)
         {
-            PassOn();
+            _writer.PassOn();
             throw new OperationCanceledException("the stream ended", Aborted);
         }
 
@@ -224,7 +216,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             throw;
         }
 
-        PassOn();
+        _writer.PassOn();
     }
 
     /// <summary>
@@ -239,11 +231,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             return;
         }
 
-        await TakeAsync().ConfigureAwait(false);
-
-        // Taken for good: waiters from now on are told the connection ended.
-        Interlocked.Exchange(ref _finalTaken, 1);
-        CancelWaiters();
+        await _writer.TakeForGoodAsync().ConfigureAwait(false);
         if (_lingerTimer is not null)
         {
             await _lingerTimer.DisposeAsync().ConfigureAwait(false);
@@ -311,7 +299,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             // Under load (this message followed the last within the linger): rest for a linger, so what
             // arrives meanwhile travels in one message. The first message after a quiet spell never waits.
             Pause();
-            PassOn();
+            _writer.PassOn();
             (_lingerTimer ??= Time.CreateTimer(static s => ((Connection)s!).Resume(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan))
                 .Change(_linger, Timeout.InfiniteTimeSpan);
             return false;
@@ -320,7 +308,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         if (!_trail.HasRoom)
         {
             Pause();
-            PassOn();
+            _writer.PassOn();
             _ = ResumeWhenAuditHasRoomAsync();
             return false;
         }
@@ -343,7 +331,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
 
         if (Sent(members))
         {
-            PassOn();
+            _writer.PassOn();
             Resume();
         }
     }
@@ -434,7 +422,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
     /// <summary>Writes a heartbeat unless a write is under way (then the connection is not idle).</summary>
     internal async Task HeartbeatAsync()
     {
-        if (_over || !TryTake())
+        if (_over || !_writer.TryTake())
         {
             // A write under way: the connection is not idle.
             return;
@@ -451,7 +439,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             return;
         }
 
-        PassOn();
+        _writer.PassOn();
     }
 
     private void Pause() => Interlocked.Exchange(ref _paused, 1);
@@ -462,83 +450,22 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         Wake();
     }
 
-    private bool TryTake() => Volatile.Read(ref _writer) == Free && Interlocked.CompareExchange(ref _writer, Taken, Free) == Free;
-
-    // On the loop: the writer, or a pause until whoever holds it frees it. Both sides use full fences
-    // (pause and want, then try; free, then look), so one of them sees the other.
+    // On the loop: the writer, or a pause until whoever holds it frees it and resumes the connection.
     private bool TakeForLoop()
     {
-        if (TryTake())
+        if (_writer.TryTake())
         {
             return true;
         }
 
         Pause();
-        Interlocked.Exchange(ref _wantsWriter, 1);
-        if (TryTake())
+        if (_writer.TryTakeOrWant())
         {
-            Volatile.Write(ref _wantsWriter, 0);
             Volatile.Write(ref _paused, 0);
             return true;
         }
 
         return false;
-    }
-
-    // Off the loop: the writer, now or when it is handed over.
-    private Task TakeAsync()
-    {
-        if (TryTake())
-        {
-            return Task.CompletedTask;
-        }
-
-        var turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _waiters.Enqueue(turn);
-
-        // Freed since: take it and pass it on (to the first waiter, perhaps this one).
-        if (TryTake())
-        {
-            PassOn();
-        }
-        else if (Volatile.Read(ref _finalTaken) == 1)
-        {
-            CancelWaiters();
-        }
-
-        return turn.Task;
-    }
-
-    // Holding the writer: to the next waiter, or free (then the loop, if a turn wanted it, goes on).
-    private void PassOn()
-    {
-        while (true)
-        {
-            if (_waiters.TryDequeue(out var next))
-            {
-                next.SetResult();
-                return;
-            }
-
-            Interlocked.Exchange(ref _writer, Free);
-            if (Interlocked.Exchange(ref _wantsWriter, 0) == 1)
-            {
-                Resume();
-            }
-
-            if (_waiters.IsEmpty || !TryTake())
-            {
-                return;
-            }
-        }
-    }
-
-    private void CancelWaiters()
-    {
-        while (_waiters.TryDequeue(out var waiter))
-        {
-            waiter.TrySetCanceled();
-        }
     }
 
     // A write failed or the client had gone: the connection can send no more, and stops reading its
@@ -549,7 +476,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         _over = true;
         if (holding)
         {
-            PassOn();
+            _writer.PassOn();
         }
 
         _done.TrySetResult();

@@ -34,11 +34,10 @@ internal sealed class WebSocketStreamSession : Connection
     private readonly WebSocketOptions _options;
     private readonly bool _multiplex;
     private readonly IEventReplay? _replay;
-    private readonly ArrayBufferWriter<byte> _frame = new(16 * 1024);
-    private readonly Utf8JsonWriter _writer;
+    private readonly EventFrames _frames = new();
+
     // Frames of events re-read from Kafka for a subscription opening beside others: written holding the writer.
-    private readonly ArrayBufferWriter<byte> _replayFrame = new(16 * 1024);
-    private readonly Utf8JsonWriter _replayWriter;
+    private readonly EventFrames _replayFrames = new();
     private volatile bool _clientClosed;
     private volatile bool _failedByClient;
     private string? _endedBySubscription;
@@ -56,8 +55,6 @@ internal sealed class WebSocketStreamSession : Connection
         _lookups = lookups;
         _options = options;
         _multiplex = multiplex;
-        _writer = new Utf8JsonWriter(_frame, new JsonWriterOptions { SkipValidation = true });
-        _replayWriter = new Utf8JsonWriter(_replayFrame, new JsonWriterOptions { SkipValidation = true });
     }
 
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
@@ -132,8 +129,8 @@ internal sealed class WebSocketStreamSession : Connection
             }
             await ReplaysEndedAsync().ConfigureAwait(false);
             Subscriptions.ReleaseAll(); // one the receive loop or a re-reading opened while the connection ended
-            await _writer.DisposeAsync().ConfigureAwait(false);
-            await _replayWriter.DisposeAsync().ConfigureAwait(false);
+            await _frames.DisposeAsync().ConfigureAwait(false);
+            await _replayFrames.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -167,8 +164,7 @@ internal sealed class WebSocketStreamSession : Connection
             // then the core takes over where the log begins.
             try
             {
-                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                    new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
                 subscribedSent = true;
                 plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
             }
@@ -193,14 +189,13 @@ internal sealed class WebSocketStreamSession : Connection
         {
             if (!subscribedSent)
             {
-                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                    new ControlFrame("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
             }
 
             if (plan.Snapshot is { } snapshot)
             {
                 // Before any event: the state of the watched orders as of the stream's start position.
-                await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new SnapshotFrame("snapshot", plan.Id, member.ResumeToken, snapshot), ControlFrame.Json), aborted)
+                await SendAsync(ControlFrames.Snapshot(plan.Id, member.ResumeToken, snapshot), aborted)
                     .ConfigureAwait(false);
             }
         }
@@ -216,17 +211,8 @@ internal sealed class WebSocketStreamSession : Connection
     // One frame of events: a connection of one subscription sends its batch, a multiplexed one each event once with every subscription that takes it.
     protected override ValueTask WriteEvents(StreamMember[] members)
     {
-        if (_multiplex)
-        {
-            WriteMultiplexedFrame(members);
-        }
-        else
-        {
-            var m = members[0];
-            WriteEventsFrame(_frame, _writer, m.Id, m.Batch, m.ResumeToken);
-        }
-
-        return _socket.SendAsync(_frame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        var frame = _multiplex ? _frames.Multiplexed(members, Reader!) : _frames.Events(members[0].Id, members[0].Batch, members[0].ResumeToken);
+        return _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
     }
 
     // Kestrel swallows writes once the connection is aborted.
@@ -243,8 +229,7 @@ internal sealed class WebSocketStreamSession : Connection
         }
         else if (!Subscriptions.Stopping)
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                new EndedFrame("unsubscribed", member.Id, member.ResumeToken, member.EndReason ?? "ended"), ControlFrame.Json), Aborted).ConfigureAwait(false);
+            await SendAsync(ControlFrames.Ended(member.Id, member.ResumeToken, member.EndReason ?? "ended"), Aborted).ConfigureAwait(false);
         }
     }
 
@@ -255,10 +240,9 @@ internal sealed class WebSocketStreamSession : Connection
         _replay!.SendUntilHandOverAsync(filter, from, _options.MaxEventsPerFrame, async (batch, token) =>
         {
             await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
-            WriteEventsFrame(_frame, _writer, id, batch, token.Encode());
             try
             {
-                await SendAsync(_frame.WrittenMemory, aborted).ConfigureAwait(false);
+                await SendAsync(_frames.Events(id, batch, token.Encode()), aborted).ConfigureAwait(false);
             }
             catch
             {
@@ -268,114 +252,6 @@ internal sealed class WebSocketStreamSession : Connection
 
             audit.Delivered(batch.Deliveries, reread: true);
         }, stopping);
-
-    // {"type":"events","subscription_id":id,"resume_token":...,"events":[{"sequence":n,"event":{...}}]}.
-    private static void WriteEventsFrame(ArrayBufferWriter<byte> frame, Utf8JsonWriter writer, string id, DeliveryBatch batch, string token)
-    {
-        frame.ResetWrittenCount();
-        writer.Reset(frame);
-        writer.WriteStartObject();
-        writer.WriteString("type"u8, "events"u8);
-        writer.WriteString("subscription_id"u8, id);
-        writer.WriteString("resume_token"u8, token);
-        if (batch.Dropped > 0)
-        {
-            writer.WriteNumber("dropped"u8, batch.Dropped);
-        }
-
-        if (batch.LostPositions > 0)
-        {
-            writer.WriteNumber("lost_positions"u8, batch.LostPositions);
-        }
-
-        writer.WriteStartArray("events"u8);
-        foreach (var delivery in batch.Deliveries)
-        {
-            writer.WriteStartObject();
-            writer.WriteNumber("sequence"u8, delivery.Sequence);
-            writer.WritePropertyName("event"u8);
-            writer.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
-            writer.WriteEndObject();
-        }
-
-        writer.WriteEndArray();
-        writer.WriteEndObject();
-        writer.Flush();
-    }
-
-    // {"type":"events","resume_tokens":{id:token},"dropped":{id:n},"lost_positions":{id:n},
-    //  "events":[{"deliveries":[{"subscription_id":id,"sequence":n},...],"event":{...}}]}
-    // Events in log order; each once, with every subscription of this connection that takes it.
-    private void WriteMultiplexedFrame(StreamMember[] members)
-    {
-        var tags = Reader!.Collect(members);
-        _frame.ResetWrittenCount();
-        _writer.Reset(_frame);
-        _writer.WriteStartObject();
-        _writer.WriteString("type"u8, "events"u8);
-        _writer.WriteStartObject("resume_tokens"u8);
-        foreach (var member in members)
-        {
-            if (member.HasBatch)
-            {
-                _writer.WriteString(member.IdJson, member.ResumeToken);
-            }
-        }
-
-        _writer.WriteEndObject();
-        WriteCounts(members, "dropped"u8, static m => m.Dropped);
-        WriteCounts(members, "lost_positions"u8, static m => m.Lost);
-        _writer.WriteStartArray("events"u8);
-        for (var i = 0; i < tags.Length;)
-        {
-            var e = tags[i].Event;
-            _writer.WriteStartObject();
-            _writer.WriteStartArray("deliveries"u8);
-            for (; i < tags.Length && tags[i].Position == e.Position; i++)
-            {
-                _writer.WriteStartObject();
-                _writer.WriteString("subscription_id"u8, members[tags[i].Member].IdJson);
-                _writer.WriteNumber("sequence"u8, tags[i].Sequence);
-                _writer.WriteEndObject();
-            }
-
-            _writer.WriteEndArray();
-            _writer.WritePropertyName("event"u8);
-            _writer.WriteRawValue(e.EnvelopeJson.Span, skipInputValidation: true);
-            _writer.WriteEndObject();
-        }
-
-        _writer.WriteEndArray();
-        _writer.WriteEndObject();
-        _writer.Flush();
-        Reader.Clear();
-    }
-
-    private void WriteCounts(StreamMember[] members, ReadOnlySpan<byte> name, Func<StreamMember, long> count)
-    {
-        var open = false;
-        foreach (var member in members)
-        {
-            var n = member.HasBatch ? count(member) : 0;
-            if (n == 0)
-            {
-                continue;
-            }
-
-            if (!open)
-            {
-                _writer.WriteStartObject(name);
-                open = true;
-            }
-
-            _writer.WriteNumber(member.IdJson, n);
-        }
-
-        if (open)
-        {
-            _writer.WriteEndObject();
-        }
-    }
 
     // Every frame but the delivery loop's events: between them, one at a time.
     private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
@@ -474,7 +350,7 @@ internal sealed class WebSocketStreamSession : Connection
             {
                 case "ping":
                     var token = Subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
-                    await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ControlFrame("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted)
+                    await SendAsync(ControlFrames.Control("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), aborted)
                         .ConfigureAwait(false);
                     break;
                 case "ack":
@@ -557,8 +433,7 @@ internal sealed class WebSocketStreamSession : Connection
 
         try
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-                new ControlFrame("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), ControlFrame.Json), aborted).ConfigureAwait(false);
+            await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
         }
         catch
         {
@@ -570,49 +445,19 @@ internal sealed class WebSocketStreamSession : Connection
         return null;
     }
 
-    // {"type":"events","resume_tokens":{id:token},"events":[{"deliveries":[{"subscription_id":id,"sequence":n}],"event":{...}}]}:
-    // the multiplexed frame, for one subscription. Built and sent under the write gate, in a buffer of its own.
+    // The multiplexed frame for one subscription, built holding the writer, in a buffer of its own.
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
         WriteAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
-        {
-            var w = s.Session._replayWriter;
-            s.Session._replayFrame.ResetWrittenCount();
-            w.Reset(s.Session._replayFrame);
-            w.WriteStartObject();
-            w.WriteString("type"u8, "events"u8);
-            w.WriteStartObject("resume_tokens"u8);
-            w.WriteString(s.Id, s.Token);
-            w.WriteEndObject();
-            w.WriteStartArray("events"u8);
-            foreach (var delivery in s.Batch.Deliveries)
-            {
-                w.WriteStartObject();
-                w.WriteStartArray("deliveries"u8);
-                w.WriteStartObject();
-                w.WriteString("subscription_id"u8, s.Id);
-                w.WriteNumber("sequence"u8, delivery.Sequence);
-                w.WriteEndObject();
-                w.WriteEndArray();
-                w.WritePropertyName("event"u8);
-                w.WriteRawValue(delivery.Event.EnvelopeJson.Span, skipInputValidation: true);
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.Flush();
-            return s.Session._socket.SendAsync(s.Session._replayFrame.WrittenMemory, WebSocketMessageType.Text, endOfMessage: true, ct);
-        });
+            s.Session._socket.SendAsync(s.Session._replayFrames.Replay(s.Id, s.Batch, s.Token), WebSocketMessageType.Text, endOfMessage: true, ct));
 
     protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
-        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", refusal.Reason, requestId, subscriptionId), ControlFrame.Json), cancellationToken);
+        SendAsync(ControlFrames.Error(refusal.Reason, requestId, subscriptionId), cancellationToken);
 
     protected override Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
-        SendAsync(JsonSerializer.SerializeToUtf8Bytes(
-            new EndedFrame("unsubscribed", admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"), ControlFrame.Json), cancellationToken);
+        SendAsync(ControlFrames.Ended(admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"), cancellationToken);
 
     private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
-        SendAsync(JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId), ControlFrame.Json), aborted);
+        SendAsync(ControlFrames.Error(message, requestId), aborted);
 
     // A heartbeat: the subscription's token, or on a multiplexed connection every subscription's.
     protected override ValueTask WriteHeartbeat(CancellationToken cancellationToken)
@@ -620,8 +465,7 @@ internal sealed class WebSocketStreamSession : Connection
         var members = Subscriptions.Members;
         if (!_multiplex)
         {
-            return _socket.SendAsync(new ReadOnlyMemory<byte>(JsonSerializer.SerializeToUtf8Bytes(
-                new ControlFrame("heartbeat", members is [var only] ? only.Id : string.Empty, members is [var m] ? m.ResumeToken : string.Empty, Timestamps.UtcNow(Time), null), ControlFrame.Json)),
+            return _socket.SendAsync(new ReadOnlyMemory<byte>(ControlFrames.Control("heartbeat", members is [var only] ? only.Id : string.Empty, members is [var m] ? m.ResumeToken : string.Empty, Timestamps.UtcNow(Time), null)),
                 WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
         }
 
@@ -636,7 +480,7 @@ internal sealed class WebSocketStreamSession : Connection
             tokens[opening.Id] = opening.ResumeToken; // still re-reading Kafka
         }
 
-        return _socket.SendAsync(new ReadOnlyMemory<byte>(JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", tokens, Timestamps.UtcNow(Time)), ControlFrame.Json)),
+        return _socket.SendAsync(new ReadOnlyMemory<byte>(ControlFrames.Heartbeat(tokens, Timestamps.UtcNow(Time))),
             WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
     }
 
@@ -688,7 +532,7 @@ internal sealed class WebSocketStreamSession : Connection
         }
         else if (_registry.Acknowledge(id, parsed) is { } held)
         {
-            await SendAsync(JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", id, held.Encode(), held.Sequence, requestId), ControlFrame.Json), aborted)
+            await SendAsync(ControlFrames.Acked(id, held.Encode(), held.Sequence, requestId), aborted)
                 .ConfigureAwait(false);
             return;
         }
@@ -698,26 +542,5 @@ internal sealed class WebSocketStreamSession : Connection
         }
 
         await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
-    }
-
-    private sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
-
-    private sealed record ErrorFrame(string Type, string Message, string? RequestId, string? SubscriptionId = null);
-
-    private sealed record EndedFrame(string Type, string SubscriptionId, string ResumeToken, string Reason);
-
-    private sealed record SnapshotFrame(string Type, string SubscriptionId, string ResumeToken, IReadOnlyList<OrderExecutionStatus> Orders);
-
-    private sealed record MultiplexedHeartbeat(string Type, IReadOnlyDictionary<string, string> ResumeTokens, DateTime Time);
-
-    /// <summary>Frames that carry no events: subscribed, heartbeat, pong.</summary>
-    private sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time, string? RequestId)
-    {
-        public static readonly JsonSerializerOptions Json = new()
-        {
-            PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-            DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-            Converters = { new UtcMicrosecondsConverter() },
-        };
     }
 }
