@@ -237,7 +237,7 @@ public sealed class ExecutionCallTests
             Body = body ?? new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
             Audit = Connections.Trail();
             var options = new GrpcStreamOptions { SendLinger = linger };
-            Call = new ExecutionCall(core, Connections.Registry(), Audit, options, time ?? TimeProvider.System, new PipeStreamWriter(Body.Writer), "sender", _ended.Token);
+            Call = new ExecutionCall(core, Connections.Registry(), Audit, options, time ?? TimeProvider.System, new PipeStreamWriter(Body.Writer), Body.Writer, "sender", _ended.Token);
             _member = Connections.Open(Call, "sender", perMessage: perMessage, bufferCapacity: 8_192, activate: false);
         }
 

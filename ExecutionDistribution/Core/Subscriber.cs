@@ -178,6 +178,9 @@ public sealed partial class Subscriber
     /// <summary>Positions waiting in the ring.</summary>
     public long Backlog => Volatile.Read(ref _producerIndex.Value) - Volatile.Read(ref _consumerIndex.Value);
 
+    /// <summary>What the reader has to read: the ring's positions, and while catching up, the log from the cursor to the head.</summary>
+    internal long Queued => Backlog + (Volatile.Read(ref _mode) == CatchingUp ? Math.Max(0, _log.Head - Volatile.Read(ref _catchUpCursor)) : 0);
+
     internal FilterDimension Anchor { get; }
 
     /// <summary>Dispatcher-only: the position this subscriber was last considered for (de-duplicates index hits).</summary>

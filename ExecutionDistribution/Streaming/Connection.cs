@@ -245,7 +245,7 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         var perMessage = 1;
         foreach (var m in members)
         {
-            queued += m.Subscriber.Backlog;
+            queued += m.Subscriber.Queued;
             perMessage = Math.Max(perMessage, m.Batch.Capacity);
         }
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Pipelines;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
@@ -20,11 +21,12 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <param name="options">The gRPC stream settings (linger, heartbeat interval).</param>
 /// <param name="time">Clock of heartbeats and the linger.</param>
 /// <param name="body">The call's response writer.</param>
+/// <param name="bodyPipe">The call's response body, which the messages of events are written into (<see cref="EventMessages.WriteToBody"/>).</param>
 /// <param name="id">The subscription id every message carries.</param>
 /// <param name="aborted">Cancelled when the call ends (the client went away, the service stops).</param>
 internal sealed class ExecutionCall(
     FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-    IServerStreamWriter<ExecutionMessage> body, string id, CancellationToken aborted)
+    IServerStreamWriter<ExecutionMessage> body, PipeWriter bodyPipe, string id, CancellationToken aborted)
     : Connection(core, registry, trail, 1, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: false,
         time, options.SendLinger, options.HeartbeatInterval, aborted)
 {
@@ -34,14 +36,13 @@ internal sealed class ExecutionCall(
     public Task WriteAsync(ExecutionMessage message) => WriteAsync((body, message), static (s, ct) => new ValueTask(s.body.WriteAsync(s.message, ct)));
 
     /// <summary>
-    /// One message of the subscription's batch. Written without a cancellation token, as every
-    /// stream's events are: a token costs a registration per write, and a call that ends cancels a
-    /// write waiting for its client by ending the request.
+    /// One message of the subscription's batch, straight into the response body (started by the
+    /// opening's headers). A call that ends while its client does not read ends the request.
     /// </summary>
     protected override ValueTask WriteEvents(StreamMember[] members)
     {
         var m = members[0];
-        return new ValueTask(body.WriteAsync(_messages.Events(id, m.ResumeToken, m.Batch)));
+        return EventMessages.WriteToBody(bodyPipe, _messages.Events(id, m.ResumeToken, m.Batch));
     }
 
     /// <inheritdoc />

@@ -45,7 +45,7 @@ internal sealed class ExecutionStreamService(
         // Ends the stream: the client going away, or the service stopping (a write then fails at once).
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
-        var call = new ExecutionCall(core, registry, trail, o, time, responseStream, id, ended.Token);
+        var call = new ExecutionCall(core, registry, trail, o, time, responseStream, context.GetHttpContext().Response.BodyWriter, id, ended.Token);
         var heartbeats = Task.CompletedTask;
         try
         {
@@ -186,7 +186,7 @@ internal sealed class ExecutionStreamService(
         MultiplexedCall call;
         try
         {
-            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, replay, context.CancellationToken);
+            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, context.GetHttpContext().Response.BodyWriter, replay, context.CancellationToken);
             await call.RunAsync(requestStream, context, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.IO.Pipelines;
 using System.Text.Json;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
@@ -26,6 +27,7 @@ internal sealed class MultiplexedCall : Connection
     private readonly ExecutionStreamService _service;
     private readonly GrpcStreamOptions _options;
     private readonly IServerStreamWriter<MultiplexedMessage> _writer;
+    private readonly PipeWriter _body;
 
     // The frame of the loop's messages, reused for every one (one writer at a time).
     private readonly EventMessages _messages = new();
@@ -35,13 +37,14 @@ internal sealed class MultiplexedCall : Connection
 
     public MultiplexedCall(
         ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
-        IServerStreamWriter<MultiplexedMessage> writer, IEventReplay? replay, CancellationToken aborted)
+        IServerStreamWriter<MultiplexedMessage> writer, PipeWriter body, IEventReplay? replay, CancellationToken aborted)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: true,
             time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _service = service;
         _options = options;
         _writer = writer;
+        _body = body;
         _replay = replay;
     }
 
@@ -77,9 +80,9 @@ internal sealed class MultiplexedCall : Connection
         }
     }
 
-    // Each event once, in log order, with every subscription of the call that takes it; without a
-    // cancellation token, as every stream's events (see ExecutionCall.WriteEvents).
-    protected override ValueTask WriteEvents(StreamMember[] members) => new(_writer.WriteAsync(_messages.Live(members, Reader!)));
+    // Each event once, in log order, with every subscription of the call that takes it, straight into the
+    // response body (started by the first subscription's reply).
+    protected override ValueTask WriteEvents(StreamMember[] members) => EventMessages.WriteToBody(_body, _messages.Live(members, Reader!));
 
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
