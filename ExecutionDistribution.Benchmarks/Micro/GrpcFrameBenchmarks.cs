@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.IO.Pipelines;
 using BenchmarkDotNet.Attributes;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
@@ -11,16 +11,17 @@ using Google.Protobuf;
 namespace ExecutionDistribution.Benchmarks.Micro;
 
 /// <summary>
-/// What one gRPC stream spends building and encoding one <c>ExecutionMessage</c> of N deliveries of
-/// the standard stream's events, in steady state: the call's reused message sharing each event's JSON
-/// bytes (<see cref="EventMessages"/>) against a generated message built anew per stream (the
-/// baseline). The bytes are the same (EventMessagesTests); the output buffer is reused.
+/// What one gRPC stream spends writing one <c>ExecutionMessage</c> of N deliveries of the standard
+/// stream's events into its response body, in steady state: the frame written by hand from each
+/// event's bytes (<see cref="EventFrames"/>) against the generated message built per stream and
+/// encoded by protobuf (the baseline). The bytes are the same (EventFramesTests); the body is a pipe
+/// that is read out after every message.
 /// </summary>
 [MemoryDiagnoser]
 public class GrpcFrameBenchmarks
 {
-    private readonly ArrayBufferWriter<byte> _output = new(1 << 20);
-    private readonly EventMessages _messages = new();
+    private readonly Pipe _body = new(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly EventFrames _frames = new();
     private DeliveryBatch _batch = new(1);
 
     /// <summary>Deliveries per message: 1 (a stream keeping up) or 64 (a stream behind, a full batch).</summary>
@@ -36,28 +37,24 @@ public class GrpcFrameBenchmarks
         {
             var e = stream.Next();
             _batch.Items[i] = new Core.Delivery(e, 1_000_000 + i);
-            _ = e.EnvelopeJsonBytes;
+            _ = e.EnvelopeJson;
         }
 
         _batch.SetCount(Deliveries);
     }
 
-    /// <summary>The call's reused message, sharing each event's JSON bytes.</summary>
+    /// <summary>The frame written by hand into the body.</summary>
     [Benchmark]
-    public int Reused()
+    public long Frame()
     {
-        _output.ResetWrittenCount();
-        var message = _messages.Events("grpc-0123456789abcdef0123456789abcdef", "AQIDBAUGBwgJCgsMDQ4PEAAAAAAAAQAAAAAAAAA", _batch);
-        _ = message.CalculateSize();
-        message.WriteTo(_output);
-        return _output.WrittenCount;
+        _frames.WriteEvents(_body.Writer, "grpc-0123456789abcdef0123456789abcdef", "AQIDBAUGBwgJCgsMDQ4PEAAAAAAAAQAAAAAAAAA", _batch).GetAwaiter().GetResult();
+        return Drain();
     }
 
     /// <summary>Baseline: a generated message per stream (a Delivery per event, its strings encoded again by protobuf).</summary>
     [Benchmark(Baseline = true)]
-    public int GeneratedMessage()
+    public long GeneratedMessage()
     {
-        _output.ResetWrittenCount();
         var events = new EventBatch { Dropped = _batch.Dropped, LostPositions = _batch.LostPositions };
         foreach (var d in _batch.Deliveries)
         {
@@ -73,8 +70,20 @@ public class GrpcFrameBenchmarks
         }
 
         var message = new ExecutionMessage { SubscriptionId = "grpc-0123456789abcdef0123456789abcdef", ResumeToken = "AQIDBAUGBwgJCgsMDQ4PEAAAAAAAAQAAAAAAAAA", Events = events };
-        _ = message.CalculateSize();
-        message.WriteTo(_output);
-        return _output.WrittenCount;
+        var prefix = _body.Writer.GetSpan(5);
+        prefix[0] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(prefix[1..], (uint)message.CalculateSize());
+        _body.Writer.Advance(5);
+        message.WriteTo(_body.Writer);
+        _body.Writer.FlushAsync().GetAwaiter().GetResult();
+        return Drain();
+    }
+
+    private long Drain()
+    {
+        _body.Reader.TryRead(out var read);
+        var length = read.Buffer.Length;
+        _body.Reader.AdvanceTo(read.Buffer.End);
+        return length;
     }
 }

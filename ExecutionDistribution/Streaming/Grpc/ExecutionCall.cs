@@ -12,7 +12,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <summary>
 /// One <c>StreamExecution</c> call: a <see cref="Connection"/> of one subscription whose messages of
 /// events (at most the call's <c>max_events_per_message</c> each) are <see cref="ExecutionMessage"/>s
-/// sharing each event's JSON bytes (<see cref="EventMessages"/>). The call writes its opening
+/// written from each event's JSON bytes as they are (<see cref="EventFrames"/>). The call writes its opening
 /// (headers, events re-read from Kafka, the order snapshot) before the subscription is read.
 /// </summary>
 /// <param name="core">The dispatch core.</param>
@@ -21,7 +21,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <param name="options">The gRPC stream settings (linger, heartbeat interval).</param>
 /// <param name="time">Clock of heartbeats and the linger.</param>
 /// <param name="body">The call's response writer.</param>
-/// <param name="bodyPipe">The call's response body, which the messages of events are written into (<see cref="EventMessages.WriteToBody"/>).</param>
+/// <param name="bodyPipe">The call's response body, which the messages of events are written into.</param>
 /// <param name="id">The subscription id every message carries.</param>
 /// <param name="aborted">Cancelled when the call ends (the client went away, the service stops).</param>
 internal sealed class ExecutionCall(
@@ -30,10 +30,14 @@ internal sealed class ExecutionCall(
     : Connection(core, registry, trail, 1, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: false,
         time, options.SendLinger, options.HeartbeatInterval, aborted)
 {
-    private readonly EventMessages _messages = new();
+    private readonly EventFrames _frames = new();
 
     /// <summary>A message of the call's own (a re-read batch, the snapshot), between the loop's.</summary>
     public Task WriteAsync(ExecutionMessage message) => WriteAsync((body, message), static (s, ct) => new ValueTask(s.body.WriteAsync(s.message, ct)));
+
+    /// <summary>A message of events re-read from Kafka (before the subscription is read), between the loop's.</summary>
+    public Task WriteEventsAsync(EventFrames frames, string subscriptionId, string resumeToken, DeliveryBatch batch) =>
+        WriteAsync((bodyPipe, frames, subscriptionId, resumeToken, batch), static (s, _) => s.frames.WriteEvents(s.bodyPipe, s.subscriptionId, s.resumeToken, s.batch));
 
     /// <summary>
     /// One message of the subscription's batch, straight into the response body (started by the
@@ -42,7 +46,7 @@ internal sealed class ExecutionCall(
     protected override ValueTask WriteEvents(StreamMember[] members)
     {
         var m = members[0];
-        return EventMessages.WriteToBody(bodyPipe, _messages.Events(id, m.ResumeToken, m.Batch));
+        return _frames.WriteEvents(bodyPipe, id, m.ResumeToken, m.Batch);
     }
 
     /// <inheritdoc />

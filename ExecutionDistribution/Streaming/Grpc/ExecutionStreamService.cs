@@ -305,7 +305,7 @@ internal sealed class ExecutionStreamService(
     private async Task<ResumeToken> ReplayAsync(
         ResumeToken from, SubscriptionFilter filter, string id, ExecutionCall call, int perMessage, StreamAudit audit, CancellationToken cancellationToken)
     {
-        var messages = new EventMessages();
+        var frames = new EventFrames();
         try
         {
             return await replay!.SendUntilHandOverAsync(filter, from, perMessage, async (batch, token) =>
@@ -313,7 +313,7 @@ internal sealed class ExecutionStreamService(
                 await audit.WaitForRoomAsync(cancellationToken).ConfigureAwait(false);
                 try
                 {
-                    await call.WriteAsync(messages.Events(id, token.Encode(), batch)).ConfigureAwait(false);
+                    await call.WriteEventsAsync(frames, id, token.Encode(), batch).ConfigureAwait(false);
                 }
                 catch
                 {

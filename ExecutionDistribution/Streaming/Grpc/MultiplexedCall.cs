@@ -16,7 +16,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// The client's commands (subscribe, unsubscribe, ack) are read as they come and answered in the
 /// response stream; as a <see cref="Connection"/> of several subscriptions, its delivery loop writes
 /// one <see cref="MultiplexedBatch"/> per message, each event once, tagged with every subscription that
-/// takes it, sharing each event's JSON bytes (<see cref="EventMessages"/>). The call ends when
+/// takes it, from each event's JSON bytes as they are (<see cref="EventFrames"/>). The call ends when
 /// the client cancels it, when the client has half-closed and no subscription remains, or when the
 /// service stops.
 /// </summary>
@@ -30,7 +30,7 @@ internal sealed class MultiplexedCall : Connection
     private readonly PipeWriter _body;
 
     // The frame of the loop's messages, reused for every one (one writer at a time).
-    private readonly EventMessages _messages = new();
+    private readonly EventFrames _frames = new();
     private readonly IEventReplay? _replay;
     private int _halfClosed;
     private RpcException? _unreadable;
@@ -82,7 +82,7 @@ internal sealed class MultiplexedCall : Connection
 
     // Each event once, in log order, with every subscription of the call that takes it, straight into the
     // response body (started by the first subscription's reply).
-    protected override ValueTask WriteEvents(StreamMember[] members) => EventMessages.WriteToBody(_body, _messages.Live(members, Reader!));
+    protected override ValueTask WriteEvents(StreamMember[] members) => _frames.WriteLive(_body, members, Reader!);
 
     // A write to a finished call throws InvalidOperationException.
     protected override bool IsDisconnect(Exception exception) => exception is IOException or InvalidOperationException;
@@ -269,7 +269,7 @@ internal sealed class MultiplexedCall : Connection
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
     protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
-        WriteAsync(EventMessages.Replay(id, batch, resumeToken));
+        WriteAsync(Replay(id, batch, resumeToken));
 
     protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
     {
@@ -320,4 +320,23 @@ internal sealed class MultiplexedCall : Connection
 
     // StatusCode.InvalidArgument -> "INVALID_ARGUMENT", as gRPC names its codes.
     private static string CodeName(StatusCode code) => JsonNamingPolicy.SnakeCaseUpper.ConvertName(code.ToString());
+
+    /// <summary>One subscription's events re-read from Kafka, each tagged with it alone (a new message; generated: not on the hot path).</summary>
+    internal static MultiplexedMessage Replay(string subscriptionId, DeliveryBatch batch, string resumeToken)
+    {
+        var replayed = new MultiplexedBatch { ResumeTokens = { [subscriptionId] = resumeToken } };
+        foreach (var d in batch.Deliveries)
+        {
+            replayed.Events.Add(new TaggedEvent
+            {
+                Deliveries = { new SubscriptionSequence { SubscriptionId = subscriptionId, Sequence = d.Sequence } },
+                EventId = d.Event.EventId,
+                DataType = WireNames.DataTypes[(int)d.Event.DataType],
+                OrderId = d.Event.OrderId ?? string.Empty,
+                EventJson = d.Event.EnvelopeJsonBytes,
+            });
+        }
+
+        return new MultiplexedMessage { Events = replayed };
+    }
 }

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.IO.Pipelines;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
@@ -14,12 +16,13 @@ using Delivery = ExecutionDistribution.Core.Delivery;
 namespace ExecutionDistribution.Tests.Streaming.Grpc;
 
 /// <summary>
-/// The calls' messages of events, built by reusing one message and its objects per call and sharing
-/// each event's JSON bytes, are byte for byte the messages built field by field from the .proto's
-/// generated classes, for every data type and field, and a message built again holds only its own batch.
+/// The calls' messages of events, written by hand into the response body from each event's bytes, are
+/// gRPC frames of byte for byte the messages built field by field from the .proto's generated classes
+/// (so any client of the published .proto reads them), for every data type and field, including an
+/// event whose JSON spans many of the body's chunks; and a frame written again holds only its own batch.
 /// </summary>
 [Category("Unit")]
-public sealed class EventMessagesTests
+public sealed class EventFramesTests
 {
     private static readonly Guid Epoch = Guid.Parse("7d0c5a64-52c2-4a4e-9d43-1d6f1e0a9b11");
 
@@ -39,7 +42,7 @@ public sealed class EventMessagesTests
         batch.LostPositions = 70_000;
         var expected = new ExecutionMessage { SubscriptionId = "sub-ü-1", ResumeToken = "token-after", Events = Reference(batch) };
 
-        AssertSame(new EventMessages().Events("sub-ü-1", "token-after", batch), expected);
+        AssertFrame(body => new EventFrames().WriteEvents(body, "sub-ü-1", "token-after", batch), expected);
     }
 
     [Test]
@@ -48,16 +51,15 @@ public sealed class EventMessagesTests
         var batch = new DeliveryBatch(4) { Dropped = 12 };
         var expected = new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t", Events = new EventBatch { Dropped = 12 } };
 
-        var message = new EventMessages().Events("s", "t", batch);
-        AssertSame(message, expected);
-        Assert.That(ExecutionMessage.Parser.ParseFrom(message.ToByteArray()).BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Events));
+        var written = AssertFrame(body => new EventFrames().WriteEvents(body, "s", "t", batch), expected);
+        Assert.That(ExecutionMessage.Parser.ParseFrom(written).BodyCase, Is.EqualTo(ExecutionMessage.BodyOneofCase.Events));
     }
 
     [Test]
-    public void A_message_built_again_holds_only_its_own_batch()
+    public void A_frame_written_again_holds_only_its_own_batch()
     {
         var events = Sample();
-        var messages = new EventMessages();
+        var frames = new EventFrames();
         var large = new DeliveryBatch(events.Count);
         for (var i = 0; i < events.Count; i++)
         {
@@ -66,15 +68,13 @@ public sealed class EventMessagesTests
 
         large.SetCount(events.Count);
         large.Dropped = 5;
-        messages.Events("s", "t1", large);
+        AssertFrame(body => frames.WriteEvents(body, "s", "t1", large), new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t1", Events = Reference(large) });
 
         var small = new DeliveryBatch(2);
         small.Items[0] = new Delivery(events[^1], 100);
         small.Items[1] = new Delivery(events[0], 101);
         small.SetCount(2);
-        var again = messages.Events("s", "t2", small);
-
-        AssertSame(again, new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t2", Events = Reference(small) });
+        AssertFrame(body => frames.WriteEvents(body, "s", "t2", small), new ExecutionMessage { SubscriptionId = "s", ResumeToken = "t2", Events = Reference(small) });
     }
 
     [Test]
@@ -94,7 +94,7 @@ public sealed class EventMessagesTests
             expected.Events.Add(Tagged(d.Event, new SubscriptionSequence { SubscriptionId = "replayed", Sequence = d.Sequence }));
         }
 
-        AssertSame(EventMessages.Replay("replayed", batch, "tok"), new MultiplexedMessage { Events = expected });
+        Assert.That(MultiplexedCall.Replay("replayed", batch, "tok").ToByteArray(), Is.EqualTo(new MultiplexedMessage { Events = expected }.ToByteArray()));
     }
 
     [Test]
@@ -147,7 +147,7 @@ public sealed class EventMessagesTests
         }
 
         Assert.That(expected.Events.Count(t => t.Deliveries.Count == 2), Is.GreaterThan(0), "some events are taken by two subscriptions");
-        AssertSame(new EventMessages().Live(members, reader), new MultiplexedMessage { Events = expected });
+        AssertFrame(body => new EventFrames().WriteLive(body, members, reader), new MultiplexedMessage { Events = expected });
     }
 
     // Every data type, an event without an order id, a non-ASCII event id and one whose JSON is far
@@ -207,10 +207,19 @@ public sealed class EventMessagesTests
         return tagged;
     }
 
-    // The same message, and the same bytes on the wire.
-    private static void AssertSame(IMessage built, IMessage expected)
+    // One gRPC frame (not compressed, big-endian length) of the expected message's bytes; returns the message's bytes.
+    private static byte[] AssertFrame(Func<PipeWriter, ValueTask> write, IMessage expected)
     {
-        Assert.That(built, Is.EqualTo(expected));
-        Assert.That(built.ToByteArray(), Is.EqualTo(expected.ToByteArray()));
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, useSynchronizationContext: false));
+        write(pipe.Writer).AsTask().GetAwaiter().GetResult();
+        pipe.Writer.Complete();
+        Assert.That(pipe.Reader.TryRead(out var result), Is.True);
+        var frame = result.Buffer.ToArray();
+        pipe.Reader.AdvanceTo(result.Buffer.End);
+        var bytes = expected.ToByteArray();
+        Assert.That(frame[0], Is.Zero, "not compressed");
+        Assert.That(System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(1)), Is.EqualTo((uint)bytes.Length), "the length ahead of the message");
+        Assert.That(frame[5..], Is.EqualTo(bytes), "the message protobuf writes");
+        return frame[5..];
     }
 }
