@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Google.Protobuf;
 
 namespace ExecutionDistribution.Contract;
 
@@ -128,9 +127,6 @@ public sealed class ExecutionEvent
     /// </summary>
     internal bool IsReread;
 
-    // EnvelopeJsonBytes: the protobuf bytes field over the envelope's bytes, made by the first reader.
-    private ByteString? _envelopeBytes;
-
     /// <summary>Position in the retained log, stamped by the dispatch core; -1 before.</summary>
     public long Position { get; internal set; } = -1;
 
@@ -144,13 +140,6 @@ public sealed class ExecutionEvent
     /// </summary>
     public ReadOnlyMemory<byte> EnvelopeJson =>
         Volatile.Read(ref _envelopeState) == 2 ? Envelope : WriteEnvelope();
-
-    /// <summary>
-    /// <see cref="EnvelopeJson"/> as a protobuf <c>bytes</c> field (the gRPC messages' <c>event_json</c>):
-    /// the same bytes, not copied, shared by every stream that sends the event.
-    /// </summary>
-    public ByteString EnvelopeJsonBytes =>
-        Volatile.Read(ref _envelopeBytes) ?? Interlocked.CompareExchange(ref _envelopeBytes, UnsafeByteOperations.UnsafeWrap(EnvelopeJson), null) ?? _envelopeBytes!;
 
     /// <summary>
     /// The <c>execution_distributed</c> output event as JSON (with <c>distribution</c>), in a new array

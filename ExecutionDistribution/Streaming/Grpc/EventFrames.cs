@@ -10,7 +10,7 @@ namespace ExecutionDistribution.Streaming.Grpc;
 /// <summary>
 /// Writes a call's messages of events (<c>ExecutionMessage</c> with <c>EventBatch</c>,
 /// <c>MultiplexedMessage</c> with <c>MultiplexedBatch</c>) straight into its response body as gRPC
-/// frames them, byte for byte what protobuf writes for the same message (EventMessagesTests); every
+/// frames them, byte for byte what protobuf writes for the same message (EventFramesTests); every
 /// other message goes through the generated classes and the call's stream writer.
 /// </summary>
 /// <remarks>

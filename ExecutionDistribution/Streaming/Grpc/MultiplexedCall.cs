@@ -333,7 +333,7 @@ internal sealed class MultiplexedCall : Connection
                 EventId = d.Event.EventId,
                 DataType = WireNames.DataTypes[(int)d.Event.DataType],
                 OrderId = d.Event.OrderId ?? string.Empty,
-                EventJson = d.Event.EnvelopeJsonBytes,
+                EventJson = UnsafeByteOperations.UnsafeWrap(d.Event.EnvelopeJson),
             });
         }
 
