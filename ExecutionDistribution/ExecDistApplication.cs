@@ -35,7 +35,12 @@ public static class ExecDistApplication
         KestrelLimits.Apply(builder); // Kestrel:Limits of appsettings.json, which Kestrel does not bind itself
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddProblemDetails();
-        builder.Services.ConfigureHttpJsonOptions(o => ApiJson.Apply(o.SerializerOptions));
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            ApiJson.Apply(o.SerializerOptions);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, Api.ApiJsonContext.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ingest.Http.IngestJsonContext.Default);
+        });
 
         builder.AddDistributionModule();
         builder.AddPersistenceModule(); // migrates the database before anything reads it

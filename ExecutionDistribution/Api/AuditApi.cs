@@ -24,12 +24,9 @@ internal static class AuditApi
         {
             var local = writer.Local;
             var (droppedSegments, droppedBytes) = local.Dropped;
-            return Results.Ok(new
-            {
-                recorded = trail.Recorded, queued = trail.Queued, written = writer.Written, spilled = writer.Spilled,
-                degraded = writer.Degraded || writer.Full, full = writer.Full, events_unrecorded = events.Unrecorded,
-                local = new { directory = local.Directory, bytes = local.Bytes, segments = local.SegmentCount, dropped_segments = droppedSegments, dropped_bytes = droppedBytes, expired_segments = local.Expired },
-            });
+            return Results.Ok(new AuditStats(
+                trail.Recorded, trail.Queued, writer.Written, writer.Spilled, writer.Degraded || writer.Full, writer.Full, events.Unrecorded,
+                new LocalAuditStats(local.Directory, local.Bytes, local.SegmentCount, droppedSegments, droppedBytes, local.Expired)));
         });
         return app;
     }
@@ -97,4 +94,10 @@ internal static class AuditApi
 
         return value.UtcDateTime;
     }
+
+    /// <summary><c>GET /api/v1/audit/stats</c>.</summary>
+    internal sealed record AuditStats(long Recorded, long Queued, long Written, long Spilled, bool Degraded, bool Full, long EventsUnrecorded, LocalAuditStats Local);
+
+    /// <summary>The local audit store (docs/operations.md).</summary>
+    internal sealed record LocalAuditStats(string Directory, long Bytes, int Segments, long DroppedSegments, long DroppedBytes, long ExpiredSegments);
 }

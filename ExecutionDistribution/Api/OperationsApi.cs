@@ -17,12 +17,16 @@ internal static class OperationsApi
         {
             var gc = GC.GetGCMemoryInfo();
             using var process = System.Diagnostics.Process.GetCurrentProcess();
-            return Results.Ok(new
-            {
-                process = new { working_set_bytes = process.WorkingSet64, managed_heap_bytes = gc.HeapSizeBytes, gc_committed_bytes = gc.TotalCommittedBytes },
-                stores = reporters.OrderBy(r => r.Store, StringComparer.Ordinal).ToDictionary(r => r.Store, r => r.Report()),
-            });
+            return Results.Ok(new MemoryView(
+                new ProcessMemory(process.WorkingSet64, gc.HeapSizeBytes, gc.TotalCommittedBytes),
+                reporters.OrderBy(r => r.Store, StringComparer.Ordinal).ToDictionary(r => r.Store, r => r.Report())));
         });
         return app;
     }
+
+    /// <summary><c>GET /api/v1/memory</c>: the process, and each store against its bound.</summary>
+    internal sealed record MemoryView(ProcessMemory Process, Dictionary<string, StoreMemory> Stores);
+
+    /// <summary>The process's memory as the OS and the GC see it.</summary>
+    internal sealed record ProcessMemory(long WorkingSetBytes, long ManagedHeapBytes, long GcCommittedBytes);
 }

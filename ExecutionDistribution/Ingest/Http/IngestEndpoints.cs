@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Ingest;
@@ -185,3 +187,8 @@ internal static class IngestEndpoints
 /// <param name="Accepted">Events accepted.</param>
 /// <param name="EventIds">Their ids, in order.</param>
 public sealed record IngestAccepted(int Accepted, string[] EventIds);
+
+/// <summary>The ingest endpoint's answer, serialized by System.Text.Json's source generator with the API's settings.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(IngestAccepted))]
+internal sealed partial class IngestJsonContext : JsonSerializerContext;
