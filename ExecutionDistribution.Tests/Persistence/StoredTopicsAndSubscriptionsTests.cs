@@ -157,6 +157,12 @@ public sealed class SubscriptionCacheTests
         Assert.That(created.StatusCode, Is.EqualTo(HttpStatusCode.Created));
         await Eventually.WaitUntilAsync(() => redis.Db.KeyExists(key), "subscription:{id} is written");
         Assert.That(redis.Db.KeyTimeToLive(key)!.Value, Is.GreaterThan(TimeSpan.FromMinutes(29)).And.LessThanOrEqualTo(TimeSpan.FromMinutes(30)));
+        var cached = JsonNode.Parse((string)redis.Db.StringGet(key)!)!.AsObject();
+        Assert.That(cached.Select(p => p.Key), Is.EqualTo(new[]
+        {
+            "subscription_id", "topic_name", "subscriber_workflow", "delivery_guarantee", "status", "streaming", "acknowledged_sequence", "acknowledged_token", "created_at",
+        }), "the key's fields, as the cache has always written them");
+        Assert.That(((string?)cached["subscription_id"], (string?)cached["subscriber_workflow"], (string?)cached["status"]), Is.EqualTo((id, "risk", "active")));
 
         using var paused = await host.Client.PostAsync(new Uri($"/api/v1/subscriptions/{id}/pause", UriKind.Relative), null);
         await Eventually.WaitUntilAsync(() => (string?)JsonNode.Parse((string)redis.Db.StringGet(key)!)!["status"] == "paused", "the change is written through");

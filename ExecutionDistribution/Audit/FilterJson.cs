@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
@@ -19,14 +20,16 @@ internal static class FilterJson
         Venues = [.. f.Venues.Order(StringComparer.Ordinal)],
         TargetWorkflows = [.. f.TargetWorkflows.Order(StringComparer.Ordinal)],
         MinPriority = f.MinPriority,
-    }, ApiJson.Options);
+    }, Options);
+
+    private static readonly JsonSerializerOptions Options = ApiJson.For(FilterSpecJson.Default);
 
     /// <summary>The filter read back; null when the text is not a filter (never written by <see cref="Write"/>).</summary>
     public static SubscriptionFilter? Read(string json)
     {
         try
         {
-            return JsonSerializer.Deserialize<FilterSpec>(json, ApiJson.Options)?.Build(out _);
+            return JsonSerializer.Deserialize<FilterSpec>(json, Options)?.Build(out _);
         }
         catch (JsonException)
         {
@@ -34,3 +37,7 @@ internal static class FilterJson
         }
     }
 }
+
+/// <summary>Filters in the API's JSON, by the source generator.</summary>
+[JsonSerializable(typeof(FilterSpec))]
+internal sealed partial class FilterSpecJson : JsonSerializerContext;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
@@ -131,19 +132,10 @@ internal sealed partial class RedisCache : IOrderCache, ISubscriptionCache, IAsy
 
     public void Changed(ManagedSubscription subscription, bool streaming)
     {
-        var view = new
-        {
-            subscription_id = subscription.SubscriptionId,
-            topic_name = subscription.TopicName,
-            subscriber_workflow = subscription.SubscriberWorkflow,
-            delivery_guarantee = subscription.Guarantee.Name(),
-            status = subscription.Status,
-            streaming,
-            acknowledged_sequence = subscription.Acknowledged.Sequence,
-            acknowledged_token = subscription.Acknowledged.Encode(),
-            created_at = subscription.CreatedAt.ToString(Timestamps.WireFormat, System.Globalization.CultureInfo.InvariantCulture),
-        };
-        _ = FireAndForget(Db.StringSetAsync(Key($"subscription:{subscription.SubscriptionId}"), JsonSerializer.SerializeToUtf8Bytes(view), _options.SubscriptionTtl));
+        var view = new CachedSubscription(
+            subscription.SubscriptionId, subscription.TopicName, subscription.SubscriberWorkflow, subscription.Guarantee.Name(), subscription.Status, streaming,
+            subscription.Acknowledged.Sequence, subscription.Acknowledged.Encode(), subscription.CreatedAt.ToString(Timestamps.WireFormat, System.Globalization.CultureInfo.InvariantCulture));
+        _ = FireAndForget(Db.StringSetAsync(Key($"subscription:{subscription.SubscriptionId}"), JsonSerializer.SerializeToUtf8Bytes(view, CacheJson.Default.CachedSubscription), _options.SubscriptionTtl));
     }
 
     public void Removed(string subscriptionId) => _ = FireAndForget(Db.KeyDeleteAsync(Key($"subscription:{subscriptionId}")));
@@ -282,3 +274,13 @@ internal sealed partial class RedisCache : IOrderCache, ISubscriptionCache, IAsy
     [LoggerMessage(EventId = 7001, Level = LogLevel.Information, Message = "Redis cache healed: the keys of orders written while it was unreachable are cleared")]
     private static partial void LogHealed(ILogger logger);
 }
+
+/// <summary>A subscription as its <c>subscription:{id}</c> key holds it.</summary>
+internal sealed record CachedSubscription(
+    string SubscriptionId, string TopicName, string SubscriberWorkflow, string DeliveryGuarantee, string Status, bool Streaming,
+    long AcknowledgedSequence, string AcknowledgedToken, string CreatedAt);
+
+/// <summary>The cache's own JSON, by the source generator.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(CachedSubscription))]
+internal sealed partial class CacheJson : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Hosting;
 
@@ -39,10 +40,13 @@ internal interface IOrderStore
 /// <summary>How statuses and fills are written as JSON for the cache and the orders table.</summary>
 internal static class OrderJson
 {
-    private static readonly JsonSerializerOptions FillOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions StatusOptions = ApiJson.For(OrderStatusJson.Default);
+
+    // Fills as stored since the first version: snake_case, timestamps as System.Text.Json writes them.
+    private static readonly JsonSerializerOptions FillOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = FillJson.Default };
 
     /// <summary>A status as the REST API writes it.</summary>
-    public static byte[] Status(OrderExecutionStatus status) => JsonSerializer.SerializeToUtf8Bytes(status, ApiJson.Options);
+    public static byte[] Status(OrderExecutionStatus status) => JsonSerializer.SerializeToUtf8Bytes(status, StatusOptions);
 
     /// <summary>Every fill of an order (trades, busts, corrections), as stored in <c>fills:{order_id}</c>.</summary>
     public static byte[] Fills(IEnumerable<FillNotification> fills) => JsonSerializer.SerializeToUtf8Bytes(fills.ToArray(), FillOptions);
@@ -100,3 +104,11 @@ internal sealed class ProjectionOrderStore(OrderStateProjection projection, IOrd
     public Task<PortfolioExecutionReport> ReportAsync(string portfolioId, DateOnly start, DateOnly end, CancellationToken cancellationToken) =>
         Task.FromResult(projection.Report(portfolioId, start, end));
 }
+
+/// <summary>Order statuses in the API's JSON, by the source generator.</summary>
+[JsonSerializable(typeof(OrderExecutionStatus))]
+internal sealed partial class OrderStatusJson : JsonSerializerContext;
+
+/// <summary>Stored fills, by the source generator.</summary>
+[JsonSerializable(typeof(FillNotification[]))]
+internal sealed partial class FillJson : JsonSerializerContext;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Core;
 
 namespace ExecutionDistribution.Subscriptions;
@@ -26,7 +27,7 @@ internal sealed record StoredSubscription(
     long? Position,
     long? Sequence)
 {
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = StoredFilterJson.Default };
 
     /// <summary>The filter as stored.</summary>
     public static string FilterJson(FilterSpec spec) => JsonSerializer.Serialize(spec, Json);
@@ -70,3 +71,7 @@ internal sealed class MemoryOnlySubscriptionStore : ISubscriptionStore
 
     public Task SavePositionsAsync(IReadOnlyList<ManagedSubscription> subscriptions, CancellationToken cancellationToken) => Task.CompletedTask;
 }
+
+/// <summary>Stored filters, by the source generator.</summary>
+[JsonSerializable(typeof(FilterSpec))]
+internal sealed partial class StoredFilterJson : JsonSerializerContext;

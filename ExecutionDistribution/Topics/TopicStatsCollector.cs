@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using ExecutionDistribution.Caching;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
@@ -31,7 +32,9 @@ internal sealed class TopicStatsCollector(FanOutDispatcher core, TimeProvider ti
     public TopicStats? Get(string topic) => _topics.TryGetValue(topic, out var c) ? c.Snapshot(topic, Timestamps.UtcNow(time)) : null;
 
     /// <summary>The figures as the API and Redis hold them.</summary>
-    public static byte[] Json(TopicStats stats) => JsonSerializer.SerializeToUtf8Bytes(stats, ApiJson.Options);
+    public static byte[] Json(TopicStats stats) => JsonSerializer.SerializeToUtf8Bytes(stats, StatsOptions);
+
+    private static readonly JsonSerializerOptions StatsOptions = ApiJson.For(TopicStatsJson.Default);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -114,3 +117,7 @@ internal sealed class TopicStatsCollector(FanOutDispatcher core, TimeProvider ti
         }
     }
 }
+
+/// <summary>Topic stats in the API's JSON, by the source generator.</summary>
+[JsonSerializable(typeof(TopicStats))]
+internal sealed partial class TopicStatsJson : JsonSerializerContext;
