@@ -14,18 +14,18 @@ internal abstract partial class Connection
     private readonly List<Task> _replays = [];
 
     /// <summary>Writes one frame of events re-read from Kafka for one subscription still opening (a connection that carries several), with the token after them.</summary>
-    protected virtual Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+    protected virtual Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken) =>
         throw new InvalidOperationException(OnlyMultiplexed);
 
     /// <summary>
     /// Tells the client subscription <paramref name="subscriptionId"/>, already announced as subscribed, could not
     /// go on (answering <paramref name="requestId"/>, if it came in a request, and naming the subscription either way).
     /// </summary>
-    protected virtual Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
+    protected virtual Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal) =>
         throw new InvalidOperationException(OnlyMultiplexed);
 
     /// <summary>Tells the client a subscription ended before it joined (while it re-read Kafka), and where to resume it (<see cref="Admission.ResumeToken"/>).</summary>
-    protected virtual Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
+    protected virtual Task WriteOpeningEndedAsync(Admission admission) =>
         throw new InvalidOperationException(OnlyMultiplexed);
 
     /// <summary>
@@ -39,13 +39,13 @@ internal abstract partial class Connection
     /// </summary>
     protected void OpenWithReplay(
         Admission admission, IEventReplay replay, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken from, int bufferCapacity, int batchSize,
-        string? requestId, CancellationToken aborted)
+        string? requestId)
     {
         var task = Task.Run(async () =>
         {
             try
             {
-                await ReplayThenJoinAsync(admission, replay, filter, guarantee, from, bufferCapacity, batchSize, requestId, aborted).ConfigureAwait(false);
+                await ReplayThenJoinAsync(admission, replay, filter, guarantee, from, bufferCapacity, batchSize, requestId).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || IsDisconnect(ex))
             {
@@ -70,8 +70,9 @@ internal abstract partial class Connection
 
     private async Task ReplayThenJoinAsync(
         Admission admission, IEventReplay replay, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken from, int bufferCapacity, int batchSize,
-        string? requestId, CancellationToken aborted)
+        string? requestId)
     {
+        var aborted = Aborted;
         admission.ResumeToken = from.Encode();
         try
         {
@@ -83,7 +84,7 @@ internal abstract partial class Connection
                 var encoded = token.Encode();
                 try
                 {
-                    await WriteReplayFrameAsync(admission.Id, batch, encoded, aborted).ConfigureAwait(false);
+                    await WriteReplayFrameAsync(admission.Id, batch, encoded).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -107,13 +108,13 @@ internal abstract partial class Connection
             }
             else
             {
-                await WriteOpenFailedAsync(requestId, admission.Id, refusal!, aborted).ConfigureAwait(false);
+                await WriteOpenFailedAsync(requestId, admission.Id, refusal!).ConfigureAwait(false);
             }
         }
         catch (ReplayException ex)
         {
             Subscriptions.Abandon(admission);
-            await WriteOpenFailedAsync(requestId, admission.Id, new OpenRefusal($"resume_token: {ex.Message} (resume from the last token this subscription was sent)", RefusalKind.NotReReadable), aborted)
+            await WriteOpenFailedAsync(requestId, admission.Id, new OpenRefusal($"resume_token: {ex.Message} (resume from the last token this subscription was sent)", RefusalKind.NotReReadable))
                 .ConfigureAwait(false);
         }
         catch (OperationCanceledException)
@@ -126,7 +127,7 @@ internal abstract partial class Connection
             Subscriptions.Abandon(admission);
             if (!Subscriptions.Stopping && !aborted.IsCancellationRequested)
             {
-                await WriteOpeningEndedAsync(admission, aborted).ConfigureAwait(false);
+                await WriteOpeningEndedAsync(admission).ConfigureAwait(false);
             }
         }
         catch

@@ -181,7 +181,7 @@ internal sealed class MultiplexedCall : Connection
 
                     break;
                 case StreamCommand.CommandOneofCase.Ack:
-                    await AcknowledgeAsync(command.Ack, requestId, aborted).ConfigureAwait(false);
+                    await AcknowledgeAsync(command.Ack, requestId).ConfigureAwait(false);
                     break;
                 default:
                     throw ExecutionStreamService.Invalid("command", "one of subscribe, unsubscribe or ack is required");
@@ -219,7 +219,7 @@ internal sealed class MultiplexedCall : Connection
                 throw;
             }
 
-            OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, plan.PerMessage, requestId, aborted);
+            OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, plan.PerMessage, requestId);
             return;
         }
 
@@ -246,7 +246,7 @@ internal sealed class MultiplexedCall : Connection
     }
 
     // An acknowledgement of a managed subscription streaming on this call.
-    private async Task AcknowledgeAsync(AckRequest request, string requestId, CancellationToken aborted)
+    private async Task AcknowledgeAsync(AckRequest request, string requestId)
     {
         // One still re-reading Kafka is acknowledged all the same: what the client processed of it is held.
         var managed = Subscriptions.Find(request.SubscriptionId) is { } member
@@ -268,10 +268,10 @@ internal sealed class MultiplexedCall : Connection
     }
 
     // One subscription's events re-read from Kafka, each tagged with it alone.
-    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken) =>
         WriteAsync(Replay(id, batch, resumeToken));
 
-    protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken)
+    protected override async Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal)
     {
         await WriteAsync(new MultiplexedMessage
         {
@@ -280,7 +280,7 @@ internal sealed class MultiplexedCall : Connection
         StopIfDone();
     }
 
-    protected override async Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken)
+    protected override async Task WriteOpeningEndedAsync(Admission admission)
     {
         await WriteAsync(new MultiplexedMessage
         {

@@ -78,7 +78,7 @@ internal sealed class WebSocketStreamSession : Connection
             var refusal = first switch
             {
                 null => null,
-                { ReplayFrom: { } from } when _multiplex => await OpenWithReplayAsync(first, from, requestId: null, aborted).ConfigureAwait(false),
+                { ReplayFrom: { } from } when _multiplex => await OpenWithReplayAsync(first, from, requestId: null).ConfigureAwait(false),
                 _ => await OpenAsync(first, requestId: null, aborted, stop.Token).ConfigureAwait(false),
             };
             if (refusal is not null)
@@ -164,7 +164,7 @@ internal sealed class WebSocketStreamSession : Connection
             // then the core takes over where the log begins.
             try
             {
-                await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
                 subscribedSent = true;
                 plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
             }
@@ -189,13 +189,13 @@ internal sealed class WebSocketStreamSession : Connection
         {
             if (!subscribedSent)
             {
-                await SendAsync(ControlFrames.Control("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
             }
 
             if (plan.Snapshot is { } snapshot)
             {
                 // Before any event: the state of the watched orders as of the stream's start position.
-                await SendAsync(ControlFrames.Snapshot(plan.Id, member.ResumeToken, snapshot), aborted)
+                await SendAsync(ControlFrames.Snapshot(plan.Id, member.ResumeToken, snapshot))
                     .ConfigureAwait(false);
             }
         }
@@ -229,7 +229,7 @@ internal sealed class WebSocketStreamSession : Connection
         }
         else if (!Subscriptions.Stopping)
         {
-            await SendAsync(ControlFrames.Ended(member.Id, member.ResumeToken, member.EndReason ?? "ended"), Aborted).ConfigureAwait(false);
+            await SendAsync(ControlFrames.Ended(member.Id, member.ResumeToken, member.EndReason ?? "ended")).ConfigureAwait(false);
         }
     }
 
@@ -242,7 +242,7 @@ internal sealed class WebSocketStreamSession : Connection
             await _trail.WaitForRoomAsync(aborted).ConfigureAwait(false);
             try
             {
-                await SendAsync(_frames.Events(id, batch, token.Encode()), aborted).ConfigureAwait(false);
+                await SendAsync(_frames.Events(id, batch, token.Encode())).ConfigureAwait(false);
             }
             catch
             {
@@ -254,7 +254,7 @@ internal sealed class WebSocketStreamSession : Connection
         }, stopping);
 
     // Every frame but the delivery loop's events: between them, one at a time.
-    private Task SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken) =>
+    private Task SendAsync(ReadOnlyMemory<byte> frame) =>
         WriteAsync((_socket, frame), static (s, ct) => s._socket.SendAsync(s.frame, WebSocketMessageType.Text, endOfMessage: true, ct));
 
     private async Task ReceiveLoopAsync(CancellationTokenSource stop, CancellationToken aborted)
@@ -320,7 +320,7 @@ internal sealed class WebSocketStreamSession : Connection
         // not, and reading an invalid string from the document would throw out of the receive loop.
         if (!System.Text.Unicode.Utf8.IsValid(text.Span))
         {
-            await SendErrorAsync(null, "the message is not valid UTF-8", aborted).ConfigureAwait(false);
+            await SendErrorAsync(null, "the message is not valid UTF-8").ConfigureAwait(false);
             return;
         }
 
@@ -331,7 +331,7 @@ internal sealed class WebSocketStreamSession : Connection
         }
         catch (JsonException)
         {
-            await SendErrorAsync(null, "the message is not JSON", aborted).ConfigureAwait(false);
+            await SendErrorAsync(null, "the message is not JSON").ConfigureAwait(false);
             return;
         }
 
@@ -340,7 +340,7 @@ internal sealed class WebSocketStreamSession : Connection
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("type"u8, out var typeElement) || typeElement.ValueKind != JsonValueKind.String)
             {
-                await SendErrorAsync(null, "type: required (ping, ack, subscribe or unsubscribe)", aborted).ConfigureAwait(false);
+                await SendErrorAsync(null, "type: required (ping, ack, subscribe or unsubscribe)").ConfigureAwait(false);
                 return;
             }
 
@@ -350,12 +350,12 @@ internal sealed class WebSocketStreamSession : Connection
             {
                 case "ping":
                     var token = Subscriptions.Members is [var only] && !_multiplex ? only.ResumeToken : string.Empty;
-                    await SendAsync(ControlFrames.Control("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId), aborted)
+                    await SendAsync(ControlFrames.Control("pong", string.Empty, token, Timestamps.UtcNow(Time), requestId))
                         .ConfigureAwait(false);
                     break;
                 case "ack":
                     var acked = root.TryGetProperty("resume_token"u8, out var t) && t.ValueKind == JsonValueKind.String ? StreamRequest.Text(t) : null;
-                    await AcknowledgeAsync(subscriptionId, acked, requestId, aborted).ConfigureAwait(false);
+                    await AcknowledgeAsync(subscriptionId, acked, requestId).ConfigureAwait(false);
                     break;
                 case "subscribe" when _multiplex:
                     await SubscribeAsync(root, requestId, aborted).ConfigureAwait(false);
@@ -372,16 +372,16 @@ internal sealed class WebSocketStreamSession : Connection
                     }
                     else
                     {
-                        await SendErrorAsync(requestId, $"subscription_id: '{subscriptionId}' is not streaming on this connection", aborted).ConfigureAwait(false);
+                        await SendErrorAsync(requestId, $"subscription_id: '{subscriptionId}' is not streaming on this connection").ConfigureAwait(false);
                     }
 
                     break;
                 case "subscribe" or "unsubscribe":
-                    await SendErrorAsync(requestId, "type: this connection carries one subscription; connect with multiplex=true to subscribe and unsubscribe on it", aborted)
+                    await SendErrorAsync(requestId, "type: this connection carries one subscription; connect with multiplex=true to subscribe and unsubscribe on it")
                         .ConfigureAwait(false);
                     break;
                 default:
-                    await SendErrorAsync(requestId, "type: must be ping, ack, subscribe or unsubscribe", aborted).ConfigureAwait(false);
+                    await SendErrorAsync(requestId, "type: must be ping, ack, subscribe or unsubscribe").ConfigureAwait(false);
                     break;
             }
         }
@@ -397,9 +397,9 @@ internal sealed class WebSocketStreamSession : Connection
             (var plan, problem) = await StreamRequest.ResolveAsync(query, Core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
             if (plan is { ReplayFrom: { } from })
             {
-                if (await OpenWithReplayAsync(plan, from, requestId, aborted).ConfigureAwait(false) is { } refused)
+                if (await OpenWithReplayAsync(plan, from, requestId).ConfigureAwait(false) is { } refused)
                 {
-                    await SendErrorAsync(requestId, refused, aborted).ConfigureAwait(false);
+                    await SendErrorAsync(requestId, refused).ConfigureAwait(false);
                 }
 
                 return;
@@ -411,20 +411,20 @@ internal sealed class WebSocketStreamSession : Connection
                 // subscribe does not re-read Kafka, so `aborted` is the only stop it needs.
                 if (await OpenAsync(plan, requestId, aborted, aborted).ConfigureAwait(false) is { } refusal)
                 {
-                    await SendErrorAsync(requestId, refusal, aborted).ConfigureAwait(false);
+                    await SendErrorAsync(requestId, refusal).ConfigureAwait(false);
                 }
 
                 return;
             }
         }
 
-        await SendErrorAsync(requestId, problem!.Value.ToString(), aborted).ConfigureAwait(false);
+        await SendErrorAsync(requestId, problem!.Value.ToString()).ConfigureAwait(false);
     }
 
     // Older than the retained log, beside other subscriptions: "subscribed" at the client's token, then its
     // events re-read from Kafka in the background, between this connection's other frames, then the core takes over.
     // Null, or why it was not admitted.
-    private async Task<string?> OpenWithReplayAsync(StreamPlan plan, ResumeToken from, string? requestId, CancellationToken aborted)
+    private async Task<string?> OpenWithReplayAsync(StreamPlan plan, ResumeToken from, string? requestId)
     {
         if (Subscriptions.Admit(plan.Id, plan.Managed, plan.Guarantee, plan.Filter, out var refusal) is not { } admission)
         {
@@ -433,7 +433,7 @@ internal sealed class WebSocketStreamSession : Connection
 
         try
         {
-            await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId), aborted).ConfigureAwait(false);
+            await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
         }
         catch
         {
@@ -441,23 +441,23 @@ internal sealed class WebSocketStreamSession : Connection
             throw;
         }
 
-        OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, _options.MaxEventsPerFrame, requestId, aborted);
+        OpenWithReplay(admission, _replay!, plan.Filter, plan.Guarantee, from, _options.BufferCapacity, _options.MaxEventsPerFrame, requestId);
         return null;
     }
 
     // The multiplexed frame for one subscription, built holding the writer, in a buffer of its own.
-    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken, CancellationToken cancellationToken) =>
+    protected override Task WriteReplayFrameAsync(string id, DeliveryBatch batch, string resumeToken) =>
         WriteAsync((Session: this, Id: id, Batch: batch, Token: resumeToken), static (s, ct) =>
             s.Session._socket.SendAsync(s.Session._replayFrames.Replay(s.Id, s.Batch, s.Token), WebSocketMessageType.Text, endOfMessage: true, ct));
 
-    protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal, CancellationToken cancellationToken) =>
-        SendAsync(ControlFrames.Error(refusal.Reason, requestId, subscriptionId), cancellationToken);
+    protected override Task WriteOpenFailedAsync(string? requestId, string subscriptionId, OpenRefusal refusal) =>
+        SendAsync(ControlFrames.Error(refusal.Reason, requestId, subscriptionId));
 
-    protected override Task WriteOpeningEndedAsync(Admission admission, CancellationToken cancellationToken) =>
-        SendAsync(ControlFrames.Ended(admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"), cancellationToken);
+    protected override Task WriteOpeningEndedAsync(Admission admission) =>
+        SendAsync(ControlFrames.Ended(admission.Id, admission.ResumeToken, admission.EndReason ?? "ended"));
 
-    private Task SendErrorAsync(string? requestId, string message, CancellationToken aborted) =>
-        SendAsync(ControlFrames.Error(message, requestId), aborted);
+    private Task SendErrorAsync(string? requestId, string message) =>
+        SendAsync(ControlFrames.Error(message, requestId));
 
     // A heartbeat: the subscription's token, or on a multiplexed connection every subscription's.
     protected override ValueTask WriteHeartbeat(CancellationToken cancellationToken)
@@ -465,7 +465,8 @@ internal sealed class WebSocketStreamSession : Connection
         var members = Subscriptions.Members;
         if (!_multiplex)
         {
-            return _socket.SendAsync(new ReadOnlyMemory<byte>(ControlFrames.Control("heartbeat", members is [var only] ? only.Id : string.Empty, members is [var m] ? m.ResumeToken : string.Empty, Timestamps.UtcNow(Time), null)),
+            var (id, token) = members is [var only] ? (only.Id, only.ResumeToken) : (string.Empty, string.Empty);
+            return _socket.SendAsync(new ReadOnlyMemory<byte>(ControlFrames.Control("heartbeat", id, token, Timestamps.UtcNow(Time), null)),
                 WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
         }
 
@@ -503,7 +504,7 @@ internal sealed class WebSocketStreamSession : Connection
     }
 
     // {"type":"ack","resume_token":"..."} (plus "subscription_id" on a multiplexed connection): record it, answer with the point held.
-    private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId, CancellationToken aborted)
+    private async Task AcknowledgeAsync(string? subscriptionId, string? token, string? requestId)
     {
         var members = Subscriptions.Members;
         var member = subscriptionId is null
@@ -532,7 +533,7 @@ internal sealed class WebSocketStreamSession : Connection
         }
         else if (_registry.Acknowledge(id, parsed) is { } held)
         {
-            await SendAsync(ControlFrames.Acked(id, held.Encode(), held.Sequence, requestId), aborted)
+            await SendAsync(ControlFrames.Acked(id, held.Encode(), held.Sequence, requestId))
                 .ConfigureAwait(false);
             return;
         }
@@ -541,6 +542,6 @@ internal sealed class WebSocketStreamSession : Connection
             reply = $"subscription '{id}' no longer exists";
         }
 
-        await SendErrorAsync(requestId, reply, aborted).ConfigureAwait(false);
+        await SendErrorAsync(requestId, reply).ConfigureAwait(false);
     }
 }
