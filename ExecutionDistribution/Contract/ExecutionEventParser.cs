@@ -164,7 +164,7 @@ public static class ExecutionEventParser
                 if (r.TokenType == JsonTokenType.StartObject && dataType is { } knownType)
                 {
                     // data_type came first (as we write it): parse the payload in place, in one pass.
-                    parsedData = PayloadParser.Parse(ref r, c, knownType);
+                    parsedData = (ExecutionPayload?)ContractTables.Payloads[(int)knownType].ReadObject(ref r, c, "data");
                     dataSeen = true;
                 }
                 else if (r.TokenType == JsonTokenType.StartObject)
@@ -186,13 +186,13 @@ public static class ExecutionEventParser
                 var name = r.ValueTextEquals("routing"u8) ? "routing" : "distribution";
                 r.Read();
                 routingSeen = true;
-                routing = ParseRouting(ref r, c, name);
+                routing = ContractTables.Routing.Read(ref r, c, name);
             }
             else if (r.ValueTextEquals("metadata"u8))
             {
                 r.Read();
                 metadataSeen = true;
-                metadata = ParseMetadata(ref r, c);
+                metadata = ContractTables.Metadata.Read(ref r, c, "metadata");
             }
             else
             {
@@ -234,7 +234,7 @@ public static class ExecutionEventParser
             var type = dataType ?? ExecutionDataType.FillNotification;
             var dr = new Utf8JsonReader(json[dataStart..dataEnd], ReaderOptions);
             dr.Read();
-            data = PayloadParser.Parse(ref dr, c, type);
+            data = (ExecutionPayload?)ContractTables.Payloads[(int)type].ReadObject(ref dr, c, "data");
         }
 
         if (c.HasProblems)
@@ -243,143 +243,5 @@ public static class ExecutionEventParser
         }
 
         return new ExecutionEvent(eventId!, timestamp!.Value, data!.DataType, data, routing!, metadata!);
-    }
-
-    private static RoutingInfo? ParseRouting(ref Utf8JsonReader r, ParseContext c, string parent)
-    {
-        if (!Fields.ExpectObject(ref r, c, parent))
-        {
-            return null;
-        }
-
-        string? topic = null, routingKey = null;
-        string[] workflows = [];
-        var priority = 5;
-        var guarantee = DeliveryGuarantee.AtLeastOnce;
-        var problemsBefore = c.Count;
-        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
-        {
-            if (r.ValueTextEquals("topic"u8))
-            {
-                r.Read();
-                topic = Fields.Symbol(ref r, c, parent, "topic", MaxTopicLength);
-            }
-            else if (r.ValueTextEquals("routing_key"u8))
-            {
-                r.Read();
-                routingKey = Fields.Symbol(ref r, c, parent, "routing_key", MaxTopicLength);
-                if (routingKey is not null && !RoutingKeys.IsValidKey(routingKey, out var why))
-                {
-                    c.Fail(parent, "routing_key", why);
-                }
-            }
-            else if (r.ValueTextEquals("target_workflows"u8))
-            {
-                r.Read();
-                workflows = Fields.SymbolArray(ref r, c, parent, "target_workflows", MaxNameLength) ?? [];
-                for (var i = 0; i < workflows.Length; i++)
-                {
-                    // Each names the Kafka topic its copy of the output event goes to (Kafka:OutputTopicTemplate):
-                    // a broker refuses any other character, and that copy could never be published.
-                    if (!TextRules.IsKafkaTopicText(workflows[i]))
-                    {
-                        c.Fail(parent, $"target_workflows[{i}]", "must hold only letters, digits, '.', '_' and '-' (it names a Kafka topic, execution.distributed.{workflow})");
-                    }
-                }
-            }
-            else if (r.ValueTextEquals("priority"u8))
-            {
-                r.Read();
-                var p = Fields.Int(ref r, c, parent, "priority");
-                if (p is < 1 or > 9)
-                {
-                    c.Fail(parent, "priority", "must be between 1 (most urgent) and 9");
-                }
-                else if (p is not null)
-                {
-                    priority = p.Value;
-                }
-            }
-            else if (r.ValueTextEquals("delivery_guarantee"u8))
-            {
-                r.Read();
-                var g = Fields.Enum(ref r, c, parent, "delivery_guarantee", WireNames.DeliveryGuarantees);
-                if (g >= 0)
-                {
-                    guarantee = (DeliveryGuarantee)g;
-                }
-            }
-            else
-            {
-                r.Read();
-                r.Skip();
-            }
-        }
-
-        if (topic is null)
-        {
-            c.Required(parent, "topic");
-        }
-
-        if (routingKey is null)
-        {
-            c.Required(parent, "routing_key");
-        }
-
-        return c.Count > problemsBefore ? null : new RoutingInfo(topic!, routingKey!, workflows, priority, guarantee);
-    }
-
-    private static ExecutionMetadata? ParseMetadata(ref Utf8JsonReader r, ParseContext c)
-    {
-        const string parent = "metadata";
-        if (!Fields.ExpectObject(ref r, c, parent))
-        {
-            return null;
-        }
-
-        string? source = null, venue = null;
-        bool latencySensitive = false, auditRequired = true;
-        string[] flags = [];
-        var problemsBefore = c.Count;
-        while (r.Read() && r.TokenType == JsonTokenType.PropertyName)
-        {
-            if (r.ValueTextEquals("source_service"u8))
-            {
-                r.Read();
-                source = Fields.Symbol(ref r, c, parent, "source_service", MaxNameLength);
-            }
-            else if (r.ValueTextEquals("execution_venue"u8))
-            {
-                r.Read();
-                venue = Fields.Symbol(ref r, c, parent, "execution_venue", MaxNameLength);
-            }
-            else if (r.ValueTextEquals("latency_sensitive"u8))
-            {
-                r.Read();
-                latencySensitive = Fields.Bool(ref r, c, parent, "latency_sensitive") ?? false;
-            }
-            else if (r.ValueTextEquals("audit_required"u8))
-            {
-                r.Read();
-                auditRequired = Fields.Bool(ref r, c, parent, "audit_required") ?? true;
-            }
-            else if (r.ValueTextEquals("compliance_flags"u8))
-            {
-                r.Read();
-                flags = Fields.SymbolArray(ref r, c, parent, "compliance_flags", MaxNameLength) ?? [];
-            }
-            else
-            {
-                r.Read();
-                r.Skip();
-            }
-        }
-
-        if (source is null)
-        {
-            c.Required(parent, "source_service");
-        }
-
-        return c.Count > problemsBefore ? null : new ExecutionMetadata(source!, venue, latencySensitive, auditRequired, flags);
     }
 }

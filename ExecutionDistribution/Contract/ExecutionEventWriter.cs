@@ -67,142 +67,12 @@ public static class ExecutionEventWriter
         WriteTime(w, "timestamp"u8, e.Timestamp);
         w.WriteString("data_type"u8, WireNames.DataTypes[(int)e.DataType]);
 
-        var r = e.Routing;
-        w.WriteStartObject(shape == EnvelopeShape.Envelope ? "routing"u8 : "distribution"u8);
-        w.WriteString("topic"u8, r.Topic);
-        w.WriteString("routing_key"u8, r.RoutingKey);
-        w.WriteStartArray("target_workflows"u8);
-        foreach (var workflow in r.TargetWorkflows)
-        {
-            w.WriteStringValue(workflow);
-        }
-
-        w.WriteEndArray();
-        w.WriteNumber("priority"u8, r.Priority);
-        w.WriteString("delivery_guarantee"u8, WireNames.DeliveryGuarantees[(int)r.DeliveryGuarantee]);
-        w.WriteEndObject();
-
+        w.WritePropertyName(shape == EnvelopeShape.Envelope ? "routing"u8 : "distribution"u8);
+        ContractTables.Routing.Write(w, e.Routing);
         w.WritePropertyName("data"u8);
-        WritePayload(w, e.Data);
-
-        var m = e.Metadata;
-        w.WriteStartObject("metadata"u8);
-        w.WriteString("source_service"u8, m.SourceService);
-        WriteOptional(w, "execution_venue"u8, m.ExecutionVenue);
-        w.WriteBoolean("latency_sensitive"u8, m.LatencySensitive);
-        w.WriteBoolean("audit_required"u8, m.AuditRequired);
-        w.WriteStartArray("compliance_flags"u8);
-        foreach (var flag in m.ComplianceFlags)
-        {
-            w.WriteStringValue(flag);
-        }
-
-        w.WriteEndArray();
-        w.WriteEndObject();
-        w.WriteEndObject();
-    }
-
-    /// <summary>Writes a payload as a JSON object.</summary>
-    public static void WritePayload(Utf8JsonWriter w, ExecutionPayload payload)
-    {
-        w.WriteStartObject();
-        switch (payload)
-        {
-            case OrderUpdate o:
-                w.WriteString("order_id"u8, o.OrderId);
-                w.WriteString("portfolio_id"u8, o.PortfolioId);
-                w.WriteString("instrument_id"u8, o.InstrumentId);
-                w.WriteString("side"u8, WireNames.Sides[(int)o.Side]);
-                w.WriteString("order_type"u8, WireNames.OrderTypes[(int)o.OrderType]);
-                w.WriteNumber("order_qty"u8, o.OrderQty);
-                WriteOptional(w, "limit_price"u8, o.LimitPrice);
-                w.WriteString("time_in_force"u8, WireNames.TimesInForce[(int)o.TimeInForce]);
-                w.WriteString("exec_type"u8, WireNames.OrderExecTypes[(int)o.ExecType]);
-                WriteOptional(w, "venue"u8, o.Venue);
-                WriteOptional(w, "reason"u8, o.Reason);
-                WriteTime(w, "update_time"u8, o.UpdateTime);
-                if (o.RestatementReason is { } restated)
-                {
-                    w.WriteString("restatement_reason"u8, WireNames.RestatementReasons[(int)restated]);
-                }
-
-                break;
-            case FillNotification f:
-                w.WriteString("order_id"u8, f.OrderId);
-                w.WriteString("fill_id"u8, f.FillId);
-                w.WriteString("instrument_id"u8, f.InstrumentId);
-                if (f.Side is { } side)
-                {
-                    w.WriteString("side"u8, WireNames.Sides[(int)side]);
-                }
-
-                w.WriteNumber("quantity"u8, f.Quantity);
-                w.WriteNumber("price"u8, f.Price);
-                w.WriteString("venue"u8, f.Venue);
-                WriteTime(w, "execution_time"u8, f.ExecutionTime);
-                w.WriteNumber("commission"u8, f.Commission);
-                w.WriteString("exec_type"u8, WireNames.FillExecTypes[(int)f.ExecType]);
-                WriteOptional(w, "ref_fill_id"u8, f.RefFillId);
-                WriteOptional(w, "portfolio_id"u8, f.PortfolioId);
-                WriteOptional(w, "currency"u8, f.Currency);
-                break;
-            case ExecutionReport x:
-                w.WriteString("report_id"u8, x.ReportId);
-                w.WriteString("order_id"u8, x.OrderId);
-                w.WriteString("portfolio_id"u8, x.PortfolioId);
-                w.WriteString("instrument_id"u8, x.InstrumentId);
-                w.WriteString("side"u8, WireNames.Sides[(int)x.Side]);
-                w.WriteString("order_status"u8, WireNames.OrderStatuses[(int)x.OrderStatus]);
-                w.WriteNumber("order_qty"u8, x.OrderQty);
-                w.WriteNumber("cum_qty"u8, x.CumQty);
-                w.WriteNumber("leaves_qty"u8, x.LeavesQty);
-                w.WriteNumber("avg_px"u8, x.AvgPx);
-                WriteOptional(w, "last_qty"u8, x.LastQty);
-                WriteOptional(w, "last_px"u8, x.LastPx);
-                WriteOptional(w, "venue"u8, x.Venue);
-                WriteTime(w, "transact_time"u8, x.TransactTime);
-                WriteOptional(w, "text"u8, x.Text);
-                break;
-            case SettlementUpdate s:
-                w.WriteString("settlement_id"u8, s.SettlementId);
-                w.WriteString("trade_id"u8, s.TradeId);
-                w.WriteString("order_id"u8, s.OrderId);
-                WriteOptional(w, "portfolio_id"u8, s.PortfolioId);
-                w.WriteString("instrument_id"u8, s.InstrumentId);
-                w.WriteNumber("quantity"u8, s.Quantity);
-                w.WriteNumber("settlement_amount"u8, s.SettlementAmount);
-                w.WriteString("currency"u8, s.Currency);
-                Span<char> date = stackalloc char[10];
-                s.SettlementDate.TryFormat(date, out _, "yyyy-MM-dd", CultureInfo.InvariantCulture);
-                w.WriteString("settlement_date"u8, date);
-                w.WriteString("status"u8, WireNames.SettlementStatuses[(int)s.Status]);
-                WriteOptional(w, "custodian"u8, s.Custodian);
-                WriteOptional(w, "counterparty"u8, s.Counterparty);
-                WriteOptional(w, "fail_reason"u8, s.FailReason);
-                WriteTime(w, "update_time"u8, s.UpdateTime);
-                break;
-            case TcaResult t:
-                w.WriteString("analysis_id"u8, t.AnalysisId);
-                w.WriteString("order_id"u8, t.OrderId);
-                WriteOptional(w, "portfolio_id"u8, t.PortfolioId);
-                w.WriteString("instrument_id"u8, t.InstrumentId);
-                w.WriteString("benchmark"u8, WireNames.TcaBenchmarks[(int)t.Benchmark]);
-                w.WriteNumber("benchmark_price"u8, t.BenchmarkPrice);
-                w.WriteNumber("execution_price"u8, t.ExecutionPrice);
-                w.WriteNumber("slippage_bps"u8, t.SlippageBps);
-                WriteOptional(w, "market_impact_bps"u8, t.MarketImpactBps);
-                WriteOptional(w, "participation_rate"u8, t.ParticipationRate);
-                WriteTime(w, "computed_at"u8, t.ComputedAt);
-                break;
-            case VenueStatus v:
-                w.WriteString("venue"u8, v.Venue);
-                w.WriteString("status"u8, WireNames.VenueStates[(int)v.Status]);
-                WriteOptional(w, "instrument_id"u8, v.InstrumentId);
-                WriteOptional(w, "reason"u8, v.Reason);
-                WriteTime(w, "effective_time"u8, v.EffectiveTime);
-                break;
-        }
-
+        ContractTables.Payloads[(int)e.DataType].WriteObject(w, e.Data);
+        w.WritePropertyName("metadata"u8);
+        ContractTables.Metadata.Write(w, e.Metadata);
         w.WriteEndObject();
     }
 
@@ -212,21 +82,5 @@ public static class ExecutionEventWriter
         Span<byte> text = stackalloc byte[Timestamps.WireLength];
         Timestamps.FormatUtf8(utc, text);
         w.WriteString(name, text);
-    }
-
-    private static void WriteOptional(Utf8JsonWriter w, ReadOnlySpan<byte> name, string? value)
-    {
-        if (value is not null)
-        {
-            w.WriteString(name, value);
-        }
-    }
-
-    private static void WriteOptional(Utf8JsonWriter w, ReadOnlySpan<byte> name, decimal? value)
-    {
-        if (value is { } v)
-        {
-            w.WriteNumber(name, v);
-        }
     }
 }

@@ -261,6 +261,18 @@ public static class WireNames
     /// <summary>Wire names indexed by <see cref="DeliveryGuarantee"/> (lower case, as the spec writes <c>at_least_once</c>).</summary>
     public static readonly string[] DeliveryGuarantees = ["at_least_once", "at_most_once"];
 
+    private static readonly Dictionary<Type, string[]> ByType = new()
+    {
+        [typeof(ExecutionDataType)] = DataTypes, [typeof(Side)] = Sides, [typeof(OrderExecType)] = OrderExecTypes,
+        [typeof(RestatementReason)] = RestatementReasons, [typeof(FillExecType)] = FillExecTypes, [typeof(OrderType)] = OrderTypes,
+        [typeof(TimeInForce)] = TimesInForce, [typeof(OrderStatus)] = OrderStatuses, [typeof(SettlementStatus)] = SettlementStatuses,
+        [typeof(TcaBenchmark)] = TcaBenchmarks, [typeof(VenueState)] = VenueStates, [typeof(DeliveryGuarantee)] = DeliveryGuarantees,
+    };
+
+    /// <summary>The wire names of <typeparamref name="TEnum"/>, indexed by value.</summary>
+    public static string[] Of<TEnum>()
+        where TEnum : struct, Enum => ByType[typeof(TEnum)];
+
     /// <summary>The wire name of a data type.</summary>
     public static string Name(this ExecutionDataType value) => DataTypes[(int)value];
 
