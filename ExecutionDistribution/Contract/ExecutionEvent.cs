@@ -127,6 +127,22 @@ public sealed class ExecutionEvent
     /// </summary>
     internal bool IsReread;
 
+    /// <summary>A standard event's <see cref="EstimatedBytes"/> (about 780 bytes of envelope JSON).</summary>
+    public const int StandardEstimatedBytes = 1_816;
+
+    /// <summary>
+    /// Bytes the event holds in memory, for the retained log's byte bound: from the JSON it was parsed
+    /// from (<see cref="EstimateBytes"/>), or <see cref="StandardEstimatedBytes"/> for an event built in process.
+    /// </summary>
+    public int EstimatedBytes { get; init; } = StandardEstimatedBytes;
+
+    /// <summary>
+    /// The memory an event parsed from <paramref name="jsonLength"/> bytes holds: its envelope bytes
+    /// (about as long as its source), the parsed fields and strings (about as much again), and 256
+    /// bytes of objects.
+    /// </summary>
+    public static int EstimateBytes(int jsonLength) => (2 * jsonLength) + 256;
+
     /// <summary>Position in the retained log, stamped by the dispatch core; -1 before.</summary>
     public long Position { get; internal set; } = -1;
 

@@ -242,6 +242,6 @@ public static class ExecutionEventParser
             return null;
         }
 
-        return new ExecutionEvent(eventId!, timestamp!.Value, data!.DataType, data, routing!, metadata!);
+        return new ExecutionEvent(eventId!, timestamp!.Value, data!.DataType, data, routing!, metadata!) { EstimatedBytes = ExecutionEvent.EstimateBytes(json.Length) };
     }
 }

@@ -43,6 +43,7 @@ internal readonly struct DispatchSink(FanOutDispatcher dispatcher) : IRouteSink
 /// <param name="Rereads">Times the attached at_least_once subscribers fell behind the retained log and re-read from Kafka.</param>
 /// <param name="BufferBytesGrown">Bytes of subscriber rings beyond their initial 8 KB each (counted against <see cref="DistributionOptions.SubscriberBufferBudgetBytes"/>).</param>
 /// <param name="BufferGrowthsRefused">Times a full ring was not grown because the budget was spent (its overflow policy applied instead).</param>
+/// <param name="LogBytes">Estimated bytes of the retained events (bounded by <see cref="DistributionOptions.RetainedLogMaxBytes"/>).</param>
 public sealed record DistributionStats(
     long Ingested,
     long Routed,
@@ -58,7 +59,8 @@ public sealed record DistributionStats(
     Guid LogEpoch,
     long Rereads = 0,
     long BufferBytesGrown = 0,
-    long BufferGrowthsRefused = 0);
+    long BufferGrowthsRefused = 0,
+    long LogBytes = 0);
 
 /// <summary>Why a subscription was refused.</summary>
 public enum SubscriptionRejection

@@ -1,3 +1,4 @@
+using ExecutionDistribution.Contract;
 using ExecutionDistribution.Hosting;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -25,10 +26,7 @@ internal static class DistributionModule
         return builder;
     }
 
-    /// <summary>
-    /// The retained log: events held, estimated at twice the average envelope of the newest 256 (the
-    /// envelope and the parsed fields) and 256 bytes of objects each.
-    /// </summary>
+    /// <summary>The retained log: events held and their estimated bytes (<see cref="ExecutionEvent.EstimatedBytes"/>).</summary>
     private sealed class RetainedLogMemory(FanOutDispatcher core, IOptions<DistributionOptions> options) : IMemoryReporter
     {
         public string Store => "retained_log";
@@ -36,9 +34,8 @@ internal static class DistributionModule
         public StoreMemory Report()
         {
             var stats = core.GetStats();
-            var events = stats.LogHead - stats.LogTail;
-            return new StoreMemory(events, (long)(events * ((2 * core.AverageRetainedEnvelopeBytes(256)) + 256)), stats.LogCapacity, null,
-                $"the oldest event is overwritten at the capacity, and trimmed after Distribution:RetainedLogMaxAge ({options.Value.RetainedLogMaxAge}); a reader behind it re-reads from Kafka or is told (lost_positions)");
+            return new StoreMemory(stats.LogHead - stats.LogTail, stats.LogBytes, stats.LogCapacity, options.Value.RetainedLogMaxBytes,
+                $"the oldest event leaves at the capacity or at Distribution:RetainedLogMaxBytes, and after Distribution:RetainedLogMaxAge ({options.Value.RetainedLogMaxAge}); a reader behind it re-reads from Kafka or is told (lost_positions)");
         }
     }
 

@@ -17,6 +17,13 @@ public sealed class DistributionOptions
     [Range(2, 67108864)]
     public int RetainedLogCapacity { get; set; } = 262_144;
 
+    /// <summary>
+    /// Bytes the retained log may hold (each event's estimate: twice its JSON and 256): past it the
+    /// oldest events leave the log, as at its capacity, so large events cannot exhaust memory.
+    /// </summary>
+    [Range(typeof(long), "1048576", "1099511627776")]
+    public long RetainedLogMaxBytes { get; set; } = 1L << 30;
+
     /// <summary>Events older than this are not served from the log.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "7.00:00:00")]
     public TimeSpan RetainedLogMaxAge { get; set; } = TimeSpan.FromHours(1);

@@ -82,7 +82,7 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         _options = options;
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time);
+        _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time, options.RetainedLogMaxBytes);
         _ingest = new BoundedRing<ExecutionEvent>(options.IngestQueueCapacity);
         LogEpoch = Guid.NewGuid();
         if (options.SourceIndexCapacity > 0)
@@ -444,23 +444,6 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
     }
 
-    /// <summary>Average envelope bytes of up to <paramref name="sample"/> of the newest retained events (0 when none). Not the dispatch thread.</summary>
-    internal double AverageRetainedEnvelopeBytes(int sample)
-    {
-        long bytes = 0, seen = 0;
-        var head = _log.Head;
-        for (var p = head - 1; p >= 0 && p >= head - sample; p--)
-        {
-            if (_log.TryGet(p, out var e))
-            {
-                bytes += e.EnvelopeJson.Length;
-                seen++;
-            }
-        }
-
-        return seen == 0 ? 0 : bytes / (double)seen;
-    }
-
     /// <summary>A snapshot of the core's counters.</summary>
     public DistributionStats GetStats()
     {
@@ -496,7 +479,8 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
             LogEpoch,
             rereads,
             Volatile.Read(ref _ringGrowthBytes),
-            Volatile.Read(ref _ringGrowthsRefused));
+            Volatile.Read(ref _ringGrowthsRefused),
+            _log.Bytes);
     }
 
     /// <summary>

@@ -5,8 +5,9 @@ namespace ExecutionDistribution.Core;
 /// <summary>
 /// The retained log: a ring of the most recent events in ingest order, addressed by position.
 /// Written only by the dispatcher thread; read concurrently by subscribers catching up or resuming.
-/// Bounded by count (the ring's capacity) and by age (<see cref="MaxAge"/>): an event older than
-/// that, or overwritten, is gone, and a reader asking for it is told so rather than skipping it.
+/// Bounded by count (the ring's capacity), by bytes (the events' <see cref="ExecutionEvent.EstimatedBytes"/>)
+/// and by age (<see cref="MaxAge"/>): the oldest event leaves first, and a reader asking for one that
+/// left is told so rather than skipping it.
 /// </summary>
 internal sealed class RetainedLog
 {
@@ -14,11 +15,14 @@ internal sealed class RetainedLog
     private readonly long _mask;
     private readonly TimeProvider _time;
     private readonly long _maxAgeTicks;
+    private readonly long _maxBytes;
     private long _head;
     private long _tail;
+    private long _bytes;
 
-    public RetainedLog(int capacity, TimeSpan maxAge, TimeProvider time)
+    public RetainedLog(int capacity, TimeSpan maxAge, TimeProvider time, long maxBytes = long.MaxValue)
     {
+        _maxBytes = maxBytes;
         var size = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(capacity, 2));
         _slots = new ExecutionEvent?[size];
         _mask = size - 1;
@@ -39,16 +43,25 @@ internal sealed class RetainedLog
     /// <summary>The oldest position still retained.</summary>
     public long Tail => Volatile.Read(ref _tail);
 
-    /// <summary>Appends an event, stamping its position. Dispatcher thread only.</summary>
+    /// <summary>The estimated bytes of the events retained.</summary>
+    public long Bytes => Volatile.Read(ref _bytes);
+
+    /// <summary>Appends an event, stamping its position; the oldest leave past the capacity or the byte bound. Dispatcher thread only.</summary>
     public void Append(ExecutionEvent e)
     {
         var position = _head;
         e.Position = position;
+        if (position - _tail == _slots.Length)
+        {
+            Drop(); // the ring is full: the oldest slot is the one written next
+        }
+
+        _bytes += e.EstimatedBytes;
         Volatile.Write(ref _slots[position & _mask], e);
         Volatile.Write(ref _head, position + 1);
-        if (position + 1 - _tail > _slots.Length)
+        while (_bytes > _maxBytes && _tail < position)
         {
-            Volatile.Write(ref _tail, position + 1 - _slots.Length);
+            Drop();
         }
     }
 
@@ -66,11 +79,22 @@ internal sealed class RetainedLog
                 break;
             }
 
-            _slots[tail & _mask] = null;
+            Drop();
             tail++;
         }
+    }
 
-        Volatile.Write(ref _tail, tail);
+    // The oldest event leaves: the tail moves first, so a reader never takes the slot it empties.
+    private void Drop()
+    {
+        var tail = _tail;
+        Volatile.Write(ref _tail, tail + 1);
+        ref var slot = ref _slots[tail & _mask];
+        if (slot is { } e)
+        {
+            _bytes -= e.EstimatedBytes;
+            slot = null;
+        }
     }
 
     /// <summary>
