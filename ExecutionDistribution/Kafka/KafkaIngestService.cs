@@ -341,19 +341,20 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         KafkaLog.DeadLettered(_logger, record.Topic, record.Partition.Value, record.Offset.Value, reason);
         var ack = new DeadLetterAck();
         _tracker.Track(record.TopicPartition, record.Offset.Value, ack);
-        var message = new Message<byte[]?, byte[]?>
+        // The record's own headers first, as they were (a replay from the dead-letter topic gives them
+        // back), then why and where from: the last header of a name is this dead letter's.
+        var headers = new Headers();
+        foreach (var header in record.Message.Headers ?? [])
         {
-            Key = record.Message.Key,
-            Value = record.Message.Value,
-            Headers = new Headers
-            {
-                { "dlq.reason", Encoding.UTF8.GetBytes(reason) },
-                { "dlq.source.topic", Encoding.UTF8.GetBytes(record.Topic) },
-                { "dlq.source.partition", Encoding.UTF8.GetBytes(record.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-                { "dlq.source.offset", Encoding.UTF8.GetBytes(record.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-                { "dlq.time", Encoding.UTF8.GetBytes(Timestamps.UtcNow(_time).ToString(Timestamps.WireFormat, System.Globalization.CultureInfo.InvariantCulture)) },
-            },
-        };
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        headers.Add("dlq.reason", Encoding.UTF8.GetBytes(reason));
+        headers.Add("dlq.source.topic", Encoding.UTF8.GetBytes(record.Topic));
+        headers.Add("dlq.source.partition", Encoding.UTF8.GetBytes(record.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        headers.Add("dlq.source.offset", Encoding.UTF8.GetBytes(record.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        headers.Add("dlq.time", Encoding.UTF8.GetBytes(Timestamps.UtcNow(_time).ToString(Timestamps.WireFormat, System.Globalization.CultureInfo.InvariantCulture)));
+        var message = new Message<byte[]?, byte[]?> { Key = record.Message.Key, Value = record.Message.Value, Headers = headers };
         ProduceDeadLetter(message, ack, attempt: 0);
     }
 
