@@ -83,33 +83,6 @@ public sealed class OrderStateProjection(TimeProvider time)
     private readonly ConcurrentDictionary<string, string> _orderByFill = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
     private long _appliedThrough;
-
-    /// <summary>Every order update and fill before this log position has been applied.</summary>
-    public long AppliedThrough
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _appliedThrough;
-            }
-        }
-    }
-
-    /// <summary>Applies a batch read from the core and records the position it reaches, atomically.</summary>
-    public void ApplyBatch(ReadOnlySpan<Core.Delivery> deliveries, long resumePosition)
-    {
-        lock (_gate)
-        {
-            foreach (var d in deliveries)
-            {
-                ApplyOne(d.Event);
-            }
-
-            _appliedThrough = Math.Max(_appliedThrough, resumePosition);
-        }
-    }
-
     /// <summary>The orders among <paramref name="orderIds"/> the projection holds nothing of.</summary>
     public List<string> Unknown(IEnumerable<string> orderIds)
     {

@@ -131,9 +131,6 @@ public sealed class SyntheticExecutionStream
     /// <summary>Portfolio ids.</summary>
     public string[] Portfolios { get; }
 
-    /// <summary>The share of events that name the instrument of Zipf rank <paramref name="rank"/> (1-based), all types but venue status.</summary>
-    public double InstrumentShare(int rank) => 0.98 * (_zipfCdf[rank - 1] - (rank > 1 ? _zipfCdf[rank - 2] : 0.0));
-
     /// <summary>Order ids currently live (for order-watch subscribers), sampled deterministically.</summary>
     public string[] SampleLiveOrderIds(int count, ulong salt)
     {
