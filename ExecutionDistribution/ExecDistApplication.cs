@@ -42,6 +42,7 @@ public static class ExecDistApplication
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ingest.Http.IngestJsonContext.Default);
         });
 
+        builder.AddTelemetry();
         builder.AddDistributionModule();
         builder.AddPersistenceModule(); // migrates the database before anything reads it
         builder.AddCachingModule();
@@ -68,6 +69,7 @@ public static class ExecDistApplication
         app.MapAuditApi();
         app.MapOperationsApi();
         app.MapHealthChecks("/health");
+        app.MapTelemetry();
         return app;
     }
 }

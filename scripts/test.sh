@@ -24,6 +24,7 @@ declare -A needs=(
   [node]=nodejs
   [npm]=npm
   [ps]=procps
+  [prometheus]=prometheus
 )
 missing=()
 for cmd in "${!needs[@]}"; do

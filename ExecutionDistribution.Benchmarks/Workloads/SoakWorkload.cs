@@ -20,10 +20,11 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 public static class SoakWorkload
 {
     /// <summary>
-    /// Runs it: <c>w10-soak [--minutes 30 | --seconds N] [--rate 3000] [--subscribers 100] [--interval 30] [--audit-when-full DropOldest] [--json file]</c>.
+    /// Runs it: <c>w10-soak [--minutes 30 | --seconds N] [--rate 3000] [--subscribers 100] [--interval 30] [--audit-when-full DropOldest] [--with-postgres [--postgres CS]] [--json file]</c>.
     /// Without PostgreSQL the audit's local store reaches its cap within minutes at these rates; a soak
     /// measures the service running on, so the store drops its oldest segments (the default here) rather
-    /// than holding the streams back.
+    /// than holding the streams back. With <c>--with-postgres</c> the service keeps orders, subscriptions
+    /// and the audit in PostgreSQL (a schema of its own per run, dropped after).
     /// </summary>
     public static int Run(string[] args)
     {
@@ -38,7 +39,9 @@ public static class SoakWorkload
 
         Console.WriteLine($"# W10 soak: {rate:N0} events/s for {minutes} min, {count} standard subscribers over WebSocket, a sample every {interval.TotalSeconds:0} s");
         var whenFull = args.Option("--audit-when-full") ?? "DropOldest";
-        using var ours = Child.Start("ours", "--DemoFeed:Enabled=true", $"--DemoFeed:EventsPerSecond={rate}", $"--Audit:Local:WhenFull={whenFull}");
+        var schema = $"soak_{Guid.NewGuid():N}"[..20];
+        string[] postgres = args.Contains("--with-postgres") ? [$"--Postgres:ConnectionString={args.Postgres()}", $"--Postgres:Schema={schema}"] : [];
+        using var ours = Child.Start("ours", ["--DemoFeed:Enabled=true", $"--DemoFeed:EventsPerSecond={rate}", $"--Audit:Local:WhenFull={whenFull}", .. postgres]);
         using var http = new HttpClient { BaseAddress = ours.BaseAddress };
         var population = StandardSubscribers.Standard(new SyntheticExecutionStream(42), 42).Take(count).ToList();
         var subscribers = population.Select(s => Subscriber.Connect(new Uri($"ws://{ours.BaseAddress.Authority}/api/v1/execution/stream?{WebSocketWorkload.Query(s.Filter)}"))).ToList();
@@ -80,6 +83,12 @@ public static class SoakWorkload
         var median = after[after.Count / 2];
         var spread = Math.Max(after[^1] - median, median - after[0]) / median;
         var last = samples[^1];
+        if (postgres.Length > 0)
+        {
+            // The audit (and everything else) went to PostgreSQL: its tables' bytes, then the schema goes.
+            last = last with { AuditBytes = PostgresBytes(args.Postgres(), schema, drop: true) };
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"after warm-up: working set median {median:N0} MiB, from {after[0]:N0} to {after[^1]:N0} (±{spread:P1}); audit {last.AuditBytes / (double)last.Ingested:N0} bytes and {last.AuditRows / (double)last.Ingested:0.00} rows per event; events missing {missing}; subscribers disconnected {closed}"));
         if (args.Option("--json") is { } path)
@@ -88,6 +97,7 @@ public static class SoakWorkload
             {
                 workload = "w10-soak",
                 minutes,
+                postgres = postgres.Length > 0,
                 audit_when_full = whenFull,
                 rate,
                 subscribers = count,
@@ -103,6 +113,23 @@ public static class SoakWorkload
         }
 
         return missing == 0 && closed == 0 ? 0 : 1;
+    }
+
+    private static long PostgresBytes(string connectionString, string schema, bool drop)
+    {
+        using var connection = new Npgsql.NpgsqlConnection(connectionString);
+        connection.Open();
+        using var size = new Npgsql.NpgsqlCommand(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = @schema AND c.relkind = 'r'", connection);
+        size.Parameters.AddWithValue("schema", schema);
+        var bytes = (long)size.ExecuteScalar()!;
+        if (drop)
+        {
+            using var dropSchema = new Npgsql.NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", connection);
+            dropSchema.ExecuteNonQuery();
+        }
+
+        return bytes;
     }
 
     private sealed record Sample(double Seconds, double WorkingSetMib, double HeapMib, long Orders, double OrdersMib, double LogMib, long Ingested, long AuditRows, long AuditBytes, long Delivered);

@@ -184,6 +184,8 @@ public sealed class ConnectionTurnTests
         private long _dropped;
         private int _messages;
         private int _largest;
+
+        internal override StreamTransport Transport => StreamTransport.WebSocket;
         private int _ended;
 
         private RecordingConnection(FanOutDispatcher core, bool holdFirstWrite, bool completeElsewhere, bool throwOnWrite, ConcurrentQueue<string>? turns)

@@ -37,6 +37,7 @@ internal static class AuditModule
         }
 
         builder.Services.AddSingleton<AuditWriter>();
+        builder.Services.AddSingleton<IModuleMetrics, AuditMetrics>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());

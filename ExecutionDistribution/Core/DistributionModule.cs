@@ -22,6 +22,7 @@ internal static class DistributionModule
         builder.Services.AddHostedService<DispatcherLifetime>();
         builder.Services.AddHealthChecks().AddCheck<DispatcherHealthCheck>("dispatcher");
         builder.Services.AddSingleton<IMemoryReporter, RetainedLogMemory>();
+        builder.Services.AddSingleton<IModuleMetrics, CoreMetrics>();
         builder.Services.AddSingleton<IMemoryReporter, SubscriberBufferMemory>();
         return builder;
     }

@@ -40,6 +40,7 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
     private readonly ConcurrentQueue<Subscriber> _rejoins = new();
     private readonly ConcurrentQueue<(Subscriber Subscriber, long Position)> _fellBehind = new();
     private readonly Lock _registrationGate = new();
+    private (long Dropped, long Lost) _departed; // what removed subscribers had dropped and lost (under _registrationGate)
     private readonly Dictionary<string, Subscriber> _subscribers = new(StringComparer.Ordinal);
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 100);
     private readonly TimeProvider _time;
@@ -280,6 +281,7 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
             }
 
             _subscribers.Remove(subscriber.Id);
+            _departed = (_departed.Dropped + subscriber.Dropped, _departed.Lost + subscriber.LostPositions);
             _registrations.Enqueue((subscriber, false));
         }
 
@@ -314,6 +316,22 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         }
 
         return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
+    }
+
+    /// <summary>Deliveries dropped (at_most_once) and positions announced lost, over every subscriber there has been. Any thread.</summary>
+    internal (long Dropped, long Lost) Losses()
+    {
+        lock (_registrationGate)
+        {
+            var (dropped, lost) = _departed;
+            foreach (var s in _subscribers.Values)
+            {
+                dropped += s.Dropped;
+                lost += s.LostPositions;
+            }
+
+            return (dropped, lost);
+        }
     }
 
     /// <summary>A snapshot of the core's counters.</summary>

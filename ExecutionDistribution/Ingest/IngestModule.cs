@@ -12,6 +12,8 @@ internal static class IngestModule
         builder.Services.AddValidatedOptions<IngestOptions, IngestOptionsValidator>(builder.Configuration, IngestOptions.SectionName);
         builder.Services.AddValidatedOptions<DemoFeedOptions, DemoFeedOptionsValidator>(builder.Configuration, DemoFeedOptions.SectionName);
         builder.Services.AddSingleton<IDemoFeedSink, CoreDemoFeedSink>();
+        builder.Services.AddSingleton<IngestMetrics>();
+        builder.Services.AddSingleton<Hosting.IModuleMetrics>(sp => sp.GetRequiredService<IngestMetrics>());
         builder.Services.AddHostedService<DemoFeedService>();
         return builder;
     }

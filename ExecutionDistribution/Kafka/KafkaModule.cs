@@ -48,6 +48,7 @@ internal static class KafkaModule
             return sp.GetRequiredService<KafkaIngestService>();
         });
         builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");
+        builder.Services.AddSingleton<IModuleMetrics, KafkaMetrics>();
         builder.Services.AddSingleton<KafkaDemoFeedSink>();
         builder.Services.AddSingleton<IDemoFeedSink>(sp => sp.GetRequiredService<KafkaDemoFeedSink>());
         if (builder.Configuration.GetValue<bool>($"{DemoFeedOptions.SectionName}:{nameof(DemoFeedOptions.Enabled)}"))

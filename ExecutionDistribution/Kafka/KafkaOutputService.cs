@@ -29,6 +29,7 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
     private Subscriber? _subscriber;
     private Task? _loop;
     private long _published;
+    private long _failed;
 
     public KafkaOutputService(IOptions<KafkaOptions> options, KafkaConnection connection, FanOutDispatcher core, ILogger<KafkaOutputService> logger, OutputReleases releases)
     {
@@ -41,6 +42,9 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
 
     /// <summary>Records acknowledged by Kafka.</summary>
     public long Published => Interlocked.Read(ref _published);
+
+    /// <summary>Output records Kafka refused (each is tried again until taken).</summary>
+    public long Failed => Interlocked.Read(ref _failed);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -103,6 +107,7 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
             {
                 // Never stop silently (the input's safe point would stop with it): log, wait, and publish
                 // the rest of the batch again; duplicates keep their event_id.
+                Interlocked.Increment(ref _failed);
                 KafkaLog.PublishFailed(_logger, _options.OutputTopicTemplate, ex.Message);
                 await Task.Delay(1_000).ConfigureAwait(false);
                 for (; index < batch.Count; index++)
@@ -162,6 +167,7 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
     {
         if (report.Error.IsError)
         {
+            Interlocked.Increment(ref _failed);
             KafkaLog.PublishFailed(_logger, topic, report.Error.Reason);
             _ = RetryAsync(topic, message, e, attempt + 1);
             return;

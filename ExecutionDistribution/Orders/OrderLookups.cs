@@ -87,13 +87,26 @@ internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microso
     }
 
     /// <summary>The status of an order as JSON, or null when unknown.</summary>
-    public ValueTask<byte[]?> StatusJsonAsync(string orderId, CancellationToken cancellationToken) =>
-        _near?.Get(orderId) is { } near ? ValueTask.FromResult<byte[]?>(near) : StatusFromCachesAsync(orderId, cancellationToken);
+    public ValueTask<byte[]?> StatusJsonAsync(string orderId, CancellationToken cancellationToken)
+    {
+        if (_near is not null)
+        {
+            var near = _near.Get(orderId);
+            OrderMetrics.NearLookup(near is not null);
+            if (near is not null)
+            {
+                return ValueTask.FromResult<byte[]?>(near);
+            }
+        }
+
+        return StatusFromCachesAsync(orderId, cancellationToken);
+    }
 
     private async ValueTask<byte[]?> StatusFromCachesAsync(string orderId, CancellationToken cancellationToken)
     {
-
-        if (await cache.StatusAsync(orderId).ConfigureAwait(false) is { } cached)
+        var cached = await cache.StatusAsync(orderId).ConfigureAwait(false);
+        OrderMetrics.RedisLookup(cache, cached is not null);
+        if (cached is not null)
         {
             return cached; // the near cache is not filled from Redis: its version is not read there
         }
@@ -117,6 +130,7 @@ internal sealed class OrderLookups(IOrderStore store, IOrderCache cache, Microso
         }
 
         var fills = await cache.FillsAsync(orderId).ConfigureAwait(false);
+        OrderMetrics.RedisLookup(cache, fills is not null);
         if (fills is null)
         {
             if (await store.FillsAsync(orderId, cancellationToken).ConfigureAwait(false) is not { } stored)

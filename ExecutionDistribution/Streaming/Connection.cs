@@ -74,7 +74,11 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         Subscriptions = new ConnectionSubscriptions(core, registry, trail, maxSubscriptions, limitKey, this, multiplexed, CheckDone);
         _writer = new ConnectionWriter(Resume);
         _lastWrite = time.GetTimestamp();
+        StreamMetrics.Opened(this, Transport);
     }
+
+    /// <summary>How the connection reaches its client (the metrics' <c>transport</c>).</summary>
+    internal abstract StreamTransport Transport { get; }
 
     /// <summary>The subscriptions this connection carries.</summary>
     public ConnectionSubscriptions Subscriptions { get; }
@@ -231,6 +235,8 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             return;
         }
 
+        StreamMetrics.Closed(this);
+
         await _writer.TakeForGoodAsync().ConfigureAwait(false);
         if (_lingerTimer is not null)
         {
@@ -346,9 +352,33 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             return false;
         }
 
+        var (deliveries, oldest) = Measure(members);
+        StreamMetrics.Written(Transport, deliveries, oldest, Time);
         Audit(members, delivered: true);
         Volatile.Write(ref _lastWrite, Time.GetTimestamp());
         return true;
+    }
+
+    // The deliveries the message carried, and the ingest time of its oldest event (each member's first).
+    private (int Deliveries, long OldestIngest) Measure(StreamMember[] members)
+    {
+        if (Reader is null)
+        {
+            var batch = members[0].Batch.Deliveries;
+            return (batch.Length, batch.Length > 0 ? batch[0].Event.IngestTimestamp : 0);
+        }
+
+        var (count, oldest) = (0, long.MaxValue);
+        foreach (var m in members)
+        {
+            if (m.HasBatch && m.Outgoing is { Length: > 0 } outgoing)
+            {
+                count += outgoing.Length;
+                oldest = Math.Min(oldest, outgoing[0].Event.IngestTimestamp);
+            }
+        }
+
+        return (count, oldest == long.MaxValue ? 0 : oldest);
     }
 
     private void Audit(StreamMember[] members, bool delivered)

@@ -33,6 +33,7 @@ internal static class IngestEndpoints
     private static async Task<IResult> PostExecutions(
         HttpRequest request,
         IExecutionIngest ingest,
+        IngestMetrics metrics,
         IOptions<IngestOptions> options,
         ILoggerFactory loggers,
         CancellationToken cancellationToken)
@@ -67,12 +68,14 @@ internal static class IngestEndpoints
 
         if (!parsed.IsValid)
         {
+            metrics.Rest(1, accepted: false);
             IngestLog.RequestRejected(loggers.CreateLogger(typeof(IngestEndpoints).FullName!), parsed.Problems.Count);
             return Invalid(parsed.Problems);
         }
 
         if (parsed.Events.Count > o.MaxBatchSize)
         {
+            metrics.Rest(1, accepted: false);
             return Invalid([new Contract.ValidationProblem(string.Empty, $"the batch holds {parsed.Events.Count} events; at most {o.MaxBatchSize} are accepted per request (Ingest:MaxBatchSize)")]);
         }
 
@@ -89,6 +92,8 @@ internal static class IngestEndpoints
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
+            metrics.Rest(accepted, accepted: true);
+
             // Back-pressure: say exactly how many were taken (in order) so the client resends the rest.
             var problem = TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
@@ -99,6 +104,7 @@ internal static class IngestEndpoints
             return problem;
         }
 
+        metrics.Rest(accepted, accepted: true);
         var ids = new string[parsed.Events.Count];
         for (var i = 0; i < ids.Length; i++)
         {

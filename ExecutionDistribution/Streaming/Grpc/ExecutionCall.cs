@@ -39,6 +39,9 @@ internal sealed class ExecutionCall(
     public Task WriteEventsAsync(EventFrames frames, string subscriptionId, string resumeToken, DeliveryBatch batch) =>
         WriteAsync((bodyPipe, frames, subscriptionId, resumeToken, batch), static (s, _) => s.frames.WriteEvents(s.bodyPipe, s.subscriptionId, s.resumeToken, s.batch));
 
+    /// <inheritdoc />
+    internal override StreamTransport Transport => StreamTransport.Grpc;
+
     /// <summary>
     /// One message of the subscription's batch, straight into the response body (started by the
     /// opening's headers). A call that ends while its client does not read ends the request.

@@ -80,6 +80,9 @@ internal sealed class MultiplexedCall : Connection
         }
     }
 
+    /// <inheritdoc />
+    internal override StreamTransport Transport => StreamTransport.Grpc;
+
     // Each event once, in log order, with every subscription of the call that takes it, straight into the
     // response body (started by the first subscription's reply).
     protected override ValueTask WriteEvents(StreamMember[] members) => _frames.WriteLive(_body, members, Reader!);

@@ -208,6 +208,9 @@ internal sealed partial class WebSocketStreamSession : Connection
         return null;
     }
 
+    /// <inheritdoc />
+    internal override StreamTransport Transport => StreamTransport.WebSocket;
+
     // One frame of events: a connection of one subscription sends its batch, a multiplexed one each event once with every subscription that takes it.
     protected override ValueTask WriteEvents(StreamMember[] members)
     {

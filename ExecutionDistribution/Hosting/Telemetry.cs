@@ -1,0 +1,53 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpenTelemetry.Metrics;
+
+namespace ExecutionDistribution.Hosting;
+
+/// <summary>
+/// A module's instruments that observe its state (<see cref="System.Diagnostics.Metrics.ObservableCounter{T}"/>
+/// and the like, read at each collection): registered by the module, created with the host.
+/// </summary>
+public interface IModuleMetrics;
+
+/// <summary>
+/// Metrics: every module's meter (named <c>ExecDist.*</c>), ASP.NET Core's and Kestrel's, the
+/// runtime's and the process's, exported by OpenTelemetry in Prometheus' text format at
+/// <c>/metrics</c> (docs/operations.md lists them).
+/// </summary>
+public static class Telemetry
+{
+    /// <summary>The prefix of every meter of the service.</summary>
+    public const string MeterPrefix = "ExecDist.";
+
+    /// <summary>Registers the metrics pipeline.</summary>
+    public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter($"{MeterPrefix}*")
+            .AddAspNetCoreInstrumentation() // requests by route and status, Kestrel's connections
+            .AddRuntimeInstrumentation()
+            .AddProcessInstrumentation()
+            .AddPrometheusExporter());
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModuleMetricsStarter>());
+        return builder;
+    }
+
+    /// <summary>Maps <c>/metrics</c>.</summary>
+    public static WebApplication MapTelemetry(this WebApplication app)
+    {
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+
+    // Creates every module's observing instruments with the host (they exist once resolved).
+    private sealed class ModuleMetricsStarter(IEnumerable<IModuleMetrics> metrics) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            _ = metrics.Count();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

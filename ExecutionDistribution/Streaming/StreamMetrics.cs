@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using ExecutionDistribution.Hosting;
+
+namespace ExecutionDistribution.Streaming;
+
+/// <summary>How a connection reaches its client.</summary>
+internal enum StreamTransport
+{
+    Grpc, // ExecutionStream's server-streaming calls
+    WebSocket, // /api/v1/execution/stream
+}
+
+/// <summary>
+/// The streams' instruments (meter <c>ExecDist.Streaming</c>): deliveries and the latency of each
+/// message written, by transport (one counter add and one histogram record per message, not per
+/// delivery), and the connections and subscriptions open, observed at each collection.
+/// </summary>
+internal static class StreamMetrics
+{
+    private static readonly Meter Meter = new($"{Telemetry.MeterPrefix}Streaming");
+
+    private static readonly Counter<long> Deliveries = Meter.CreateCounter<long>("execdist.deliveries", "{delivery}",
+        "Events written to clients' streams (a multiplexed event counts once per subscription it is for)");
+
+    private static readonly Histogram<double> Latency = Meter.CreateHistogram("execdist.delivery.duration", "s",
+        "From the ingest of a message's oldest event to the message written to the transport", tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+
+    private static readonly KeyValuePair<string, object?>[] Tags =
+        [new("transport", "grpc"), new("transport", "websocket")];
+
+    private static readonly ConcurrentDictionary<Connection, StreamTransport> Open = new();
+
+    static StreamMetrics()
+    {
+        Meter.CreateObservableUpDownCounter("execdist.connections", () => Count(static _ => 1), "{connection}",
+            "Open streaming connections (gRPC calls, WebSockets)");
+        Meter.CreateObservableUpDownCounter("execdist.stream.subscriptions", () => Count(static c => c.Subscriptions.Members.Length), "{subscription}",
+            "Subscriptions streaming on open connections");
+    }
+
+    /// <summary>A connection opened.</summary>
+    public static void Opened(Connection connection, StreamTransport transport) => Open[connection] = transport;
+
+    /// <summary>A connection is over.</summary>
+    public static void Closed(Connection connection) => Open.TryRemove(connection, out _);
+
+    /// <summary>A message of <paramref name="deliveries"/> was written; its oldest event was ingested at <paramref name="ingestTimestamp"/>.</summary>
+    public static void Written(StreamTransport transport, int deliveries, long ingestTimestamp, TimeProvider time)
+    {
+        var tag = Tags[(int)transport];
+        Deliveries.Add(deliveries, tag);
+        if (ingestTimestamp != 0)
+        {
+            Latency.Record(time.GetElapsedTime(ingestTimestamp).TotalSeconds, tag);
+        }
+    }
+
+    private static IEnumerable<Measurement<long>> Count(Func<Connection, int> measure)
+    {
+        Span<long> totals = stackalloc long[Tags.Length];
+        foreach (var (connection, transport) in Open)
+        {
+            totals[(int)transport] += measure(connection);
+        }
+
+        return [new(totals[0], Tags[0]), new(totals[1], Tags[1])];
+    }
+}
