@@ -68,7 +68,7 @@ public static class ExecDistApplication
         app.MapTopicsApi();
         app.MapAuditApi();
         app.MapOperationsApi();
-        app.MapHealthChecks("/health");
+        app.MapHealth();
         app.MapTelemetry();
         return app;
     }

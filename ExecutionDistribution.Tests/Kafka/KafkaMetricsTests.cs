@@ -37,5 +37,10 @@ public sealed class KafkaMetricsTests : EmbeddedKafkaTestBase
         Assert.That(Enumerable.Range(0, 3).Select(p => metrics.Values[$"execdist_kafka_consumer_lag{{partition=\"{p}\",topic=\"{topics.Input}\"}}"]), Has.All.GreaterThanOrEqualTo(0));
         Assert.That(metrics.Types["execdist_kafka_consumer_lag"], Is.EqualTo("gauge"));
         Assert.That(metrics.Values["execdist_kafka_output_records_total{result=\"failed\"}"], Is.Zero);
+
+        // Readiness counts Kafka's partitions and lag; /health leaves the lag out (behind is not broken).
+        var ready = System.Text.Json.Nodes.JsonNode.Parse(await host.Client.GetStringAsync("/health/ready"))!["checks"]!.AsObject();
+        Assert.That(ready.Select(c => c.Key), Is.SupersetOf(new[] { "kafka", "kafka-lag", "dispatcher" }));
+        Assert.That((string?)ready["kafka-lag"]!["data"]!["partitions"], Is.EqualTo("3"));
     }
 }

@@ -41,7 +41,7 @@ internal static class AuditModule
         builder.Services.AddHostedService(sp => sp.GetRequiredService<AuditWriter>());
         builder.Services.AddSingleton<EventRecorder>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EventRecorder>());
-        builder.Services.AddHealthChecks().AddCheck<AuditHealthCheck>("audit");
+        builder.Services.AddHealthChecks().AddCheck<AuditHealthCheck>("audit", tags: Health.ReadyTags);
         builder.Services.AddSingleton<IMemoryReporter, AuditQueueMemory>();
         return builder;
     }

@@ -1,3 +1,4 @@
+using ExecutionDistribution.Hosting;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
 using ExecutionDistribution.Subscriptions;
@@ -20,7 +21,7 @@ internal static class CachingModule
             builder.Services.AddSingleton<IOrderCache>(sp => sp.GetRequiredService<RedisCache>());
             builder.Services.AddSingleton<ISubscriptionCache>(sp => sp.GetRequiredService<RedisCache>());
             builder.Services.AddHostedService<CacheHealer>();
-            builder.Services.AddHealthChecks().AddCheck<RedisHealth>("redis", HealthStatus.Degraded);
+            builder.Services.AddHealthChecks().AddCheck<RedisHealth>("redis", HealthStatus.Degraded, Health.ReadyTags);
         }
         else
         {

@@ -20,7 +20,7 @@ internal static class DistributionModule
             sp.GetRequiredService<ILogger<FanOutDispatcher>>()));
         builder.Services.AddSingleton<IExecutionIngest>(sp => sp.GetRequiredService<FanOutDispatcher>());
         builder.Services.AddHostedService<DispatcherLifetime>();
-        builder.Services.AddHealthChecks().AddCheck<DispatcherHealthCheck>("dispatcher");
+        builder.Services.AddHealthChecks().AddCheck<DispatcherHealthCheck>("dispatcher", tags: Health.ReadyTags);
         builder.Services.AddSingleton<IMemoryReporter, RetainedLogMemory>();
         builder.Services.AddSingleton<IModuleMetrics, CoreMetrics>();
         builder.Services.AddSingleton<IMemoryReporter, SubscriberBufferMemory>();

@@ -47,13 +47,14 @@ internal static class KafkaModule
             sp.GetRequiredService<IEventReplay>();
             return sp.GetRequiredService<KafkaIngestService>();
         });
-        builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka");
+        builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka", tags: Health.ReadyTags)
+            .AddCheck<KafkaLagHealthCheck>("kafka-lag", tags: [Health.Ready, Health.ReadyOnly]);
         builder.Services.AddSingleton<IModuleMetrics, KafkaMetrics>();
         builder.Services.AddSingleton<KafkaDemoFeedSink>();
         builder.Services.AddSingleton<IDemoFeedSink>(sp => sp.GetRequiredService<KafkaDemoFeedSink>());
         if (builder.Configuration.GetValue<bool>($"{DemoFeedOptions.SectionName}:{nameof(DemoFeedOptions.Enabled)}"))
         {
-            builder.Services.AddHealthChecks().AddCheck<KafkaDemoFeedSink>("demo-feed");
+            builder.Services.AddHealthChecks().AddCheck<KafkaDemoFeedSink>("demo-feed", tags: Health.ReadyTags);
         }
 
         return builder;

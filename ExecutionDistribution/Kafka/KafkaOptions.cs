@@ -43,6 +43,10 @@ public sealed class KafkaOptions : IValidatableObject
     [Range(1024, 67108864)]
     public int MaxRecordBytes { get; set; } = 512 * 1024;
 
+    /// <summary>Records behind on the assigned input partitions (together) above which <c>/health/ready</c> says not ready.</summary>
+    [Range(0, long.MaxValue)]
+    public long ReadyMaxLag { get; set; } = 1_000_000;
+
     /// <summary>Threads that parse a consumed batch in parallel (events are still handed over in order); 1: the consume thread alone.</summary>
     [Range(1, 64)]
     public int ParseThreads { get; set; } = Math.Max(1, Math.Min(Environment.ProcessorCount, 4));

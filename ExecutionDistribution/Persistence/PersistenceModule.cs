@@ -28,6 +28,7 @@ internal static partial class PersistenceModule
             services.AddSingleton<ISubscriptionStore, PostgresSubscriptionStore>();
             services.AddSingleton<IOrderStore, PostgresOrderStore>();
             services.AddHostedService<DatabaseStartup>();
+            services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: Health.ReadyTags);
         }
         else
         {

@@ -256,6 +256,8 @@ public sealed class ExecutionStreamGrpcTests
     {
         var health = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest());
         Assert.That(health.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.Serving));
+        var service = await new Health.HealthClient(_channel).CheckAsync(new HealthCheckRequest { Service = "execdist.v1.ExecutionStream" });
+        Assert.That(service.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.Serving), "the service by name, as readiness says");
 
         using var reflection = new ServerReflection.ServerReflectionClient(_channel).ServerReflectionInfo();
         await reflection.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = string.Empty });

@@ -31,7 +31,12 @@ internal static class GrpcModule
             o.MaxReceiveMessageSize = MaxCommandBytes;
             o.EnableDetailedErrors = false;
         });
-        builder.Services.AddGrpcHealthChecks();
+        // The overall status ("") and the service by name follow readiness.
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            o.Services.Map(string.Empty, r => r.Tags.Contains(Health.Ready));
+            o.Services.Map("execdist.v1.ExecutionStream", r => r.Tags.Contains(Health.Ready));
+        });
         builder.Services.AddGrpcReflection();
         return builder;
     }
