@@ -12,19 +12,20 @@ internal enum StreamTransport
 }
 
 /// <summary>
-/// The streams' instruments (meter <c>ExecDist.Streaming</c>): deliveries and the latency of each
-/// message written, by transport (one counter add and one histogram record per message, not per
-/// delivery), and the connections and subscriptions open, observed at each collection.
+/// The streams' instruments (meter <c>ExecDist.Streaming</c>): deliveries by transport, the latency
+/// of each message written, and the connections and subscriptions open. Per message a connection
+/// adds to a plain counter (observed at each collection) and records one histogram value without
+/// tags: OpenTelemetry's own counter with a transport tag cost 4-6% of the CPU per delivery at
+/// 100,000 one-delivery messages a second (W3, W4).
 /// </summary>
 internal static class StreamMetrics
 {
     private static readonly Meter Meter = new($"{Telemetry.MeterPrefix}Streaming");
 
-    private static readonly Counter<long> Deliveries = Meter.CreateCounter<long>("execdist.deliveries", "{delivery}",
-        "Events written to clients' streams (a multiplexed event counts once per subscription it is for)");
+    private static readonly long[] Delivered = new long[2 * 8]; // per transport, a cache line apart
 
     private static readonly Histogram<double> Latency = Meter.CreateHistogram("execdist.delivery.duration", "s",
-        "From the ingest of a message's oldest event to the message written to the transport", tags: null,
+        "From the ingest of a message's oldest event to the message written to its client", tags: null,
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
 
     private static readonly KeyValuePair<string, object?>[] Tags =
@@ -34,6 +35,9 @@ internal static class StreamMetrics
 
     static StreamMetrics()
     {
+        Meter.CreateObservableCounter("execdist.deliveries", () => (IEnumerable<Measurement<long>>)
+            [new(Volatile.Read(ref Delivered[0]), Tags[0]), new(Volatile.Read(ref Delivered[8]), Tags[1])], "{delivery}",
+            "Events written to clients' streams (a multiplexed event counts once per subscription it is for)");
         Meter.CreateObservableUpDownCounter("execdist.connections", () => Count(static _ => 1), "{connection}",
             "Open streaming connections (gRPC calls, WebSockets)");
         Meter.CreateObservableUpDownCounter("execdist.stream.subscriptions", () => Count(static c => c.Subscriptions.Members.Length), "{subscription}",
@@ -49,11 +53,10 @@ internal static class StreamMetrics
     /// <summary>A message of <paramref name="deliveries"/> was written; its oldest event was ingested at <paramref name="ingestTimestamp"/>.</summary>
     public static void Written(StreamTransport transport, int deliveries, long ingestTimestamp, TimeProvider time)
     {
-        var tag = Tags[(int)transport];
-        Deliveries.Add(deliveries, tag);
-        if (ingestTimestamp != 0)
+        Interlocked.Add(ref Delivered[8 * (int)transport], deliveries);
+        if (ingestTimestamp != 0 && Latency.Enabled)
         {
-            Latency.Record(time.GetElapsedTime(ingestTimestamp).TotalSeconds, tag);
+            Latency.Record(time.GetElapsedTime(ingestTimestamp).TotalSeconds);
         }
     }
 
