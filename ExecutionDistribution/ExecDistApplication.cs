@@ -43,6 +43,7 @@ public static class ExecDistApplication
         });
 
         builder.AddTelemetry();
+        builder.AddApiReference();
         builder.AddDistributionModule();
         builder.AddPersistenceModule(); // migrates the database before anything reads it
         builder.AddCachingModule();
@@ -70,6 +71,7 @@ public static class ExecDistApplication
         app.MapOperationsApi();
         app.MapHealth();
         app.MapTelemetry();
+        app.MapApiReference();
         return app;
     }
 }
