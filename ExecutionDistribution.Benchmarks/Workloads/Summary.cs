@@ -126,11 +126,18 @@ public static class Summary
 
         if (ResultFiles.Read(results, "w10.json") is { } w10)
         {
-            md.AppendLine(c, $"### W10, soak: `docs/results/w10.json` ({w10.GetProperty("rate").GetInt32():N0} events/s for {w10.GetProperty("minutes").GetInt32()} min, {w10.GetProperty("subscribers").GetInt32()} standard subscribers over WebSocket)");
+            md.AppendLine(c, $"### W10, soak: `docs/results/w10.json`, `w10-postgres.json` ({w10.GetProperty("rate").GetInt32():N0} events/s for {w10.GetProperty("minutes").GetInt32()} min, {w10.GetProperty("subscribers").GetInt32()} standard subscribers over WebSocket)");
             md.AppendLine();
-            md.AppendLine("| working set after warm-up, median (MiB) | spread (target ±10%) | audit bytes per event | audit rows per event | events missing (target 0) |");
-            md.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
-            md.AppendLine(c, $"| {w10.GetProperty("working_set_median_mib").GetDouble():N0} | ±{w10.GetProperty("working_set_spread").GetDouble():P1} | {w10.GetProperty("audit_bytes_per_event").GetDouble():N0} | {w10.GetProperty("audit_rows_per_event").GetDouble():0.00} | {w10.GetProperty("events_missing").GetInt64()} |");
+            md.AppendLine("| stores | working set after warm-up, median (MiB) | spread (target ±10%) | audit bytes per event | audit rows per event | events missing (target 0) |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var (file, stores) in new[] { ("w10.json", "in process, the local audit store"), ("w10-postgres.json", "PostgreSQL (bytes: the audit tables with their indexes)") })
+            {
+                if (ResultFiles.Read(results, file) is { } run)
+                {
+                    md.AppendLine(c, $"| {stores} | {run.GetProperty("working_set_median_mib").GetDouble():N0} | ±{run.GetProperty("working_set_spread").GetDouble():P1} | {run.GetProperty("audit_bytes_per_event").GetDouble():N0} | {run.GetProperty("audit_rows_per_event").GetDouble():0.00} | {run.GetProperty("events_missing").GetInt64()} |");
+                }
+            }
+
             md.AppendLine();
         }
 
