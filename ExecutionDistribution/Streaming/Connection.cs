@@ -352,33 +352,10 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
             return false;
         }
 
-        var (deliveries, oldest) = Measure(members);
-        StreamMetrics.Written(Transport, deliveries, oldest, Time);
+        StreamMetrics.Written(Transport, members, multiplexed: Reader is not null, Time);
         Audit(members, delivered: true);
         Volatile.Write(ref _lastWrite, Time.GetTimestamp());
         return true;
-    }
-
-    // The deliveries the message carried, and the ingest time of its oldest event (each member's first).
-    private (int Deliveries, long OldestIngest) Measure(StreamMember[] members)
-    {
-        if (Reader is null)
-        {
-            var batch = members[0].Batch.Deliveries;
-            return (batch.Length, batch.Length > 0 ? batch[0].Event.IngestTimestamp : 0);
-        }
-
-        var (count, oldest) = (0, long.MaxValue);
-        foreach (var m in members)
-        {
-            if (m.HasBatch && m.Outgoing is { Length: > 0 } outgoing)
-            {
-                count += outgoing.Length;
-                oldest = Math.Min(oldest, outgoing[0].Event.IngestTimestamp);
-            }
-        }
-
-        return (count, oldest == long.MaxValue ? 0 : oldest);
     }
 
     private void Audit(StreamMember[] members, bool delivered)

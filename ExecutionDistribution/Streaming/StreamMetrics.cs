@@ -57,14 +57,37 @@ internal static class StreamMetrics
     /// <summary>A connection is over.</summary>
     public static void Closed(Connection connection) => Open.TryRemove(connection, out _);
 
-    /// <summary>A message of <paramref name="deliveries"/> was written; its oldest event was ingested at <paramref name="ingestTimestamp"/>.</summary>
-    public static void Written(StreamTransport transport, int deliveries, long ingestTimestamp, TimeProvider time)
+    /// <summary>A message of what <paramref name="members"/> held was written (their batches; on a multiplexed connection what each has outgoing).</summary>
+    public static void Written(StreamTransport transport, StreamMember[] members, bool multiplexed, TimeProvider time)
     {
+        var (deliveries, ingestTimestamp) = Measure(members, multiplexed);
         Interlocked.Add(ref Delivered[8 * (int)transport], deliveries);
         if (ingestTimestamp != 0 && (++_messages & (LatencySample - 1)) == 0 && Latency.Enabled)
         {
             Latency.Record(time.GetElapsedTime(ingestTimestamp).TotalSeconds);
         }
+    }
+
+    // The deliveries the message carried, and the ingest time of its oldest event (each member's first).
+    private static (int Deliveries, long OldestIngest) Measure(StreamMember[] members, bool multiplexed)
+    {
+        if (!multiplexed)
+        {
+            var batch = members[0].Batch.Deliveries;
+            return (batch.Length, batch.Length > 0 ? batch[0].Event.IngestTimestamp : 0);
+        }
+
+        var (count, oldest) = (0, long.MaxValue);
+        foreach (var m in members)
+        {
+            if (m.HasBatch && m.Outgoing is { Length: > 0 } outgoing)
+            {
+                count += outgoing.Length;
+                oldest = Math.Min(oldest, outgoing[0].Event.IngestTimestamp);
+            }
+        }
+
+        return (count, oldest == long.MaxValue ? 0 : oldest);
     }
 
     private static IEnumerable<Measurement<long>> Count(Func<Connection, int> measure)
