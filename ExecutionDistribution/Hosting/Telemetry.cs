@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace ExecutionDistribution.Hosting;
 
@@ -12,7 +13,9 @@ public interface IModuleMetrics;
 /// <summary>
 /// Metrics: every module's meter (named <c>ExecDist.*</c>), ASP.NET Core's and Kestrel's, the
 /// runtime's and the process's, exported by OpenTelemetry in Prometheus' text format at
-/// <c>/metrics</c> (docs/operations.md lists them).
+/// <c>/metrics</c> (docs/operations.md lists them). Traces: the modules' activity sources
+/// (<c>ExecDist.*</c>) and ASP.NET Core's requests, exported over OTLP as the standard <c>OTEL_*</c>
+/// variables say, when <c>Telemetry:Tracing</c> is on (by default when an OTLP endpoint is set).
 /// </summary>
 public static class Telemetry
 {
@@ -28,9 +31,28 @@ public static class Telemetry
             .AddRuntimeInstrumentation()
             .AddProcessInstrumentation()
             .AddPrometheusExporter());
+        if (TracingEnabled(builder.Configuration))
+        {
+            builder.Services.AddOpenTelemetry().WithTracing(tracing =>
+            {
+                tracing.AddSource($"{MeterPrefix}*").AddAspNetCoreInstrumentation();
+                if (OtlpConfigured(builder.Configuration))
+                {
+                    tracing.AddOtlpExporter();
+                }
+            });
+        }
+
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ModuleMetricsStarter>());
         return builder;
     }
+
+    /// <summary><c>Telemetry:Tracing</c>, or else whether an OTLP endpoint is configured.</summary>
+    public static bool TracingEnabled(IConfiguration configuration) =>
+        configuration.GetValue<bool?>("Telemetry:Tracing") ?? OtlpConfigured(configuration);
+
+    private static bool OtlpConfigured(IConfiguration configuration) =>
+        !string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]) || !string.IsNullOrEmpty(configuration["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
 
     /// <summary>Maps <c>/metrics</c>.</summary>
     public static WebApplication MapTelemetry(this WebApplication app)

@@ -326,6 +326,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
 
         var e = parsed.Event!;
         e.Source = new SourcePosition(record.Topic, record.Partition.Value, record.Offset.Value);
+        KafkaTracing.Ingest(record, e);
         e.PendingOutputs = _options.OutputEnabled ? 1 : 0;
         _tracker.Track(record.TopicPartition, record.Offset.Value, e);
         if (!_ingest.TryPublishWithoutWake(e))

@@ -133,7 +133,7 @@ internal sealed class KafkaOutputService : IHostedService, IDisposable
         }
 
         var key = Encoding.UTF8.GetBytes(e.OrderId ?? e.Venue ?? e.EventId);
-        var message = new Message<byte[], byte[]> { Key = key, Value = e.DistributedJson() };
+        var message = new Message<byte[], byte[]> { Key = key, Value = e.DistributedJson(), Headers = KafkaTracing.Publish(e) };
         if (workflows.Length == 0)
         {
             await ProduceAsync(_options.UnroutedOutputTopic, message, e, 0).ConfigureAwait(false);
