@@ -95,6 +95,15 @@ public sealed partial class MetricsTests
     }
 
     [Test]
+    [Category("Unit")]
+    public async Task With_metrics_off_there_is_no_metrics_endpoint()
+    {
+        await using var host = await ServiceHost.StartAsync("--Telemetry:Metrics=false");
+        using var response = await host.Client.GetAsync("/metrics");
+        Assert.That(response.StatusCode, Is.EqualTo(HttpStatusCode.NotFound));
+    }
+
+    [Test]
     [Category("ExternalClient")]
     public async Task A_prometheus_server_scrapes_the_service_and_answers_a_query_over_its_events()
     {

@@ -22,15 +22,19 @@ public static class Telemetry
     /// <summary>The prefix of every meter of the service.</summary>
     public const string MeterPrefix = "ExecDist.";
 
-    /// <summary>Registers the metrics pipeline.</summary>
+    /// <summary>Registers the metrics pipeline (unless <c>Telemetry:Metrics</c> is false) and tracing (when on).</summary>
     public static WebApplicationBuilder AddTelemetry(this WebApplicationBuilder builder)
     {
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter($"{MeterPrefix}*")
-            .AddAspNetCoreInstrumentation() // requests by route and status, Kestrel's connections
-            .AddRuntimeInstrumentation()
-            .AddProcessInstrumentation()
-            .AddPrometheusExporter());
+        if (MetricsEnabled(builder.Configuration))
+        {
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+                .AddMeter($"{MeterPrefix}*")
+                .AddAspNetCoreInstrumentation() // requests by route and status, Kestrel's connections
+                .AddRuntimeInstrumentation()
+                .AddProcessInstrumentation()
+                .AddPrometheusExporter());
+        }
+
         if (TracingEnabled(builder.Configuration))
         {
             builder.Services.AddOpenTelemetry().WithTracing(tracing =>
@@ -47,6 +51,9 @@ public static class Telemetry
         return builder;
     }
 
+    /// <summary><c>Telemetry:Metrics</c> (default true): <c>/metrics</c> and the instruments' collection.</summary>
+    public static bool MetricsEnabled(IConfiguration configuration) => configuration.GetValue("Telemetry:Metrics", true);
+
     /// <summary><c>Telemetry:Tracing</c>, or else whether an OTLP endpoint is configured.</summary>
     public static bool TracingEnabled(IConfiguration configuration) =>
         configuration.GetValue<bool?>("Telemetry:Tracing") ?? OtlpConfigured(configuration);
@@ -57,7 +64,11 @@ public static class Telemetry
     /// <summary>Maps <c>/metrics</c>.</summary>
     public static WebApplication MapTelemetry(this WebApplication app)
     {
-        app.MapPrometheusScrapingEndpoint("/metrics");
+        if (MetricsEnabled(app.Configuration))
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
         return app;
     }
 
