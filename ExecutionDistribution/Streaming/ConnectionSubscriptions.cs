@@ -187,6 +187,10 @@ internal sealed class ConnectionSubscriptions(
     public StreamMember? Join(
         Admission admission, SubscriptionFilter filter, DeliveryGuarantee guarantee, ResumeToken? resume, int bufferCapacity, int batchSize, out OpenRefusal? refusal)
     {
+        using var activity = StreamMetrics.Activities.StartActivity(resume is null ? "subscribe" : "resume");
+        activity?.SetTag("execdist.subscription.id", admission.Id);
+        activity?.SetTag("execdist.delivery_guarantee", guarantee.Name());
+        activity?.SetTag("execdist.managed", admission.Managed);
         Subscriber subscriber;
         try
         {
@@ -194,6 +198,7 @@ internal sealed class ConnectionSubscriptions(
         }
         catch (SubscriptionRejectedException ex)
         {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, ex.Message);
             Abandon(admission);
             refusal = new OpenRefusal(ex.Message, ex.Reason == SubscriptionRejection.LimitReached ? RefusalKind.Limit : RefusalKind.Rejected);
             return null;

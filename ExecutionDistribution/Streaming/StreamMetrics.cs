@@ -22,6 +22,9 @@ internal static class StreamMetrics
 {
     private static readonly Meter Meter = new($"{Telemetry.MeterPrefix}Streaming");
 
+    /// <summary>The streams' spans (when tracing is on): a subscription subscribing, or resuming from a token.</summary>
+    public static readonly System.Diagnostics.ActivitySource Activities = new($"{Telemetry.MeterPrefix}Streaming");
+
     private static readonly long[] Delivered = new long[2 * 8]; // per transport, a cache line apart
 
     private static readonly Histogram<double> Latency = Meter.CreateHistogram("execdist.delivery.duration", "s",
