@@ -72,6 +72,7 @@ public static class ExecDistApplication
         app.MapHealth();
         app.MapTelemetry();
         app.MapApiReference();
+        app.MapDashboard();
         return app;
     }
 }

@@ -25,6 +25,7 @@ declare -A needs=(
   [npm]=npm
   [ps]=procps
   [prometheus]=prometheus
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!needs[@]}"; do

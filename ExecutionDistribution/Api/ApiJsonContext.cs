@@ -27,6 +27,8 @@ namespace ExecutionDistribution.Api;
 [JsonSerializable(typeof(FillDetails))]
 [JsonSerializable(typeof(PortfolioExecutionReport))]
 [JsonSerializable(typeof(DistributionStats))]
+[JsonSerializable(typeof(SubscriberLag[]))]
+[JsonSerializable(typeof(IReadOnlyList<SubscriberLag>))]
 [JsonSerializable(typeof(IReadOnlyList<AuditRecord>))]
 [JsonSerializable(typeof(AuditApi.AuditStats))]
 [JsonSerializable(typeof(OperationsApi.MemoryView))]

@@ -13,6 +13,9 @@ internal static class OperationsApi
     {
         var group = app.MapGroup("/api/v1").WithTags("Operations");
         group.MapGet("/distribution/stats", (FanOutDispatcher core) => TypedResults.Ok(core.GetStats()));
+        group.MapGet("/distribution/subscribers", (FanOutDispatcher core, int? slowest) => slowest is < 1 or > 1000
+            ? Results.ValidationProblem(new Dictionary<string, string[]> { ["slowest"] = ["must be between 1 and 1000"] })
+            : Results.Ok(core.Slowest(slowest ?? 10))).Produces<SubscriberLag[]>().ProducesValidationProblem();
         group.MapGet("/memory", (IEnumerable<IMemoryReporter> reporters) =>
         {
             var gc = GC.GetGCMemoryInfo();

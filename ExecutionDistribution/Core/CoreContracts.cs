@@ -62,6 +62,16 @@ public sealed record DistributionStats(
     long BufferGrowthsRefused = 0,
     long LogBytes = 0);
 
+/// <summary>How far one subscriber is behind (<see cref="FanOutDispatcher.Slowest"/>).</summary>
+/// <param name="Id">The subscriber (a stream's subscription id, or an in-process consumer).</param>
+/// <param name="Guarantee">at_least_once or at_most_once.</param>
+/// <param name="Behind">Positions queued for it, including what it has still to read from the log while catching up.</param>
+/// <param name="CatchingUp">Reading from the retained log or Kafka instead of the live path.</param>
+/// <param name="Delivered">Deliveries read so far.</param>
+/// <param name="Dropped">at_most_once deliveries dropped.</param>
+/// <param name="LostPositions">Positions announced lost.</param>
+public sealed record SubscriberLag(string Id, string Guarantee, long Behind, bool CatchingUp, long Delivered, long Dropped, long LostPositions);
+
 /// <summary>Why a subscription was refused.</summary>
 public enum SubscriptionRejection
 {

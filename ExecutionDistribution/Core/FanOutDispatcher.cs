@@ -318,6 +318,17 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
     }
 
+    /// <summary>The <paramref name="count"/> attached subscribers furthest behind: queued positions, including what a subscriber catching up has still to read from the log. Any thread.</summary>
+    public IReadOnlyList<SubscriberLag> Slowest(int count)
+    {
+        lock (_registrationGate)
+        {
+            return [.. _subscribers.Values
+                .Select(s => new SubscriberLag(s.Id, s.Guarantee.Name(), s.Queued, s.IsCatchingUp, s.Delivered, s.Dropped, s.LostPositions))
+                .OrderByDescending(s => s.Behind).Take(count)];
+        }
+    }
+
     /// <summary>Deliveries dropped (at_most_once) and positions announced lost, over every subscriber there has been. Any thread.</summary>
     internal (long Dropped, long Lost) Losses()
     {
