@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ExecDist on a fresh Debian machine with the .NET SDK:
 #   1. installs what the tests need and the machine lacks (Debian packages when run as root, and
-#      `npm ci` for the Node gRPC client), saying what it installs before it does;
+#      `npm ci` for the Node test clients), saying what it installs before it does;
 #   2. starts a throwaway PostgreSQL and Redis that belong to this run only: their own data directory
 #      in a temporary folder, free ports on 127.0.0.1, no password, no persistence;
 #   3. runs `dotnet test ExecDist.sln` against them (extra arguments are passed on, e.g.
@@ -56,7 +56,7 @@ fi
 
 clients=ExecutionDistribution.Tests/Clients
 if [ ! -d "$clients/node_modules/@grpc/grpc-js" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules/.package-lock.json" ]; then
-  log "Installing the Node gRPC test client (npm ci: @grpc/grpc-js, @grpc/proto-loader)"
+  log "Installing the Node test clients (npm ci: @grpc/grpc-js, @grpc/proto-loader, playwright-core)"
   npm ci --prefix "$clients" --no-audit --no-fund --loglevel=error
 fi
 
