@@ -33,6 +33,13 @@ public sealed partial class ApiReferenceTests
         Assert.That(mapped.Where(route => !documented.Contains(route)), Is.Empty, "every mapped route is documented");
         Assert.That(read.Document.Paths.Keys, Does.Contain("/api/v1/execution/{order_id}/status"), "the spec's routes, as the spec writes them");
 
+        // Each operation says what it answers: a JSON body with its schema on success, ProblemDetails on errors.
+        var operations = read.Document.Paths.SelectMany(p => p.Value.Operations!.Select(o => (Route: $"{o.Key.Method} {p.Key}", Responses: o.Value.Responses!))).ToList();
+        Assert.That(operations.Where(o => !o.Responses.Any(r => r.Key.StartsWith('2') && r.Value.Content?.ContainsKey("application/json") == true
+            && r.Value.Content["application/json"].Schema is not null)).Select(o => o.Route), Is.Empty, "a success body with a schema");
+        Assert.That(operations.SelectMany(o => o.Responses.Where(r => r.Key.StartsWith('4') || r.Key.StartsWith('5'))
+            .Where(r => r.Value.Content?.ContainsKey("application/problem+json") != true).Select(r => $"{o.Route} {r.Key}")), Is.Empty, "errors as ProblemDetails");
+
         using var page = await host.Client.GetAsync("/docs/");
         Assert.That(page.StatusCode, Is.EqualTo(HttpStatusCode.OK));
         Assert.That(await page.Content.ReadAsStringAsync(), Does.Contain("openapi/v1.json"), "the reference page reads the document");

@@ -27,7 +27,7 @@ internal static class AuditApi
             return Results.Ok(new AuditStats(
                 trail.Recorded, trail.Queued, writer.Written, writer.Spilled, writer.Degraded || writer.Full, writer.Full, events.Unrecorded,
                 new LocalAuditStats(local.Directory, local.Bytes, local.SegmentCount, droppedSegments, droppedBytes, local.Expired)));
-        });
+        }).Produces<AuditStats>();
         return app;
     }
 

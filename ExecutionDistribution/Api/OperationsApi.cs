@@ -23,7 +23,7 @@ internal static class OperationsApi
             return Results.Ok(new MemoryView(
                 new ProcessMemory(process.WorkingSet64, gc.HeapSizeBytes, gc.TotalCommittedBytes),
                 reporters.OrderBy(r => r.Store, StringComparer.Ordinal).ToDictionary(r => r.Store, r => r.Report())));
-        });
+        }).Produces<MemoryView>();
         return app;
     }
 

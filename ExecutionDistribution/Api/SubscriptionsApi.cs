@@ -14,12 +14,15 @@ internal static class SubscriptionsApi
     {
         var group = app.MapGroup("/api/v1/subscriptions").WithTags("Subscriptions");
         group.MapPost("/", Create).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry))));
+        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry)))).Produces<SubscriptionView[]>();
         group.MapGet("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
-            registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id));
-        group.MapPut("/{subscription_id}", Update).ProducesValidationProblem();
-        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct));
-        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", registry, ct));
+            registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id))
+            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{subscription_id}", Update).Produces<SubscriptionView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct))
+            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", registry, ct))
+            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
         {
             if (registry.Get(subscription_id) is not { } s)
@@ -29,8 +32,8 @@ internal static class SubscriptionsApi
 
             await registry.RemoveAsync(subscription_id, ct).ConfigureAwait(false);
             return Results.Ok(View(s with { Status = "deleted" }, registry));
-        });
-        group.MapPost("/{subscription_id}/ack", Acknowledge).ProducesValidationProblem();
+        }).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{subscription_id}/ack", Acknowledge).Produces<AckView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 

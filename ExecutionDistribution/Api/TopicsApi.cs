@@ -40,11 +40,12 @@ internal static partial class TopicsApi
             return await topics.TryAddAsync(topic, ct).ConfigureAwait(false)
                 ? Results.Created($"/api/v1/topics/{topic.TopicName}", topic)
                 : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Topic exists", detail: $"topic '{topic.TopicName}' already exists");
-        }).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
+        }).Produces<ExecutionTopic>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/", async (ITopicStore topics, bool? enabled, CancellationToken ct) =>
-            Results.Ok((await topics.ListAsync(ct).ConfigureAwait(false)).Where(t => enabled is null || t.Enabled == enabled)));
+            Results.Ok((await topics.ListAsync(ct).ConfigureAwait(false)).Where(t => enabled is null || t.Enabled == enabled))).Produces<ExecutionTopic[]>();
         group.MapGet("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
-            await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is { } t ? Results.Ok(t) : NotFound(topic_name));
+            await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is { } t ? Results.Ok(t) : NotFound(topic_name))
+            .Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{**topic_name}", async (string topic_name, TopicBody body, ITopicStore topics, CancellationToken ct) =>
         {
             if (await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is not { } existing)
@@ -68,7 +69,7 @@ internal static partial class TopicsApi
             };
             await topics.PutAsync(updated, ct).ConfigureAwait(false);
             return Results.Ok(updated);
-        }).ProducesValidationProblem();
+        }).Produces<ExecutionTopic>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
 
         // Disabling keeps the row (the audit refers to topics by name); DELETE disables.
         group.MapDelete("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
@@ -81,7 +82,7 @@ internal static partial class TopicsApi
             var disabled = existing with { Enabled = false };
             await topics.PutAsync(disabled, ct).ConfigureAwait(false);
             return Results.Ok(disabled);
-        });
+        }).Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 
