@@ -39,6 +39,12 @@ public sealed partial class ApiReferenceTests
             && r.Value.Content["application/json"].Schema is not null)).Select(o => o.Route), Is.Empty, "a success body with a schema");
         Assert.That(operations.SelectMany(o => o.Responses.Where(r => r.Key.StartsWith('4') || r.Key.StartsWith('5'))
             .Where(r => r.Value.Content?.ContainsKey("application/problem+json") != true).Select(r => $"{o.Route} {r.Key}")), Is.Empty, "errors as ProblemDetails");
+        var bodies = read.Document.Paths.SelectMany(p => p.Value.Operations!.Where(o => o.Value.RequestBody is not null).Select(o => (Route: $"{o.Key.Method} {p.Key}", Body: o.Value.RequestBody!))).ToList();
+        Assert.That(bodies, Has.Count.GreaterThanOrEqualTo(6));
+        Assert.That(bodies.Where(b => b.Body.Content?["application/json"].Example is null).Select(b => b.Route), Is.Empty, "every request body has an example");
+        var ingestExample = bodies.Single(b => b.Route == "POST /api/v1/executions").Body.Content!["application/json"].Example!.ToJsonString();
+        using var ingested = await host.Client.PostAsync("/api/v1/executions", new StringContent(ingestExample, System.Text.Encoding.UTF8, "application/json"));
+        Assert.That(ingested.StatusCode, Is.EqualTo(HttpStatusCode.Accepted), "the ingest example is a valid event");
 
         using var page = await host.Client.GetAsync("/docs/");
         Assert.That(page.StatusCode, Is.EqualTo(HttpStatusCode.OK));
