@@ -49,9 +49,9 @@ internal static class KafkaTracing
     /// <summary>Before the output copies of <paramref name="e"/> are produced: their headers (a publish span's traceparent), or null when the event was not traced.</summary>
     public static Headers? Publish(ExecutionEvent e)
     {
-        if (!Ingested.TryGetValue(e, out var ingest))
+        if (!Source.HasListeners() || !Ingested.TryGetValue(e, out var ingest))
         {
-            return null;
+            return null; // tracing off: no event was ever traced, and no lookup is made per event
         }
 
         using var activity = Source.StartActivity("execution_distributed publish", ActivityKind.Producer, ingest.Value);
