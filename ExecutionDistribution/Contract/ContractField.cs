@@ -28,6 +28,19 @@ internal enum NumberRule
     Fraction, // Between 0 and 1.
 }
 
+/// <summary>What each <see cref="NumberRule"/> says of a value.</summary>
+internal static class NumberRules
+{
+    /// <summary>What is wrong with <paramref name="value"/> under <paramref name="rule"/>, or null.</summary>
+    public static string? Problem(this NumberRule rule, decimal value) => rule switch
+    {
+        NumberRule.Positive when value <= 0m => "must be greater than 0",
+        NumberRule.NotNegative when value < 0m => "must not be negative",
+        NumberRule.Fraction when value is < 0m or > 1m => "must be between 0 and 1",
+        _ => null,
+    };
+}
+
 /// <summary>One field's value as read, before the record is built.</summary>
 [StructLayout(LayoutKind.Auto)]
 internal struct FieldSlot
@@ -225,7 +238,7 @@ internal sealed class ContractField<T>
             return;
         }
 
-        if (Kind == FieldKind.Number && NumberProblem(Rule, s.Number) is { } numberWhy)
+        if (Kind == FieldKind.Number && Rule.Problem(s.Number) is { } numberWhy)
         {
             c.Fail(parent, Name, numberWhy);
         }
@@ -234,15 +247,6 @@ internal sealed class ContractField<T>
             c.Fail(parent, Name, range.Message);
         }
     }
-
-    /// <summary>What is wrong with <paramref name="value"/> under <paramref name="rule"/>, or null.</summary>
-    public static string? NumberProblem(NumberRule rule, decimal value) => rule switch
-    {
-        NumberRule.Positive when value <= 0m => "must be greater than 0",
-        NumberRule.NotNegative when value < 0m => "must not be negative",
-        NumberRule.Fraction when value is < 0m or > 1m => "must be between 0 and 1",
-        _ => null,
-    };
 
     /// <summary>Writes the record's value; an absent optional value is omitted.</summary>
     public void Write(Utf8JsonWriter w, T record)

@@ -179,7 +179,7 @@ internal static class ContractTables
             {
                 c.Required(parent, name);
             }
-            else if (v[index].Present && ContractField<FillNotification>.NumberProblem(rule, v[index].Number) is { } why)
+            else if (v[index].Present && rule.Problem(v[index].Number) is { } why)
             {
                 c.Fail(parent, name, why);
             }
