@@ -42,6 +42,7 @@ public static class ExecDistApplication
             o.SerializerOptions.TypeInfoResolverChain.Insert(1, Ingest.Http.IngestJsonContext.Default);
         });
 
+        builder.AddClusterOptions();
         builder.AddTelemetry();
         builder.AddApiReference();
         builder.AddDistributionModule();

@@ -33,11 +33,11 @@ public sealed class Child : IDisposable
         var grpc = FreePort();
         // The service's audit file and source index go to directories of this child's own, deleted with it
         // (a saturated W4 run writes gigabytes of audit rows).
-        ScratchDirectory[] scratch = kind == "ours" ? [new($"bench-{Guid.NewGuid():N}"), new($"bench-sources-{Guid.NewGuid():N}")] : [];
+        ScratchDirectory[] scratch = kind == "ours" ? [new($"bench-{Guid.NewGuid():N}")] : [];
         string[] args = kind != "ours"
             ? ["serve", kind, port.ToString(CultureInfo.InvariantCulture)]
             : ["serve", "ours", $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{port}", $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}", "--Kafka:Enabled=false",
-                $"--Audit:Local:Directory={scratch[0].Path}", $"--Distribution:SourceIndexDirectory={scratch[1].Path}", .. settings];
+                $"--Audit:Local:Directory={scratch[0].Path}", .. settings];
         var start = new ProcessStartInfo(Environment.ProcessPath!) { UseShellExecute = false, RedirectStandardOutput = false };
         // EXECDIST_SERVICE_GC=server|workstation runs our service (only) with that garbage collector,
         // so the load clients in this process keep theirs.

@@ -88,17 +88,12 @@ public static class RecoveryWorkload
         var suffix = Guid.NewGuid().ToString("N")[..12];
         var (topic, kafka) = ServiceInputTopic.Create(cluster, "w7");
         var schema = $"w7_{suffix}";
-        using var sources = new ScratchDirectory($"w7-sources-{suffix}");
         string[] settings =
         [
             .. kafka,
             "--Kafka:SessionTimeout=00:00:03", "--Kafka:CommitInterval=00:00:00.100",
             $"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}",
             "--Grpc:MaxStreams=10000", "--Grpc:MaxStreamsPerClient=10000",
-
-            // Both runs share the source index directory, as a deployment on one disk does: the second run
-            // serves each subscription from its acknowledgement in the first.
-            $"--Distribution:SourceIndexDirectory={sources.Path}",
         ];
 
         var stream = new SyntheticExecutionStream(seed);

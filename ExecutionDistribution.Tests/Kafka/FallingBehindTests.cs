@@ -48,7 +48,7 @@ public sealed class FallingBehindTests : EmbeddedKafkaTestBase
 
         Assert.That(lost, Is.Zero, "no position announced as lost");
         AssertEachOnceInOrder(received.Select(d => (d.Event.EventId, d.Sequence)), expected, "the subscriber");
-        Assert.That(received.Select(d => d.Event.Position), Is.Ordered.Ascending.And.Unique, "in log order");
+        Assert.That(received.Where(d => d.Event.Position >= 0).Select(d => d.Event.Position), Is.Ordered.Ascending.And.Unique, "what the log delivered, in log order");
         Assert.That(subscriber.LostPositions, Is.Zero);
 
         // Reading the last events from the log near its head asks the dispatcher to go live, which it does between batches.

@@ -66,7 +66,7 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
         // The stream is gone; 400 more events push its token out of the 64-event log.
         await ProduceAsync(400);
         Assert.That(ResumeToken.TryDecode(token, out var decoded, out _), Is.True);
-        Assert.That(host.Core.CheckResume(decoded), Is.EqualTo(ResumeCheck.Expired), "the token is older than the retained log");
+        Assert.That(host.Core.Locate(decoded).Check, Is.EqualTo(ResumeCheck.Replay), "the token is older than the retained log");
 
         using (var call = client.StreamExecution(new StreamRequest { Filter = request.Filter, ResumeToken = token }))
         {
@@ -123,7 +123,7 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
         }
 
         await ProduceAsync(300);
-        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && host.Core.CheckResume(decoded) == ResumeCheck.Expired, Is.True, "the token is older than the retained log");
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && host.Core.Locate(decoded).Check == ResumeCheck.Replay, Is.True, "the token is older than the retained log");
         await using (var resumed = await StreamClient.ConnectAsync(host, $"topics=%23&resume_token={token}"))
         {
             received.AddRange(await resumed.ReceiveEventsAsync(produced - received.Count));
@@ -224,8 +224,7 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
     public async Task A_token_of_an_earlier_run_is_served_after_a_restart_by_re_reading_kafka_with_nothing_missed_or_repeated()
     {
         var topics = new KafkaTestTopics(Cluster);
-        var sources = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"), "sources");
-        string[] settings = [.. topics.HostSettings, .. SmallLog, $"--Distribution:SourceIndexDirectory={sources}"];
+        string[] settings = [.. topics.HostSettings, .. SmallLog];
         using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
         var produced = 0;
         void Produce(int count)
@@ -260,10 +259,11 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
             await WaitUntilAsync(() => first.Core.Head >= 150, "the first run ingests 150 events");
         }
 
-        // Down for a while: more records arrive. Then the second run, same group and source index directory.
+        // Down for a while: more records arrive. Then the second run, same group: the token is the cluster's offsets, which it reads from Kafka.
         Produce(50);
         await using var second = await ServiceHost.StartAsync(settings);
-        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && decoded.Epoch == firstRun && second.Core.LogEpoch != firstRun, Is.True, "a token of the earlier run");
+        Assert.That(ResumeToken.TryDecode(token, out var decoded, out _) && decoded.Epoch == second.Core.TokenEpoch && second.Core.LogEpoch != firstRun, Is.True,
+            "a token of the earlier run, of the same cluster");
         using var channel2 = GrpcChannel.ForAddress(second.GrpcAddress);
         using (var call = new ExecutionStream.ExecutionStreamClient(channel2).StreamExecution(new StreamRequest { Filter = filter, ResumeToken = token }))
         {
@@ -282,16 +282,16 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
     }
 
     [Test]
-    public async Task A_token_of_an_earlier_run_whose_source_index_is_not_kept_is_refused_as_from_an_earlier_run()
+    public async Task A_token_of_another_cluster_is_refused_as_foreign()
     {
         var topics = new KafkaTestTopics(Cluster);
         await using var host = await ServiceHost.StartAsync(topics.HostSettings);
         using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
-        var stranger = new ResumeToken(Guid.NewGuid(), 10, 3).Encode();
+        var stranger = new ResumeToken(Guid.NewGuid(), [new SourceOffset(SourceFrontier.TopicHash(topics.Input), 0, 10)], 3).Encode();
         using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, ResumeToken = stranger });
         var error = Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
         Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.FailedPrecondition));
-        Assert.That(error.Status.Detail, Does.Contain("earlier run"));
+        Assert.That(error.Status.Detail, Does.Contain("another cluster"));
     }
 
     [Test]

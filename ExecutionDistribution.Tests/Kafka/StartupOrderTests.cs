@@ -17,7 +17,7 @@ public sealed class StartupOrderTests
         var topic = $"demo-{Guid.NewGuid():N}";
         var options = Options.Create(new KafkaOptions { InputTopics = [topic] });
         using var connection = new KafkaConnection(options, NullLogger<KafkaConnection>.Instance);
-        using var sink = new KafkaDemoFeedSink(connection, options, TimeProvider.System);
+        using var sink = new KafkaEventSink(connection, options, TimeProvider.System);
 
         // The demo feed's loop can run before the connection's hosted service has started the broker.
         var publish = sink.PublishAsync(new SyntheticExecutionStream(7).Next(), CancellationToken.None).AsTask();
@@ -55,6 +55,6 @@ public sealed class StartupOrderTests
         Assert.That(metadata.Topics.Single(t => t.Topic == topic).Partitions, Has.Count.EqualTo(3));
     }
 
-    private static long Delivered(KafkaDemoFeedSink sink) =>
+    private static long Delivered(KafkaEventSink sink) =>
         (long)sink.CheckHealthAsync(new HealthCheckContext()).GetAwaiter().GetResult().Data["delivered"];
 }

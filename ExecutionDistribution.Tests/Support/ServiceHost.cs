@@ -39,8 +39,7 @@ internal sealed class ServiceHost : IAsyncDisposable
         // Kafka is off unless the test brings its own broker settings.
         // Each host writes its local audit file in a folder of its own.
         var spill = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"));
-        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:Local:Directory={spill}",
-            $"--Distribution:SourceIndexDirectory={Path.Combine(spill, "sources")}", .. settings];
+        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:Local:Directory={spill}", .. settings];
         var app = ExecDistApplication.Build(args, configure);
         await app.StartAsync();
 

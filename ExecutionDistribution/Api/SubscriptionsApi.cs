@@ -39,7 +39,7 @@ internal static class SubscriptionsApi
 
     private static async Task<IResult> Create(SubscriptionBody body, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time, CancellationToken ct)
     {
-        var managed = SubscriptionRules.Build(body.ToDefinition(body.SubscriptionId), "active", Timestamps.UtcNow(time), new ResumeToken(core.LogEpoch, core.Head, 0),
+        var managed = SubscriptionRules.Build(body.ToDefinition(body.SubscriptionId), "active", Timestamps.UtcNow(time), core.TokenAtHead(),
             out var problems, out var overLimit);
         if (managed is null)
         {
@@ -87,9 +87,9 @@ internal static class SubscriptionsApi
             return Invalid([new ValidationProblem("resume_token", reason)], overLimit: false);
         }
 
-        if (!core.KnowsRun(token.Epoch))
+        if (token.Epoch != core.TokenEpoch)
         {
-            return Invalid([new ValidationProblem("resume_token", "is from an earlier run of the service whose source index is not kept")], overLimit: false);
+            return Invalid([new ValidationProblem("resume_token", "was issued by another cluster (or another run of a service without Kafka)")], overLimit: false);
         }
 
         return registry.Acknowledge(subscription_id, token) is { } held

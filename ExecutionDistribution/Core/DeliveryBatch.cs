@@ -43,6 +43,12 @@ public sealed class DeliveryBatch
     /// </summary>
     public long ResumePosition { get; internal set; }
 
+    /// <summary>
+    /// Set while the subscriber re-reads Kafka (it is behind the retained log, so no log position says
+    /// where it stands): the token after this batch. Null otherwise: the token is that of <see cref="ResumePosition"/>.
+    /// </summary>
+    public ResumeToken? Token { get; internal set; }
+
     /// <summary>The sequence number of the last delivery so far (carried into a resumed subscriber).</summary>
     public long LastSequence { get; internal set; }
 

@@ -67,21 +67,13 @@ public sealed class DistributionOptions
     public int DeliveryThreads { get; set; } = Math.Max(1, Environment.ProcessorCount - 1);
 
     /// <summary>
-    /// Positions whose Kafka source (topic, partition, offset) is remembered, 8 bytes each, so a stream
-    /// resuming from before the retained log is re-read from Kafka; 0 turns it off (such a resume is refused).
+    /// Positions whose source partition and offset are remembered (8 bytes each, with a checkpoint of
+    /// every partition's offset each 64 positions): how far back a resume token, or a subscriber
+    /// behind the retained log, is placed exactly by offsets. Older tokens are re-read from Kafka from
+    /// their own offsets. At least 1,024.
     /// </summary>
-    [Range(0, 1073741824)]
+    [Range(1024, 1073741824)]
     public int SourceIndexCapacity { get; set; } = 4_194_304;
-
-    /// <summary>
-    /// Where each run keeps its source index as a memory-mapped file, so a token of an earlier run (a
-    /// restart, a crash) is still served by re-reading Kafka; empty keeps it in memory only (such tokens are refused).
-    /// </summary>
-    public string SourceIndexDirectory { get; set; } = string.Empty;
-
-    /// <summary>Runs whose source index files are kept (this one included); older files are deleted at start.</summary>
-    [Range(1, 1000)]
-    public int SourceIndexRuns { get; set; } = 3;
 }
 
 /// <summary>Validates <see cref="DistributionOptions"/> at start (generated from the annotations).</summary>

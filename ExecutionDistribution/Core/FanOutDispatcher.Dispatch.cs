@@ -104,7 +104,7 @@ public sealed partial class FanOutDispatcher
                     var e = batch[i];
                     batch[i] = null!;
                     _log.Append(e);
-                    Sources?.Record(e.Position, e.Source);
+                    Sources.Record(e.Position, e.Source);
                     index.Route(e, ref sink);
                 }
 

@@ -86,19 +86,8 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         _log = new RetainedLog(options.RetainedLogCapacity, options.RetainedLogMaxAge, time, options.RetainedLogMaxBytes);
         _ingest = new BoundedRing<ExecutionEvent>(options.IngestQueueCapacity);
         LogEpoch = Guid.NewGuid();
-        if (options.SourceIndexCapacity > 0)
-        {
-            SourceIndex.DeleteOldRuns(options.SourceIndexDirectory, options.SourceIndexRuns - 1);
-            try
-            {
-                Sources = SourceIndex.Create(options.SourceIndexCapacity, LogEpoch, options.SourceIndexDirectory);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new InvalidOperationException(
-                    $"{DistributionOptions.SectionName}:{nameof(DistributionOptions.SourceIndexDirectory)} '{options.SourceIndexDirectory}' cannot hold this run's source index: {ex.Message}", ex);
-            }
-        }
+        TokenEpoch = LogEpoch;
+        Sources = new SourceFrontier(options.SourceIndexCapacity, LogEpoch);
     }
 
     /// <summary>
@@ -121,16 +110,44 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
 
     internal RetainedLog Log => _log;
 
-    /// <summary>The Kafka source of each position, beyond the retained log (null when turned off).</summary>
-    internal SourceIndex? Sources { get; }
+    /// <summary>The source partition and offset of each position, beyond the retained log: what resume tokens are made of.</summary>
+    internal SourceFrontier Sources { get; }
 
-    /// <summary>True for this run and for an earlier run whose source index is kept: its tokens can be served.</summary>
-    public bool KnowsRun(Guid epoch) =>
-        epoch == LogEpoch || (_options.SourceIndexCapacity > 0 && SourceIndex.Exists(_options.SourceIndexDirectory, epoch));
+    /// <summary>
+    /// The epoch resume tokens carry: the Kafka cluster's (set by the Kafka module before ingest
+    /// starts, so tokens resume on any instance of the cluster), or this run's own without Kafka.
+    /// </summary>
+    public Guid TokenEpoch { get; set; }
 
-    /// <summary>The source index an earlier run left in <c>Distribution:SourceIndexDirectory</c>, or null; the caller disposes it.</summary>
-    internal SourceIndex? OpenEarlierSources(Guid epoch) =>
-        epoch == LogEpoch || _options.SourceIndexCapacity == 0 ? null : SourceIndex.OpenEarlier(_options.SourceIndexDirectory, epoch);
+    /// <summary>
+    /// Declares that ingest reads a source partition (a Kafka topic and partition) from offset
+    /// <paramref name="next"/> on, so tokens name it before its first event, and a token below that
+    /// offset is re-read from the source. Any thread.
+    /// </summary>
+    public void DeclareSource(string topic, int partition, long next) => Sources.Declare(topic, partition, next);
+
+    /// <summary>The resume token of a reader at <paramref name="position"/> that has delivered up to <paramref name="sequence"/>.</summary>
+    public ResumeToken TokenAt(long position, long sequence, ResumeFloor? floor = null) => Sources.TokenAt(TokenEpoch, position, sequence, floor);
+
+    /// <summary>The token of a stream that starts now, at the head of the log.</summary>
+    public ResumeToken TokenAtHead(long sequence = 0) => TokenAt(Head, sequence);
+
+    /// <summary>Where a stream resuming from <paramref name="token"/> starts in this log, or why it cannot here.</summary>
+    public ResumePoint Locate(ResumeToken token)
+    {
+        if (token.Epoch != TokenEpoch)
+        {
+            return new ResumePoint(ResumeCheck.Foreign, 0, null,
+                "was issued by another cluster (another Kafka cluster, or another run of a service without Kafka); its offsets mean nothing here");
+        }
+
+        var located = Sources.Locate(token);
+        return located.Result switch
+        {
+            LocateResult.Found when located.Start >= _log.Tail => new ResumePoint(ResumeCheck.Available, located.Start, located.Floor, null),
+            _ => new ResumePoint(ResumeCheck.Replay, 0, null, $"points before the oldest retained event (position {_log.Tail})"),
+        };
+    }
 
     /// <summary>
     /// Told on the dispatcher thread of each event an at_most_once subscriber drops (the audit records
@@ -186,7 +203,8 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         long initialSequence = 0,
         int? bufferCapacity = null,
         ISubscriberReader? reader = null,
-        bool logOrder = false) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, reader, logOrder);
+        bool logOrder = false,
+        ResumeFloor? floor = null) => Attach(id, filter, guarantee, startPosition, initialSequence, bufferCapacity, reader, logOrder, floor);
 
     /// <summary>
     /// One of the core's delivery loop threads, in turn, for a reader of subscribers (a client
@@ -214,7 +232,8 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         long initialSequence,
         int? bufferCapacity,
         ISubscriberReader? reader,
-        bool logOrder)
+        bool logOrder,
+        ResumeFloor? floor)
     {
         Subscriber subscriber;
         lock (_registrationGate)
@@ -234,7 +253,7 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
             var start = startPosition ?? head;
             var capacity = bufferCapacity ?? _options.SubscriberBufferCapacity;
             var farBehind = head - start > Math.Max(1, capacity / 2);
-            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, reader, logOrder, farBehind);
+            subscriber = new Subscriber(id, filter, guarantee, capacity, _options.ReadBatchSize, start, initialSequence, _log, this, reader, logOrder, farBehind) { Floor = floor };
 
             _subscribers.Add(id, subscriber);
             _registrations.Enqueue((subscriber, true));
@@ -301,22 +320,6 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
 
     /// <summary>The event at a position, if still retained.</summary>
     public bool TryGetRetained(long position, out ExecutionEvent e) => _log.TryGet(position, out e);
-
-    /// <summary>Can a stream resume exactly from <paramref name="token"/>?</summary>
-    public ResumeCheck CheckResume(ResumeToken token)
-    {
-        if (token.Epoch != LogEpoch)
-        {
-            return ResumeCheck.OtherEpoch;
-        }
-
-        if (token.Position > _log.Head)
-        {
-            return ResumeCheck.Invalid;
-        }
-
-        return token.Position < _log.Tail ? ResumeCheck.Expired : ResumeCheck.Available;
-    }
 
     /// <summary>The <paramref name="count"/> attached subscribers furthest behind: queued positions, including what a subscriber catching up has still to read from the log. Any thread.</summary>
     public IReadOnlyList<SubscriberLag> Slowest(int count)
@@ -408,15 +411,9 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
     public void Dispose()
     {
         Complete();
-        var stopped = _thread?.Join(TimeSpan.FromSeconds(5)) ?? true;
+        _thread?.Join(TimeSpan.FromSeconds(5));
         CloseAllSubscribers();
         _wake.Dispose();
-
-        // Unmapped only once the dispatcher, its only writer, has ended.
-        if (stopped)
-        {
-            Sources?.Dispose();
-        }
     }
 
     // Closes every subscriber (their readers are woken and find them closed), then stops the delivery

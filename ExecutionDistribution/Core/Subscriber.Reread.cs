@@ -17,8 +17,14 @@ public sealed partial class Subscriber
         }
 
         var replay = _dispatcher.Replay!;
+        if (cursor < _dispatcher.Sources.Oldest)
+        {
+            DistributionLog.RereadRefused(_dispatcher.Logger, Id, cursor, $"position {cursor} is older than the source index holds (Distribution:SourceIndexCapacity)");
+            refused = true;
+            return false;
+        }
 
-        var from = new ResumeToken(_dispatcher.LogEpoch, cursor, _sequence);
+        var from = _dispatcher.TokenAt(cursor, _sequence, Floor);
         if (replay.CannotReplay(from) is { } reason)
         {
             DistributionLog.RereadRefused(_dispatcher.Logger, Id, cursor, reason);
@@ -31,6 +37,7 @@ public sealed partial class Subscriber
             Volatile.Write(ref _rereadResting, 0);
             Signal();
         });
+        _rereadToken = from;
         Interlocked.Exchange(ref _reread, reread);
         Volatile.Write(ref _rereads, _rereads + 1);
         DistributionLog.RereadStarted(_dispatcher.Logger, Id, cursor, _log.Tail);
@@ -79,13 +86,17 @@ public sealed partial class Subscriber
 
         var n = batch.Count;
         _sequence = token.Sequence;
-        _resumePosition = token.Position;
-        Volatile.Write(ref _catchUpCursor, token.Position);
-        Volatile.Write(ref _handedOut, _sequence);
-        if (progress == ReplayProgress.Done && token.Position >= _log.Tail)
+        _rereadToken = token;
+        if (progress == ReplayProgress.Done && _dispatcher.Locate(token) is { Check: ResumeCheck.Available } point)
         {
             // The retained log takes over from here (the scan of the next read, then the live path).
+            _resumePosition = point.Position;
+            Volatile.Write(ref _catchUpCursor, point.Position);
+            Floor = point.Floor;
+            var result = Finish(batch, n, lost);
+            batch.Token = token;
             EndReread();
+            return result;
         }
         else if (progress == ReplayProgress.Waiting && n == 0)
         {
@@ -96,6 +107,9 @@ public sealed partial class Subscriber
 
         return Finish(batch, n, lost);
     }
+
+    // The place of the last batch re-read (reader-owned).
+    private ResumeToken _rereadToken;
 
     private void EndReread()
     {

@@ -67,7 +67,6 @@ public sealed partial class Subscriber
     private long _droppedPending;
     private long _lostPending;
     private long _sequence;
-    private long _handedOut;
     private long _resumePosition;
 
     // at_least_once, behind the retained log: re-reading from Kafka (reader-owned; Close disposes it).
@@ -121,7 +120,6 @@ public sealed partial class Subscriber
         StartPosition = startPosition;
         InitialSequence = initialSequence;
         _sequence = initialSequence;
-        _handedOut = initialSequence;
 
         // Near the head the dispatcher delivers the few positions up to it and goes live; further back
         // the reader catches up from the log itself, so the dispatcher never scans a long range.
@@ -138,6 +136,13 @@ public sealed partial class Subscriber
 
     /// <summary>The log position it started from.</summary>
     public long StartPosition { get; }
+
+    /// <summary>
+    /// Offsets a resumed stream had passed beyond its start position (its token came from an instance
+    /// that interleaved partitions differently, or had read further): events below them are skipped,
+    /// and tokens are raised to them, until the log's frontier passes them. Reader-owned after attach.
+    /// </summary>
+    public ResumeFloor? Floor { get; internal set; }
 
     /// <summary>The sequence number it continued from (0 for a new stream).</summary>
     public long InitialSequence { get; }
@@ -307,6 +312,11 @@ public sealed partial class Subscriber
             _resumePosition = position + 1;
         }
 
+        if (Floor is { } floor)
+        {
+            n = SkipPassed(events, n, floor);
+        }
+
         if (n > 1 && !_logOrder)
         {
             n = OrderByUrgency(events, n, batch.Items);
@@ -326,9 +336,6 @@ public sealed partial class Subscriber
             events[i] = null!;
         }
 
-        // The sequence handed out is published before the ring slots are released, so an observer
-        // that sees the consumer index (TryObserveReadThrough) sees at least the matching sequence.
-        Volatile.Write(ref _handedOut, _sequence);
         Volatile.Write(ref _consumerIndex.Value, consumer);
         if (rejoin)
         {
@@ -339,11 +346,37 @@ public sealed partial class Subscriber
         return Finish(batch, n, lost);
     }
 
+    // Drops the events a resumed stream's token had passed; lets go of the floor once the log's frontier has passed it.
+    private int SkipPassed(ExecutionEvent[] events, int n, ResumeFloor floor)
+    {
+        var sources = _dispatcher.Sources;
+        var kept = 0;
+        for (var i = 0; i < n; i++)
+        {
+            var e = events[i];
+            events[i] = null!;
+            if (sources.TryGetSource(e.Position, out var id, out var offset) && id < floor.Offsets.Length && offset < floor.Offsets[id])
+            {
+                continue;
+            }
+
+            events[kept++] = e;
+        }
+
+        if (sources.Passed(floor, _resumePosition))
+        {
+            Floor = null;
+        }
+
+        return kept;
+    }
+
     // What every read ends with: where the reader stands, and the counters.
     private bool Finish(DeliveryBatch batch, int n, long lost)
     {
         batch.LostPositions = lost;
         batch.ResumePosition = _resumePosition;
+        batch.Token = _reread is null ? null : _rereadToken;
         batch.LastSequence = _sequence;
         if (n > 0)
         {
@@ -398,8 +431,7 @@ public sealed partial class Subscriber
 
         Volatile.Write(ref _catchUpCursor, cursor);
         _resumePosition = cursor;
-        // Near the head: ask to go live, but only once this read's sequences are published (the end
-        // of TryReadBatch), so the Kafka hold never sees this subscriber live ahead of its sequence.
+        // Near the head: ask to go live, once this read is done (the end of TryReadBatch).
         rejoin = _log.Head - cursor <= _rejoinThreshold
             && Interlocked.CompareExchange(ref _mode, RejoinPending, CatchingUp) == CatchingUp;
         return n;

@@ -55,6 +55,48 @@ public sealed partial class EmbeddedKafkaCluster : IDisposable
         return new EmbeddedKafkaCluster(handle, cluster, bootstraps);
     }
 
+    /// <summary>
+    /// The id of the Kafka cluster at <paramref name="bootstrapServers"/> (any Kafka-protocol cluster, this
+    /// one or a real one), or null when it does not answer within <paramref name="timeout"/>. Asked through
+    /// librdkafka directly: Confluent.Kafka does not expose it, and its admin call for it needs an admin
+    /// API the embedded broker lacks.
+    /// </summary>
+    internal static string? QueryClusterId(string bootstrapServers, TimeSpan timeout)
+    {
+        InstallResolver();
+        var errors = new byte[512];
+        var conf = NativeMethods.rd_kafka_conf_new();
+        NativeMethods.rd_kafka_conf_set(conf, "log_level", "3", errors, (nuint)errors.Length);
+        if (NativeMethods.rd_kafka_conf_set(conf, "bootstrap.servers", bootstrapServers, errors, (nuint)errors.Length) != 0)
+        {
+            NativeMethods.rd_kafka_conf_destroy(conf);
+            return null;
+        }
+
+        var handle = NativeMethods.rd_kafka_new(0 /* producer */, conf, errors, (nuint)errors.Length);
+        if (handle == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            var id = NativeMethods.rd_kafka_clusterid(handle, (int)timeout.TotalMilliseconds);
+            if (id == 0)
+            {
+                return null;
+            }
+
+            var text = Marshal.PtrToStringUTF8(id);
+            NativeMethods.rd_kafka_mem_free(handle, id);
+            return string.IsNullOrEmpty(text) ? null : text;
+        }
+        finally
+        {
+            NativeMethods.rd_kafka_destroy(handle);
+        }
+    }
+
     /// <summary>Creates a topic (the mock broker has no admin API). Creating an existing topic is harmless.</summary>
     public void CreateTopic(string topic, int partitions)
     {
@@ -151,6 +193,15 @@ public sealed partial class EmbeddedKafkaCluster : IDisposable
 
         [LibraryImport(Library)]
         internal static partial void rd_kafka_destroy(nint rk);
+
+        [LibraryImport(Library)]
+        internal static partial void rd_kafka_conf_destroy(nint conf);
+
+        [LibraryImport(Library)]
+        internal static partial nint rd_kafka_clusterid(nint rk, int timeoutMs);
+
+        [LibraryImport(Library)]
+        internal static partial void rd_kafka_mem_free(nint rk, nint ptr);
 
         [LibraryImport(Library)]
         internal static partial nint rd_kafka_mock_cluster_new(nint rk, int brokerCount);

@@ -12,11 +12,20 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
     private LoopbackForwarder? _forwarder;
     private readonly TaskCompletionSource<string> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public KafkaConnection(Microsoft.Extensions.Options.IOptions<KafkaOptions> options, ILogger<KafkaConnection> logger)
+    private readonly Core.FanOutDispatcher? _core;
+
+    public KafkaConnection(Microsoft.Extensions.Options.IOptions<KafkaOptions> options, ILogger<KafkaConnection> logger, Core.FanOutDispatcher? core = null)
     {
         _options = options.Value;
         _logger = logger;
+        _core = core;
     }
+
+    /// <summary>The Kafka cluster's id, read at start: the epoch of every resume token (<see cref="Core.FanOutDispatcher.TokenEpoch"/>).</summary>
+    public string ClusterId { get; private set; } = string.Empty;
+
+    /// <summary>How long the start waits for the cluster to say its id.</summary>
+    internal static readonly TimeSpan ClusterIdTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The bootstrap list the clients use.</summary>
     public string BootstrapServers { get; private set; } = string.Empty;
@@ -37,6 +46,7 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         if (!string.IsNullOrWhiteSpace(_options.BootstrapServers))
         {
             BootstrapServers = _options.BootstrapServers;
+            UseClusterEpoch();
             _ready.TrySetResult(BootstrapServers);
             return Task.CompletedTask;
         }
@@ -56,8 +66,24 @@ internal sealed class KafkaConnection : IHostedService, IDisposable
         }
 
         KafkaLog.EmbeddedStarted(_logger, BootstrapServers, string.Join(", ", topics));
+        UseClusterEpoch();
         _ready.TrySetResult(BootstrapServers);
         return Task.CompletedTask;
+    }
+
+    // Resume tokens carry the cluster's identity: a token of another cluster (or of a recreated one) is
+    // recognised, and every instance of this one issues and accepts the same.
+    private void UseClusterEpoch()
+    {
+        ClusterId = EmbeddedKafkaCluster.QueryClusterId(BootstrapServers, ClusterIdTimeout)
+            ?? throw new InvalidOperationException(
+                $"Kafka at {BootstrapServers} (Kafka:BootstrapServers) did not say its cluster id within {ClusterIdTimeout.TotalSeconds:0} s; resume tokens are made of it, so the service cannot start without it");
+        if (_core is not null)
+        {
+            _core.TokenEpoch = new Guid(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("execdist-cluster:" + ClusterId)).AsSpan(0, 16));
+        }
+
+        KafkaLog.ClusterIdentified(_logger, ClusterId);
     }
 
     public Task StopAsync(CancellationToken cancellationToken)

@@ -57,6 +57,10 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     private int _disposed;
     private IngestPipeline? _pipeline;
 
+    // A gateway reads every partition by assignment: no group, no commits, no dead letters (the processors' work).
+    private readonly bool _gateway;
+    private long _leftToProcessors;
+
     public KafkaIngestService(
         IOptions<KafkaOptions> options,
         KafkaConnection connection,
@@ -64,8 +68,10 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         TimeProvider time,
         ILogger<KafkaIngestService> logger,
         IEnumerable<IDurableHold>? holds = null,
-        OutputReleases? releases = null)
+        OutputReleases? releases = null,
+        IOptions<Hosting.ClusterOptions>? cluster = null)
     {
+        _gateway = cluster?.Value.Role == Hosting.ClusterRole.Gateway;
         _holds = holds?.ToArray() ?? [];
         _releases = releases;
         _options = options.Value;
@@ -133,7 +139,12 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     /// </summary>
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var data = new Dictionary<string, object> { ["consumed"] = Consumed, ["dead_lettered"] = DeadLettered, ["in_flight"] = _tracker.InFlightCount };
+        var data = new Dictionary<string, object> { ["consumed"] = Consumed, ["dead_lettered"] = DeadLettered, ["in_flight"] = _tracker.InFlightCount, ["role"] = _gateway ? "gateway" : "group" };
+        if (_gateway)
+        {
+            data["invalid_left_to_processors"] = Interlocked.Read(ref _leftToProcessors);
+        }
+
         var lastError = Interlocked.Read(ref _lastErrorTimestamp);
         var failing = lastError > Interlocked.Read(ref _lastSuccessTimestamp) && _time.GetElapsedTime(lastError) < ErrorsStayRelevantFor;
         return Task.FromResult(
@@ -171,9 +182,9 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         var config = new ConsumerConfig
         {
             BootstrapServers = _connection.BootstrapServers,
-            GroupId = _options.ConsumerGroup,
+            GroupId = _gateway ? $"{_options.ConsumerGroup}-gateway-{Guid.NewGuid():N}" : _options.ConsumerGroup, // a gateway's is never joined
             AutoOffsetReset = AutoOffsetReset.Earliest,
-            EnableAutoCommit = true,
+            EnableAutoCommit = !_gateway,
             EnableAutoOffsetStore = false, // only safe offsets are stored, then committed
             AutoCommitIntervalMs = (int)_options.CommitInterval.TotalMilliseconds,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
@@ -186,8 +197,9 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
 
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetErrorHandler((_, e) => OnError(e))
-            .SetPartitionsAssignedHandler((_, partitions) =>
+            .SetPartitionsAssignedHandler((c, partitions) =>
             {
+                DeclareStarts(c, partitions);
                 Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
                 Volatile.Write(ref _assignedOnce, 1);
                 KafkaLog.PartitionsAssigned(_logger, string.Join(", ", partitions.Select(p => $"{p.Topic}/{p.Partition.Value}")));
@@ -216,7 +228,14 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
                 }
             })
             .Build();
-        consumer.Subscribe(_options.InputTopics);
+        if (_gateway)
+        {
+            AssignAll(consumer);
+        }
+        else
+        {
+            consumer.Subscribe(_options.InputTopics);
+        }
 
         // Two stages overlap: this thread consumes batches; the parse thread parses each (in parallel on
         // Kafka:ParseThreads threads when large enough), hands its events to the core strictly in
@@ -282,6 +301,65 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         }
     }
 
+    // Where this instance reads each assigned partition from (its committed offset, else the earliest):
+    // resume tokens name every partition from the start, and a token below it is re-read from Kafka.
+    private void DeclareStarts(IConsumer<byte[]?, byte[]?> consumer, List<TopicPartition> partitions)
+    {
+        if (_ingest is not FanOutDispatcher core || partitions.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var committed in consumer.Committed(partitions, TimeSpan.FromSeconds(10)))
+            {
+                var next = committed.Offset.Value >= 0
+                    ? committed.Offset.Value
+                    : consumer.QueryWatermarkOffsets(committed.TopicPartition, TimeSpan.FromSeconds(10)).Low.Value;
+                core.DeclareSource(committed.Topic, committed.Partition.Value, Math.Max(0, next));
+            }
+        }
+        catch (KafkaException ex)
+        {
+            // Tokens then name these partitions from their first record on.
+            KafkaLog.ClientError(_logger, $"reading the committed offsets of the assigned partitions: {ex.Error.Reason}");
+        }
+    }
+
+    // A gateway: every partition of every input topic, from its end (what arrives from now on; a client
+    // resuming from earlier is re-read from Kafka by its token's offsets), declared to the core first.
+    private void AssignAll(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _connection.BootstrapServers }).Build();
+        var assignments = new List<TopicPartitionOffset>();
+        foreach (var topic in _options.InputTopics)
+        {
+            var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single();
+            if (metadata.Error.IsError || metadata.Partitions.Count == 0)
+            {
+                throw new KafkaException(metadata.Error.IsError ? metadata.Error : new Error(ErrorCode.UnknownTopicOrPart, $"topic {topic} has no partitions"));
+            }
+
+            foreach (var partition in metadata.Partitions)
+            {
+                var tp = new TopicPartition(topic, partition.PartitionId);
+                var end = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value;
+                if (_ingest is FanOutDispatcher core)
+                {
+                    core.DeclareSource(topic, partition.PartitionId, end);
+                }
+
+                assignments.Add(new TopicPartitionOffset(tp, end));
+            }
+        }
+
+        consumer.Assign(assignments);
+        Interlocked.Exchange(ref _lastSuccessTimestamp, _time.GetTimestamp());
+        Volatile.Write(ref _assignedOnce, 1);
+        KafkaLog.PartitionsAssigned(_logger, string.Join(", ", assignments.Select(p => $"{p.Topic}/{p.Partition.Value}@{p.Offset.Value}")));
+    }
+
     private void ParseBatch(ConsumedBatch batch)
     {
         if (batch.Count >= ParallelParseThreshold && _options.ParseThreads > 1)
@@ -320,6 +398,12 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         Interlocked.Increment(ref _consumed);
         if (parsed.Reason is { } reason)
         {
+            if (_gateway)
+            {
+                Interlocked.Increment(ref _leftToProcessors); // the processors dead-letter it
+                return;
+            }
+
             DeadLetter(record, reason);
             return;
         }
@@ -327,8 +411,12 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         var e = parsed.Event!;
         e.Source = new SourcePosition(record.Topic, record.Partition.Value, record.Offset.Value);
         KafkaTracing.Ingest(record, e);
-        e.PendingOutputs = _options.OutputEnabled ? 1 : 0;
-        _tracker.Track(record.TopicPartition, record.Offset.Value, e);
+        if (!_gateway)
+        {
+            e.PendingOutputs = _options.OutputEnabled ? 1 : 0;
+            _tracker.Track(record.TopicPartition, record.Offset.Value, e);
+        }
+
         if (!_ingest.TryPublishWithoutWake(e))
         {
             // Full: back-pressure. Wake the dispatcher for what is queued, then wait for room.
@@ -419,6 +507,11 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
 
     private void StoreSafeOffsetsLocked(IConsumer<byte[]?, byte[]?> consumer)
     {
+        if (_gateway)
+        {
+            return; // nothing is committed
+        }
+
         if (_releases?.TakeAll() is { Count: > 0 } released)
         {
             _tracker.ReleaseOutputs(released);
@@ -440,6 +533,11 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
 
     private void CommitStored(IConsumer<byte[]?, byte[]?> consumer)
     {
+        if (_gateway)
+        {
+            return;
+        }
+
         try
         {
             consumer.Commit();

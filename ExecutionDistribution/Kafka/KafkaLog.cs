@@ -37,4 +37,7 @@ internal static partial class KafkaLog
 
     [LoggerMessage(3009, LogLevel.Information, "Kafka output publishing execution_distributed to {Template}")]
     public static partial void OutputStarted(ILogger logger, string template);
+
+    [LoggerMessage(3011, LogLevel.Information, "Kafka cluster {ClusterId}: resume tokens carry its epoch")]
+    public static partial void ClusterIdentified(ILogger logger, string clusterId);
 }

@@ -27,7 +27,7 @@ internal static class KafkaModule
         builder.Services.AddSingleton<KafkaConnection>();
         builder.Services.AddSingleton<OutputReleases>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaConnection>());
-        if (options.OutputEnabled)
+        if (options.OutputEnabled && ClusterOptions.From(builder.Configuration).Processes)
         {
             builder.Services.AddSingleton<KafkaOutputService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaOutputService>());
@@ -50,12 +50,9 @@ internal static class KafkaModule
         builder.Services.AddHealthChecks().AddCheck<KafkaIngestService>("kafka", tags: Health.ReadyTags)
             .AddCheck<KafkaLagHealthCheck>("kafka-lag", tags: [Health.Ready, Health.ReadyOnly]);
         builder.Services.AddSingleton<IModuleMetrics, KafkaMetrics>();
-        builder.Services.AddSingleton<KafkaDemoFeedSink>();
-        builder.Services.AddSingleton<IDemoFeedSink>(sp => sp.GetRequiredService<KafkaDemoFeedSink>());
-        if (builder.Configuration.GetValue<bool>($"{DemoFeedOptions.SectionName}:{nameof(DemoFeedOptions.Enabled)}"))
-        {
-            builder.Services.AddHealthChecks().AddCheck<KafkaDemoFeedSink>("demo-feed", tags: Health.ReadyTags);
-        }
+        builder.Services.AddSingleton<KafkaEventSink>();
+        builder.Services.AddSingleton<IEventSink>(sp => sp.GetRequiredService<KafkaEventSink>());
+        builder.Services.AddHealthChecks().AddCheck<KafkaEventSink>("kafka-producer", tags: Health.ReadyTags);
 
         return builder;
     }

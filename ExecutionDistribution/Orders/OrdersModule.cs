@@ -17,9 +17,14 @@ internal static partial class OrdersModule
         builder.Services.AddValidatedOptions<OrdersOptions, OrdersOptionsValidator>(builder.Configuration, OrdersOptions.SectionName);
         builder.Services.AddSingleton<OrderStateProjection>();
         builder.Services.AddSingleton<OrderLookups>();
-        builder.Services.AddSingleton<OrderProjectionFeeder>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<OrderProjectionFeeder>());
-        builder.Services.AddSingleton<IDurableHold>(sp => sp.GetRequiredService<OrderProjectionFeeder>());
+        if (ClusterOptions.From(builder.Configuration).Processes)
+        {
+            // Work done once per event cluster-wide: a gateway leaves it to the processors.
+            builder.Services.AddSingleton<OrderProjectionFeeder>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<OrderProjectionFeeder>());
+            builder.Services.AddSingleton<IDurableHold>(sp => sp.GetRequiredService<OrderProjectionFeeder>());
+        }
+
         builder.Services.AddHostedService<OrderEviction>();
         builder.Services.AddSingleton<IMemoryReporter, OrderMemory>();
         return builder;

@@ -7,17 +7,27 @@ namespace ExecutionDistribution.Persistence;
 /// <summary>Subscriptions in the spec's execution_subscriptions, positions in subscription_positions.</summary>
 internal sealed class PostgresSubscriptionStore(PostgresDatabase db) : ISubscriptionStore
 {
+    private const string Select = """
+        SELECT s.subscription_id AS SubscriptionId, s.topic_name AS TopicName, s.subscriber_workflow AS SubscriberWorkflow,
+               s.filters::text AS Filters, s.delivery_guarantee AS DeliveryGuarantee, s.status AS Status, s.created_at AS CreatedAt,
+               p.resume_token AS ResumeToken, p.sequence AS Sequence
+        FROM execution_subscriptions s LEFT JOIN subscription_positions p ON p.subscription_id = s.subscription_id
+        """;
+
+    public bool IsShared => true;
+
     public async Task<IReadOnlyList<StoredSubscription>> LoadAsync(CancellationToken cancellationToken)
     {
         await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await c.QueryAsync<StoredSubscription>(new CommandDefinition("""
-            SELECT s.subscription_id AS SubscriptionId, s.topic_name AS TopicName, s.subscriber_workflow AS SubscriberWorkflow,
-                   s.filters::text AS Filters, s.delivery_guarantee AS DeliveryGuarantee, s.status AS Status, s.created_at AS CreatedAt,
-                   p.epoch AS Epoch, p.position AS Position, p.sequence AS Sequence
-            FROM execution_subscriptions s LEFT JOIN subscription_positions p ON p.subscription_id = s.subscription_id
-            ORDER BY s.subscription_id
-            """, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        var rows = await c.QueryAsync<StoredSubscription>(new CommandDefinition(Select + " ORDER BY s.subscription_id", cancellationToken: cancellationToken)).ConfigureAwait(false);
         return [.. rows];
+    }
+
+    public async Task<StoredSubscription?> LoadAsync(string subscriptionId, CancellationToken cancellationToken)
+    {
+        await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await c.QuerySingleOrDefaultAsync<StoredSubscription>(new CommandDefinition(
+            Select + " WHERE s.subscription_id = @subscriptionId", new { subscriptionId }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     public async Task<bool> InsertAsync(ManagedSubscription s, CancellationToken cancellationToken)
@@ -64,25 +74,32 @@ internal sealed class PostgresSubscriptionStore(PostgresDatabase db) : ISubscrip
 
         await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
         await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO subscription_positions (subscription_id, epoch, position, sequence, updated_at)
-            SELECT p.id, p.epoch, p.position, p.sequence, now()
-            FROM unnest(@ids, @epochs, @positions, @sequences) AS p(id, epoch, position, sequence)
+            INSERT INTO subscription_positions (subscription_id, epoch, resume_token, offsets, sequence, updated_at)
+            SELECT p.id, p.epoch, p.token, p.offsets::jsonb, p.sequence, now()
+            FROM unnest(@ids, @epochs, @tokens, @offsets, @sequences) AS p(id, epoch, token, offsets, sequence)
             WHERE EXISTS (SELECT 1 FROM execution_subscriptions s WHERE s.subscription_id = p.id)
-            ON CONFLICT (subscription_id) DO UPDATE SET epoch = excluded.epoch, position = excluded.position, sequence = excluded.sequence, updated_at = excluded.updated_at
+            ON CONFLICT (subscription_id) DO UPDATE SET epoch = excluded.epoch, resume_token = excluded.resume_token, offsets = excluded.offsets,
+                sequence = excluded.sequence, updated_at = excluded.updated_at
             """, new
         {
             ids = subscriptions.Select(s => s.SubscriptionId).ToArray(),
             epochs = subscriptions.Select(s => s.Acknowledged.Epoch).ToArray(),
-            positions = subscriptions.Select(s => s.Acknowledged.Position).ToArray(),
+            tokens = subscriptions.Select(s => s.Acknowledged.Encode()).ToArray(),
+            offsets = subscriptions.Select(s => StoredSubscription.OffsetsJson(s.Acknowledged)).ToArray(),
             sequences = subscriptions.Select(s => s.Acknowledged.Sequence).ToArray(),
         }, cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     private static async Task SavePositionAsync(Npgsql.NpgsqlConnection c, Npgsql.NpgsqlTransaction tx, ManagedSubscription s, CancellationToken cancellationToken) =>
         await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO subscription_positions (subscription_id, epoch, position, sequence) VALUES (@id, @epoch, @position, @sequence)
-            ON CONFLICT (subscription_id) DO UPDATE SET epoch = excluded.epoch, position = excluded.position, sequence = excluded.sequence, updated_at = now()
-            """, new { id = s.SubscriptionId, epoch = s.Acknowledged.Epoch, position = s.Acknowledged.Position, sequence = s.Acknowledged.Sequence },
+            INSERT INTO subscription_positions (subscription_id, epoch, resume_token, offsets, sequence) VALUES (@id, @epoch, @token, @offsets::jsonb, @sequence)
+            ON CONFLICT (subscription_id) DO UPDATE SET epoch = excluded.epoch, resume_token = excluded.resume_token, offsets = excluded.offsets,
+                sequence = excluded.sequence, updated_at = now()
+            """, new
+            {
+                id = s.SubscriptionId, epoch = s.Acknowledged.Epoch, token = s.Acknowledged.Encode(), offsets = StoredSubscription.OffsetsJson(s.Acknowledged),
+                sequence = s.Acknowledged.Sequence,
+            },
             tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
 
     private static object Row(ManagedSubscription s) => new

@@ -191,10 +191,26 @@ internal sealed class ConnectionSubscriptions(
         activity?.SetTag("execdist.subscription.id", admission.Id);
         activity?.SetTag("execdist.delivery_guarantee", guarantee.Name());
         activity?.SetTag("execdist.managed", admission.Managed);
+        long? start = null;
+        ResumeFloor? floor = null;
+        if (resume is { } token)
+        {
+            // Decided before (ResumeRouting); the log may have moved on since, in which case the client resumes again.
+            var point = core.Locate(token);
+            if (point.Check != ResumeCheck.Available)
+            {
+                Abandon(admission);
+                refusal = new OpenRefusal($"resume_token {point.Reason}; resume again with it", RefusalKind.NotReReadable);
+                return null;
+            }
+
+            (start, floor) = (point.Position, point.Floor);
+        }
+
         Subscriber subscriber;
         try
         {
-            subscriber = core.Subscribe(admission.Id, filter, guarantee, resume?.Position, resume?.Sequence ?? 0, bufferCapacity, reader, logOrder);
+            subscriber = core.Subscribe(admission.Id, filter, guarantee, start, resume?.Sequence ?? 0, bufferCapacity, reader, logOrder, floor);
         }
         catch (SubscriptionRejectedException ex)
         {
@@ -205,13 +221,12 @@ internal sealed class ConnectionSubscriptions(
         }
 
         refusal = null;
-        var member = new StreamMember(admission.Id, subscriber, admission.Audit, admission.Changed, batchSize, core.LogEpoch)
+        var member = new StreamMember(admission.Id, subscriber, admission.Audit, admission.Changed, batchSize, core)
         {
-            ResumeToken = new ResumeToken(core.LogEpoch, subscriber.StartPosition, subscriber.InitialSequence).Encode(),
+            ResumeToken = (resume ?? core.TokenAt(subscriber.StartPosition, subscriber.InitialSequence)).Encode(),
         };
         if (admission.Changed is { } changed)
         {
-            registry.Bind(admission.Id, changed, subscriber);
             member.ChangedRegistration = changed.Token.Register(() => End(member, ChangedReason));
         }
 

@@ -42,12 +42,12 @@ internal enum ResumeRoute
 {
     /// <summary>The retained log has every event after the token.</summary>
     Attach,
-    /// <summary>Re-read the events after the token (<see cref="IEventReplay"/>), then attach.</summary>
+    /// <summary>Re-read the events after the token from Kafka (<see cref="IEventReplay"/>), then attach.</summary>
     Replay,
     /// <summary>Not a token of this service: InvalidArgument.</summary>
     Invalid,
-    /// <summary>A token of an earlier run that cannot be re-read: FailedPrecondition.</summary>
-    EarlierRun,
+    /// <summary>A token of another cluster (or of another run without Kafka): FailedPrecondition.</summary>
+    Foreign,
     /// <summary>Events after the token are gone and cannot be re-read: OutOfRange.</summary>
     Expired,
 }
@@ -57,37 +57,26 @@ internal static class ResumeRouting
 {
     /// <summary>
     /// Where a managed subscription's stream opened without a token starts: its last acknowledgement
-    /// (or its creation), also when that was in an earlier run whose events can be re-read; otherwise,
-    /// for an earlier run, the start of this run's log (everything unacknowledged is read again from Kafka).
+    /// (or its creation), on whichever instance it was; without Kafka, after a restart, this run's
+    /// head with the sequence going on (the earlier run's events are gone).
     /// </summary>
-    public static ResumeToken StartOf(ManagedSubscription managed, FanOutDispatcher core, IEventReplay? replay)
-    {
-        var acknowledged = managed.Acknowledged;
-        return acknowledged.Epoch != core.LogEpoch && replay is not null && replay.CannotReplay(acknowledged) is null
+    public static ResumeToken StartOf(ManagedSubscription managed, FanOutDispatcher core) =>
+        managed.Acknowledged is { Epoch: var epoch } acknowledged && epoch == core.TokenEpoch
             ? acknowledged
-            : managed.StartIn(core.LogEpoch, core.Tail);
-    }
+            : core.TokenAtHead(managed.Acknowledged.Sequence);
 
     public static (ResumeRoute Route, string? Reason) Decide(FanOutDispatcher core, IEventReplay? replay, ResumeToken token)
     {
-        var check = core.CheckResume(token);
-        if (check == ResumeCheck.Available && token.EarlierRun == Guid.Empty)
+        var point = core.Locate(token);
+        switch (point.Check)
         {
-            return (ResumeRoute.Attach, null);
+            case ResumeCheck.Available:
+                return (ResumeRoute.Attach, null);
+            case ResumeCheck.Foreign:
+                return (ResumeRoute.Foreign, point.Reason);
         }
 
-        if (check == ResumeCheck.Invalid)
-        {
-            return (ResumeRoute.Invalid, "is not a resume token issued by this service");
-        }
-
-        var cannot = replay is not null
-            ? replay.CannotReplay(token)
-            : check == ResumeCheck.OtherEpoch
-                ? "is from an earlier run of the service; its events cannot be replayed exactly (no Kafka to re-read them from)"
-                : $"points before the oldest retained event (position {core.Tail}); events were missed";
-        return cannot is null
-            ? (ResumeRoute.Replay, null)
-            : (check == ResumeCheck.OtherEpoch ? ResumeRoute.EarlierRun : ResumeRoute.Expired, cannot);
+        var cannot = replay is null ? $"{point.Reason}, and there is no Kafka to re-read it from; events were missed" : replay.CannotReplay(token);
+        return cannot is null ? (ResumeRoute.Replay, null) : (ResumeRoute.Expired, cannot);
     }
 }

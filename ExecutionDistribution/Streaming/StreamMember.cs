@@ -9,7 +9,7 @@ namespace ExecutionDistribution.Streaming;
 /// One subscription carried by a client connection. Its batch is read and written by the
 /// connection's turns on its delivery loop only.
 /// </summary>
-internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, Guid epoch)
+internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit audit, CancellationTokenSource? changed, int batchSize, FanOutDispatcher core)
 {
     // Multiplexed connections: deliveries read but not yet sent (log order), and what the next frame takes.
     private readonly Delivery[] _pending = new Delivery[2 * batchSize];
@@ -17,6 +17,7 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
     private int _outgoingCount;
     private long _readResumePosition;
     private long _readLastSequence;
+    private Core.ResumeToken? _readToken;
 
     public string Id { get; } = id;
 
@@ -69,9 +70,13 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
             return false;
         }
 
-        ResumeToken = new Core.ResumeToken(epoch, Batch.ResumePosition, Batch.LastSequence).Encode();
+        ResumeToken = TokenAfter(Batch);
         return true;
     }
+
+    /// <summary>The token after <paramref name="batch"/>: its place in the log, or, re-read from Kafka, the re-read's.</summary>
+    private string TokenAfter(DeliveryBatch batch) =>
+        (batch.Token ?? core.TokenAt(batch.ResumePosition, batch.LastSequence, Subscriber.Floor)).Encode();
 
     /// <summary>A connection of one subscription: audits the message of <see cref="Batch"/>, delivered or failed.</summary>
     public void AuditBatch(bool delivered)
@@ -100,6 +105,7 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
         Lost += Batch.LostPositions;
         _readResumePosition = Batch.ResumePosition;
         _readLastSequence = Batch.LastSequence;
+        _readToken = Batch.Token;
         return true;
     }
 
@@ -118,8 +124,8 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
         {
             // Resuming after this frame starts at the first delivery kept back, with its sequence again.
             ResumeToken = (n == _pendingCount
-                ? new Core.ResumeToken(epoch, _readResumePosition, _readLastSequence)
-                : new Core.ResumeToken(epoch, _pending[n].Event.Position, _pending[n].Sequence - 1)).Encode();
+                ? _readToken ?? core.TokenAt(_readResumePosition, _readLastSequence, Subscriber.Floor)
+                : core.TokenAt(_pending[n].Event.Position, _pending[n].Sequence - 1, Subscriber.Floor)).Encode();
         }
 
         return HasBatch;
@@ -232,7 +238,9 @@ internal sealed class MultiplexedReader(FanOutDispatcher core)
 
         _count = count;
         var tags = _tags.AsSpan(0, count);
-        tags.Sort(static (a, b) => a.Position != b.Position ? a.Position.CompareTo(b.Position) : a.Member.CompareTo(b.Member));
+        // Events re-read from Kafka have no position (-1): they go first, each member's in sequence order.
+        tags.Sort(static (a, b) => a.Position != b.Position ? a.Position.CompareTo(b.Position)
+            : a.Member != b.Member ? a.Member.CompareTo(b.Member) : a.Sequence.CompareTo(b.Sequence));
         return tags;
     }
 

@@ -12,7 +12,7 @@ namespace ExecutionDistribution.Subscriptions;
 /// <param name="Guarantee">Delivery guarantee.</param>
 /// <param name="Status">active, paused or deleted.</param>
 /// <param name="CreatedAt">When created, UTC.</param>
-/// <param name="Acknowledged">Where a stream without a token starts: the creation point, then the last acknowledgement.</param>
+/// <param name="Acknowledged">Where a stream without a token starts: the creation point, then the last acknowledgement (Kafka offsets per partition, valid on every instance).</param>
 internal sealed record ManagedSubscription(
     string SubscriptionId,
     string TopicName,
@@ -22,17 +22,7 @@ internal sealed record ManagedSubscription(
     DeliveryGuarantee Guarantee,
     string Status,
     DateTime CreatedAt,
-    ResumeToken Acknowledged)
-{
-    /// <summary>
-    /// Where a stream of this subscription without a token of its own starts. In this run: after the
-    /// last acknowledgement. Acknowledged in an earlier run: the start of this run's log, which is
-    /// where Kafka's uncommitted records are read again (offsets are committed only once safe), with
-    /// sequence numbers going on from the acknowledged one.
-    /// </summary>
-    public ResumeToken StartIn(Guid epoch, long tail) =>
-        Acknowledged.Epoch == epoch ? Acknowledged : new ResumeToken(epoch, tail, Acknowledged.Sequence);
-}
+    ResumeToken Acknowledged);
 
 /// <summary>Told when the client of an attached stream acknowledges (the audit records acknowledged rows).</summary>
 internal interface IAcknowledgementListener
@@ -49,7 +39,7 @@ internal interface IAcknowledgementListener
 /// A change that affects an attached stream (update, pause, delete) ends that stream; the client
 /// reconnects with its resume token and gets the new definition with no gap.
 /// </summary>
-internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache) : IDurableHold
+internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache)
 {
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
@@ -73,12 +63,48 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
             foreach (var s in stored)
             {
                 var definition = new SubscriptionDefinition(s.SubscriptionId, s.TopicName, s.SubscriberWorkflow, s.Filter(), s.DeliveryGuarantee);
-                var acknowledged = s.Epoch is { } epoch ? new ResumeToken(epoch, s.Position ?? 0, s.Sequence ?? 0) : new ResumeToken(Guid.Empty, 0, 0);
+                var acknowledged = s.Acknowledged();
                 var managed = SubscriptionRules.Build(definition, s.Status, DateTime.SpecifyKind(s.CreatedAt, DateTimeKind.Utc), acknowledged, out _, out _);
                 if (managed is not null)
                 {
                     _subscriptions[managed.SubscriptionId] = managed;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads subscription <paramref name="id"/> again from a store other instances share, before a
+    /// stream of it opens here (unless one is attached here already): it may have been created,
+    /// changed, deleted or acknowledged through another instance. The acknowledged point kept is the
+    /// later of the two.
+    /// </summary>
+    public async Task RefreshAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!store.IsShared || IsStreaming(id))
+        {
+            return;
+        }
+
+        var stored = await store.LoadAsync(id, cancellationToken).ConfigureAwait(false);
+        lock (_gate)
+        {
+            if (stored is null)
+            {
+                _subscriptions.Remove(id);
+                return;
+            }
+
+            var definition = new SubscriptionDefinition(stored.SubscriptionId, stored.TopicName, stored.SubscriberWorkflow, stored.Filter(), stored.DeliveryGuarantee);
+            var acknowledged = stored.Acknowledged();
+            if (_subscriptions.TryGetValue(id, out var known) && known.Acknowledged.Sequence > acknowledged.Sequence)
+            {
+                acknowledged = known.Acknowledged;
+            }
+
+            if (SubscriptionRules.Build(definition, stored.Status, DateTime.SpecifyKind(stored.CreatedAt, DateTimeKind.Utc), acknowledged, out _, out _) is { } managed)
+            {
+                _subscriptions[id] = managed;
             }
         }
     }
@@ -284,53 +310,6 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
         }
     }
 
-    /// <summary>Records the core subscriber of the stream attached to <paramref name="id"/> (for <see cref="SafeBefore"/>).</summary>
-    public void Bind(string id, CancellationTokenSource stream, Subscriber subscriber)
-    {
-        lock (_gate)
-        {
-            if (_streams.TryGetValue(id, out var slot) && ReferenceEquals(slot.Stream, stream))
-            {
-                slot.Subscriber = subscriber;
-            }
-        }
-    }
-
-    /// <summary>
-    /// The Kafka hold of the durable at_least_once subscriptions (active or paused): each holds every
-    /// event from its acknowledged point on, except that a live stream whose every delivery handed out
-    /// is acknowledged holds nothing before the point its subscriber has read through, including the
-    /// events after its last delivery that it does not take (a sparse subscription must not pin Kafka). The hold never reaches below the oldest retained position: a subscription that
-    /// far behind has lost events anyway (its stream reports them), and holding Kafka for it would
-    /// grow the uncommitted range without bound.
-    /// </summary>
-    public long SafeBefore(Guid epoch, long tail)
-    {
-        var floor = long.MaxValue;
-        lock (_gate)
-        {
-            foreach (var s in _subscriptions.Values)
-            {
-                if (s.Guarantee != DeliveryGuarantee.AtLeastOnce)
-                {
-                    continue;
-                }
-
-                var start = s.StartIn(epoch, tail);
-                var hold = start.Position;
-                if (start.Epoch == s.Acknowledged.Epoch && _streams.TryGetValue(s.SubscriptionId, out var slot) && slot.Subscriber is { } live
-                    && live.TryObserveReadThrough(out var through, out var handedOut) && handedOut <= s.Acknowledged.Sequence)
-                {
-                    hold = Math.Max(hold, through);
-                }
-
-                floor = Math.Min(floor, hold);
-            }
-        }
-
-        return floor == long.MaxValue ? floor : Math.Max(floor, tail);
-    }
-
     public void Detach(string id, CancellationTokenSource stream)
     {
         lock (_gate)
@@ -351,15 +330,8 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
     }
 }
 
-/// <summary>A stream attached to a subscription: how to end it, who hears its acknowledgements, its core subscriber.</summary>
-internal sealed class StreamSlot(CancellationTokenSource stream, IAcknowledgementListener? listener)
-{
-    public CancellationTokenSource Stream { get; } = stream;
-
-    public IAcknowledgementListener? Listener { get; } = listener;
-
-    public Subscriber? Subscriber { get; set; }
-}
+/// <summary>A stream attached to a subscription: how to end it, who hears its acknowledgements.</summary>
+internal sealed record StreamSlot(CancellationTokenSource Stream, IAcknowledgementListener? Listener);
 
 /// <summary>Told of every change to a subscription (the Redis cache writes <c>subscription:{id}</c>).</summary>
 internal interface ISubscriptionCache

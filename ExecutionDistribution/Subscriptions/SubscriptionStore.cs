@@ -12,8 +12,7 @@ namespace ExecutionDistribution.Subscriptions;
 /// <param name="DeliveryGuarantee">at_least_once or at_most_once.</param>
 /// <param name="Status">active or paused.</param>
 /// <param name="CreatedAt">When created, UTC.</param>
-/// <param name="Epoch">Log epoch of the acknowledged position, if any was stored.</param>
-/// <param name="Position">Acknowledged log position.</param>
+/// <param name="ResumeToken">The acknowledged point (a resume token: offsets per partition), if one was stored.</param>
 /// <param name="Sequence">Acknowledged sequence number.</param>
 internal sealed record StoredSubscription(
     string SubscriptionId,
@@ -23,14 +22,21 @@ internal sealed record StoredSubscription(
     string DeliveryGuarantee,
     string Status,
     DateTime CreatedAt,
-    Guid? Epoch,
-    long? Position,
+    string? ResumeToken,
     long? Sequence)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = StoredFilterJson.Default };
 
     /// <summary>The filter as stored.</summary>
     public static string FilterJson(FilterSpec spec) => JsonSerializer.Serialize(spec, Json);
+
+    /// <summary>A token's offsets as stored beside it, for people and queries: <c>[{"topic_hash":..,"partition":..,"offset":..}]</c>.</summary>
+    public static string OffsetsJson(ResumeToken token) =>
+        "[" + string.Join(",", (token.Offsets ?? []).Select(o => FormattableString.Invariant($"{{\"topic_hash\":{o.Topic},\"partition\":{o.Partition},\"offset\":{o.Offset}}}"))) + "]";
+
+    /// <summary>The acknowledged point as stored: its token, or, when none is (or one of an older format), a start with the sequence going on.</summary>
+    public ResumeToken Acknowledged() =>
+        Core.ResumeToken.TryDecode(ResumeToken, out var token, out _) ? token : new Core.ResumeToken(Guid.Empty, [], Sequence ?? 0);
 
     /// <summary>The stored filter, read back.</summary>
     public FilterSpec Filter() => string.IsNullOrEmpty(Filters) ? new FilterSpec() : JsonSerializer.Deserialize<FilterSpec>(Filters, Json) ?? new FilterSpec();
@@ -44,6 +50,12 @@ internal interface ISubscriptionStore
 {
     /// <summary>Every stored subscription.</summary>
     Task<IReadOnlyList<StoredSubscription>> LoadAsync(CancellationToken cancellationToken);
+
+    /// <summary>True when other instances share this store (a subscription may change, or be acknowledged, elsewhere).</summary>
+    bool IsShared { get; }
+
+    /// <summary>One stored subscription as it is now, or null when there is none.</summary>
+    Task<StoredSubscription?> LoadAsync(string subscriptionId, CancellationToken cancellationToken);
 
     /// <summary>Stores a new subscription; false when its id is taken.</summary>
     Task<bool> InsertAsync(ManagedSubscription subscription, CancellationToken cancellationToken);
@@ -62,6 +74,10 @@ internal interface ISubscriptionStore
 internal sealed class MemoryOnlySubscriptionStore : ISubscriptionStore
 {
     public Task<IReadOnlyList<StoredSubscription>> LoadAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<StoredSubscription>>([]);
+
+    public bool IsShared => false;
+
+    public Task<StoredSubscription?> LoadAsync(string subscriptionId, CancellationToken cancellationToken) => Task.FromResult<StoredSubscription?>(null);
 
     public Task<bool> InsertAsync(ManagedSubscription subscription, CancellationToken cancellationToken) => Task.FromResult(true);
 

@@ -15,7 +15,6 @@ internal static partial class SubscriptionsModule
     public static WebApplicationBuilder AddSubscriptionsModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<SubscriptionRegistry>();
-        builder.Services.AddSingleton<Core.IDurableHold>(sp => sp.GetRequiredService<SubscriptionRegistry>());
         builder.Services.AddHostedService<SubscriptionPositions>();
         return builder;
     }

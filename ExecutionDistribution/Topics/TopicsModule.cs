@@ -22,7 +22,11 @@ internal static class TopicsModule
     public static WebApplicationBuilder AddTopicsModule(this WebApplicationBuilder builder)
     {
         builder.Services.AddSingleton<TopicStatsCollector>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<TopicStatsCollector>());
+        if (Hosting.ClusterOptions.From(builder.Configuration).Processes)
+        {
+            // Counted once per event cluster-wide: a gateway leaves it to the processors.
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<TopicStatsCollector>());
+        }
         return builder;
     }
 }

@@ -107,7 +107,7 @@ public sealed class AcknowledgementTests
     public async Task Acknowledging_an_unknown_subscription_or_a_bad_token_is_refused()
     {
         var (id, _) = await CreateSubscriptionAsync();
-        var token = new ExecutionDistribution.Core.ResumeToken(_host.Core.LogEpoch, 0, 1).Encode();
+        var token = _host.Core.TokenAtHead(1).Encode();
 
         var unknown = Assert.ThrowsAsync<RpcException>(async () => await _client.AcknowledgeAsync(new AckRequest { SubscriptionId = "nobody", ResumeToken = token }));
         var garbage = Assert.ThrowsAsync<RpcException>(async () => await _client.AcknowledgeAsync(new AckRequest { SubscriptionId = id, ResumeToken = "garbage" }));

@@ -24,7 +24,7 @@ namespace ExecutionDistribution.Tests.Streaming.Grpc;
 [Category("Unit")]
 public sealed class EventFramesTests
 {
-    private static readonly Guid Epoch = Guid.Parse("7d0c5a64-52c2-4a4e-9d43-1d6f1e0a9b11");
+    
 
     [Test]
     public void An_execution_message_carries_every_data_type_and_every_field()
@@ -115,9 +115,9 @@ public sealed class EventFramesTests
         await Eventually.WaitUntilAsync(() => events[^1].Position >= 0 && core.RoutedHead > events[^1].Position, "every event routed");
         StreamMember[] members =
         [
-            new("all", all, null!, null, 64, Epoch),
-            new("fills", fills, null!, null, 64, Epoch),
-            new("small-ü", small, null!, null, 64, Epoch),
+            new("all", all, null!, null, 64, core),
+            new("fills", fills, null!, null, 64, core),
+            new("small-ü", small, null!, null, 64, core),
         ];
         var reader = new MultiplexedReader(core);
         Assert.That(reader.Read(members), Is.SameAs(members));

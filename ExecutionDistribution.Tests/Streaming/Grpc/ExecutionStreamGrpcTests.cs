@@ -114,8 +114,8 @@ public sealed class ExecutionStreamGrpcTests
             AssertStatus(() => _client.StreamExecution(new StreamRequest { ResumeToken = "garbage" }), StatusCode.InvalidArgument, "resume_token");
             AssertStatus(() => _client.StreamExecution(new StreamRequest { MaxEventsPerMessage = 5000 }), StatusCode.InvalidArgument, "max_events_per_message");
             AssertStatus(() => _client.StreamExecution(new StreamRequest { SubscriptionId = "nobody" }), StatusCode.NotFound, "nobody");
-            var foreign = new ExecutionDistribution.Core.ResumeToken(Guid.NewGuid(), 0, 1).Encode();
-            AssertStatus(() => _client.StreamExecution(new StreamRequest { ResumeToken = foreign }), StatusCode.FailedPrecondition, "earlier run");
+            var foreign = new ExecutionDistribution.Core.ResumeToken(Guid.NewGuid(), [], 1).Encode();
+            AssertStatus(() => _client.StreamExecution(new StreamRequest { ResumeToken = foreign }), StatusCode.FailedPrecondition, "another cluster");
         });
     }
 

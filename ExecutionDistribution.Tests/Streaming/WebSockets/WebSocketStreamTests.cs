@@ -94,15 +94,15 @@ public sealed class WebSocketStreamTests
     }
 
     [Test]
-    public async Task A_resume_token_from_an_earlier_run_is_refused_not_silently_gapped()
+    public async Task A_resume_token_of_another_cluster_or_run_is_refused_not_silently_gapped()
     {
-        var foreign = new ExecutionDistribution.Core.ResumeToken(Guid.NewGuid(), 0, 5).Encode();
+        var foreign = new ExecutionDistribution.Core.ResumeToken(Guid.NewGuid(), [], 5).Encode();
         await using var client = await StreamClient.ConnectAsync(_host, $"resume_token={foreign}");
 
         var close = await client.ReceiveCloseAsync();
 
         Assert.That(close.Status, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
-        Assert.That(close.Reason, Does.Contain("earlier run"));
+        Assert.That(close.Reason, Does.Contain("another cluster"));
     }
 
     [Test]

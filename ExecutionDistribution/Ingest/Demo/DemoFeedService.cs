@@ -5,26 +5,13 @@ using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Ingest.Demo;
 
-/// <summary>Where the demo feed publishes: the core directly, or (with Kafka on) the Kafka input topic.</summary>
-internal interface IDemoFeedSink
-{
-    /// <summary>Publishes one demo event.</summary>
-    ValueTask PublishAsync(ExecutionDistribution.Contract.ExecutionEvent e, CancellationToken cancellationToken);
-}
-
-/// <summary>The default sink: straight into the dispatch core.</summary>
-internal sealed class CoreDemoFeedSink(IExecutionIngest ingest) : IDemoFeedSink
-{
-    public ValueTask PublishAsync(ExecutionDistribution.Contract.ExecutionEvent e, CancellationToken cancellationToken) => ingest.PublishAsync(e, cancellationToken);
-}
-
 /// <summary>
 /// Publishes the deterministic stream of <see cref="SyntheticExecutionStream"/> at a steady rate, so a
 /// newcomer sees events flowing with nothing else running. Off unless <c>DemoFeed:Enabled</c> is true.
 /// </summary>
 internal sealed class DemoFeedService(
     IOptions<DemoFeedOptions> options,
-    IDemoFeedSink sink,
+    IEventSink sink,
     FanOutDispatcher core,
     TimeProvider time,
     ILogger<DemoFeedService> logger) : BackgroundService

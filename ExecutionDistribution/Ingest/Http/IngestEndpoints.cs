@@ -32,7 +32,7 @@ internal static class IngestEndpoints
 
     private static async Task<IResult> PostExecutions(
         HttpRequest request,
-        IExecutionIngest ingest,
+        IEventSink sink,
         IngestMetrics metrics,
         IOptions<IngestOptions> options,
         ILoggerFactory loggers,
@@ -81,20 +81,13 @@ internal static class IngestEndpoints
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(o.PublishTimeout);
-        var accepted = 0;
-        try
-        {
-            foreach (var e in parsed.Events)
-            {
-                await ingest.PublishAsync(e, timeout.Token).ConfigureAwait(false);
-                accepted++;
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        var accepted = await sink.PublishAcknowledgedAsync(parsed.Events, timeout.Token).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (accepted < parsed.Events.Count)
         {
             metrics.Rest(accepted, accepted: true);
 
-            // Back-pressure: say exactly how many were taken (in order) so the client resends the rest.
+            // Back-pressure (or Kafka not taking them): say exactly how many were taken (in order) so the client resends the rest.
             var problem = TypedResults.Problem(
                 statusCode: StatusCodes.Status503ServiceUnavailable,
                 title: "Ingest queue full",

@@ -1,3 +1,4 @@
+using ExecutionDistribution.Hosting;
 using System.Globalization;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
@@ -30,10 +31,12 @@ internal sealed class ExecutionStreamService(
     OrderLookups lookups,
     AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
+    IOptions<ClusterOptions> cluster,
     IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
 {
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
+        ServesStreams();
         var o = options.Value;
         var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
         var client = ClientOf(context);
@@ -121,6 +124,12 @@ internal sealed class ExecutionStreamService(
     /// </summary>
     internal async Task<StreamPlan> ResolveAsync(StreamRequest request, CancellationToken cancellationToken)
     {
+        if (request.SubscriptionId.Length > 0)
+        {
+            // Created, changed or acknowledged through another instance, perhaps.
+            await registry.RefreshAsync(request.SubscriptionId, cancellationToken).ConfigureAwait(false);
+        }
+
         var (filter, guarantee, managed) = ResolveTarget(request);
         ResumeToken? resume = null;
         ResumeToken? replayFrom = null;
@@ -129,7 +138,7 @@ internal sealed class ExecutionStreamService(
         {
             // A subscription's stream without a token continues after its last acknowledgement
             // (or from its creation): everything not acknowledged is delivered again.
-            tokenText = ResumeRouting.StartOf(managed, core, replay).Encode();
+            tokenText = ResumeRouting.StartOf(managed, core).Encode();
         }
 
         if (tokenText.Length > 0)
@@ -145,12 +154,12 @@ internal sealed class ExecutionStreamService(
             {
                 case ResumeRoute.Invalid:
                     throw Invalid("resume_token", why!);
-                case ResumeRoute.EarlierRun:
+                case ResumeRoute.Foreign:
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, $"resume_token {why}"));
                 case ResumeRoute.Expired:
                     throw new RpcException(new Status(StatusCode.OutOfRange, $"resume_token {why}"));
                 case ResumeRoute.Replay:
-                    // Older than the retained log, or of an earlier run: re-read from Kafka first.
+                    // Older than the retained log (or than this instance's start): re-read from Kafka first.
                     replayFrom = token;
                     break;
             }
@@ -168,7 +177,7 @@ internal sealed class ExecutionStreamService(
         {
             var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
             snapshot = ToMessage(current);
-            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+            resume = core.TokenAt(asOf, 0);
         }
 
         return new StreamPlan(filter, guarantee, managed, resume, replayFrom, snapshot, perMessage);
@@ -177,6 +186,7 @@ internal sealed class ExecutionStreamService(
     /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
     public override async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedMessage> responseStream, ServerCallContext context)
     {
+        ServesStreams();
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
         {
@@ -226,7 +236,7 @@ internal sealed class ExecutionStreamService(
         {
             case SubscriptionAction.Create:
                 // Durable from now: a first stream, whenever it comes, starts at this point.
-                var created = new ResumeToken(core.LogEpoch, core.Head, 0);
+                var created = core.TokenAtHead();
                 if (!await registry.TryAddAsync(Build(request, "active", Timestamps.UtcNow(time), created), context.CancellationToken).ConfigureAwait(false))
                 {
                     throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
@@ -254,6 +264,15 @@ internal sealed class ExecutionStreamService(
         }
 
         return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
+    }
+
+    // A processor serves no streams: the client is sent to a gateway.
+    private void ServesStreams()
+    {
+        if (!cluster.Value.ServesClients)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, ClusterRoles.NoStreamsHere));
+        }
     }
 
     public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
@@ -289,9 +308,9 @@ internal sealed class ExecutionStreamService(
             throw Invalid("resume_token", reason);
         }
 
-        if (!core.KnowsRun(token.Epoch))
+        if (token.Epoch != core.TokenEpoch)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token is from an earlier run of the service whose source index is not kept"));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "resume_token was issued by another cluster (or another run of a service without Kafka)"));
         }
 
         var held = registry.Acknowledge(request.SubscriptionId, token)

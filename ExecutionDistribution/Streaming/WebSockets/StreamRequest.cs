@@ -69,6 +69,8 @@ internal static class StreamRequest
             }
             else
             {
+                // Created, changed or acknowledged through another instance, perhaps.
+                await registry.RefreshAsync(sid[0] ?? string.Empty, cancellationToken).ConfigureAwait(false);
                 managed = registry.ResolveForStream(sid[0] ?? string.Empty, out var why, out _);
                 if (managed is null)
                 {
@@ -82,7 +84,7 @@ internal static class StreamRequest
             }
         }
 
-        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed is null ? null : ResumeRouting.StartOf(managed, core, replay).Encode();
+        var tokenText = query["resume_token"] is { Count: > 0 } given ? given[0] : managed is null ? null : ResumeRouting.StartOf(managed, core).Encode();
         ResumeToken? resume = null;
         ResumeToken? replayFrom = null;
         if (tokenText is not null)
@@ -116,7 +118,7 @@ internal static class StreamRequest
         if (managed is null && resume is null && filter!.OrderIds.Count > 0)
         {
             (snapshot, var asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
-            resume = new ResumeToken(core.LogEpoch, asOf, 0);
+            resume = core.TokenAt(asOf, 0);
         }
 
         var id = managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}";

@@ -49,8 +49,16 @@ internal static class WebSocketModule
         TimeProvider time,
         IHostApplicationLifetime lifetime,
         OrderLookups lookups,
-        [FromKeyedServices(WebSocketOptions.SectionName)] StreamLimiter limiter)
+        [FromKeyedServices(WebSocketOptions.SectionName)] StreamLimiter limiter,
+        IOptions<ClusterOptions> cluster)
     {
+        if (!cluster.Value.ServesClients)
+        {
+            await TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Streams are served by gateways",
+                detail: ClusterRoles.NoStreamsHere).ExecuteAsync(context).ConfigureAwait(false);
+            return;
+        }
+
         if (!context.WebSockets.IsWebSocketRequest)
         {
             await TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "WebSocket upgrade required",

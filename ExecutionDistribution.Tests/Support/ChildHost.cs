@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ExecutionDistribution.Tests.Support;
+
+/// <summary>
+/// The service in a process of its own (the built ExecutionDistribution.dll), on ports of its own, so a
+/// test can run several instances and kill one with SIGKILL (no shutdown hooks, no draining, no final
+/// commit) or stop it with SIGTERM. What it writes to stderr is kept for the failure message.
+/// </summary>
+internal sealed class ChildHost : IDisposable
+{
+    private readonly Process _process;
+    private readonly Queue<string> _lastLines = new();
+
+    private ChildHost(Process process, int http, int grpc)
+    {
+        _process = process;
+        HttpPort = http;
+        GrpcPort = grpc;
+    }
+
+    public int HttpPort { get; }
+
+    public int GrpcPort { get; }
+
+    public Uri HttpAddress => new($"http://127.0.0.1:{HttpPort}");
+
+    public string GrpcAddress => $"http://127.0.0.1:{GrpcPort}";
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>Starts an instance with <paramref name="settings"/> on free ports of its own.</summary>
+    public static ChildHost Start(string[] settings)
+    {
+        var (http, grpc) = (FreePort(), FreePort());
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.dll"));
+        info.ArgumentList.Add($"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{http}");
+        info.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}");
+        info.ArgumentList.Add($"--Audit:Local:Directory={Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"))}");
+        foreach (var s in settings)
+        {
+            info.ArgumentList.Add(s);
+        }
+
+        var process = Process.Start(info)!;
+        var host = new ChildHost(process, http, grpc);
+        process.OutputDataReceived += (_, e) => host.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => host.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return host;
+    }
+
+    /// <summary>Waits until <c>/health/ready</c> answers 200 (Kafka partitions assigned, stores reachable).</summary>
+    public async Task WaitReadyAsync(TimeSpan? timeout = null)
+    {
+        using var client = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(5) };
+        await Eventually.WaitUntilAsync(() =>
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"the instance on port {HttpPort} exited with {_process.ExitCode}: {Output}");
+            }
+
+            try
+            {
+                using var response = client.GetAsync(new Uri("/health/ready", UriKind.Relative)).GetAwaiter().GetResult();
+                return response.IsSuccessStatusCode;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                return false;
+            }
+        }, $"the instance on port {HttpPort} is ready", timeout ?? TimeSpan.FromSeconds(90));
+    }
+
+    /// <summary>The last lines the instance wrote.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_lastLines)
+            {
+                return string.Join(Environment.NewLine, _lastLines);
+            }
+        }
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no draining, no final commit.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(10_000);
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            Kill();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Keep(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_lastLines)
+        {
+            _lastLines.Enqueue(line);
+            if (_lastLines.Count > 200)
+            {
+                _lastLines.Dequeue();
+            }
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}
