@@ -1,3 +1,4 @@
+using ExecutionDistribution.Hosting;
 using System.Reflection;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Core;
@@ -28,6 +29,7 @@ public sealed class AppSettingsTests
         [RedisOptions.SectionName] = typeof(RedisOptions),
         [AuditOptions.SectionName] = typeof(AuditOptions),
         [OrdersOptions.SectionName] = typeof(OrdersOptions),
+        [ClusterOptions.SectionName] = typeof(ClusterOptions),
     };
 
     [Test]

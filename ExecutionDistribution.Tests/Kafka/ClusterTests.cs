@@ -25,19 +25,8 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
         using var b = ChildHost.Start([.. topics.HostSettings, "--Cluster:Role=gateway"]);
         using var c = ChildHost.Start([.. topics.HostSettings, "--Cluster:Role=gateway"]);
         await Task.WhenAll(processor.WaitReadyAsync(), a.WaitReadyAsync(), b.WaitReadyAsync(), c.WaitReadyAsync());
-        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
-        var produced = new List<string>();
-        void Produce(int count)
-        {
-            for (var i = produced.Count; i < produced.Count + count; i++)
-            {
-                var order = $"C-{i % Orders}";
-                KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: $"{order}#{i}")));
-            }
-
-            produced.AddRange(Enumerable.Range(produced.Count, count).Select(i => $"C-{i % Orders}#{i}"));
-            producer.Flush(TimeSpan.FromSeconds(30));
-        }
+        using var feed = new FillFeed(Cluster, topics, "C");
+        var produced = feed.Produced;
 
         var filter = new Filter { Topics = { "#" } };
         using var channelA = GrpcChannel.ForAddress(a.GrpcAddress);
@@ -51,7 +40,7 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
         using var readerC = new ClusterReader(onC);
         await Task.WhenAll(readerA.StartedAsync(), readerB.StartedAsync(), readerC.StartedAsync());
 
-        Produce(240);
+        feed.Produce(240);
         var fromB = await readerB.ReceiveAsync(240);
         var fromC = await readerC.ReceiveAsync(240);
         var fromA = await readerA.ReceiveAsync(100); // part of it: the rest after the failover
@@ -64,7 +53,7 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
         var token = readerA.LastResumeToken;
         a.Kill();
         onA.Dispose();
-        Produce(60);
+        feed.Produce(60);
 
         using var resumed = new ClusterReader(new ExecutionStream.ExecutionStreamClient(channelB).StreamExecution(new StreamRequest { Filter = filter, ResumeToken = token }));
         var rest = await resumed.ReceiveAsync(produced.Count - fromA.Count);
@@ -127,6 +116,103 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    public async Task A_stopping_gateway_tells_each_client_to_reconnect_with_its_token_and_they_resume_on_another_with_none_missing()
+    {
+        var topics = new KafkaTestTopics(Cluster, partitions: 4);
+        using var processor = ChildHost.Start([.. topics.HostSettings, "--Cluster:Role=processor"]);
+        using var b = ChildHost.Start([.. topics.HostSettings, "--Cluster:Role=gateway"]);
+        using var c = ChildHost.Start([.. topics.HostSettings, "--Cluster:Role=gateway"]);
+        await Task.WhenAll(processor.WaitReadyAsync(), b.WaitReadyAsync(), c.WaitReadyAsync());
+        using var feed = new FillFeed(Cluster, topics, "D");
+        var produced = feed.Produced;
+
+        var filter = new Filter { Topics = { "#" } };
+        using var channelB = GrpcChannel.ForAddress(b.GrpcAddress);
+        using var grpc = new ClusterReader(new ExecutionStream.ExecutionStreamClient(channelB).StreamExecution(new StreamRequest { Filter = filter }));
+        await grpc.StartedAsync();
+        await using var socket = await Streaming.WebSockets.StreamClient.ConnectAsync(b.HttpAddress, "topics=%23");
+        await socket.ReceiveUntilAsync(f => (string?)f["type"] == "subscribed");
+        feed.Produce(100);
+        var grpcFirst = await grpc.ReceiveAsync(100);
+        var socketFirst = await socket.ReceiveEventsAsync(100);
+
+        // SIGTERM: readiness goes, every client gets its token, the process exits.
+        b.Terminate();
+        var ended = Assert.ThrowsAsync<RpcException>(async () => await grpc.ReceiveAsync(1));
+        var reconnect = await socket.ReceiveUntilAsync(f => (string?)f["type"] == "reconnect");
+        var (status, reason) = await socket.ReceiveCloseAsync();
+        Assert.That(b.WaitForExit(TimeSpan.FromSeconds(60)), Is.True, "the instance exits after draining");
+        Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        var grpcToken = ended.Trailers.GetValue("x-resume-token");
+        Assert.That(grpcToken, Is.Not.Empty, "the token is in the trailers");
+        Assert.That((int?)status, Is.EqualTo(1012), $"close 1012 (service restart): {reason}");
+        var socketToken = (string)reconnect["resume_tokens"]!.AsObject().Single().Value!;
+
+        feed.Produce(50);
+        using var channelC = GrpcChannel.ForAddress(c.GrpcAddress);
+        using var grpcAgain = new ClusterReader(new ExecutionStream.ExecutionStreamClient(channelC).StreamExecution(new StreamRequest { Filter = filter, ResumeToken = grpcToken }));
+        var grpcRest = await grpcAgain.ReceiveAsync(produced.Count - grpcFirst.Count);
+        await using var socketAgain = await Streaming.WebSockets.StreamClient.ConnectAsync(c.HttpAddress, $"topics=%23&resume_token={socketToken}");
+        var socketRest = await socketAgain.ReceiveEventsAsync(produced.Count - socketFirst.Count);
+
+        Assert.That(grpcFirst.Concat(grpcRest).Select(d => d.EventId), Is.EquivalentTo(produced), "gRPC: none missing, none twice");
+        Assert.That(socketFirst.Concat(socketRest).Select(e => e.EventId), Is.EquivalentTo(produced), "WebSocket: none missing, none twice");
+        Assert.That(socketFirst.Concat(socketRest).Select(e => e.Sequence), Is.EqualTo(Enumerable.Range(1, produced.Count).Select(i => (long)i)), "sequences go on");
+    }
+
+    [Test]
+    [Category("Postgres")]
+    public async Task A_processor_that_dies_hands_its_partitions_over_and_order_status_and_output_stay_exactly_once_in_effect()
+    {
+        var topics = new KafkaTestTopics(Cluster, partitions: 4);
+        await using var db = new TestPostgres();
+        string[] settings = [.. topics.HostSettings, .. db.Settings(), "--Cluster:Role=processor"];
+        using var first = ChildHost.Start(settings);
+        await first.WaitReadyAsync(); // migrates the schema first
+        using var second = ChildHost.Start(settings);
+        await second.WaitReadyAsync();
+
+        // Each order: a new order of 100, then a fill of 100: FILLED with 100 done, whatever is read twice.
+        const int orders = 200;
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var ids = new List<string>();
+        using (var producer = KafkaClients.Producer(Cluster.BootstrapServers))
+        {
+            for (var i = 0; i < orders; i++)
+            {
+                var order = $"{run}-P{i}";
+                KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Order(order, eventId: $"{order}-new")));
+                KafkaClients.Produce(producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: $"{order}-fill")));
+                ids.Add($"{order}-new");
+                ids.Add($"{order}-fill");
+            }
+
+            producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        // The first dies once some output is out; its partitions move to the second, which reads them from the last commit.
+        await KafkaClients.ReadAsync(Cluster.BootstrapServers, [topics.Output("portfolio_management")], r => r.Count >= 20, TimeSpan.FromSeconds(90));
+        first.Kill();
+        var output = await KafkaClients.ReadAsync(Cluster.BootstrapServers, [topics.Output("portfolio_management"), topics.Output("order_management")],
+            r => r.Select(KafkaClients.EventId).Distinct().Count() >= ids.Count, TimeSpan.FromSeconds(120));
+        Assert.That(output.Select(KafkaClients.EventId).Distinct(), Is.EquivalentTo(ids), "every event's output, none missing (repeats keep their event_id)");
+
+        using var http = new HttpClient { BaseAddress = second.HttpAddress };
+        for (var i = 0; i < orders; i += 17)
+        {
+            var order = $"{run}-P{i}";
+            System.Text.Json.Nodes.JsonObject? status = null;
+            await Eventually.WaitUntilAsync(() =>
+            {
+                using var response = http.GetAsync(new Uri($"/api/v1/execution/{order}/status", UriKind.Relative)).GetAwaiter().GetResult();
+                status = response.IsSuccessStatusCode ? System.Text.Json.Nodes.JsonNode.Parse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult())!.AsObject() : null;
+                return (string?)status?["status"] == "FILLED";
+            }, $"order {order} is filled");
+            Assert.That((decimal?)status!["cum_qty"], Is.EqualTo(100m), $"order {order}: its fill counted once");
+        }
+    }
+
+    [Test]
     public async Task A_processor_serves_no_streams_and_says_where_to_go()
     {
         var topics = new KafkaTestTopics(Cluster, partitions: 2);
@@ -157,6 +243,28 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
         {
             Assert.That(order.Select(p => int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture)), Is.Ordered, $"order {order.Key} in the order it was produced");
         }
+    }
+
+    /// <summary>Fills of <see cref="Orders"/> orders produced to the input topic, keyed by order: <c>{prefix}-{order}#{n}</c>.</summary>
+    private sealed class FillFeed(ExecutionDistribution.Kafka.EmbeddedKafkaCluster cluster, KafkaTestTopics topics, string prefix) : IDisposable
+    {
+        private readonly Confluent.Kafka.IProducer<byte[]?, byte[]?> _producer = KafkaClients.Producer(cluster.BootstrapServers);
+
+        public List<string> Produced { get; } = [];
+
+        public void Produce(int count)
+        {
+            for (var i = Produced.Count; i < Produced.Count + count; i++)
+            {
+                var order = $"{prefix}-{i % Orders}";
+                KafkaClients.Produce(_producer, topics.Input, order, KafkaClients.Json(Events.Fill(order, eventId: $"{order}#{i}")));
+            }
+
+            Produced.AddRange(Enumerable.Range(Produced.Count, count).Select(i => $"{prefix}-{i % Orders}#{i}"));
+            _producer.Flush(TimeSpan.FromSeconds(30));
+        }
+
+        public void Dispose() => _producer.Dispose();
     }
 
     /// <summary>A gRPC stream of a child instance, read with deadlines.</summary>

@@ -94,6 +94,21 @@ internal sealed class ChildHost : IDisposable
         }
     }
 
+    /// <summary>SIGTERM: the instance drains (its clients are told to reconnect elsewhere) and exits.</summary>
+    public void Terminate()
+    {
+        if (SendSignal(_process.Id, 15 /* SIGTERM */) != 0)
+        {
+            throw new InvalidOperationException($"could not send SIGTERM to {_process.Id}");
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int SendSignal(int pid, int signal);
+
+    /// <summary>Waits for the process to exit; false when it has not within <paramref name="timeout"/>.</summary>
+    public bool WaitForExit(TimeSpan timeout) => _process.WaitForExit(timeout);
+
     /// <summary>SIGKILL: no shutdown hooks, no draining, no final commit.</summary>
     public void Kill()
     {

@@ -129,6 +129,9 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>The resume token of a reader at <paramref name="position"/> that has delivered up to <paramref name="sequence"/>.</summary>
     public ResumeToken TokenAt(long position, long sequence, ResumeFloor? floor = null) => Sources.TokenAt(TokenEpoch, position, sequence, floor);
 
+    /// <summary>The text of <see cref="TokenAt"/>, as sent with every batch (its bytes before the sequence shared by every stream at that position).</summary>
+    public string EncodeTokenAt(long position, long sequence, ResumeFloor? floor = null) => Sources.EncodeAt(TokenEpoch, position, sequence, floor);
+
     /// <summary>The token of a stream that starts now, at the head of the log.</summary>
     public ResumeToken TokenAtHead(long sequence = 0) => TokenAt(Head, sequence);
 

@@ -26,13 +26,16 @@ public readonly record struct ResumeToken(Guid Epoch, SourceOffset[] Offsets, lo
     private const string NotOurs = "is not a resume token issued by this service";
 
     /// <summary>The token as URL-safe base64.</summary>
-    public string Encode()
+    public string Encode() => EncodeWithPrefix(EncodePrefix(this), Sequence);
+
+    /// <summary>The token's bytes before its sequence number: version, epoch, offsets.</summary>
+    internal static byte[] EncodePrefix(ResumeToken token)
     {
-        var offsets = Offsets ?? [];
-        var size = 1 + 16 + 10 + 10 + (offsets.Length * 19);
+        var offsets = token.Offsets ?? [];
+        var size = 1 + 16 + 10 + (offsets.Length * 19);
         var bytes = size <= 1024 ? stackalloc byte[size] : new byte[size];
         bytes[0] = Version;
-        Epoch.TryWriteBytes(bytes[1..]);
+        token.Epoch.TryWriteBytes(bytes[1..]);
         var at = 17;
         at += WriteVarint(bytes[at..], (ulong)offsets.Length);
         foreach (var o in offsets)
@@ -43,7 +46,16 @@ public readonly record struct ResumeToken(Guid Epoch, SourceOffset[] Offsets, lo
             at += WriteVarint(bytes[at..], (ulong)o.Offset);
         }
 
-        at += WriteVarint(bytes[at..], (ulong)Sequence);
+        return bytes[..at].ToArray();
+    }
+
+    /// <summary>A token's text from its prefix (<see cref="EncodePrefix"/>) and a sequence number.</summary>
+    internal static string EncodeWithPrefix(ReadOnlySpan<byte> prefix, long sequence)
+    {
+        var size = prefix.Length + 10;
+        var bytes = size <= 1024 ? stackalloc byte[size] : new byte[size];
+        prefix.CopyTo(bytes);
+        var at = prefix.Length + WriteVarint(bytes[prefix.Length..], (ulong)sequence);
         return Base64Url.EncodeToString(bytes[..at]);
     }
 

@@ -230,6 +230,30 @@ internal sealed class SourceFrontier
     }
 
     /// <summary>
+    /// The text of <see cref="TokenAt"/>, as a stream sends it with every batch: the token's bytes up
+    /// to the sequence number are made once per position and shared by every stream at that position
+    /// (a small cache indexed by position), so a batch costs the sequence and the base64 only.
+    /// </summary>
+    public string EncodeAt(Guid epoch, long position, long sequence, ResumeFloor? floor = null)
+    {
+        if (floor is not null)
+        {
+            return TokenAt(epoch, position, sequence, floor).Encode();
+        }
+
+        var partitions = Volatile.Read(ref _partitions).Length;
+        var cached = Volatile.Read(ref _encoded[position & (_encoded.Length - 1)]);
+        if (cached is null || cached.Position != position || cached.Partitions != partitions || cached.Epoch != epoch)
+        {
+            var token = TokenAt(epoch, position, 0);
+            cached = new EncodedPrefix(position, token.Offsets.Length, epoch, ResumeToken.EncodePrefix(token));
+            Volatile.Write(ref _encoded[position & (_encoded.Length - 1)], cached);
+        }
+
+        return ResumeToken.EncodeWithPrefix(cached.Bytes, sequence);
+    }
+
+    /// <summary>
     /// Where a stream holding <paramref name="token"/> starts in this log: the first position with an
     /// event the token has not passed, and the offsets to skip after it (events of a partition the
     /// token is further in than the log is at that position). <see cref="LocateResult.Before"/> when the
@@ -495,6 +519,11 @@ internal sealed class SourceFrontier
     }
 
     private sealed record Partition(string Topic, int Number, uint Hash, long Start);
+
+    // The bytes of a position's token before its sequence number.
+    private sealed record EncodedPrefix(long Position, int Partitions, Guid Epoch, byte[] Bytes);
+
+    private readonly EncodedPrefix?[] _encoded = new EncodedPrefix?[1024];
 }
 
 /// <summary>What <see cref="SourceFrontier.Locate"/> found.</summary>

@@ -28,6 +28,14 @@ public sealed class ClusterOptions
     /// <summary><c>all</c> (default), <c>processor</c> or <c>gateway</c>; the last two need a shared Kafka (<c>Kafka:BootstrapServers</c>).</summary>
     public ClusterRole Role { get; set; } = ClusterRole.All;
 
+    /// <summary>
+    /// How long a stopping instance (SIGTERM) takes to drain: readiness turns unhealthy at once, every
+    /// stream is ended with its resume token (gRPC Unavailable with the token in the trailers; WebSocket
+    /// a <c>reconnect</c> frame with the tokens, then close 1012) so its client resumes on another
+    /// instance; then the process exits. Between 1 s and 5 min.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Does this instance do the work done once per event (the consumer group's)?</summary>
     public bool Processes => Role != ClusterRole.Gateway;
 
@@ -53,13 +61,33 @@ internal static class ClusterRegistration
     {
         builder.Services.AddSingleton<IValidateOptions<ClusterOptions>>(new ClusterOptionsValidator(builder.Configuration));
         builder.Services.AddOptions<ClusterOptions>().Bind(builder.Configuration.GetSection(ClusterOptions.SectionName)).ValidateOnStart();
+
+        // The host waits for the drain, and for the stores' last writes after it.
+        var drain = ClusterOptions.From(builder.Configuration).DrainTimeout;
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = drain + TimeSpan.FromSeconds(20));
+        builder.Services.AddHealthChecks().AddCheck<DrainCheck>("drain", tags: [Health.Ready, Health.ReadyOnly]);
         return builder;
+    }
+
+    /// <summary>Not ready from the moment the instance begins to stop: a load balancer sends no new client here.</summary>
+    private sealed class DrainCheck(IHostApplicationLifetime lifetime) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+    {
+        public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+            Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default) =>
+            Task.FromResult(lifetime.ApplicationStopping.IsCancellationRequested
+                ? Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Unhealthy("draining: the instance is stopping; its clients reconnect elsewhere with their resume tokens")
+                : Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy());
     }
 
     private sealed class ClusterOptionsValidator(IConfiguration configuration) : IValidateOptions<ClusterOptions>
     {
         public ValidateOptionsResult Validate(string? name, ClusterOptions options)
         {
+            if (options.DrainTimeout < TimeSpan.FromSeconds(1) || options.DrainTimeout > TimeSpan.FromMinutes(5))
+            {
+                return ValidateOptionsResult.Fail($"Cluster:DrainTimeout must be between 00:00:01 and 00:05:00 (was {options.DrainTimeout})");
+            }
+
             var kafkaOff = string.Equals(configuration["Kafka:Enabled"], "false", StringComparison.OrdinalIgnoreCase);
             return options.Role != ClusterRole.All && (kafkaOff || string.IsNullOrWhiteSpace(configuration["Kafka:BootstrapServers"]))
                 ? ValidateOptionsResult.Fail(

@@ -76,7 +76,7 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
 
     /// <summary>The token after <paramref name="batch"/>: its place in the log, or, re-read from Kafka, the re-read's.</summary>
     private string TokenAfter(DeliveryBatch batch) =>
-        (batch.Token ?? core.TokenAt(batch.ResumePosition, batch.LastSequence, Subscriber.Floor)).Encode();
+        batch.Token?.Encode() ?? core.EncodeTokenAt(batch.ResumePosition, batch.LastSequence, Subscriber.Floor);
 
     /// <summary>A connection of one subscription: audits the message of <see cref="Batch"/>, delivered or failed.</summary>
     public void AuditBatch(bool delivered)
@@ -123,9 +123,9 @@ internal sealed class StreamMember(string id, Subscriber subscriber, StreamAudit
         if (HasBatch)
         {
             // Resuming after this frame starts at the first delivery kept back, with its sequence again.
-            ResumeToken = (n == _pendingCount
-                ? _readToken ?? core.TokenAt(_readResumePosition, _readLastSequence, Subscriber.Floor)
-                : core.TokenAt(_pending[n].Event.Position, _pending[n].Sequence - 1, Subscriber.Floor)).Encode();
+            ResumeToken = n == _pendingCount
+                ? _readToken?.Encode() ?? core.EncodeTokenAt(_readResumePosition, _readLastSequence, Subscriber.Floor)
+                : core.EncodeTokenAt(_pending[n].Event.Position, _pending[n].Sequence - 1, Subscriber.Floor);
         }
 
         return HasBatch;

@@ -367,18 +367,18 @@ internal sealed class MessageReader(AsyncServerStreamingCall<ExecutionMessage> c
     public void Dispose() => _timeout.Dispose();
 }
 
-/// <summary>Stopping the service ends gRPC streams with Unavailable, pointing to the resume token.</summary>
+/// <summary>Stopping the service (a drain) ends gRPC streams with Unavailable and the resume token in the trailers.</summary>
 public sealed class GrpcShutdownTests
 {
     [Test]
-    public async Task Stopping_the_service_ends_streams_with_unavailable()
+    public async Task Stopping_the_service_ends_streams_with_unavailable_and_the_token_to_resume_with_in_the_trailers()
     {
         var host = await ServiceHost.StartAsync();
         using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
         var filter = new Filter();
         filter.OrderIds.Add("shutdown");
         using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = filter });
-        await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
+        var headers = await call.ResponseHeadersAsync.WaitAsync(TimeSpan.FromSeconds(30));
 
         var stopping = host.DisposeAsync().AsTask();
         var ended = Assert.ThrowsAsync<RpcException>(async () =>
@@ -389,7 +389,8 @@ public sealed class GrpcShutdownTests
         });
         await stopping;
 
-        Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
+        Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Unavailable), ended.ToString());
         Assert.That(ended.Status.Detail, Does.Contain("resume token"));
+        Assert.That(ended.Trailers.GetValue("x-resume-token"), Is.EqualTo(headers.GetValue("x-resume-token")), "nothing was delivered: the starting token");
     }
 }

@@ -305,10 +305,12 @@ internal sealed class StreamClient : IAsyncDisposable
     /// <summary>On a multiplexed connection: the last resume token of each subscription.</summary>
     public Dictionary<string, string> LastResumeTokens { get; } = new(StringComparer.Ordinal);
 
-    public static async Task<StreamClient> ConnectAsync(ServiceHost host, string query)
+    public static Task<StreamClient> ConnectAsync(ServiceHost host, string query) => ConnectAsync(host.BaseAddress, query);
+
+    public static async Task<StreamClient> ConnectAsync(Uri baseAddress, string query)
     {
         var socket = new ClientWebSocket();
-        var uri = new UriBuilder(host.BaseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = query }.Uri;
+        var uri = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = query }.Uri;
         await socket.ConnectAsync(uri, CancellationToken.None);
         return new StreamClient(socket);
     }
@@ -428,21 +430,23 @@ internal sealed class StreamClient : IAsyncDisposable
     }
 }
 
-/// <summary>Stopping the service ends streams with 1001 and a reason, so clients reconnect with their token.</summary>
+/// <summary>Stopping the service (a drain) sends every subscription's token in a reconnect frame, then closes with 1012, so clients resume elsewhere.</summary>
 public sealed class WebSocketShutdownTests
 {
     [Test]
-    public async Task Stopping_the_service_closes_streams_with_1001()
+    public async Task Stopping_the_service_sends_the_tokens_to_reconnect_with_and_closes_streams_with_1012()
     {
         var host = await ServiceHost.StartAsync();
         await using var client = await StreamClient.ConnectAsync(host, "order_ids=shutdown");
-        await client.ReceiveAsync();
+        var subscribed = await client.ReceiveAsync();
 
         var stopping = host.DisposeAsync().AsTask();
+        var reconnect = await client.ReceiveUntilAsync(f => (string?)f["type"] == "reconnect");
         var close = await client.ReceiveCloseAsync();
         await stopping;
 
-        Assert.That(close.Status, Is.EqualTo(WebSocketCloseStatus.EndpointUnavailable));
+        Assert.That((string?)reconnect["resume_tokens"]![(string)subscribed["subscription_id"]!], Is.EqualTo((string?)subscribed["resume_token"]), "the token after the last frame");
+        Assert.That((int?)close.Status, Is.EqualTo(1012));
         Assert.That(close.Reason, Does.Contain("resume token"));
     }
 }

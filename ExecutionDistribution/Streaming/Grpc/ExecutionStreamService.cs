@@ -45,10 +45,12 @@ internal sealed class ExecutionStreamService(
             throw new RpcException(new Status(StatusCode.ResourceExhausted, refusal));
         }
 
-        // Ends the stream: the client going away, or the service stopping (a write then fails at once).
+        // Ends the stream: the client going away (a write then fails at once), or the service stopping:
+        // then the subscription stops, what it holds is sent, and the stream ends with its token (a drain).
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
-        var call = new ExecutionCall(core, registry, trail, o, time, responseStream, context.GetHttpContext().Response.BodyWriter, id, ended.Token);
+        var call = new ExecutionCall(core, registry, trail, o, time, responseStream, context.GetHttpContext().Response.BodyWriter, id, context.CancellationToken);
+        using var draining = lifetime.ApplicationStopping.Register(call.Subscriptions.StopAll);
         var heartbeats = Task.CompletedTask;
         try
         {
@@ -100,9 +102,11 @@ internal sealed class ExecutionStreamService(
                 return;
             }
 
+            // The token after the last message, in the trailers too: the client resumes on another instance with it.
+            var trailers = new Metadata { { "x-resume-token", member.ResumeToken } };
             throw member.EndReason == ConnectionSubscriptions.ChangedReason && !lifetime.ApplicationStopping.IsCancellationRequested
-                ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"))
-                : new RpcException(new Status(StatusCode.Unavailable, "the service is stopping; reconnect with your resume token"));
+                ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"), trailers)
+                : new RpcException(new Status(StatusCode.Unavailable, "the instance is stopping; reconnect (to another instance) with your resume token"), trailers);
         }
         finally
         {

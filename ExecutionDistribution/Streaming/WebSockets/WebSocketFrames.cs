@@ -190,6 +190,10 @@ internal static class ControlFrames
     public static byte[] Acked(string subscriptionId, string acknowledgedToken, long acknowledgedSequence, string? requestId) =>
         JsonSerializer.SerializeToUtf8Bytes(new AckFrame("acked", subscriptionId, acknowledgedToken, acknowledgedSequence, requestId), FrameJson.Default.AckFrame);
 
+    /// <summary>The instance is stopping: every subscription's token, to resume with on another instance (then close 1012).</summary>
+    public static byte[] Reconnect(IReadOnlyDictionary<string, string> resumeTokens, DateTime time) =>
+        JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("reconnect", resumeTokens, time), FrameJson.Default.MultiplexedHeartbeat);
+
     /// <summary>A multiplexed connection's heartbeat: every subscription's token.</summary>
     public static byte[] Heartbeat(IReadOnlyDictionary<string, string> resumeTokens, DateTime time) =>
         JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", resumeTokens, time), FrameJson.Default.MultiplexedHeartbeat);

@@ -57,6 +57,9 @@ internal sealed partial class WebSocketStreamSession : Connection
         _multiplex = multiplex;
     }
 
+    /// <summary>Close code 1012, "service restart" (RFC 6455's registry; not in <see cref="WebSocketCloseStatus"/>).</summary>
+    private const WebSocketCloseStatus ServiceRestart = (WebSocketCloseStatus)1012;
+
     /// <summary>Runs the connection until the client leaves or the service stops; <paramref name="first"/> is opened before anything else.</summary>
     public async Task RunAsync(StreamPlan? first, CancellationToken serviceStopping)
     {
@@ -66,7 +69,12 @@ internal sealed partial class WebSocketStreamSession : Connection
         // aborts the socket, and then no close frame can be sent.
         var aborted = Aborted;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, serviceStopping);
-        using var release = stop.Token.Register(Subscriptions.StopAll);
+        StreamMember[] members = [];
+        using var release = stop.Token.Register(() =>
+        {
+            members = Subscriptions.Members; // their tokens, once the last write is done, go in a reconnect frame
+            Subscriptions.StopAll();
+        });
         Task receive = Task.CompletedTask;
         Task heartbeat = Task.CompletedTask;
         try
@@ -109,10 +117,18 @@ internal sealed partial class WebSocketStreamSession : Connection
             {
                 await CloseAsync(WebSocketCloseStatus.NormalClosure, _endedBySubscription).ConfigureAwait(false);
             }
-            else if (serviceStopping.IsCancellationRequested || !(_clientClosed || aborted.IsCancellationRequested))
+            else if (serviceStopping.IsCancellationRequested && !(_clientClosed || aborted.IsCancellationRequested))
+            {
+                // The instance is stopping (a drain): every subscription's token, then 1012 (service restart):
+                // the client reconnects, to another instance, with them.
+                var tokens = members.Where(m => m.ResumeToken.Length > 0).ToDictionary(m => m.Id, m => m.ResumeToken, StringComparer.Ordinal);
+                await SendLastAsync(ControlFrames.Reconnect(tokens, Timestamps.UtcNow(Time))).ConfigureAwait(false);
+                await CloseAsync(ServiceRestart, "instance stopping; reconnect elsewhere with your resume tokens (the reconnect frame)").ConfigureAwait(false);
+            }
+            else if (!(_clientClosed || aborted.IsCancellationRequested))
             {
                 // The service ended the stream: 1001, and the last token says where to resume.
-                await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "service stopping; reconnect with your resume token").ConfigureAwait(false);
+                await CloseAsync(WebSocketCloseStatus.EndpointUnavailable, "stream ended by the service; reconnect with your resume token").ConfigureAwait(false);
             }
             else
             {
@@ -319,6 +335,25 @@ internal sealed partial class WebSocketStreamSession : Connection
 
         return _socket.SendAsync(new ReadOnlyMemory<byte>(ControlFrames.Heartbeat(tokens, Timestamps.UtcNow(Time))),
             WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+    }
+
+    // After the connection stopped (its writer kept, as for the close): a last frame before the close.
+    private async Task SendLastAsync(byte[] frame)
+    {
+        if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
+        {
+            // The client is gone.
+        }
     }
 
     private async Task CloseAsync(WebSocketCloseStatus status, string reason)
