@@ -333,4 +333,60 @@ public sealed class KafkaReplayTests : EmbeddedKafkaTestBase
         Assert.That(status, Is.EqualTo(WebSocketCloseStatus.PolicyViolation));
         Assert.That(reason, Does.Contain("resume_token"));
     }
+
+    [Test]
+    public async Task A_token_older_than_kafka_s_retention_is_refused_saying_how_many_records_were_lost()
+    {
+        // One partition: the embedded broker keeps its newest ~5 MiB, so 12,000 fills push the first ones out.
+        var topics = new KafkaTestTopics(Cluster, partitions: 1);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new ExecutionStream.ExecutionStreamClient(channel);
+        using var producer = KafkaClients.Producer(Cluster.BootstrapServers);
+        string token;
+        using (var call = client.StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } } }))
+        {
+            using var reader = new MessageReader(call);
+            await reader.WaitForFirstAsync(host);
+            KafkaClients.Produce(producer, topics.Input, "R", KafkaClients.Json(Events.Fill("R", eventId: "r#0")));
+            producer.Flush(TimeSpan.FromSeconds(30));
+            await reader.ReceiveDeliveriesAsync(1);
+            token = reader.LastResumeToken;
+        }
+
+        for (var i = 1; i <= 12_000; i++)
+        {
+            KafkaClients.Produce(producer, topics.Input, "R", KafkaClients.Json(Events.Fill("R", eventId: $"r#{i}")));
+        }
+
+        producer.Flush(TimeSpan.FromSeconds(60));
+        await WaitUntilAsync(() => host.Core.Head >= 12_001, "every record ingested");
+
+        using var resumed = client.StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, ResumeToken = token });
+        var error = Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await resumed.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.OutOfRange), error.Status.Detail);
+        Assert.That(error.Status.Detail, Does.Match("Kafka holds it only from offset [0-9]+ \\(retention\\): [0-9]+ records were lost"));
+    }
+
+    [Test]
+    public async Task A_token_past_the_end_of_its_partition_as_after_the_topic_was_recreated_is_refused()
+    {
+        var topics = new KafkaTestTopics(Cluster, partitions: 1);
+        await using var host = await ServiceHost.StartAsync([.. topics.HostSettings, .. SmallLog]);
+        await WaitUntilAsync(() => host.Health().StartsWith("200", StringComparison.Ordinal), "the partition is assigned");
+        var past = new ResumeToken(host.Core.TokenEpoch, [new SourceOffset(SourceFrontier.TopicHash(topics.Input), 0, 5_000)], 7).Encode();
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        using var call = new ExecutionStream.ExecutionStreamClient(channel).StreamExecution(new StreamRequest { Filter = new Filter { Topics = { "#" } }, ResumeToken = past });
+
+        var error = Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.That(error!.StatusCode, Is.EqualTo(StatusCode.OutOfRange));
+        Assert.That(error.Status.Detail, Does.Contain("past its end").And.Contain("recreated"));
+    }
 }

@@ -147,7 +147,7 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
         var located = Sources.Locate(token);
         return located.Result switch
         {
-            LocateResult.Found when located.Start >= _log.Tail => new ResumePoint(ResumeCheck.Available, located.Start, located.Floor, null),
+            LocateResult.Found when located.Start >= _log.Tail => new ResumePoint(ResumeCheck.Available, located.Start, located.Floor, null, located.Ahead),
             _ => new ResumePoint(ResumeCheck.Replay, 0, null, $"points before the oldest retained event (position {_log.Tail})"),
         };
     }

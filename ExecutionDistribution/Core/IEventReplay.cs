@@ -15,6 +15,13 @@ public interface IEventReplay
     /// </summary>
     string? CannotReplay(ResumeToken token);
 
+    /// <summary>
+    /// Null when no offset of <paramref name="token"/> is past its partition's end; otherwise why (the
+    /// topic was recreated, or the token is of another cluster). Asked when a token is ahead of this
+    /// instance's log, which is also what a token of another instance that read further looks like.
+    /// </summary>
+    string? PastEnd(ResumeToken token);
+
     /// <summary>A cursor over the events after <paramref name="token"/> matching <paramref name="filter"/>, numbered after its sequence.</summary>
     IReplayCursor Open(SubscriptionFilter filter, ResumeToken token);
 }

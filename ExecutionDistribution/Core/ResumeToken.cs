@@ -194,4 +194,5 @@ public enum ResumeCheck
 /// <param name="Position">Available: the log position to start from.</param>
 /// <param name="Floor">Available: offsets to skip after it, if the token is further in some partition.</param>
 /// <param name="Reason">Replay, Foreign: why not from the log.</param>
-public readonly record struct ResumePoint(ResumeCheck Check, long Position, ResumeFloor? Floor, string? Reason);
+/// <param name="Ahead">Available: the token is further than this log in some partition (another instance read further, or its topic was recreated since).</param>
+public readonly record struct ResumePoint(ResumeCheck Check, long Position, ResumeFloor? Floor, string? Reason, bool Ahead = false);

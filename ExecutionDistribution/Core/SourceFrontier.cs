@@ -273,6 +273,7 @@ internal sealed class SourceFrontier
         }
 
         var start = head;
+        var ahead = false;
         var wanted = new long[partitions.Length];
         Array.Fill(wanted, -1);
 
@@ -307,6 +308,10 @@ internal sealed class SourceFrontier
             {
                 start = Math.Min(start, FirstAtOrAfter(id, entry.Offset, oldest, head));
             }
+            else if (entry.Offset > atHead[id])
+            {
+                ahead = true;
+            }
         }
 
         var atStart = NewVector();
@@ -325,7 +330,7 @@ internal sealed class SourceFrontier
             }
         }
 
-        return new Located(LocateResult.Found, start, skip is null ? null : new ResumeFloor(skip));
+        return new Located(LocateResult.Found, start, skip is null ? null : new ResumeFloor(skip), ahead);
     }
 
     /// <summary>True once a reader at <paramref name="position"/> has passed every offset of <paramref name="floor"/>.</summary>
@@ -535,8 +540,8 @@ internal enum LocateResult
     Before,
 }
 
-/// <summary>A token's place in this log: where to start, and what to skip after it.</summary>
-internal readonly record struct Located(LocateResult Result, long Start, ResumeFloor? Floor);
+/// <summary>A token's place in this log: where to start, what to skip after it, and whether it is further than this log in some partition.</summary>
+internal readonly record struct Located(LocateResult Result, long Start, ResumeFloor? Floor, bool Ahead = false);
 
 /// <summary>
 /// Offsets a resumed stream has already passed, per partition id, beyond where the log's frontier

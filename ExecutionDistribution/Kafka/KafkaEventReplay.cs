@@ -42,6 +42,33 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         return null;
     }
 
+    public string? PastEnd(ResumeToken token)
+    {
+        using var probe = new ConsumerBuilder<byte[]?, byte[]?>(ReaderConfig()).Build();
+        foreach (var o in token.Offsets)
+        {
+            if (!_topics.TryGetValue(o.Topic, out var topic))
+            {
+                continue;
+            }
+
+            try
+            {
+                var end = probe.QueryWatermarkOffsets(new TopicPartition(topic, o.Partition), TimeSpan.FromSeconds(10)).High.Value;
+                if (o.Offset > end)
+                {
+                    return $"names {topic}/{o.Partition} at offset {o.Offset}, past its end ({end}): the topic was recreated, or the token is of another cluster";
+                }
+            }
+            catch (KafkaException)
+            {
+                // Kafka cannot say now: the stream waits for the offsets like any token ahead of this instance.
+            }
+        }
+
+        return null;
+    }
+
     public IReplayCursor Open(SubscriptionFilter filter, ResumeToken token) => new Cursor(this, filter, token);
 
     // Every partition a token names must be of an input topic, or this run's own (events published to
@@ -222,11 +249,9 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                     }
                 }
             }
-            catch (ConsumeException ex) when (ex.Error.Code is ErrorCode.OffsetOutOfRange or ErrorCode.Local_Fatal || ex.Error.IsFatal)
+            catch (ConsumeException ex) when (ex.Error.Code is ErrorCode.OffsetOutOfRange or ErrorCode.Local_AutoOffsetReset or ErrorCode.Local_Fatal || ex.Error.IsFatal)
             {
-                var failed = new ReplayException(
-                    $"needs offsets Kafka no longer holds (retention), or past a partition's end (the topic was recreated, or the token is of another cluster): {ex.Error.Reason} " +
-                    $"at {string.Join(", ", _assigned.Select(k => $"{_owner._topics[k.Topic]}/{k.Partition}@{_next[k]}"))}; events were missed", ex);
+                var failed = new ReplayException($"{Unreachable(ex.ConsumerRecord?.TopicPartition)}; events were missed", ex);
                 if (n == 0)
                 {
                     throw failed;
@@ -241,6 +266,41 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
 
             Finish(batch, n);
             return progress;
+        }
+
+        // Why Kafka will not return a partition from the token's offset: retention removed the records
+        // (how many were lost), or the offset is past its end (a recreated topic, or another cluster's token).
+        private string Unreachable(TopicPartition? failed)
+        {
+            foreach (var key in _assigned)
+            {
+                var partition = new TopicPartition(_owner._topics[key.Topic], key.Partition);
+                if (failed is not null && failed != partition)
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var marks = _consumer!.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(10));
+                    if (_next[key] < marks.Low.Value)
+                    {
+                        return $"needs {partition.Topic}/{key.Partition} from offset {_next[key]}, but Kafka holds it only from offset {marks.Low.Value} (retention): " +
+                            $"{marks.Low.Value - _next[key]} records were lost";
+                    }
+
+                    if (_next[key] > marks.High.Value)
+                    {
+                        return $"names {partition.Topic}/{key.Partition} at offset {_next[key]}, past its end ({marks.High.Value}): the topic was recreated, or the token is of another cluster";
+                    }
+                }
+                catch (KafkaException)
+                {
+                    // Described below without the watermarks.
+                }
+            }
+
+            return $"needs offsets Kafka no longer holds (retention), or past a partition's end, at {string.Join(", ", _assigned.Select(k => $"{_owner._topics[k.Topic]}/{k.Partition}@{_next[k]}"))}";
         }
 
         private void Finish(DeliveryBatch batch, int n)

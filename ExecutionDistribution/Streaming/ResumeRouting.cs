@@ -70,6 +70,9 @@ internal static class ResumeRouting
         var point = core.Locate(token);
         switch (point.Check)
         {
+            case ResumeCheck.Available when point.Ahead && replay?.PastEnd(token) is { } pastEnd:
+                // Ahead of this instance: another read further, or the offsets are of a topic since recreated.
+                return (ResumeRoute.Expired, pastEnd);
             case ResumeCheck.Available:
                 return (ResumeRoute.Attach, null);
             case ResumeCheck.Foreign:
