@@ -16,6 +16,7 @@ static int Dispatch(string[] args) => args.FirstOrDefault() switch
     "w4-ws" => WebSocketWorkload.Run(args[1..]),
     "w3-grpc" => WebSocketWorkload.Run([.. args[1..], "--transport", "grpc"]),
     "w7-recovery" => RecoveryWorkload.Run(args[1..]),
+    "w8-scale" => ScaleOutWorkload.Run(args[1..]),
     "w10-soak" => SoakWorkload.Run(args[1..]),
     "subscribe" => SubscribeWorkload.Run(args[1..]),
     "report" => Report.Run(args[1..]),

@@ -312,6 +312,24 @@ public static partial class WebSocketWorkload
     }
 
     // A subscriber's filter as stream query parameters (the standard population uses data types, routing key patterns and order ids).
+    /// <summary>A gRPC stream request of <paramref name="filter"/> (every event when null) with <paramref name="guarantee"/>.</summary>
+    internal static ExecutionDistribution.Grpc.V1.StreamRequest GrpcRequest(SubscriptionFilter? filter, string guarantee)
+    {
+        var request = new ExecutionDistribution.Grpc.V1.StreamRequest { DeliveryGuarantee = guarantee, Filter = new ExecutionDistribution.Grpc.V1.Filter() };
+        if (filter is null)
+        {
+            request.Filter.Topics.Add("#");
+        }
+        else
+        {
+            request.Filter.DataTypes.AddRange(filter.DataTypes.Select(t => t.Name()));
+            request.Filter.RoutingKeys.AddRange(filter.RoutingKeys.Select(p => p.Text));
+            request.Filter.OrderIds.AddRange(filter.OrderIds);
+        }
+
+        return request;
+    }
+
     internal static string Query(SubscriptionFilter f)
     {
         var parts = new List<string>();
@@ -677,22 +695,7 @@ public static partial class WebSocketWorkload
         }
 
         /// <summary>An at_most_once ad hoc stream of <paramref name="filter"/>, or of every event.</summary>
-        public static ExecutionDistribution.Grpc.V1.StreamRequest Request(SubscriptionFilter? filter)
-        {
-            var request = new ExecutionDistribution.Grpc.V1.StreamRequest { DeliveryGuarantee = "at_most_once", Filter = new ExecutionDistribution.Grpc.V1.Filter() };
-            if (filter is null)
-            {
-                request.Filter.Topics.Add("#");
-            }
-            else
-            {
-                request.Filter.DataTypes.AddRange(filter.DataTypes.Select(t => t.Name()));
-                request.Filter.RoutingKeys.AddRange(filter.RoutingKeys.Select(p => p.Text));
-                request.Filter.OrderIds.AddRange(filter.OrderIds);
-            }
-
-            return request;
-        }
+        public static ExecutionDistribution.Grpc.V1.StreamRequest Request(SubscriptionFilter? filter) => GrpcRequest(filter, "at_most_once");
 
         private async Task ReadAsync()
         {

@@ -69,12 +69,8 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
     {
         var topics = new KafkaTestTopics(Cluster, partitions: 4);
         await using var db = new TestPostgres();
-        string[] settings = [.. topics.HostSettings, .. db.Settings()];
-        using var processor = ChildHost.Start([.. settings, "--Cluster:Role=processor"]);
-        await processor.WaitReadyAsync(); // migrates the schema first
-        using var a = ChildHost.Start([.. settings, "--Cluster:Role=gateway"]);
-        using var c = ChildHost.Start([.. settings, "--Cluster:Role=gateway"]);
-        await Task.WhenAll(a.WaitReadyAsync(), c.WaitReadyAsync());
+        using var cluster = await ProcessorAndTwoGateways.StartAsync(topics, db);
+        var (a, c) = (cluster.A, cluster.C);
         var id = $"durable-{Guid.NewGuid():N}";
         var order = $"{id}-order";
         using (var http = new HttpClient { BaseAddress = a.HttpAddress })
@@ -213,6 +209,47 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
     }
 
     [Test]
+    [Category("Postgres")]
+    public async Task A_subscription_paused_or_deleted_through_one_instance_ends_its_stream_on_another_and_every_instance_sees_the_change()
+    {
+        var topics = new KafkaTestTopics(Cluster, partitions: 2);
+        await using var db = new TestPostgres();
+        using var cluster = await ProcessorAndTwoGateways.StartAsync(topics, db);
+        var (a, c) = (cluster.A, cluster.C);
+        using var onA = new HttpClient { BaseAddress = a.HttpAddress };
+        using var onC = new HttpClient { BaseAddress = c.HttpAddress };
+        var id = $"managed-{Guid.NewGuid():N}";
+        using (var created = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(onA, "/api/v1/subscriptions",
+            new { subscription_id = id, topic_name = "#", subscriber_workflow = "risk", filter = new { order_ids = new[] { $"{id}-order" } } }))
+        {
+            Assert.That(created.IsSuccessStatusCode, Is.True, await created.Content.ReadAsStringAsync());
+        }
+
+        using var channelC = GrpcChannel.ForAddress(c.GrpcAddress);
+        using var stream = new ClusterReader(new ExecutionStream.ExecutionStreamClient(channelC).StreamExecution(new StreamRequest { SubscriptionId = id }));
+        await stream.StartedAsync();
+
+        using (var paused = await onA.PostAsync(new Uri($"/api/v1/subscriptions/{id}/pause", UriKind.Relative), null))
+        {
+            Assert.That(paused.IsSuccessStatusCode, Is.True, await paused.Content.ReadAsStringAsync());
+        }
+
+        var ended = Assert.ThrowsAsync<RpcException>(async () => await stream.ReceiveAsync(1));
+        Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Aborted), "the stream on the other instance ends");
+        Assert.That(ended.Status.Detail, Does.Contain("changed, paused or deleted"));
+        var onCNow = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.Nodes.JsonObject>(onC, $"/api/v1/subscriptions/{id}");
+        Assert.That((string?)onCNow!["status"], Is.EqualTo("paused"), "the other instance sees the change");
+
+        using (var deleted = await onC.DeleteAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative)))
+        {
+            Assert.That(deleted.IsSuccessStatusCode, Is.True, await deleted.Content.ReadAsStringAsync());
+        }
+
+        using var gone = await onA.GetAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative));
+        Assert.That((int)gone.StatusCode, Is.EqualTo(404), "deleted through the other instance");
+    }
+
+    [Test]
     public async Task A_processor_serves_no_streams_and_says_where_to_go()
     {
         var topics = new KafkaTestTopics(Cluster, partitions: 2);
@@ -242,6 +279,31 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
         foreach (var order in deliveries.Select(d => d.EventId.Split('#')).GroupBy(p => p[0]))
         {
             Assert.That(order.Select(p => int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture)), Is.Ordered, $"order {order.Key} in the order it was produced");
+        }
+    }
+
+    /// <summary>A processor (which migrates the shared schema first) and two gateways, A and C, on one database.</summary>
+    private sealed class ProcessorAndTwoGateways(ChildHost processor, ChildHost a, ChildHost c) : IDisposable
+    {
+        public ChildHost A { get; } = a;
+
+        public ChildHost C { get; } = c;
+
+        public static async Task<ProcessorAndTwoGateways> StartAsync(KafkaTestTopics topics, TestPostgres db)
+        {
+            string[] settings = [.. topics.HostSettings, .. db.Settings()];
+            var processor = ChildHost.Start([.. settings, "--Cluster:Role=processor"]);
+            await processor.WaitReadyAsync();
+            var cluster = new ProcessorAndTwoGateways(processor, ChildHost.Start([.. settings, "--Cluster:Role=gateway"]), ChildHost.Start([.. settings, "--Cluster:Role=gateway"]));
+            await Task.WhenAll(cluster.A.WaitReadyAsync(), cluster.C.WaitReadyAsync());
+            return cluster;
+        }
+
+        public void Dispose()
+        {
+            C.Dispose();
+            A.Dispose();
+            processor.Dispose();
         }
     }
 

@@ -15,8 +15,11 @@ internal static class SubscriptionsApi
         var group = app.MapGroup("/api/v1/subscriptions").WithTags("Subscriptions");
         group.MapPost("/", Create).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry)))).Produces<SubscriptionView[]>();
-        group.MapGet("/{subscription_id}", (string subscription_id, SubscriptionRegistry registry) =>
-            registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id))
+        group.MapGet("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
+            {
+                await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false); // created or changed through another instance, perhaps
+                return registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id);
+            })
             .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{subscription_id}", Update).Produces<SubscriptionView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct))
@@ -25,6 +28,7 @@ internal static class SubscriptionsApi
             .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
         {
+            await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false);
             if (registry.Get(subscription_id) is not { } s)
             {
                 return NotFound(subscription_id);
@@ -53,6 +57,7 @@ internal static class SubscriptionsApi
 
     private static async Task<IResult> Update(string subscription_id, SubscriptionBody body, SubscriptionRegistry registry, CancellationToken ct)
     {
+        await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false);
         if (registry.Get(subscription_id) is not { } existing)
         {
             return NotFound(subscription_id);
@@ -70,6 +75,7 @@ internal static class SubscriptionsApi
 
     private static async Task<IResult> SetStatus(string id, string status, SubscriptionRegistry registry, CancellationToken ct)
     {
+        await registry.RefreshAsync(id, ct).ConfigureAwait(false);
         if (registry.Get(id) is not { } s)
         {
             return NotFound(id);

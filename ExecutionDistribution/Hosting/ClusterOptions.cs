@@ -19,6 +19,16 @@ public enum ClusterRole
     Gateway,
 }
 
+/// <summary>Where a gateway starts reading the input partitions.</summary>
+public enum GatewayStart
+{
+    /// <summary>Each partition's end at start: what arrives from then on.</summary>
+    End,
+
+    /// <summary>Each partition's oldest record Kafka holds.</summary>
+    Beginning,
+}
+
 /// <summary>Options of the instance's place in a cluster (section <c>Cluster</c>).</summary>
 public sealed class ClusterOptions
 {
@@ -35,6 +45,20 @@ public sealed class ClusterOptions
     /// instance; then the process exits. Between 1 s and 5 min.
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The Kafka topic every instance reads for the others' commands (a managed subscription changed or
+    /// deleted through another instance). Compacted (<c>cleanup.policy=compact</c>): the newest command
+    /// per key is kept.
+    /// </summary>
+    public string ControlTopic { get; set; } = "execdist.control";
+
+    /// <summary>
+    /// Where a gateway starts reading each partition: <c>End</c> (default: what arrives from now on; a
+    /// client resuming from earlier is re-read from Kafka by its token) or <c>Beginning</c> (everything
+    /// the topic holds, so the retained log is warm with the newest events once it has caught up).
+    /// </summary>
+    public GatewayStart GatewayStart { get; set; } = GatewayStart.End;
 
     /// <summary>Does this instance do the work done once per event (the consumer group's)?</summary>
     public bool Processes => Role != ClusterRole.Gateway;
@@ -66,6 +90,7 @@ internal static class ClusterRegistration
         var drain = ClusterOptions.From(builder.Configuration).DrainTimeout;
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = drain + TimeSpan.FromSeconds(20));
         builder.Services.AddHealthChecks().AddCheck<DrainCheck>("drain", tags: [Health.Ready, Health.ReadyOnly]);
+        builder.Services.AddSingleton<IClusterCommands, SingleInstanceCommands>(); // the Kafka module's control topic replaces it
         return builder;
     }
 

@@ -105,6 +105,7 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         MaxPartitionFetchBytes = Math.Max(1_048_576, options.Value.MaxRecordBytes * 4),
         FetchMaxBytes = Math.Max(52_428_800, options.Value.MaxRecordBytes * 8),
         QueuedMaxMessagesKbytes = 8_192, // what one reader prefetches
+        ReconnectBackoffMaxMs = 1_000, // a stream waits on it: back within a second of the brokers
     };
 
     // The event as ingest made it, or null for a record ingest dead-lettered.

@@ -60,6 +60,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     // A gateway reads every partition by assignment: no group, no commits, no dead letters (the processors' work).
     private readonly bool _gateway;
     private long _leftToProcessors;
+    private readonly bool _gatewayFromBeginning;
 
     public KafkaIngestService(
         IOptions<KafkaOptions> options,
@@ -72,6 +73,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         IOptions<Hosting.ClusterOptions>? cluster = null)
     {
         _gateway = cluster?.Value.Role == Hosting.ClusterRole.Gateway;
+        _gatewayFromBeginning = cluster?.Value.GatewayStart == Hosting.GatewayStart.Beginning;
         _holds = holds?.ToArray() ?? [];
         _releases = releases;
         _options = options.Value;
@@ -328,7 +330,8 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     }
 
     // A gateway: every partition of every input topic, from its end (what arrives from now on; a client
-    // resuming from earlier is re-read from Kafka by its token's offsets), declared to the core first.
+    // resuming from earlier is re-read from Kafka by its token's offsets) or, with Cluster:GatewayStart
+    // Beginning, from the oldest record Kafka holds; declared to the core first.
     private void AssignAll(IConsumer<byte[]?, byte[]?> consumer)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _connection.BootstrapServers }).Build();
@@ -344,13 +347,14 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
             foreach (var partition in metadata.Partitions)
             {
                 var tp = new TopicPartition(topic, partition.PartitionId);
-                var end = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value;
+                var marks = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10));
+                var start = _gatewayFromBeginning ? marks.Low.Value : marks.High.Value;
                 if (_ingest is FanOutDispatcher core)
                 {
-                    core.DeclareSource(topic, partition.PartitionId, end);
+                    core.DeclareSource(topic, partition.PartitionId, start);
                 }
 
-                assignments.Add(new TopicPartitionOffset(tp, end));
+                assignments.Add(new TopicPartitionOffset(tp, start));
             }
         }
 

@@ -27,6 +27,15 @@ internal static class KafkaModule
         builder.Services.AddSingleton<KafkaConnection>();
         builder.Services.AddSingleton<OutputReleases>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaConnection>());
+
+        // In a cluster (processors and gateways) the instances' commands travel on the control topic that
+        // every instance reads; `all` is a single instance, with no one to tell.
+        if (ClusterOptions.From(builder.Configuration).Role != ClusterRole.All)
+        {
+            builder.Services.AddSingleton<KafkaControlChannel>();
+            builder.Services.AddSingleton<IClusterCommands>(sp => sp.GetRequiredService<KafkaControlChannel>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<KafkaControlChannel>());
+        }
         if (options.OutputEnabled && ClusterOptions.From(builder.Configuration).Processes)
         {
             builder.Services.AddSingleton<KafkaOutputService>();

@@ -39,8 +39,11 @@ internal interface IAcknowledgementListener
 /// A change that affects an attached stream (update, pause, delete) ends that stream; the client
 /// reconnects with its resume token and gets the new definition with no gap.
 /// </summary>
-internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache)
+internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscriptionCache cache, Hosting.IClusterCommands? commands = null)
 {
+    /// <summary>The kind of cluster command a change of a subscription travels as (its key: the subscription id).</summary>
+    public const string CommandKind = "subscription";
+
     private readonly Lock _gate = new();
     private readonly SemaphoreSlim _writes = new(1, 1);
     private readonly Dictionary<string, ManagedSubscription> _subscriptions = new(StringComparer.Ordinal);
@@ -166,6 +169,7 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
             }
 
             cache.Changed(subscription, streaming: false);
+            commands?.Publish(new Hosting.ClusterCommand(CommandKind, subscription.SubscriptionId, "changed"));
             return true;
         }
         finally
@@ -190,6 +194,7 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
             }
 
             cache.Changed(subscription, streaming: false);
+            commands?.Publish(new Hosting.ClusterCommand(CommandKind, subscription.SubscriptionId, "changed"));
         }
         finally
         {
@@ -218,12 +223,28 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
             }
 
             cache.Removed(id);
+            commands?.Publish(new Hosting.ClusterCommand(CommandKind, id, "deleted"));
             return true;
         }
         finally
         {
             _writes.Release();
         }
+    }
+
+    /// <summary>
+    /// Subscription <paramref name="id"/> was created, changed or deleted through another instance: its
+    /// stream here, if any, ends (the client reconnects with its token and gets the new definition),
+    /// and it is read again from the shared store.
+    /// </summary>
+    public async Task ChangedElsewhereAsync(string id, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            EndStream(id);
+        }
+
+        await RefreshAsync(id, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -20,10 +20,13 @@ internal static partial class SubscriptionsModule
     }
 
     /// <summary>Loads the subscriptions at start, then writes moved acknowledged positions.</summary>
-    private sealed partial class SubscriptionPositions(SubscriptionRegistry registry, TimeProvider time, ILogger<SubscriptionPositions> logger) : BackgroundService
+    private sealed partial class SubscriptionPositions(
+        SubscriptionRegistry registry, Hosting.IClusterCommands commands, TimeProvider time, ILogger<SubscriptionPositions> logger) : BackgroundService
     {
         public override async Task StartAsync(CancellationToken cancellationToken)
         {
+            // A subscription changed or deleted through another instance: read it again, end its stream here.
+            commands.On(SubscriptionRegistry.CommandKind, (command, ct) => registry.ChangedElsewhereAsync(command.Key, ct));
             await registry.LoadAsync(cancellationToken).ConfigureAwait(false);
             LogLoaded(logger, registry.List().Count);
             await base.StartAsync(cancellationToken).ConfigureAwait(false);

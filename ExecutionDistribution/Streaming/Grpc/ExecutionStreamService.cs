@@ -236,6 +236,11 @@ internal sealed class ExecutionStreamService(
             throw Invalid(problem.Path, problem.Message);
         }
 
+        if (request.Action != SubscriptionAction.Create)
+        {
+            await registry.RefreshAsync(id, context.CancellationToken).ConfigureAwait(false); // created or changed through another instance, perhaps
+        }
+
         switch (request.Action)
         {
             case SubscriptionAction.Create:
