@@ -120,8 +120,16 @@ public sealed class Child : IDisposable
         return port;
     }
 
+    private int _disposed;
+
+    /// <summary>Kills the child (SIGKILL) and deletes its directories; idempotent.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);

@@ -20,13 +20,18 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static class KafkaIngestWorkload
 {
-    /// <summary>Runs it: <c>w3-ingest [--runs 3] [--records 60000] [--seed 42] [--parse-threads N] [--subscribers N] [--skip-bare] [--json file]</c>.</summary>
+    /// <summary>
+    /// Runs it: <c>w3-ingest [--runs 3] [--records 60000] [--seed 42] [--parse-threads N] [--subscribers N] [--skip-bare] [--gateway] [--json file]</c>.
+    /// <c>--gateway</c> reads as a cluster's gateway does (every partition by assignment, no group, no
+    /// commits, no dead letters: W8's gateway ingest), from the topic's beginning.
+    /// </summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
         // The mock broker keeps about 5 MiB per partition: 60,000 records of ~650 B over 12 partitions stay under it.
         var records = args.Int("--records", 60000);
         var seed = ulong.Parse(args.Option("--seed") ?? "42", CultureInfo.InvariantCulture);
+        var gateway = args.Contains("--gateway");
         var parseThreads = int.Parse(args.Option("--parse-threads") ?? Math.Max(1, Math.Min(Environment.ProcessorCount, 4)).ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
 
         using var cluster = EmbeddedKafkaCluster.Start();
@@ -60,14 +65,14 @@ public static class KafkaIngestWorkload
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"# parse alone, pass {pass + 1}: {records / parseClock.Elapsed.TotalSeconds:N0} records/s"));
         }
 
-        Console.WriteLine($"# W3 ingest half: {records} records in 12 partitions on the embedded broker, {subscribers.Count} subscribers, {runs} runs");
+        Console.WriteLine($"# W3 ingest half{(gateway ? ", as a gateway" : string.Empty)}: {records} records in 12 partitions on the embedded broker, {subscribers.Count} subscribers, {runs} runs");
         var bare = new List<double>();
         var ours = new List<double>();
         for (var run = 1; run <= runs; run++)
         {
             // --skip-bare: ours alone, to profile the ingest path without the ceiling's run in the trace.
             var b = args.Contains("--skip-bare") ? double.NaN : BareConsumer(cluster.BootstrapServers, topic, records);
-            var o = OurIngest(cluster.BootstrapServers, topic, records, subscribers, parseThreads);
+            var o = OurIngest(cluster.BootstrapServers, topic, records, subscribers, parseThreads, gateway);
             bare.Add(b);
             ours.Add(o);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run}: bare consumer {b,10:N0} records/s   our ingest + subscribers {o,10:N0} records/s   ratio {o / b:0.00}"));
@@ -79,7 +84,7 @@ public static class KafkaIngestWorkload
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median: bare {mb:N0} records/s, ours {mo:N0} records/s, ratio of medians {mo / mb:0.00}, median ratio {ratios[ratios.Count / 2]:0.00}"));
         if (args.Option("--json") is { } path)
         {
-            ResultFiles.Write(path, new { workload = "w3-ingest", records, seed, runs = bare.Zip(ours, (b, o) => new { bare = b, ours = o, ratio = o / b }), median_bare = mb, median_ours = mo });
+            ResultFiles.Write(path, new { workload = gateway ? "w8-gateway-ingest" : "w3-ingest", records, seed, runs = bare.Zip(ours, (b, o) => new { bare = b, ours = o, ratio = o / b }), median_bare = mb, median_ours = mo });
         }
 
         return 0;
@@ -117,7 +122,7 @@ public static class KafkaIngestWorkload
         return rate;
     }
 
-    private static double OurIngest(string bootstrap, string topic, int records, List<SubscriberDefinition> subscribers, int parseThreads)
+    private static double OurIngest(string bootstrap, string topic, int records, List<SubscriberDefinition> subscribers, int parseThreads, bool gateway)
     {
         using var core = new FanOutDispatcher(new DistributionOptions { RetainedLogCapacity = 131_072 }, TimeProvider.System);
         core.Start();
@@ -137,7 +142,8 @@ public static class KafkaIngestWorkload
         });
         using var connection = new KafkaConnection(options, NullLogger<KafkaConnection>.Instance);
         connection.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-        using var ingest = new KafkaIngestService(options, connection, core, TimeProvider.System, NullLogger<KafkaIngestService>.Instance);
+        var cluster = Options.Create(new Hosting.ClusterOptions { Role = gateway ? Hosting.ClusterRole.Gateway : Hosting.ClusterRole.All, GatewayStart = Hosting.GatewayStart.Beginning });
+        using var ingest = new KafkaIngestService(options, connection, core, TimeProvider.System, NullLogger<KafkaIngestService>.Instance, cluster: cluster);
         ingest.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
 
         // From the first record in the core to the last one: group join is not ingest.

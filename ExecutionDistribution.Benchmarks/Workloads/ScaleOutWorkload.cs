@@ -56,10 +56,10 @@ public static class ScaleOutWorkload
             "--Kafka:Enabled=true", $"--Kafka:BootstrapServers={cluster.BootstrapServers}", $"--Kafka:InputTopics:0={topic}",
             $"--Kafka:DeadLetterTopic={id}-dlq", $"--Kafka:OutputTopicTemplate={id}-out.{{workflow}}", $"--Kafka:UnroutedOutputTopic={id}-out.unrouted",
             $"--Kafka:ConsumerGroup={id}", "--Kafka:SessionTimeout=00:00:06", $"--Cluster:ControlTopic={id}-control",
-            "--Grpc:MaxStreams=10000", "--Grpc:MaxStreamsPerClient=10000", "--Logging:LogLevel:Default=Warning",
+            "--Grpc:MaxStreams=10000", "--Grpc:MaxStreamsPerClient=10000", "--Logging:LogLevel:Default=Error", "--Logging:LogLevel:Microsoft.Extensions.Diagnostics.HealthChecks=None",
         ];
-        var processors = Enumerable.Range(0, n).Select(_ => Child.Start("ours", [.. settings, "--Cluster:Role=processor"])).ToList();
-        var gateways = Enumerable.Range(0, n).Select(_ => Child.Start("ours", [.. settings, "--Cluster:Role=gateway"])).ToList();
+        var processors = Enumerable.Range(0, n).Select(_ => StartChild([.. settings, "--Cluster:Role=processor"])).ToList();
+        var gateways = Enumerable.Range(0, n).Select(_ => StartChild([.. settings, "--Cluster:Role=gateway"])).ToList();
         try
         {
             WaitReady([.. processors, .. gateways]);
@@ -140,6 +140,22 @@ public static class ScaleOutWorkload
         return new { streams = resumed.Count, p50_ms = p50, p99_ms = p99, sequence_gaps = gaps };
     }
 
+    // A free port can be taken by another process's outgoing connection before the child binds it: try again.
+    private static Child StartChild(string[] settings)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return Child.Start("ours", settings);
+            }
+            catch (InvalidOperationException) when (attempt < 3)
+            {
+                Console.WriteLine("  (a child could not bind its port; starting it again)");
+            }
+        }
+    }
+
     private static int Produce(string bootstrap, string topic, SyntheticExecutionStream stream, int rate, int seconds)
     {
         using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = bootstrap, LingerMs = 5 }).Build();
@@ -204,7 +220,7 @@ public static class ScaleOutWorkload
     /// <summary>One gRPC stream read on its own task: deliveries, the last token, gaps in its sequence.</summary>
     private sealed class Stream : IDisposable
     {
-        private readonly Grpc.Core.AsyncServerStreamingCall<ExecutionMessage> _call;
+        private readonly global::Grpc.Core.AsyncServerStreamingCall<ExecutionMessage> _call;
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _reading;
         private long _delivered;
@@ -266,7 +282,7 @@ public static class ScaleOutWorkload
                     Interlocked.Add(ref _delivered, m.Events.Deliveries.Count);
                 }
             }
-            catch (Exception ex) when (ex is OperationCanceledException or Grpc.Core.RpcException)
+            catch (Exception ex) when (ex is OperationCanceledException or global::Grpc.Core.RpcException)
             {
                 // Ended: the gateway went away, or the run is over.
             }
