@@ -46,11 +46,21 @@ public sealed class WorkloadSmokeTests
     [TestCase("w7-recovery", "--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500")]
     [TestCase("w6-audit", "--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1")]
     [TestCase("subscribe", "--runs", "1", "--counts", "300", "--rebuild-max", "300")]
+    [TestCase("w3-ingest", "--gateway", "--runs", "1", "--records", "2000", "--subscribers", "50")]
+    [TestCase("w8-scale", "--instances", "1,2", "--rate", "500", "--seconds", "1", "--subscribers", "20", "--resumers", "5")]
     public void A_short_run_of_the_workload_starts_delivers_and_stops(string workload, params string[] args)
     {
         var (exit, output) = RunBenchmarks([workload, .. args]);
 
         Assert.That(exit, Is.Zero, output);
+        if (workload == "w8-scale")
+        {
+            // Each size measured its instances, and the streams of the killed gateway moved with no gap.
+            Assert.That(Regex.Matches(output, @"processor\(s\) \+ \d gateway\(s\): [\d,]+ events"), Has.Count.EqualTo(2), output);
+            Assert.That(output, Does.Contain("sequence gaps across the move 0 (must be 0)"), output);
+            return;
+        }
+
         Assert.That(output, Does.Contain("median"), output);
         Assert.That(output, Does.Not.Contain("Unhandled exception"), output);
         if (workload is "w4-ws" or "w3-grpc")

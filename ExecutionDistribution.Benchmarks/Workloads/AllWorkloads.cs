@@ -29,12 +29,20 @@ public static class AllWorkloads
         ("w5-rest", "w5-wrk.json", ["--client", "wrk"], ["--runs", "1", "--seconds", "1", "--events", "2000", "--connections", "4"]),
         ("w6-audit", "w6.json", [], ["--runs", "1", "--rows", "5000", "--rate", "5000", "--seconds", "1", "--volume-events", "640"]),
         ("w7-recovery", "w7.json", [], ["--runs", "1", "--seconds", "4", "--subscribers", "20", "--rate", "500"]),
+        ("w8-scale", "w8.json", ["--instances", "1,2,3", "--rate", "3000", "--seconds", "6", "--subscribers", "1000", "--resumers", "50"],
+            ["--instances", "1,2", "--rate", "500", "--seconds", "1", "--subscribers", "20", "--resumers", "5"]),
+        ("w8-gateway-ingest", "w8-gateway-ingest.json", ["--gateway", "--runs", "3"], ["--gateway", "--runs", "1", "--records", "2000", "--subscribers", "50"]),
         ("w10-soak", "w10.json", ["--minutes", "30"], ["--minutes", "1", "--rate", "500", "--subscribers", "10", "--interval", "5"]),
         ("subscribe", "subscribe.json", [], ["--runs", "1", "--counts", "300", "--rebuild-max", "300"]),
     ];
 
     // A variant runs its workload's command with its own arguments.
-    private static string Command(string name) => name == "w4-ws-multiplexed" ? "w4-ws" : name;
+    private static string Command(string name) => name switch
+    {
+        "w4-ws-multiplexed" => "w4-ws",
+        "w8-gateway-ingest" => "w3-ingest",
+        _ => name,
+    };
 
     public static int Run(string[] args, Func<string[], int> runWorkload)
     {
