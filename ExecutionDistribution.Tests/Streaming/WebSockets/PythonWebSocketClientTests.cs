@@ -7,7 +7,8 @@ namespace ExecutionDistribution.Tests.Streaming.WebSockets;
 [Category("ExternalClient")]
 public sealed class PythonWebSocketClientTests
 {
-    private const string Client = """
+    /// <summary>Streams <c>count</c> events from the URL (printing READY once subscribed), then prints them and the last token as JSON.</summary>
+    internal const string Client = """
         import asyncio, json, sys
         import websockets
 
