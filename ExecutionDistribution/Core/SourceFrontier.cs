@@ -289,13 +289,9 @@ internal sealed class SourceFrontier
             var id = Find(partitions, entry.Topic, entry.Partition);
             if (id < 0)
             {
-                if (!Knows(partitions, entry.Topic))
-                {
-                    // A topic this process has not read (yet): what its source holds decides (the Kafka re-read refuses topics it does not read).
-                    return new Located(LocateResult.Before, 0, null);
-                }
-
-                continue; // a partition of a known topic this process has not seen: nothing of it to skip
+                // A partition this process has not read (yet): its events after the token are not in this
+                // log, so the source decides (Kafka re-reads it, and refuses topics it does not read).
+                return new Located(LocateResult.Before, 0, null);
             }
 
             wanted[id] = entry.Offset;
@@ -403,19 +399,6 @@ internal sealed class SourceFrontier
         }
 
         return -1;
-    }
-
-    private static bool Knows(Partition[] partitions, uint hash)
-    {
-        foreach (var p in partitions)
-        {
-            if (p.Hash == hash)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     // The first position at or after the newest checkpoint below the offset whose event of partition id is at or past it.

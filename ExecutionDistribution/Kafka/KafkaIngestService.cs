@@ -103,6 +103,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
             LingerMs = 5,
             MessageMaxBytes = Math.Max(1_000_000, _options.MaxRecordBytes * 4),
         }).SetErrorHandler((_, e) => KafkaLog.ClientError(_logger, e.Reason)).Build();
+        DeclareAtStart();
         _thread = new Thread(RunUntilStopped) { IsBackground = true, Name = "execdist-kafka-ingest" };
         _thread.Start();
         KafkaLog.IngestStarted(_logger, string.Join(", ", _options.InputTopics), _options.ConsumerGroup, _connection.BootstrapServers);
@@ -329,6 +330,48 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
         }
     }
 
+    // Before the host serves anyone: every partition of the input topics declared to the core with the
+    // offset this instance reads it from (the group's committed offset, else the earliest; a gateway:
+    // the end), so every resume token names every partition from the first request on (a durable
+    // subscription created before the consumer's first assignment would otherwise name none).
+    private readonly Dictionary<TopicPartition, long> _declaredStarts = [];
+
+    private void DeclareAtStart()
+    {
+        if (_ingest is not FanOutDispatcher core)
+        {
+            return;
+        }
+
+        try
+        {
+            using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = _connection.BootstrapServers }).Build();
+            using var probe = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+            {
+                BootstrapServers = _connection.BootstrapServers,
+                GroupId = _gateway ? $"{_options.ConsumerGroup}-gateway-probe" : _options.ConsumerGroup, // asked, never joined
+                EnableAutoCommit = false,
+            }).Build();
+            var partitions = _options.InputTopics
+                .SelectMany(topic => admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Where(t => !t.Error.IsError).SelectMany(t => t.Partitions.Select(p => new TopicPartition(t.Topic, p.PartitionId))))
+                .ToList();
+            var committed = _gateway ? [] : probe.Committed(partitions, TimeSpan.FromSeconds(10)).ToDictionary(c => c.TopicPartition, c => c.Offset.Value);
+            foreach (var partition in partitions)
+            {
+                var marks = probe.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(10));
+                var start = _gateway ? (_gatewayFromBeginning ? marks.Low.Value : marks.High.Value)
+                    : committed.TryGetValue(partition, out var c) && c >= 0 ? c : marks.Low.Value;
+                _declaredStarts[partition] = start;
+                core.DeclareSource(partition.Topic, partition.Partition.Value, start);
+            }
+        }
+        catch (KafkaException ex)
+        {
+            // Declared at assignment instead (tokens issued before it name no partition yet).
+            KafkaLog.ClientError(_logger, $"reading the input partitions at start: {ex.Error.Reason}");
+        }
+    }
+
     // A gateway: every partition of every input topic, from its end (what arrives from now on; a client
     // resuming from earlier is re-read from Kafka by its token's offsets) or, with Cluster:GatewayStart
     // Beginning, from the oldest record Kafka holds; declared to the core first.
@@ -347,8 +390,10 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
             foreach (var partition in metadata.Partitions)
             {
                 var tp = new TopicPartition(topic, partition.PartitionId);
-                var marks = consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10));
-                var start = _gatewayFromBeginning ? marks.Low.Value : marks.High.Value;
+                // Where it was declared at start, if it was: tokens issued since already name that offset.
+                var start = _declaredStarts.TryGetValue(tp, out var declared) ? declared
+                    : _gatewayFromBeginning ? consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).Low.Value
+                    : consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High.Value;
                 if (_ingest is FanOutDispatcher core)
                 {
                     core.DeclareSource(topic, partition.PartitionId, start);
