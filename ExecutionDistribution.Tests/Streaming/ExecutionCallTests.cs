@@ -13,7 +13,6 @@ using ExecutionDistribution.Tests.Support;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ExecutionDistribution.Tests.Streaming;
 
@@ -96,9 +95,10 @@ public sealed class ExecutionCallTests
     [Test]
     public async Task Under_load_a_stream_rests_a_linger_and_then_sends_what_arrived_meanwhile_in_one_message()
     {
-        var time = Dispatchers.FakeTime();
+        var time = new ArmingFakeTime(Dispatchers.FakeTime().GetUtcNow());
+        var linger = TimeSpan.FromMilliseconds(50);
         using var core = Dispatchers.Start();
-        await using var stream = new SenderUnderTest(core, perMessage: 64, time: time, linger: TimeSpan.FromMilliseconds(50));
+        await using var stream = new SenderUnderTest(core, perMessage: 64, time: time, linger: linger);
         stream.Start();
 
         // The first message after a quiet spell goes at once; the next, within the linger, too, and then the stream rests.
@@ -106,13 +106,13 @@ public sealed class ExecutionCallTests
         Assert.That((await stream.ReadEventsAsync(1)).Single().Events.Deliveries.Single().EventId, Is.EqualTo(first.Single()));
         var second = await PublishAsync(core, 1);
         Assert.That((await stream.ReadEventsAsync(1)).Single().Events.Deliveries.Single().EventId, Is.EqualTo(second.Single()));
-        await Eventually.WaitUntilAsync(() => stream.Call.IsPaused, "the stream rests");
+        await Eventually.WaitUntilAsync(() => stream.Call.IsPaused && time.WasArmed(linger), "the stream rests, for a linger");
 
         var meanwhile = await PublishAsync(core, 10);
         await Eventually.WaitUntilAsync(() => stream.Subscriber.Backlog == 10, "what arrives during the rest waits");
         Assert.That(stream.Body.Reader.TryRead(out _), Is.False, "nothing is sent during the rest");
 
-        time.Advance(TimeSpan.FromMilliseconds(50));
+        time.Advance(linger);
         var together = await stream.ReadEventsAsync(10);
         Assert.That(together, Has.Count.EqualTo(1), "one message for all that arrived during the rest");
         Assert.That(together[0].Events.Deliveries.Select(d => d.EventId), Is.EqualTo(meanwhile));

@@ -161,10 +161,9 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
                 _next[(o.Topic, o.Partition)] = o.Offset;
             }
 
-            if (owner.Unknown(token) is { } unknown)
-            {
-                _failure = new ReplayException(unknown);
-            }
+            // Events published to this instance directly that the log no longer holds are found missing
+            // once Kafka is read up to the log (Fill): what came before them is sent first, whenever the
+            // cursor is opened after the stream was admitted.
         }
 
         public ResumeToken Token =>

@@ -4,7 +4,6 @@ using System.Text.Json.Nodes;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Time.Testing;
 
 namespace ExecutionDistribution.Tests.Streaming.WebSockets;
 
@@ -470,7 +469,7 @@ public sealed class WebSocketLingerTests
     public async Task A_frame_that_follows_another_within_the_linger_makes_the_stream_rest_and_the_next_carries_everything_that_arrived()
     {
         // The host's clock stands still unless the test moves it: the rest ends when the test says, not after a wall-clock wait.
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var time = new ArmingFakeTime(DateTimeOffset.UtcNow);
         await using var host = await ServiceHost.StartAsync(b => b.Services.AddSingleton<TimeProvider>(time), "--WebSocket:SendLinger=00:00:00.300");
         var order = $"linger-{Guid.NewGuid():N}";
         await using var client = await StreamClient.ConnectAsync(host, $"order_ids={order}");
@@ -491,7 +490,7 @@ public sealed class WebSocketLingerTests
             host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-{s}"));
         }
 
-        await Eventually.WaitUntilAsync(() => host.Core.GetStats().Ingested == ingested + 3, "the three events are dispatched during the rest");
+        await Eventually.WaitUntilAsync(() => host.Core.GetStats().Ingested == ingested + 3 && time.WasArmed(TimeSpan.FromMilliseconds(300)), "the three events are dispatched during the rest");
         var third = NextEventsAsync(client);
         time.Advance(TimeSpan.FromMilliseconds(300));
         Assert.That((await third).Select(e => (string?)e!["event"]!["event_id"]), Is.EqualTo(new[] { "c", "d", "e" }.Select(s => $"{order}-{s}")),
