@@ -206,6 +206,23 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
             }, $"order {order} is filled");
             Assert.That((decimal?)status!["cum_qty"], Is.EqualTo(100m), $"order {order}: its fill counted once");
         }
+
+        // Each fill stored once; each event audited as distributed, and never twice in one instance's log
+        // (the second processor re-read what the first had not committed: that shows as the second's own row).
+        await using var sql = await db.OpenAsync();
+        Assert.That(await Scalar(sql, "SELECT count(*) FROM fills WHERE order_id LIKE @run"), Is.EqualTo(orders));
+        await Eventually.WaitUntilAsync(
+            () => Scalar(sql, "SELECT count(DISTINCT event_id) FROM distribution_audit WHERE subscription_id IS NULL AND event_id LIKE @run").GetAwaiter().GetResult() == ids.Count,
+            "every event audited as distributed");
+        Assert.That(await Scalar(sql, "SELECT count(*) FROM (SELECT 1 FROM distribution_audit WHERE subscription_id IS NULL AND event_id LIKE @run GROUP BY event_id, log_epoch HAVING count(*) > 1) twice"),
+            Is.Zero, "no event audited twice by one instance");
+
+        async Task<long> Scalar(Npgsql.NpgsqlConnection connection, string query)
+        {
+            await using var command = new Npgsql.NpgsqlCommand(query, connection);
+            command.Parameters.AddWithValue("run", $"{run}-%");
+            return Convert.ToInt64(await command.ExecuteScalarAsync());
+        }
     }
 
     [Test]
@@ -247,6 +264,16 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
 
         using var gone = await onA.GetAsync(new Uri($"/api/v1/subscriptions/{id}", UriKind.Relative));
         Assert.That((int)gone.StatusCode, Is.EqualTo(404), "deleted through the other instance");
+    }
+
+    [Test]
+    public void An_instance_id_that_kafka_would_refuse_stops_the_start_naming_the_key()
+    {
+        var app = ExecDistApplication.Build([.. ServiceHost.FreePorts, "--Kafka:Enabled=false", "--Cluster:InstanceId=pod 0/east"]);
+
+        var ex = Assert.CatchAsync(() => app.StartAsync());
+
+        Assert.That(ex!.Message, Does.Contain("Cluster:InstanceId").And.Contain("pod 0/east"));
     }
 
     [Test]

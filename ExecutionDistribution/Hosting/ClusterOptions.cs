@@ -60,6 +60,15 @@ public sealed class ClusterOptions
     /// </summary>
     public GatewayStart GatewayStart { get; set; } = GatewayStart.End;
 
+    /// <summary>
+    /// A name of this instance that stays the same across its restarts (for example the pod's name of a
+    /// StatefulSet), or empty (default). Set on a processor (or <c>all</c>), it joins the consumer group
+    /// as a static member (<c>group.instance.id</c>): a restart within <c>Kafka:SessionTimeout</c> gets
+    /// its partitions back with no rebalance of the others. Letters, digits, '.', '_' and '-', at most 249.
+    /// Two running instances must never share one (Kafka fences the older).
+    /// </summary>
+    public string? InstanceId { get; set; }
+
     /// <summary>Does this instance do the work done once per event (the consumer group's)?</summary>
     public bool Processes => Role != ClusterRole.Gateway;
 
@@ -111,6 +120,11 @@ internal static class ClusterRegistration
             if (options.DrainTimeout < TimeSpan.FromSeconds(1) || options.DrainTimeout > TimeSpan.FromMinutes(5))
             {
                 return ValidateOptionsResult.Fail($"Cluster:DrainTimeout must be between 00:00:01 and 00:05:00 (was {options.DrainTimeout})");
+            }
+
+            if (!string.IsNullOrEmpty(options.InstanceId) && (options.InstanceId.Length > 249 || !options.InstanceId.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-')))
+            {
+                return ValidateOptionsResult.Fail($"Cluster:InstanceId must be at most 249 letters, digits, '.', '_' or '-' (was '{options.InstanceId}')");
             }
 
             var kafkaOff = string.Equals(configuration["Kafka:Enabled"], "false", StringComparison.OrdinalIgnoreCase);

@@ -61,6 +61,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     private readonly bool _gateway;
     private long _leftToProcessors;
     private readonly bool _gatewayFromBeginning;
+    private readonly string? _instanceId; // static membership of the group (Cluster:InstanceId)
 
     public KafkaIngestService(
         IOptions<KafkaOptions> options,
@@ -74,6 +75,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
     {
         _gateway = cluster?.Value.Role == Hosting.ClusterRole.Gateway;
         _gatewayFromBeginning = cluster?.Value.GatewayStart == Hosting.GatewayStart.Beginning;
+        _instanceId = _gateway || string.IsNullOrEmpty(cluster?.Value.InstanceId) ? null : cluster.Value.InstanceId;
         _holds = holds?.ToArray() ?? [];
         _releases = releases;
         _options = options.Value;
@@ -190,6 +192,7 @@ internal sealed partial class KafkaIngestService : IHostedService, IHealthCheck,
             EnableAutoCommit = !_gateway,
             EnableAutoOffsetStore = false, // only safe offsets are stored, then committed
             AutoCommitIntervalMs = (int)_options.CommitInterval.TotalMilliseconds,
+            GroupInstanceId = _instanceId,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             SessionTimeoutMs = (int)_options.SessionTimeout.TotalMilliseconds,
             HeartbeatIntervalMs = Math.Max(100, (int)_options.SessionTimeout.TotalMilliseconds / 3),
