@@ -16,6 +16,7 @@ public sealed partial class ModuleDependencyTests
     {
         ["Contract"] = [],
         ["Hosting"] = ["Contract"],
+        ["Security"] = ["Contract", "Core", "Hosting"],
         ["Core"] = ["Contract", "Hosting"],
         ["Subscriptions"] = ["Contract", "Core", "Hosting"],
         ["Orders"] = ["Contract", "Core", "Hosting"],
@@ -23,10 +24,10 @@ public sealed partial class ModuleDependencyTests
         ["Persistence"] = ["Contract", "Hosting", "Orders", "Subscriptions", "Topics"],
         ["Caching"] = ["Contract", "Hosting", "Orders", "Persistence", "Subscriptions"],
         ["Audit"] = ["Contract", "Core", "Hosting", "Persistence", "Subscriptions"],
-        ["Streaming"] = ["Contract", "Core", "Hosting", "Audit", "Orders", "Subscriptions"],
-        ["Ingest"] = ["Contract", "Core", "Hosting"],
+        ["Streaming"] = ["Contract", "Core", "Hosting", "Security", "Audit", "Orders", "Subscriptions"],
+        ["Ingest"] = ["Contract", "Core", "Hosting", "Security"],
         ["Kafka"] = ["Contract", "Core", "Hosting", "Ingest"],
-        ["Api"] = ["Contract", "Core", "Hosting", "Audit", "Caching", "Orders", "Subscriptions", "Topics"],
+        ["Api"] = ["Contract", "Core", "Hosting", "Security", "Audit", "Caching", "Orders", "Subscriptions", "Topics"],
     };
 
     [Test]

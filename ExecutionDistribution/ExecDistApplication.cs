@@ -8,6 +8,7 @@ using ExecutionDistribution.Ingest.Http;
 using ExecutionDistribution.Kafka;
 using ExecutionDistribution.Orders;
 using ExecutionDistribution.Persistence;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Streaming.Grpc;
 using ExecutionDistribution.Streaming.WebSockets;
 using ExecutionDistribution.Subscriptions;
@@ -43,6 +44,7 @@ public static class ExecDistApplication
         });
 
         builder.AddClusterOptions();
+        builder.AddSecurityModule();
         builder.AddTelemetry();
         builder.AddApiReference();
         builder.AddDistributionModule();
@@ -61,6 +63,7 @@ public static class ExecDistApplication
         var app = builder.Build();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseSecurity();
 
         app.MapWebSocketStream();
         app.MapGrpcApi();

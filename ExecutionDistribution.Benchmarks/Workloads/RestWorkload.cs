@@ -265,7 +265,9 @@ public static class RestWorkload
             return 0;
         }
 
-        ExecDistApplication.Build([.. args[1..], "--Logging:LogLevel:Default=Warning"]).Run();
+        // The workloads measure distribution without authentication unless they configure it.
+        string[] auth = args.Any(a => a.StartsWith("--Auth:", StringComparison.Ordinal)) ? [] : ["--Auth:Mode=Off"];
+        ExecDistApplication.Build([.. args[1..], "--Logging:LogLevel:Default=Warning", .. auth]).Run();
         return 0;
     }
 }

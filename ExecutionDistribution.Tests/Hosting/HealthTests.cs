@@ -11,7 +11,8 @@ public sealed class HealthTests
     [Test]
     public async Task Liveness_needs_no_check_and_readiness_lists_the_checks_that_decide_it()
     {
-        await using var host = await ServiceHost.StartAsync();
+        // As an embedded run starts: authentication on, with its development key (health needs no token).
+        await using var host = await ServiceHost.StartAsync(TestAuth.DevelopmentSettings());
 
         using var live = await host.Client.GetAsync("/health/live");
         var liveBody = JsonNode.Parse(await live.Content.ReadAsStringAsync())!;
@@ -28,5 +29,18 @@ public sealed class HealthTests
 
         using var all = await host.Client.GetAsync("/health");
         Assert.That((all.StatusCode, await all.Content.ReadAsStringAsync()), Is.EqualTo((HttpStatusCode.OK, "Healthy")), "/health stays plain text");
+    }
+
+    [Test]
+    public async Task With_authentication_turned_off_health_is_degraded_and_says_why()
+    {
+        await using var host = await ServiceHost.StartAsync("--Auth:Mode=Off");
+
+        using var all = await host.Client.GetAsync("/health");
+        using var ready = await host.Client.GetAsync("/health/ready");
+
+        Assert.That((all.StatusCode, await all.Content.ReadAsStringAsync()), Is.EqualTo((HttpStatusCode.OK, "Degraded")));
+        var auth = JsonNode.Parse(await ready.Content.ReadAsStringAsync())!["checks"]!["auth"];
+        Assert.That((string?)auth?["description"], Does.Contain("Auth:Mode=Off"), "named in the readiness detail");
     }
 }

@@ -19,7 +19,7 @@ public sealed class JsonLogTests
         var lines = new ConcurrentQueue<string>();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ExecutionDistribution.dll"));
-        foreach (var a in (string[])[.. ServiceHost.FreePorts, "--Kafka:Enabled=false", "--Audit:Enabled=false", "--Logging:Console:FormatterName=json",
+        foreach (var a in (string[])[.. ServiceHost.FreePorts, "--Kafka:Enabled=false", "--Auth:Mode=Off", "--Audit:Enabled=false", "--Logging:Console:FormatterName=json",
             "--Logging:Console:FormatterOptions:IncludeScopes=true", "--Logging:LogLevel:ExecutionDistribution.Ingest=Debug"])
         {
             info.ArgumentList.Add(a);

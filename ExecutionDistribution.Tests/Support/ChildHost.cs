@@ -45,6 +45,11 @@ internal sealed class ChildHost : IDisposable
         info.ArgumentList.Add($"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{http}");
         info.ArgumentList.Add($"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpc}");
         info.ArgumentList.Add($"--Audit:Local:Directory={Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"))}");
+        if (!settings.Any(s => s.StartsWith("--Auth:", StringComparison.Ordinal)))
+        {
+            info.ArgumentList.Add("--Auth:Mode=Off"); // these tests are about the cluster; access control has its own
+        }
+
         foreach (var s in settings)
         {
             info.ArgumentList.Add(s);

@@ -27,10 +27,10 @@ internal static class Events
             new ExecutionMetadata("oms", venue, latencySensitive, true, []));
     }
 
-    public static ExecutionEvent Order(string orderId = "O-1", string instrument = "AAPL", int priority = 5, string? eventId = null)
+    public static ExecutionEvent Order(string orderId = "O-1", string instrument = "AAPL", int priority = 5, string? eventId = null, string portfolio = "PF001")
     {
         var n = Interlocked.Increment(ref _counter);
-        var payload = new OrderUpdate(orderId, "PF001", instrument, Side.Buy, OrderType.Limit, 100m, 150m, TimeInForce.Day, OrderExecType.New, "NYSE", null, Time);
+        var payload = new OrderUpdate(orderId, portfolio, instrument, Side.Buy, OrderType.Limit, 100m, 150m, TimeInForce.Day, OrderExecType.New, "NYSE", null, Time);
         return new ExecutionEvent(eventId ?? $"E-{n}", Time, ExecutionDataType.OrderUpdate, payload,
             new RoutingInfo("execution/orders/updates", $"{instrument}.order.new", ["order_management"], priority, DeliveryGuarantee.AtLeastOnce),
             new ExecutionMetadata("oms", "NYSE", false, true, []));

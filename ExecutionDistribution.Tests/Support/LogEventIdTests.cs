@@ -17,6 +17,7 @@ public sealed class LogEventIdTests
         ["Audit"] = 6000,
         ["Caching"] = 7000,
         ["Subscriptions"] = 8000,
+        ["Security"] = 9000,
     };
 
     [Test]

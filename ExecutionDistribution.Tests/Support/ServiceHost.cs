@@ -39,7 +39,9 @@ internal sealed class ServiceHost : IAsyncDisposable
         // Kafka is off unless the test brings its own broker settings.
         // Each host writes its local audit file in a folder of its own.
         var spill = Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"));
-        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:Local:Directory={spill}", .. settings];
+        // Authentication is off unless the test configures it (the access-control tests do, with keys of their own).
+        string[] auth = settings.Any(s => s.StartsWith("--Auth:", StringComparison.Ordinal)) ? [] : ["--Auth:Mode=Off"];
+        string[] args = [.. FreePorts, "--Logging:LogLevel:Default=Warning", "--Kafka:Enabled=false", $"--Audit:Local:Directory={spill}", .. auth, .. settings];
         var app = ExecDistApplication.Build(args, configure);
         await app.StartAsync();
 
@@ -55,7 +57,7 @@ internal sealed class ServiceHost : IAsyncDisposable
         try
         {
             // Not /health: it is 503 while a part (Kafka) is unhealthy. The HTTP/2-only endpoint answers HTTP/1.1 with an error status.
-            using var response = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
+            using var response = probe.GetAsync(new Uri("/health/live", UriKind.Relative)).GetAwaiter().GetResult();
             return response.IsSuccessStatusCode;
 
         }

@@ -63,8 +63,8 @@ public static class ApiReference
     /// <summary>Maps the document and the reference page.</summary>
     public static WebApplication MapApiReference(this WebApplication app)
     {
-        app.MapOpenApi(DocumentPath).ExcludeFromDescription();
-        app.MapScalarApiReference("/docs", o => o.WithTitle("ExecDist API").WithOpenApiRoutePattern(DocumentPath)).ExcludeFromDescription();
+        app.MapOpenApi(DocumentPath).ExcludeFromDescription().AllowAnonymous();
+        app.MapScalarApiReference("/docs", o => o.WithTitle("ExecDist API").WithOpenApiRoutePattern(DocumentPath)).ExcludeFromDescription().AllowAnonymous();
         return app;
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Api;
 
@@ -18,7 +19,7 @@ internal static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1/audit").WithTags("Audit");
+        var group = app.MapGroup("/api/v1/audit").WithTags("Audit").RequireAuthorization(Scopes.ReadAudit);
         group.MapGet("/", Query).Produces<AuditRecord[]>().ProducesValidationProblem();
         group.MapGet("/stats", (AuditTrail trail, AuditWriter writer, EventRecorder events) =>
         {

@@ -1,4 +1,5 @@
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Api;
 
@@ -12,20 +13,22 @@ internal static class ExecutionApi
 {
     public static IEndpointRouteBuilder MapExecutionApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1/execution").WithTags("Execution");
-        group.MapGet("/{order_id}/status", (string order_id, OrderLookups orders, CancellationToken ct) =>
+        var group = app.MapGroup("/api/v1/execution").WithTags("Execution").RequireAuthorization(Scopes.Read);
+        group.MapGet("/{order_id}/status", (string order_id, HttpContext http, OrderLookups orders, CancellationToken ct) =>
         {
             // A near-cache hit completes synchronously: no state machine, no task, on the hot lookup.
+            var rights = CallerRights.Of(http.User);
             var pending = orders.StatusJsonAsync(order_id, ct);
-            return pending.IsCompletedSuccessfully ? ValueTask.FromResult(StatusResult(pending.Result, order_id)) : AwaitStatus(pending, order_id);
+            return pending.IsCompletedSuccessfully ? ValueTask.FromResult(StatusResult(Visible(pending.Result, rights), order_id)) : AwaitStatus(pending, order_id, rights);
         })
             .Produces<OrderExecutionStatus>()
             .ProducesProblem(StatusCodes.Status404NotFound);
         group.MapGet("/reports/{portfolio_id}", Report)
+            .ProducesProblem(StatusCodes.Status404NotFound)
             .Produces<PortfolioExecutionReport>()
             .ProducesValidationProblem();
-        group.MapGet("/fills/{trade_id}", async (string trade_id, OrderLookups orders, CancellationToken ct) =>
-            await orders.FillAsync(trade_id, ct).ConfigureAwait(false) is { } fill
+        group.MapGet("/fills/{trade_id}", async (string trade_id, HttpContext http, OrderLookups orders, CancellationToken ct) =>
+            await orders.FillAsync(trade_id, ct).ConfigureAwait(false) is { } fill && await MaySeeOrderAsync(CallerRights.Of(http.User), fill.OrderId, orders, ct).ConfigureAwait(false)
                 ? Results.Ok(fill)
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown fill", detail: $"No fill is known with trade_id '{trade_id}'."))
             .Produces<FillDetails>()
@@ -38,13 +41,46 @@ internal static class ExecutionApi
             ? Results.Bytes(status, "application/json")
             : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown order", detail: $"No execution is known for order_id '{orderId}'.");
 
-    private static async ValueTask<IResult> AwaitStatus(ValueTask<byte[]?> pending, string orderId) => StatusResult(await pending.ConfigureAwait(false), orderId);
+    private static async ValueTask<IResult> AwaitStatus(ValueTask<byte[]?> pending, string orderId, CallerRights rights) =>
+        StatusResult(Visible(await pending.ConfigureAwait(false), rights), orderId);
+
+    // What belongs to a portfolio the caller is not entitled to is answered as unknown (404, not 403: ids do not leak).
+    private static byte[]? Visible(byte[]? status, CallerRights rights) =>
+        status is null || rights.Portfolios.IsEvery || Entitlements.MaySee(rights, PortfolioOf(status)) ? status : null;
+
+    private static async Task<bool> MaySeeOrderAsync(CallerRights rights, string orderId, OrderLookups orders, CancellationToken ct) =>
+        rights.Portfolios.IsEvery || Visible(await orders.StatusJsonAsync(orderId, ct).ConfigureAwait(false), rights) is not null;
+
+    // The portfolio_id of an order status document (a top-level property).
+    private static string? PortfolioOf(byte[] status)
+    {
+        var reader = new System.Text.Json.Utf8JsonReader(status);
+        while (reader.Read())
+        {
+            if (reader.CurrentDepth == 1 && reader.TokenType == System.Text.Json.JsonTokenType.PropertyName && reader.ValueTextEquals("portfolio_id"u8))
+            {
+                return reader.Read() && reader.TokenType == System.Text.Json.JsonTokenType.String ? reader.GetString() : null;
+            }
+
+            if (reader.CurrentDepth >= 1 && reader.TokenType is System.Text.Json.JsonTokenType.StartObject or System.Text.Json.JsonTokenType.StartArray)
+            {
+                reader.Skip();
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Longest range one report covers, in days.</summary>
     private const int MaxReportDays = 366;
 
-    private static async Task<IResult> Report(string portfolio_id, string? start_date, string? end_date, OrderLookups orders, CancellationToken ct)
+    private static async Task<IResult> Report(string portfolio_id, string? start_date, string? end_date, HttpContext http, OrderLookups orders, CancellationToken ct)
     {
+        if (!Entitlements.MaySee(CallerRights.Of(http.User), portfolio_id))
+        {
+            return Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "Unknown portfolio", detail: $"No portfolio '{portfolio_id}' is known to this caller.");
+        }
+
         var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var start = Date(start_date, "start_date", errors);
         var end = Date(end_date, "end_date", errors);

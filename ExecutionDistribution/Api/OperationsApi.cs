@@ -1,5 +1,6 @@
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Api;
 
@@ -11,7 +12,7 @@ internal static class OperationsApi
 {
     public static IEndpointRouteBuilder MapOperationsApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1").WithTags("Operations");
+        var group = app.MapGroup("/api/v1").WithTags("Operations").RequireAuthorization(Scopes.Operations);
         group.MapGet("/distribution/stats", (FanOutDispatcher core) => TypedResults.Ok(core.GetStats()));
         group.MapGet("/distribution/subscribers", (FanOutDispatcher core, int? slowest) => slowest is < 1 or > 1000
             ? Results.ValidationProblem(new Dictionary<string, string[]> { ["slowest"] = ["must be between 1 and 1000"] })

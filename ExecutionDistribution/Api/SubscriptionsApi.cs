@@ -1,6 +1,7 @@
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Subscriptions;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Api;
 
@@ -13,19 +14,20 @@ internal static class SubscriptionsApi
     public static IEndpointRouteBuilder MapSubscriptionsApi(this IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/subscriptions").WithTags("Subscriptions");
-        group.MapPost("/", Create).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry)))).Produces<SubscriptionView[]>();
+        var manage = Scopes.ManageSubscriptions;
+        group.MapPost("/", Create).RequireAuthorization(manage).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
+        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry)))).RequireAuthorization(Scopes.Read).Produces<SubscriptionView[]>();
         group.MapGet("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
             {
                 await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false); // created or changed through another instance, perhaps
                 return registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id);
             })
-            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPut("/{subscription_id}", Update).Produces<SubscriptionView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+            .RequireAuthorization(Scopes.Read).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPut("/{subscription_id}", Update).RequireAuthorization(manage).Produces<SubscriptionView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct))
-            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+            .RequireAuthorization(manage).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", registry, ct))
-            .Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+            .RequireAuthorization(manage).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapDelete("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
         {
             await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false);
@@ -36,8 +38,8 @@ internal static class SubscriptionsApi
 
             await registry.RemoveAsync(subscription_id, ct).ConfigureAwait(false);
             return Results.Ok(View(s with { Status = "deleted" }, registry));
-        }).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{subscription_id}/ack", Acknowledge).Produces<AckView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+        }).RequireAuthorization(manage).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
+        group.MapPost("/{subscription_id}/ack", Acknowledge).RequireAuthorization(Scopes.Read).Produces<AckView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 

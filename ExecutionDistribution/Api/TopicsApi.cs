@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using ExecutionDistribution.Contract;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Topics;
 
 namespace ExecutionDistribution.Api;
@@ -24,7 +25,7 @@ internal static partial class TopicsApi
             return services.GetService<ExecutionDistribution.Caching.RedisCache>() is { } redis && await redis.TopicStatsAsync(topic).ConfigureAwait(false) is { } cached
                 ? Results.Bytes(cached, "application/json")
                 : Results.Problem(statusCode: StatusCodes.Status404NotFound, title: "No events on this topic", detail: $"no event has been distributed on topic '{topic}' since the service started");
-        }).WithTags("Topics").Produces<TopicStats>().ProducesProblem(StatusCodes.Status404NotFound);
+        }).WithTags("Topics").RequireAuthorization(Scopes.Read).Produces<TopicStats>().ProducesProblem(StatusCodes.Status404NotFound);
 
         var group = app.MapGroup("/api/v1/topics").WithTags("Topics");
         group.MapPost("/", async (TopicBody body, ITopicStore topics, TimeProvider time, CancellationToken ct) =>
@@ -40,12 +41,12 @@ internal static partial class TopicsApi
             return await topics.TryAddAsync(topic, ct).ConfigureAwait(false)
                 ? Results.Created($"/api/v1/topics/{topic.TopicName}", topic)
                 : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Topic exists", detail: $"topic '{topic.TopicName}' already exists");
-        }).Produces<ExecutionTopic>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
+        }).RequireAuthorization(Scopes.ManageTopics).Produces<ExecutionTopic>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
         group.MapGet("/", async (ITopicStore topics, bool? enabled, CancellationToken ct) =>
-            Results.Ok((await topics.ListAsync(ct).ConfigureAwait(false)).Where(t => enabled is null || t.Enabled == enabled))).Produces<ExecutionTopic[]>();
+            Results.Ok((await topics.ListAsync(ct).ConfigureAwait(false)).Where(t => enabled is null || t.Enabled == enabled))).RequireAuthorization(Scopes.Read).Produces<ExecutionTopic[]>();
         group.MapGet("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
             await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is { } t ? Results.Ok(t) : NotFound(topic_name))
-            .Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
+            .RequireAuthorization(Scopes.Read).Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{**topic_name}", async (string topic_name, TopicBody body, ITopicStore topics, CancellationToken ct) =>
         {
             if (await topics.GetAsync(topic_name, ct).ConfigureAwait(false) is not { } existing)
@@ -69,7 +70,7 @@ internal static partial class TopicsApi
             };
             await topics.PutAsync(updated, ct).ConfigureAwait(false);
             return Results.Ok(updated);
-        }).Produces<ExecutionTopic>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
+        }).RequireAuthorization(Scopes.ManageTopics).Produces<ExecutionTopic>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
 
         // Disabling keeps the row (the audit refers to topics by name); DELETE disables.
         group.MapDelete("/{**topic_name}", async (string topic_name, ITopicStore topics, CancellationToken ct) =>
@@ -82,7 +83,7 @@ internal static partial class TopicsApi
             var disabled = existing with { Enabled = false };
             await topics.PutAsync(disabled, ct).ConfigureAwait(false);
             return Results.Ok(disabled);
-        }).Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
+        }).RequireAuthorization(Scopes.ManageTopics).Produces<ExecutionTopic>().ProducesProblem(StatusCodes.Status404NotFound);
         return app;
     }
 

@@ -69,6 +69,7 @@ public sealed class ExecutionEvent
         Metadata = metadata;
         (OrderId, InstrumentId, var venue) = PayloadRouting.Of(data);
         Venue = venue ?? metadata.ExecutionVenue;
+        PortfolioId = PayloadRouting.PortfolioOf(data);
         IsUrgent = routing.Priority == 1 || metadata.LatencySensitive;
         OrderHash = OrderId is null ? 0 : HashOrderId(OrderId);
     }
@@ -108,6 +109,17 @@ public sealed class ExecutionEvent
 
     /// <summary>The venue: the payload's, else <see cref="ExecutionMetadata.ExecutionVenue"/>.</summary>
     public string? Venue { get; }
+
+    /// <summary>
+    /// The portfolio the event belongs to: the payload's <c>portfolio_id</c>, else (a fill, a settlement
+    /// that does not name it) its order's, filled in once by the dispatch core as the event enters the
+    /// log from the order's earlier events (<see cref="Core.OrderPortfolios"/>); null when neither is
+    /// known, and for a venue status (which belongs to no portfolio). Entitlements are by this.
+    /// </summary>
+    public string? PortfolioId { get; internal set; }
+
+    /// <summary>True for an event of no portfolio by nature (no order: a venue status), which every reader may see.</summary>
+    public bool IsMarketWide => OrderId is null && PortfolioId is null;
 
     /// <summary>Priority 1 or latency-sensitive: delivered first to a backlogged subscriber.</summary>
     public bool IsUrgent { get; }

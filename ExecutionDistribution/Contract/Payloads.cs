@@ -198,6 +198,17 @@ public sealed record VenueStatus(
 /// <summary>The routing attributes every payload exposes to the dispatch core.</summary>
 internal static class PayloadRouting
 {
+    /// <summary>The portfolio a payload names (null when it names none: a fill may leave it to its order).</summary>
+    public static string? PortfolioOf(ExecutionPayload payload) => payload switch
+    {
+        OrderUpdate o => o.PortfolioId,
+        FillNotification f => f.PortfolioId,
+        ExecutionReport r => r.PortfolioId,
+        SettlementUpdate s => s.PortfolioId,
+        TcaResult t => t.PortfolioId,
+        _ => null,
+    };
+
     /// <summary>Order id, instrument and venue of a payload (each may be null).</summary>
     public static (string? OrderId, string? InstrumentId, string? Venue) Of(ExecutionPayload payload) => payload switch
     {

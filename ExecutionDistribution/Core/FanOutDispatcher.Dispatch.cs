@@ -103,6 +103,7 @@ public sealed partial class FanOutDispatcher
                 {
                     var e = batch[i];
                     batch[i] = null!;
+                    Portfolios.Resolve(e);
                     _log.Append(e);
                     Sources.Record(e.Position, e.Source);
                     index.Route(e, ref sink);

@@ -113,6 +113,9 @@ public sealed partial class FanOutDispatcher : IExecutionIngest, IDisposable
     /// <summary>The source partition and offset of each position, beyond the retained log: what resume tokens are made of.</summary>
     internal SourceFrontier Sources { get; }
 
+    /// <summary>The portfolio of each recent order: fills an event's portfolio from its order's as it enters the log.</summary>
+    public OrderPortfolios Portfolios { get; } = new();
+
     /// <summary>
     /// The epoch resume tokens carry: the Kafka cluster's (set by the Kafka module before ingest
     /// starts, so tokens resume on any instance of the cluster), or this run's own without Kafka.

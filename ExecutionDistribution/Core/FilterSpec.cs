@@ -39,6 +39,9 @@ public sealed record FilterSpec
     /// <summary>Target workflows.</summary>
     public IReadOnlyList<string> TargetWorkflows { get; init; } = [];
 
+    /// <summary>Portfolios.</summary>
+    public IReadOnlyList<string> PortfolioIds { get; init; } = [];
+
     /// <summary>Least urgent priority taken (1-9), or null for all.</summary>
     public int? MinPriority { get; init; }
 
@@ -76,6 +79,7 @@ public sealed record FilterSpec
         var instruments = Values(Instruments, "instruments", MaxValuesPerDimension, problems);
         var venues = Values(Venues, "venues", MaxValuesPerDimension, problems);
         var workflows = Values(TargetWorkflows, "target_workflows", MaxValuesPerDimension, problems);
+        var portfolios = Values(PortfolioIds, "portfolio_ids", MaxValuesPerDimension, problems);
         if (MinPriority is < 1 or > 9)
         {
             problems.Add(new ValidationProblem("min_priority", "must be between 1 and 9"));
@@ -91,6 +95,7 @@ public sealed record FilterSpec
             Instruments = instruments,
             Venues = venues,
             TargetWorkflows = workflows,
+            Portfolios = portfolios.Count > 0 ? portfolios : null,
             MinPriority = MinPriority,
         };
     }

@@ -43,6 +43,11 @@ internal sealed class RoutingIndex
     private Dictionary<string, Candidate[]>? _byVenue;
     private Dictionary<string, Candidate[]>? _byWorkflow;
 
+    // Portfolio-anchored subscribers (entitled to some portfolios): by portfolio, and all of them for
+    // market-wide events (venue status), which belong to no portfolio and every reader may see.
+    private Dictionary<string, Candidate[]>? _byPortfolio;
+    private Candidate[] _portfolioAnchored = [];
+
     /// <summary>An empty index.</summary>
     public RoutingIndex()
     {
@@ -104,6 +109,11 @@ internal sealed class RoutingIndex
                 _byWorkflow ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
                 AddToAll(_byWorkflow, f.TargetWorkflows, candidate);
                 break;
+            case FilterDimension.Portfolio:
+                _byPortfolio ??= new Dictionary<string, Candidate[]>(StringComparer.Ordinal);
+                AddToAll(_byPortfolio, f.Portfolios!, candidate);
+                Append(ref _portfolioAnchored, candidate);
+                break;
             case FilterDimension.DataType:
                 foreach (var t in f.DataTypes)
                 {
@@ -157,6 +167,10 @@ internal sealed class RoutingIndex
                 break;
             case FilterDimension.Workflow:
                 RemoveFromAll(_byWorkflow, f.TargetWorkflows, s);
+                break;
+            case FilterDimension.Portfolio:
+                RemoveFromAll(_byPortfolio, f.Portfolios!, s);
+                RemoveAt(_portfolioAnchored, s);
                 break;
             case FilterDimension.DataType:
                 foreach (var t in f.DataTypes)
@@ -213,6 +227,18 @@ internal sealed class RoutingIndex
         if (_byVenue is not null && e.Venue is { } venue && _byVenue.TryGetValue(venue, out var byVenue))
         {
             Offer(byVenue, e, position, ref sink);
+        }
+
+        if (_byPortfolio is not null)
+        {
+            if (e.IsMarketWide)
+            {
+                Offer(_portfolioAnchored, e, position, ref sink);
+            }
+            else if (e.PortfolioId is { } portfolio && _byPortfolio.TryGetValue(portfolio, out var byPortfolio))
+            {
+                Offer(byPortfolio, e, position, ref sink);
+            }
         }
 
         if (_byWorkflow is not null)

@@ -38,6 +38,28 @@ public sealed class SubscriptionFilter
     /// </summary>
     public int? MinPriority { get; init; }
 
+    /// <summary>
+    /// The portfolios taken (<see cref="ExecutionEvent.PortfolioId"/>), or null for every one. Events of
+    /// no portfolio by nature (<see cref="ExecutionEvent.IsMarketWide"/>: venue status) pass; an event
+    /// whose portfolio is not known does not. An empty set takes only those market-wide events (a
+    /// filter narrowed to entitlements it shares nothing with).
+    /// </summary>
+    public IReadOnlySet<string>? Portfolios { get; init; }
+
+    /// <summary>This filter with <see cref="Portfolios"/> replaced (the caller's entitlements applied).</summary>
+    public SubscriptionFilter WithPortfolios(IReadOnlySet<string>? portfolios) => new()
+    {
+        Topics = Topics,
+        RoutingKeys = RoutingKeys,
+        DataTypes = DataTypes,
+        OrderIds = OrderIds,
+        Instruments = Instruments,
+        Venues = Venues,
+        TargetWorkflows = TargetWorkflows,
+        MinPriority = MinPriority,
+        Portfolios = portfolios,
+    };
+
     // Compiled form, computed on first use (the filter is immutable once built): one bit per
     // dimension that is set, and the data type mask. A candidate from the routing index usually has
     // nothing left to check but its anchor, which the index already matched.
@@ -87,6 +109,11 @@ public sealed class SubscriptionFilter
             return false;
         }
 
+        if ((dimensions & Bit(FilterDimension.Portfolio)) != 0 && !e.IsMarketWide && (e.PortfolioId is null || !Portfolios!.Contains(e.PortfolioId)))
+        {
+            return false;
+        }
+
         if ((dimensions & Bit(FilterDimension.Workflow)) != 0 && !AnyWorkflow(e.Routing.TargetWorkflows))
         {
             return false;
@@ -117,6 +144,7 @@ public sealed class SubscriptionFilter
         OrderIds.Count > 0 ? FilterDimension.OrderId
         : RoutingKeys.Count > 0 && !HasCatchAll(RoutingKeys) ? FilterDimension.RoutingKey
         : Instruments.Count > 0 ? FilterDimension.Instrument
+        : Portfolios is not null ? FilterDimension.Portfolio
         : Topics.Count > 0 && !HasCatchAll(Topics) ? FilterDimension.Topic
         : Venues.Count > 0 ? FilterDimension.Venue
         : TargetWorkflows.Count > 0 ? FilterDimension.Workflow
@@ -139,6 +167,7 @@ public sealed class SubscriptionFilter
             | (OrderIds.Count > 0 ? Bit(FilterDimension.OrderId) : 0)
             | (Instruments.Count > 0 ? Bit(FilterDimension.Instrument) : 0)
             | (Venues.Count > 0 ? Bit(FilterDimension.Venue) : 0)
+            | (Portfolios is not null ? Bit(FilterDimension.Portfolio) : 0)
             | (TargetWorkflows.Count > 0 ? Bit(FilterDimension.Workflow) : 0)
             // A catch-all pattern ('#') in a list takes every name: the dimension is not checked at all.
             | (Topics.Count > 0 && !HasCatchAll(Topics) ? Bit(FilterDimension.Topic) : 0)
@@ -199,4 +228,5 @@ internal enum FilterDimension
     Workflow,
     DataType,
     Priority,
+    Portfolio,
 }

@@ -24,9 +24,9 @@ public static class Health
     /// <summary>Maps the three endpoints.</summary>
     public static WebApplication MapHealth(this WebApplication app)
     {
-        app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = check => !check.Tags.Contains(ReadyOnly) });
-        app.MapHealthChecks("/health/live", Options(_ => false));
-        app.MapHealthChecks("/health/ready", Options(check => check.Tags.Contains(Ready)));
+        app.MapHealthChecks("/health", new HealthCheckOptions { Predicate = check => !check.Tags.Contains(ReadyOnly) }).AllowAnonymous();
+        app.MapHealthChecks("/health/live", Options(_ => false)).AllowAnonymous();
+        app.MapHealthChecks("/health/ready", Options(check => check.Tags.Contains(Ready))).AllowAnonymous();
         return app;
     }
 

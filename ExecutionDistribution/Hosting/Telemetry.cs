@@ -66,7 +66,7 @@ public static class Telemetry
     {
         if (MetricsEnabled(app.Configuration))
         {
-            app.MapPrometheusScrapingEndpoint("/metrics");
+            app.MapPrometheusScrapingEndpoint("/metrics").AllowAnonymous(); // aggregate figures only: no label per client, order or event
         }
 
         return app;

@@ -126,6 +126,11 @@ internal sealed class KafkaEventReplay(FanOutDispatcher core, KafkaConnection co
         e.Source = new SourcePosition(record.Topic, record.Partition.Value, record.Offset.Value);
         e.IngestTimestamp = time.GetTimestamp();
         e.IsReread = true;
+        if (e.PortfolioId is null && e.OrderId is { } order)
+        {
+            e.PortfolioId = core.Portfolios.Find(order); // as the dispatcher filled it in when ingested
+        }
+
         return e;
     }
 

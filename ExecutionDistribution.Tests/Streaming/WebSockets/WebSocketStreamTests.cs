@@ -304,11 +304,19 @@ internal sealed class StreamClient : IAsyncDisposable
     /// <summary>On a multiplexed connection: the last resume token of each subscription.</summary>
     public Dictionary<string, string> LastResumeTokens { get; } = new(StringComparer.Ordinal);
 
-    public static Task<StreamClient> ConnectAsync(ServiceHost host, string query) => ConnectAsync(host.BaseAddress, query);
+    public static Task<StreamClient> ConnectAsync(ServiceHost host, string query, string? bearer = null) => ConnectAsync(host.BaseAddress, query, bearer);
 
-    public static async Task<StreamClient> ConnectAsync(Uri baseAddress, string query)
+    /// <summary>The client's socket (its close status, once closed).</summary>
+    public ClientWebSocket Socket => _socket;
+
+    public static async Task<StreamClient> ConnectAsync(Uri baseAddress, string query, string? bearer = null)
     {
         var socket = new ClientWebSocket();
+        if (bearer is not null)
+        {
+            socket.Options.SetRequestHeader("Authorization", $"Bearer {bearer}");
+        }
+
         var uri = new UriBuilder(baseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = query }.Uri;
         await socket.ConnectAsync(uri, CancellationToken.None);
         return new StreamClient(socket);

@@ -7,6 +7,7 @@ using ExecutionDistribution.Ingest;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Extensions.Options;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Ingest.Http;
 
@@ -19,7 +20,7 @@ internal static class IngestEndpoints
 {
     public static RouteGroupBuilder MapIngestApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1/executions").WithTags("Ingest");
+        var group = app.MapGroup("/api/v1/executions").WithTags("Ingest").RequireAuthorization(Scopes.Publish);
         group.MapPost("/", PostExecutions)
             .Accepts<object>("application/json")
             .Produces<IngestAccepted>(StatusCodes.Status202Accepted)

@@ -5,8 +5,10 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Subscriptions;
 using Grpc.Core;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 using Filter = ExecutionDistribution.Grpc.V1.Filter;
 
@@ -34,11 +36,13 @@ internal sealed class ExecutionStreamService(
     IOptions<ClusterOptions> cluster,
     IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
 {
+    [Authorize(Policy = Scopes.Read)]
     public override async Task StreamExecution(StreamRequest request, IServerStreamWriter<ExecutionMessage> responseStream, ServerCallContext context)
     {
         ServesStreams();
         var o = options.Value;
-        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage) = await ResolveAsync(request, context.CancellationToken).ConfigureAwait(false);
+        var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage, narrowed) =
+            await ResolveAsync(request, CallerRights.Of(context.GetHttpContext().User), context.CancellationToken).ConfigureAwait(false);
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
         {
@@ -62,7 +66,7 @@ internal sealed class ExecutionStreamService(
                 // The events before the retained log come from Kafka first; the core takes over where the log begins.
                 try
                 {
-                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", from.Encode() }, { "x-subscription-id", id } }).ConfigureAwait(false);
+                    await context.WriteResponseHeadersAsync(Headers(from.Encode(), id, narrowed)).ConfigureAwait(false);
                     headersSent = true;
                     resume = await ReplayAsync(from, filter, id, call, perMessage, admission.Audit, ended.Token).ConfigureAwait(false);
                 }
@@ -81,7 +85,7 @@ internal sealed class ExecutionStreamService(
                 // Headers now: a client that has them knows it is attached, and where it started.
                 if (!headersSent)
                 {
-                    await context.WriteResponseHeadersAsync(new Metadata { { "x-resume-token", member.ResumeToken }, { "x-subscription-id", id } }).ConfigureAwait(false);
+                    await context.WriteResponseHeadersAsync(Headers(member.ResumeToken, id, narrowed)).ConfigureAwait(false);
                 }
 
                 if (snapshot is not null)
@@ -126,7 +130,7 @@ internal sealed class ExecutionStreamService(
     /// subscription's acknowledged point, or the order snapshot's position), and whether its start is
     /// older than the retained log and must be re-read from Kafka.
     /// </summary>
-    internal async Task<StreamPlan> ResolveAsync(StreamRequest request, CancellationToken cancellationToken)
+    internal async Task<StreamPlan> ResolveAsync(StreamRequest request, CallerRights rights, CancellationToken cancellationToken)
     {
         if (request.SubscriptionId.Length > 0)
         {
@@ -134,7 +138,8 @@ internal sealed class ExecutionStreamService(
             await registry.RefreshAsync(request.SubscriptionId, cancellationToken).ConfigureAwait(false);
         }
 
-        var (filter, guarantee, managed) = ResolveTarget(request);
+        var (asked, guarantee, managed) = ResolveTarget(request);
+        var (filter, narrowed) = Entitlements.Apply(asked, rights);
         ResumeToken? resume = null;
         ResumeToken? replayFrom = null;
         var tokenText = request.ResumeToken;
@@ -180,14 +185,15 @@ internal sealed class ExecutionStreamService(
         if (managed is null && resume is null && filter.OrderIds.Count > 0)
         {
             var (current, asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
-            snapshot = ToMessage(current);
+            snapshot = ToMessage([.. current.Where(s => Entitlements.MaySee(rights, s.PortfolioId))]);
             resume = core.TokenAt(asOf, 0);
         }
 
-        return new StreamPlan(filter, guarantee, managed, resume, replayFrom, snapshot, perMessage);
+        return new StreamPlan(filter, guarantee, managed, resume, replayFrom, snapshot, perMessage, narrowed);
     }
 
     /// <summary>Several subscriptions on one call (<see cref="MultiplexedCall"/>).</summary>
+    [Authorize(Policy = Scopes.Read)]
     public override async Task StreamMultiplexed(IAsyncStreamReader<StreamCommand> requestStream, IServerStreamWriter<MultiplexedMessage> responseStream, ServerCallContext context)
     {
         ServesStreams();
@@ -200,7 +206,8 @@ internal sealed class ExecutionStreamService(
         MultiplexedCall call;
         try
         {
-            call = new MultiplexedCall(this, core, registry, trail, options.Value, time, responseStream, context.GetHttpContext().Response.BodyWriter, replay, context.CancellationToken);
+            call = new MultiplexedCall(this, CallerRights.Of(context.GetHttpContext().User), core, registry, trail, options.Value, time, responseStream,
+                context.GetHttpContext().Response.BodyWriter, replay, context.CancellationToken);
             await call.RunAsync(requestStream, context, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
@@ -228,6 +235,7 @@ internal sealed class ExecutionStreamService(
         return colon > first && first >= 0 ? peer[(first + 1)..colon] : peer;
     }
 
+    [Authorize(Policy = Scopes.ManageSubscriptions)]
     public override async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
@@ -284,6 +292,7 @@ internal sealed class ExecutionStreamService(
         }
     }
 
+    [Authorize(Policy = Scopes.Read)]
     public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
 
     /// <summary>
@@ -411,6 +420,7 @@ internal sealed class ExecutionStreamService(
         Instruments = [.. filter.Instruments],
         Venues = [.. filter.Venues],
         TargetWorkflows = [.. filter.TargetWorkflows],
+        PortfolioIds = [.. filter.PortfolioIds],
         MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
     };
 
@@ -446,6 +456,7 @@ internal sealed class ExecutionStreamService(
         filter.Instruments.AddRange(s.Spec.Instruments);
         filter.Venues.AddRange(s.Spec.Venues);
         filter.TargetWorkflows.AddRange(s.Spec.TargetWorkflows);
+        filter.PortfolioIds.AddRange(s.Spec.PortfolioIds);
         return new Subscription
         {
             SubscriptionId = s.SubscriptionId,
@@ -487,7 +498,19 @@ internal sealed class ExecutionStreamService(
 
     /// <summary>A stream request resolved (<see cref="ResolveAsync"/>).</summary>
     internal sealed record StreamPlan(
-        SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed, ResumeToken? Resume, ResumeToken? ReplayFrom, OrderSnapshot? Snapshot, int PerMessage);
+        SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed, ResumeToken? Resume, ResumeToken? ReplayFrom, OrderSnapshot? Snapshot, int PerMessage, string? Narrowed);
+
+    // A stream's response headers: where it starts, its id, and what of its filter the caller is not entitled to.
+    private static Metadata Headers(string token, string id, string? narrowed)
+    {
+        var headers = new Metadata { { "x-resume-token", token }, { "x-subscription-id", id } };
+        if (narrowed is not null)
+        {
+            headers.Add("x-filter-narrowed", narrowed);
+        }
+
+        return headers;
+    }
 
     internal static RpcException Invalid(string field, string message) =>
         new(new Status(StatusCode.InvalidArgument, $"{field}: {message}"));

@@ -45,7 +45,7 @@ internal static class GrpcModule
     {
         app.UseGrpcRequestValidation();
         app.MapGrpcService<ExecutionStreamService>();
-        app.MapGrpcHealthChecksService();
+        app.MapGrpcHealthChecksService().AllowAnonymous();
         app.MapGrpcReflectionService();
         return app;
     }

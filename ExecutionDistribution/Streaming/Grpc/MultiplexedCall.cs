@@ -5,6 +5,7 @@ using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Grpc.V1;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Subscriptions;
 using Google.Protobuf;
 using Grpc.Core;
@@ -25,6 +26,7 @@ internal sealed class MultiplexedCall : Connection
     private const string Unsubscribed = "unsubscribed by the client";
 
     private readonly ExecutionStreamService _service;
+    private readonly CallerRights _rights; // every subscription of the call is narrowed to them
     private readonly GrpcStreamOptions _options;
     private readonly IServerStreamWriter<MultiplexedMessage> _writer;
     private readonly PipeWriter _body;
@@ -36,12 +38,13 @@ internal sealed class MultiplexedCall : Connection
     private RpcException? _unreadable;
 
     public MultiplexedCall(
-        ExecutionStreamService service, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
+        ExecutionStreamService service, CallerRights rights, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
         IServerStreamWriter<MultiplexedMessage> writer, PipeWriter body, IEventReplay? replay, CancellationToken aborted)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: true,
             time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _service = service;
+        _rights = rights;
         _options = options;
         _writer = writer;
         _body = body;
@@ -202,7 +205,7 @@ internal sealed class MultiplexedCall : Connection
     // A subscribe: answered with subscribed (then its snapshot comes in the same message) before its first event, or an error.
     private async Task SubscribeAsync(StreamRequest request, string requestId, CancellationToken aborted)
     {
-        var plan = await _service.ResolveAsync(request, aborted).ConfigureAwait(false);
+        var plan = await _service.ResolveAsync(request, _rights, aborted).ConfigureAwait(false);
         var id = plan.Managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
         var admission = Subscriptions.Admit(id, plan.Managed, plan.Guarantee, plan.Filter, out var refusal);
         if (admission is not null && plan.ReplayFrom is { } from)
@@ -213,7 +216,7 @@ internal sealed class MultiplexedCall : Connection
             {
                 await WriteAsync(new MultiplexedMessage
                 {
-                    Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = from.Encode() },
+                    Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = from.Encode(), Narrowed = plan.Narrowed ?? string.Empty },
                 }).ConfigureAwait(false);
             }
             catch
@@ -238,7 +241,7 @@ internal sealed class MultiplexedCall : Connection
         {
             await WriteAsync(new MultiplexedMessage
             {
-                Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = plan.Snapshot },
+                Subscribed = new SubscriptionOpened { RequestId = requestId, SubscriptionId = id, ResumeToken = member.ResumeToken, Snapshot = plan.Snapshot, Narrowed = plan.Narrowed ?? string.Empty },
             }).ConfigureAwait(false);
         }
         finally

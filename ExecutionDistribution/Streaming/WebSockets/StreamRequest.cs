@@ -3,6 +3,7 @@ using System.Text.Json;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Subscriptions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
@@ -17,7 +18,8 @@ internal sealed record StreamPlan(
     ResumeToken? Resume,
     ManagedSubscription? Managed,
     IReadOnlyList<OrderExecutionStatus>? Snapshot,
-    ResumeToken? ReplayFrom = null);
+    ResumeToken? ReplayFrom = null,
+    string? Narrowed = null);
 
 /// <summary>
 /// Turns a subscription's parameters (the connection's query string, or a <c>subscribe</c> message's
@@ -26,7 +28,7 @@ internal sealed record StreamPlan(
 internal static class StreamRequest
 {
     /// <summary>Filter parameters: lists are comma-separated or repeated.</summary>
-    public static readonly string[] FilterParameters = ["topics", "routing_keys", "data_types", "order_ids", "instruments", "venues", "target_workflows", "min_priority", "delivery_guarantee"];
+    public static readonly string[] FilterParameters = ["topics", "routing_keys", "data_types", "order_ids", "instruments", "venues", "target_workflows", "portfolio_ids", "min_priority", "delivery_guarantee"];
 
     /// <summary>True when the parameters describe a subscription (any filter, a subscription id or a token).</summary>
     public static bool DescribesStream(IQueryCollection query) =>
@@ -37,7 +39,7 @@ internal static class StreamRequest
     /// accepted when its events can be re-read from Kafka (<see cref="StreamPlan.ReplayFrom"/>).
     /// </summary>
     public static async Task<(StreamPlan? Plan, ValidationProblem? Problem)> ResolveAsync(
-        IQueryCollection query, FanOutDispatcher core, SubscriptionRegistry registry, OrderLookups lookups, IEventReplay? replay, CancellationToken cancellationToken)
+        IQueryCollection query, CallerRights rights, FanOutDispatcher core, SubscriptionRegistry registry, OrderLookups lookups, IEventReplay? replay, CancellationToken cancellationToken)
     {
         var problems = new List<ValidationProblem>();
         var spec = new FilterSpec
@@ -49,6 +51,7 @@ internal static class StreamRequest
             Instruments = List(query["instruments"]),
             Venues = List(query["venues"]),
             TargetWorkflows = List(query["target_workflows"]),
+            PortfolioIds = List(query["portfolio_ids"]),
             MinPriority = ParseInt(query["min_priority"], "min_priority", problems),
         };
         var filter = spec.Build(out var filterProblems);
@@ -113,16 +116,20 @@ internal static class StreamRequest
             return (null, problems[0]);
         }
 
+        // What the caller may see: the filter narrowed to its entitlements (the client is told what was cut).
+        (filter, var narrowed) = Entitlements.Apply(filter!, rights);
+
         // Watching orders from now: their current state first, then events from exactly the position it reflects.
         IReadOnlyList<OrderExecutionStatus>? snapshot = null;
-        if (managed is null && resume is null && filter!.OrderIds.Count > 0)
+        if (managed is null && resume is null && filter.OrderIds.Count > 0)
         {
-            (snapshot, var asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
+            (var current, var asOf) = await lookups.SnapshotAsync(filter.OrderIds, cancellationToken).ConfigureAwait(false);
+            snapshot = [.. current.Where(s => Entitlements.MaySee(rights, s.PortfolioId))];
             resume = core.TokenAt(asOf, 0);
         }
 
         var id = managed?.SubscriptionId ?? $"ws-{Guid.NewGuid():N}";
-        return (new StreamPlan(id, filter!, guarantee, resume, managed, snapshot, replayFrom), null);
+        return (new StreamPlan(id, filter, guarantee, resume, managed, snapshot, replayFrom, narrowed), null);
     }
 
     /// <summary>The problem of a JSON string that escapes a lone surrogate (<c>"\ud800"</c>): valid JSON, but no text.</summary>

@@ -175,8 +175,8 @@ internal sealed class EventFrames : IAsyncDisposable
 internal static class ControlFrames
 {
     /// <summary>subscribed, heartbeat (one subscription) or pong.</summary>
-    public static byte[] Control(string type, string subscriptionId, string resumeToken, DateTime time, string? requestId) =>
-        JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, resumeToken, time, requestId), FrameJson.Default.ControlFrame);
+    public static byte[] Control(string type, string subscriptionId, string resumeToken, DateTime time, string? requestId, string? narrowed = null) =>
+        JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, resumeToken, time, requestId, narrowed), FrameJson.Default.ControlFrame);
 
     public static byte[] Error(string message, string? requestId, string? subscriptionId = null) =>
         JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId, subscriptionId), FrameJson.Default.ErrorFrame);
@@ -199,7 +199,7 @@ internal static class ControlFrames
         JsonSerializer.SerializeToUtf8Bytes(new MultiplexedHeartbeat("heartbeat", resumeTokens, time), FrameJson.Default.MultiplexedHeartbeat);
 }
 
-internal sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time, string? RequestId);
+internal sealed record ControlFrame(string Type, string SubscriptionId, string ResumeToken, DateTime Time, string? RequestId, string? Narrowed = null);
 
 internal sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
 

@@ -3,7 +3,9 @@ using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Hosting;
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Subscriptions;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
 
 namespace ExecutionDistribution.Streaming.WebSockets;
@@ -36,7 +38,7 @@ internal static class WebSocketModule
     public static WebApplication MapWebSocketStream(this WebApplication app)
     {
         app.UseWebSockets();
-        app.Map("/api/v1/execution/stream", StreamAsync);
+        app.Map("/api/v1/execution/stream", StreamAsync).AllowAnonymous(); // authenticated by the session: a header, or the first message
         return app;
     }
 
@@ -74,6 +76,21 @@ internal static class WebSocketModule
             return;
         }
 
+        // Who is calling: a token with the upgrade is checked before it (401 / 403, like any request);
+        // without one, the connection is accepted and its first message must carry one.
+        if (WebSocketAuth.CarriedBadToken(context))
+        {
+            await context.ChallengeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        var rights = WebSocketAuth.FromRequest(context);
+        if (rights is not null && !rights.Has(Scopes.Read))
+        {
+            await context.ForbidAsync().ConfigureAwait(false);
+            return;
+        }
+
         var query = context.Request.Query;
         var multiplex = false;
         ValidationProblem? problem = null;
@@ -82,16 +99,32 @@ internal static class WebSocketModule
             problem = new ValidationProblem("multiplex", "must be true or false");
         }
 
+        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        if (rights is null)
+        {
+            (rights, var code, var why) = await WebSocketAuth.FirstMessageAsync(socket, context.RequestServices.GetRequiredService<TokenValidation>(), context.RequestAborted).ConfigureAwait(false);
+            if (rights is null || !rights.Has(Scopes.Read))
+            {
+                var (status, reason) = rights is null ? (code, why) : (WebSocketAuth.Forbidden, $"forbidden: the token does not grant {Scopes.Read}");
+                if (reason is not null)
+                {
+                    context.RequestServices.GetRequiredService<SecurityMetrics>().Denied(rights is null ? "unauthenticated" : "forbidden");
+                    await WebSocketAuth.CloseAsync(socket, status, reason).ConfigureAwait(false);
+                }
+
+                return;
+            }
+        }
+
         // A multiplexed connection may open with no subscription and add them by message.
         StreamPlan? first = null;
         if (problem is null && (!multiplex || StreamRequest.DescribesStream(query)))
         {
             // A token older than the retained log: its events are re-read from Kafka (where the service reads Kafka).
             var replay = context.RequestServices.GetService<IEventReplay>();
-            (first, problem) = await StreamRequest.ResolveAsync(query, core, registry, lookups, replay, context.RequestAborted).ConfigureAwait(false);
+            (first, problem) = await StreamRequest.ResolveAsync(query, rights, core, registry, lookups, replay, context.RequestAborted).ConfigureAwait(false);
         }
 
-        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
         if (problem is { } bad)
         {
             await WebSocketStreamSession.RejectAsync(socket, bad.ToString()).ConfigureAwait(false);
@@ -107,7 +140,7 @@ internal static class WebSocketModule
 
         try
         {
-            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, options.Value, time, multiplex, context.RequestAborted, context.RequestServices.GetService<IEventReplay>());
+            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, rights, options.Value, time, multiplex, context.RequestAborted, context.RequestServices.GetService<IEventReplay>());
             await session.RunAsync(first, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally

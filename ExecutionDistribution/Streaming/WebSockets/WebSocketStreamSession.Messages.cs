@@ -146,7 +146,7 @@ internal sealed partial class WebSocketStreamSession
         var query = StreamRequest.FromMessage(message, out var problem);
         if (problem is null)
         {
-            (var plan, problem) = await StreamRequest.ResolveAsync(query, Core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
+            (var plan, problem) = await StreamRequest.ResolveAsync(query, _rights, Core, _registry, _lookups, _replay, aborted).ConfigureAwait(false);
             if (plan is { ReplayFrom: { } from })
             {
                 if (await OpenWithReplayAsync(plan, from, requestId).ConfigureAwait(false) is { } refused)

@@ -6,6 +6,7 @@ using ExecutionDistribution.Audit;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
 using ExecutionDistribution.Orders;
+using ExecutionDistribution.Security;
 using ExecutionDistribution.Subscriptions;
 
 namespace ExecutionDistribution.Streaming.WebSockets;
@@ -34,6 +35,7 @@ internal sealed partial class WebSocketStreamSession : Connection
     private readonly WebSocketOptions _options;
     private readonly bool _multiplex;
     private readonly IEventReplay? _replay;
+    private readonly CallerRights _rights; // every subscription of the connection is narrowed to them
     private readonly EventFrames _frames = new();
 
     // Frames of events re-read from Kafka for a subscription opening beside others: written holding the writer.
@@ -43,12 +45,13 @@ internal sealed partial class WebSocketStreamSession : Connection
     private string? _endedBySubscription;
 
     public WebSocketStreamSession(
-        WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups,
+        WebSocket socket, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, OrderLookups lookups, CallerRights rights,
         WebSocketOptions options, TimeProvider time, bool multiplex, CancellationToken aborted, IEventReplay? replay = null)
         : base(core, registry, trail, multiplex ? options.MaxSubscriptionsPerConnection : 1, $"{WebSocketOptions.SectionName}:{nameof(WebSocketOptions.MaxSubscriptionsPerConnection)}",
             multiplex, time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _replay = replay;
+        _rights = rights;
         _socket = socket;
         _registry = registry;
         _trail = trail;
@@ -180,7 +183,7 @@ internal sealed partial class WebSocketStreamSession : Connection
             // then the core takes over where the log begins.
             try
             {
-                await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId, plan.Narrowed)).ConfigureAwait(false);
                 subscribedSent = true;
                 plan = plan with { Resume = await ReplayAsync(plan.Id, plan.Filter, from, admission.Audit, aborted, stopping).ConfigureAwait(false) };
             }
@@ -205,7 +208,7 @@ internal sealed partial class WebSocketStreamSession : Connection
         {
             if (!subscribedSent)
             {
-                await SendAsync(ControlFrames.Control("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
+                await SendAsync(ControlFrames.Control("subscribed", plan.Id, member.ResumeToken, Timestamps.UtcNow(Time), requestId, plan.Narrowed)).ConfigureAwait(false);
             }
 
             if (plan.Snapshot is { } snapshot)
@@ -285,7 +288,7 @@ internal sealed partial class WebSocketStreamSession : Connection
 
         try
         {
-            await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId)).ConfigureAwait(false);
+            await SendAsync(ControlFrames.Control("subscribed", plan.Id, from.Encode(), Timestamps.UtcNow(Time), requestId, plan.Narrowed)).ConfigureAwait(false);
         }
         catch
         {
