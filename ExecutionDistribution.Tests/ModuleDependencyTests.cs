@@ -21,7 +21,7 @@ public sealed partial class ModuleDependencyTests
         ["Subscriptions"] = ["Contract", "Core", "Hosting"],
         ["Orders"] = ["Contract", "Core", "Hosting"],
         ["Topics"] = ["Contract", "Core", "Hosting", "Caching"],
-        ["Persistence"] = ["Contract", "Hosting", "Orders", "Subscriptions", "Topics"],
+        ["Persistence"] = ["Contract", "Hosting", "Security", "Orders", "Subscriptions", "Topics"],
         ["Caching"] = ["Contract", "Hosting", "Orders", "Persistence", "Subscriptions"],
         ["Audit"] = ["Contract", "Core", "Hosting", "Persistence", "Subscriptions"],
         ["Streaming"] = ["Contract", "Core", "Hosting", "Security", "Audit", "Orders", "Subscriptions"],

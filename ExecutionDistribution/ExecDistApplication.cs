@@ -49,6 +49,7 @@ public static class ExecDistApplication
         builder.AddApiReference();
         builder.AddDistributionModule();
         builder.AddPersistenceModule(); // migrates the database before anything reads it
+        builder.AddRevocationLoading(); // revocations in force before anyone is served
         builder.AddCachingModule();
         builder.AddAuditModule();
         builder.AddOrdersModule(); // the order projection subscribes before any ingest starts
@@ -72,6 +73,7 @@ public static class ExecDistApplication
         app.MapSubscriptionsApi();
         app.MapTopicsApi();
         app.MapAuditApi();
+        app.MapAdminApi();
         app.MapOperationsApi();
         app.MapHealth();
         app.MapTelemetry();

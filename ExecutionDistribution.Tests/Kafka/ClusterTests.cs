@@ -227,6 +227,33 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
 
     [Test]
     [Category("Postgres")]
+    public async Task A_revocation_made_through_one_gateway_ends_the_subjects_stream_on_another_and_is_refused_there()
+    {
+        var topics = new KafkaTestTopics(Cluster, partitions: 2);
+        await using var db = new TestPostgres();
+        using var cluster = await ProcessorAndTwoGateways.StartAsync(topics, db, TestAuth.Settings());
+        var subject = $"trader-{Guid.NewGuid():N}";
+        var token = TestAuth.Token([ExecutionDistribution.Security.Scopes.Read], ["PF001"], subject);
+        await using var onC = await Streaming.WebSockets.StreamClient.ConnectAsync(cluster.C.HttpAddress, "order_ids=O-1", token);
+        Assert.That((string?)(await onC.ReceiveAsync())["type"], Is.EqualTo("subscribed"));
+
+        using var onA = new HttpClient { BaseAddress = cluster.A.HttpAddress };
+        onA.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestAuth.Admin());
+        using (var revoked = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(onA, "/api/v1/admin/revocations", new { subject, reason = "left the firm" }))
+        {
+            Assert.That((int)revoked.StatusCode, Is.EqualTo(201), await revoked.Content.ReadAsStringAsync());
+        }
+
+        var (status, reason) = await onC.ReceiveCloseAsync();
+        Assert.That(((int?)status, reason), Is.EqualTo(((int?)4403, $"access revoked: {subject} (left the firm)")), "ended on the other gateway, told through the control topic");
+        using var asSubject = new HttpClient { BaseAddress = cluster.C.HttpAddress };
+        asSubject.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var refused = await asSubject.GetAsync(new Uri("/api/v1/topics", UriKind.Relative));
+        Assert.That((int)refused.StatusCode, Is.EqualTo(401));
+    }
+
+    [Test]
+    [Category("Postgres")]
     public async Task A_subscription_paused_or_deleted_through_one_instance_ends_its_stream_on_another_and_every_instance_sees_the_change()
     {
         var topics = new KafkaTestTopics(Cluster, partitions: 2);
@@ -316,9 +343,9 @@ public sealed class ClusterTests : EmbeddedKafkaTestBase
 
         public ChildHost C { get; } = c;
 
-        public static async Task<ProcessorAndTwoGateways> StartAsync(KafkaTestTopics topics, TestPostgres db)
+        public static async Task<ProcessorAndTwoGateways> StartAsync(KafkaTestTopics topics, TestPostgres db, string[]? extra = null)
         {
-            string[] settings = [.. topics.HostSettings, .. db.Settings()];
+            string[] settings = [.. topics.HostSettings, .. db.Settings(), .. extra ?? []];
             var processor = ChildHost.Start([.. settings, "--Cluster:Role=processor"]);
             await processor.WaitReadyAsync();
             var cluster = new ProcessorAndTwoGateways(processor, ChildHost.Start([.. settings, "--Cluster:Role=gateway"]), ChildHost.Start([.. settings, "--Cluster:Role=gateway"]));

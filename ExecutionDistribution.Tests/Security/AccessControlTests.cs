@@ -25,7 +25,7 @@ public sealed class AccessControlTests
     private ServiceHost _host = null!;
 
     [OneTimeSetUp]
-    public async Task StartHost() => _host = await ServiceHost.StartAsync(TestAuth.Settings());
+    public async Task StartHost() => _host = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile()]);
 
     [OneTimeTearDown]
     public async Task StopHost() => await _host.DisposeAsync();
@@ -57,6 +57,8 @@ public sealed class AccessControlTests
         ("DELETE", "/api/v1/topics/{**topic_name}", "/api/v1/topics/execution/none", Scopes.ManageTopics),
         ("GET", "/api/v1/audit/", "/api/v1/audit/?order_id=O-1", Scopes.ReadAudit),
         ("GET", "/api/v1/audit/stats", "/api/v1/audit/stats", Scopes.ReadAudit),
+        ("POST", "/api/v1/admin/revocations/", "/api/v1/admin/revocations/", Scopes.Admin),
+        ("GET", "/api/v1/admin/revocations/", "/api/v1/admin/revocations/", Scopes.Admin),
         ("GET", "/health", "/health", null),
         ("GET", "/health/live", "/health/live", null),
         ("GET", "/health/ready", "/health/ready", null),
@@ -149,6 +151,7 @@ public sealed class AccessControlTests
             }),
             ("ManageSubscription", Scopes.ManageSubscriptions, async m => await client.ManageSubscriptionAsync(new SubscriptionRequest { Action = SubscriptionAction.Get, SubscriptionId = "nobody" }, m)),
             ("Acknowledge", Scopes.Read, async m => await client.AcknowledgeAsync(new AckRequest { SubscriptionId = "nobody", ResumeToken = "x" }, m)),
+            ("RefreshStream", Scopes.Read, async m => await client.RefreshStreamAsync(new RefreshRequest { StreamId = "nobody" }, m)),
         };
 
         var sent = 0;

@@ -22,7 +22,7 @@ public sealed class EntitlementTests
     private ServiceHost _host = null!;
 
     [OneTimeSetUp]
-    public async Task StartHost() => _host = await ServiceHost.StartAsync(TestAuth.Settings());
+    public async Task StartHost() => _host = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile()]);
 
     [OneTimeTearDown]
     public async Task StopHost() => await _host.DisposeAsync();

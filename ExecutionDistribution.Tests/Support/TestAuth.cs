@@ -32,9 +32,13 @@ internal static class TestAuth
         return ["--Auth:Mode=Jwt", $"--Auth:DevelopmentKeyFile={Path.Combine(folder, "key.pem")}", $"--Auth:DevelopmentTokensFile={Path.Combine(folder, "tokens.json")}"];
     }
 
+    /// <summary>A revocations file of the test's own (not the user's).</summary>
+    public static string[] RevocationsFile(string? path = null) =>
+        [$"--Auth:RevocationsFile={path ?? Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"), "revocations.json")}"];
+
     /// <summary>A valid token granting <paramref name="scopes"/> over <paramref name="portfolios"/>.</summary>
-    public static string Token(string[] scopes, string[] portfolios, string subject = "test-client", TimeSpan? lifetime = null) =>
-        Mint(scopes, portfolios, subject, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow + (lifetime ?? TimeSpan.FromHours(1)));
+    public static string Token(string[] scopes, string[] portfolios, string subject = "test-client", TimeSpan? lifetime = null, DateTime? issuedAt = null) =>
+        Mint(scopes, portfolios, subject, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow + (lifetime ?? TimeSpan.FromHours(1)), issuedAt: issuedAt);
 
     /// <summary>A token with every scope and every portfolio.</summary>
     public static string Admin() => Token(Scopes.All, [CallerRights.Wildcard], "test-admin");
@@ -58,13 +62,13 @@ internal static class TestAuth
     }
 
     private static string Mint(string[] scopes, string[] portfolios, string subject, DateTime notBefore, DateTime expires,
-        string issuer = Issuer, string audience = Audience, ECDsa? key = null)
+        string issuer = Issuer, string audience = Audience, ECDsa? key = null, DateTime? issuedAt = null)
     {
         var descriptor = new SecurityTokenDescriptor
         {
             Issuer = issuer,
             Audience = audience,
-            IssuedAt = notBefore,
+            IssuedAt = issuedAt ?? notBefore,
             NotBefore = notBefore,
             Expires = expires,
             SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? Key), SecurityAlgorithms.EcdsaSha256),

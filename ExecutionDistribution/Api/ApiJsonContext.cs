@@ -32,4 +32,7 @@ namespace ExecutionDistribution.Api;
 [JsonSerializable(typeof(IReadOnlyList<AuditRecord>))]
 [JsonSerializable(typeof(AuditApi.AuditStats))]
 [JsonSerializable(typeof(OperationsApi.MemoryView))]
+[JsonSerializable(typeof(AdminApi.RevocationBody))]
+[JsonSerializable(typeof(ExecutionDistribution.Security.Revocation))]
+[JsonSerializable(typeof(IReadOnlyList<ExecutionDistribution.Security.Revocation>))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

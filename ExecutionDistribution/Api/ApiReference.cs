@@ -57,6 +57,7 @@ public static class ApiReference
             """,
         ["POST api/v1/subscriptions/{subscription_id}/ack"] = """{"resume_token":"(a resume_token from the subscription's stream)"}""",
         ["POST api/v1/topics"] = """{"topic_name":"execution/fills/processed","data_type":"FILL_NOTIFICATION","partitions":12,"retention_policy":"7d","latency_requirement_ms":10}""",
+        ["POST api/v1/admin/revocations"] = """{"subject":"risk-desk-7","reason":"left the firm"}""",
         ["PUT api/v1/topics/{topic_name}"] = """{"partitions":24,"retention_policy":"14d","latency_requirement_ms":5,"enabled":true}""",
     };
 

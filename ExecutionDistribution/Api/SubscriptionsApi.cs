@@ -144,6 +144,7 @@ internal static class SubscriptionsApi
         public string[]? Instruments { get; init; }
         public string[]? Venues { get; init; }
         public string[]? TargetWorkflows { get; init; }
+        public string[]? PortfolioIds { get; init; }
         public int? MinPriority { get; init; }
 
         public FilterSpec ToSpec() => new()
@@ -155,6 +156,7 @@ internal static class SubscriptionsApi
             Instruments = Instruments ?? [],
             Venues = Venues ?? [],
             TargetWorkflows = TargetWorkflows ?? [],
+            PortfolioIds = PortfolioIds,
             MinPriority = MinPriority,
         };
 
@@ -166,6 +168,7 @@ internal static class SubscriptionsApi
             Instruments = [.. s.Instruments],
             Venues = [.. s.Venues],
             TargetWorkflows = [.. s.TargetWorkflows],
+            PortfolioIds = s.PortfolioIds is null ? null : [.. s.PortfolioIds],
             MinPriority = s.MinPriority,
         };
     }

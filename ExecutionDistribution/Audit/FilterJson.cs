@@ -19,6 +19,7 @@ internal static class FilterJson
         Instruments = [.. f.Instruments.Order(StringComparer.Ordinal)],
         Venues = [.. f.Venues.Order(StringComparer.Ordinal)],
         TargetWorkflows = [.. f.TargetWorkflows.Order(StringComparer.Ordinal)],
+        PortfolioIds = f.Portfolios is null ? null : [.. f.Portfolios.Order(StringComparer.Ordinal)], // the entitlements in force
         MinPriority = f.MinPriority,
     }, Options);
 

@@ -39,8 +39,8 @@ public sealed record FilterSpec
     /// <summary>Target workflows.</summary>
     public IReadOnlyList<string> TargetWorkflows { get; init; } = [];
 
-    /// <summary>Portfolios.</summary>
-    public IReadOnlyList<string> PortfolioIds { get; init; } = [];
+    /// <summary>Portfolios; null for every one (an empty list takes only events of no portfolio: venue status).</summary>
+    public IReadOnlyList<string>? PortfolioIds { get; init; }
 
     /// <summary>Least urgent priority taken (1-9), or null for all.</summary>
     public int? MinPriority { get; init; }
@@ -79,7 +79,7 @@ public sealed record FilterSpec
         var instruments = Values(Instruments, "instruments", MaxValuesPerDimension, problems);
         var venues = Values(Venues, "venues", MaxValuesPerDimension, problems);
         var workflows = Values(TargetWorkflows, "target_workflows", MaxValuesPerDimension, problems);
-        var portfolios = Values(PortfolioIds, "portfolio_ids", MaxValuesPerDimension, problems);
+        var portfolios = PortfolioIds is null ? null : Values(PortfolioIds, "portfolio_ids", MaxValuesPerDimension, problems);
         if (MinPriority is < 1 or > 9)
         {
             problems.Add(new ValidationProblem("min_priority", "must be between 1 and 9"));
@@ -95,7 +95,7 @@ public sealed record FilterSpec
             Instruments = instruments,
             Venues = venues,
             TargetWorkflows = workflows,
-            Portfolios = portfolios.Count > 0 ? portfolios : null,
+            Portfolios = portfolios,
             MinPriority = MinPriority,
         };
     }

@@ -27,6 +27,7 @@ internal static partial class PersistenceModule
             services.AddSingleton<ITopicStore, PostgresTopicStore>();
             services.AddSingleton<ISubscriptionStore, PostgresSubscriptionStore>();
             services.AddSingleton<IOrderStore, PostgresOrderStore>();
+            services.AddSingleton<Security.IRevocationStore, PostgresRevocationStore>();
             services.AddHostedService<DatabaseStartup>();
             services.AddHealthChecks().AddCheck<PostgresHealthCheck>("postgres", tags: Health.ReadyTags);
         }

@@ -69,6 +69,9 @@ public sealed class AuthOptions : IValidatableObject
     /// <summary>Where an embedded run writes the development tokens it mints at start. Default: <c>execdist-development-tokens.json</c> in the temp folder.</summary>
     public string? DevelopmentTokensFile { get; set; }
 
+    /// <summary>Where revocations are kept without PostgreSQL. Default: <c>revocations.json</c> beside the development key.</summary>
+    public string? RevocationsFile { get; set; }
+
     /// <summary>Whether a WebSocket may carry its token in the URL (<c>?access_token=</c>). Off by default: URLs end up in logs.</summary>
     public bool AllowTokenInQuery { get; set; }
 

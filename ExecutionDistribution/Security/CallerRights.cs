@@ -17,8 +17,9 @@ public sealed class CallerRights
     /// <summary>The entitlement to every portfolio.</summary>
     public const string Wildcard = "*";
 
-    private CallerRights(string subject, string? tokenId, DateTimeOffset? expiresAt, HashSet<string> scopes, PortfolioEntitlement portfolios)
+    private CallerRights(string subject, string? tokenId, DateTimeOffset? expiresAt, HashSet<string> scopes, PortfolioEntitlement portfolios, DateTime? issuedAt = null)
     {
+        IssuedAt = issuedAt;
         Subject = subject;
         TokenId = tokenId;
         ExpiresAt = expiresAt;
@@ -34,6 +35,9 @@ public sealed class CallerRights
 
     /// <summary>The token's id (<c>jti</c>), when it has one.</summary>
     public string? TokenId { get; }
+
+    /// <summary>When the token was issued (<c>iat</c>, else <c>nbf</c>), UTC; null when it does not say.</summary>
+    public DateTime? IssuedAt { get; }
 
     /// <summary>When the token expires (<c>exp</c>); null when it does not.</summary>
     public DateTimeOffset? ExpiresAt { get; }
@@ -72,12 +76,16 @@ public sealed class CallerRights
             portfolios.UnionWith(claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         }
 
-        var expires = user.FindFirst("exp")?.Value is { } exp && long.TryParse(exp, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
-            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : (DateTimeOffset?)null;
+        var expires = Seconds(user, "exp");
+        var issued = Seconds(user, "iat") ?? Seconds(user, "nbf");
         var subject = user.FindFirst("sub")?.Value ?? user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? user.Identity.Name ?? string.Empty;
-        return new CallerRights(subject, user.FindFirst("jti")?.Value, expires, scopes, PortfolioEntitlement.From(portfolios));
+        return new CallerRights(subject, user.FindFirst("jti")?.Value, expires, scopes, PortfolioEntitlement.From(portfolios), issued?.UtcDateTime);
     }
+
+    private static DateTimeOffset? Seconds(ClaimsPrincipal user, string claim) =>
+        user.FindFirst(claim)?.Value is { } text && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
 }
 
 /// <summary>The portfolios a caller is entitled to: every one, or a set.</summary>

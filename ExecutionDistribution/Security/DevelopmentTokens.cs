@@ -130,4 +130,5 @@ internal sealed record DevelopmentTokenFile(string Issuer, string Audience, stri
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(DevelopmentTokenFile))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<Revocation>))]
 internal sealed partial class SecurityJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

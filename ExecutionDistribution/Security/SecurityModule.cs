@@ -29,6 +29,8 @@ internal static class SecurityModule
         services.AddSingleton<SecurityMetrics>();
         services.AddSingleton<DevelopmentSigning>();
         services.AddSingleton<TokenValidation>();
+        services.AddSingleton(sp => new AccessRevocations(sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IRevocationStore, FileRevocationStore>(); // PostgreSQL's replaces it when configured
         var authentication = services.AddAuthentication(auth.Mode == AuthMode.Off ? OpenAccess.SchemeName : JwtBearerDefaults.AuthenticationScheme);
         if (auth.Mode == AuthMode.Off)
         {
@@ -46,6 +48,13 @@ internal static class SecurityModule
 
         services.AddAuthorization(Scopes.AddPolicies);
         services.AddHealthChecks().AddCheck<AuthHealthCheck>("auth", tags: Health.ReadyTags);
+        return builder;
+    }
+
+    /// <summary>Loads the revocations at start: after the store is ready (PostgreSQL migrated), before anyone is served.</summary>
+    public static WebApplicationBuilder AddRevocationLoading(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddHostedService<RevocationLoader>();
         return builder;
     }
 
@@ -141,6 +150,17 @@ internal static class SecurityModule
 
                     context.HttpContext.Items[FailureKey] = TokenValidation.Describe(context.Exception);
                 },
+                OnTokenValidated = context =>
+                {
+                    // A revoked token (or subject) is refused like an invalid one.
+                    if (context.HttpContext.RequestServices.GetRequiredService<AccessRevocations>().RevokedReason(CallerRights.Of(context.Principal!)) is { } revoked)
+                    {
+                        context.HttpContext.Items[FailureKey] = revoked;
+                        context.Fail(revoked);
+                    }
+
+                    return Task.CompletedTask;
+                },
                 OnChallenge = context =>
                 {
                     var reason = context.HttpContext.Items[FailureKey] as string ?? "no bearer token";
@@ -216,6 +236,6 @@ internal static partial class SecurityLog
         "Development tokens (signed with the development key; written to {File}):\n  admin (every scope, every portfolio): {Admin}\n  reader (executions:read, portfolio {Portfolio}): {Reader}")]
     public static partial void DevelopmentTokens(ILogger logger, string file, string admin, string portfolio, string reader);
 
-    [LoggerMessage(9005, LogLevel.Warning, "Denied {What}: {Reason}")]
-    public static partial void Denied(ILogger logger, string what, string reason);
+    [LoggerMessage(9005, LogLevel.Warning, "Revoked {Kind} {Value} by {By}: {Reason}")]
+    public static partial void Revoked(ILogger logger, string kind, string value, string by, string reason);
 }

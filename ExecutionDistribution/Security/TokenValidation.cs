@@ -15,7 +15,7 @@ namespace ExecutionDistribution.Security;
 /// (at most every <c>Auth:JwksMinRefresh</c>) and is checked once more, so rotated keys are taken
 /// up without a restart and without failing the first request that uses them.
 /// </summary>
-internal sealed class TokenValidation(IOptionsMonitor<JwtBearerOptions> bearer)
+internal sealed class TokenValidation(IOptionsMonitor<JwtBearerOptions> bearer, AccessRevocations revocations)
 {
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
 
@@ -30,7 +30,13 @@ internal sealed class TokenValidation(IOptionsMonitor<JwtBearerOptions> bearer)
             result = await ValidateOnceAsync(options, token, cancellationToken).ConfigureAwait(false);
         }
 
-        return result.IsValid ? (new ClaimsPrincipal(result.ClaimsIdentity), null) : (null, Describe(result.Exception));
+        if (!result.IsValid)
+        {
+            return (null, Describe(result.Exception));
+        }
+
+        var principal = new ClaimsPrincipal(result.ClaimsIdentity);
+        return revocations.RevokedReason(CallerRights.Of(principal)) is { } revoked ? (null, revoked) : (principal, null);
     }
 
     private async Task<TokenValidationResult> ValidateOnceAsync(JwtBearerOptions options, string token, CancellationToken cancellationToken)

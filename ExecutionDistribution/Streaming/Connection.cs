@@ -77,6 +77,23 @@ internal abstract partial class Connection : ISubscriberReader, IDeliveryWork
         StreamMetrics.Opened(this, Transport);
     }
 
+    private string? _denied;
+
+    /// <summary>Why the caller's access ended the connection (revoked, or its token expired), or null.</summary>
+    public string? DeniedReason => Volatile.Read(ref _denied);
+
+    /// <summary>The caller's access, followed for revocation and expiry, and refreshed in-band.</summary>
+    public Security.StreamAccess? Access { get; set; }
+
+    /// <summary>Ends the connection because its caller's access was taken away: the transport says why (any thread).</summary>
+    public void Deny(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _denied, reason, null) is null)
+        {
+            Subscriptions.StopAll();
+        }
+    }
+
     /// <summary>How the connection reaches its client (the metrics' <c>transport</c>).</summary>
     internal abstract StreamTransport Transport { get; }
 

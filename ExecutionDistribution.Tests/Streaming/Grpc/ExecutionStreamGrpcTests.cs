@@ -275,7 +275,7 @@ public sealed class ExecutionStreamGrpcTests
         Assert.That(await v1.ResponseStream.MoveNext(CancellationToken.None), Is.True);
         var file = Google.Protobuf.Reflection.FileDescriptorProto.Parser.ParseFrom(v1.ResponseStream.Current.FileDescriptorResponse.FileDescriptorProto[0]);
         Assert.That(file.Service.Single(s => s.Name == "ExecutionStream").Method.Select(m => m.Name),
-            Is.EquivalentTo(new[] { "StreamExecution", "ManageSubscription", "Acknowledge", "StreamMultiplexed" }));
+            Is.EquivalentTo(new[] { "StreamExecution", "ManageSubscription", "Acknowledge", "StreamMultiplexed", "RefreshStream" }));
     }
 
     [Test]

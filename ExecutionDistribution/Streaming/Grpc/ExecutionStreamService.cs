@@ -34,6 +34,8 @@ internal sealed class ExecutionStreamService(
     AuditTrail trail,
     [FromKeyedServices(GrpcStreamOptions.SectionName)] StreamLimiter limiter,
     IOptions<ClusterOptions> cluster,
+    AccessRevocations revocations,
+    TokenValidation tokens,
     IEventReplay? replay = null) : ExecutionStream.ExecutionStreamBase
 {
     [Authorize(Policy = Scopes.Read)]
@@ -41,8 +43,9 @@ internal sealed class ExecutionStreamService(
     {
         ServesStreams();
         var o = options.Value;
+        var rights = CallerRights.Of(context.GetHttpContext().User);
         var (filter, guarantee, managed, resume, replayFrom, snapshot, perMessage, narrowed) =
-            await ResolveAsync(request, CallerRights.Of(context.GetHttpContext().User), context.CancellationToken).ConfigureAwait(false);
+            await ResolveAsync(request, rights, context.CancellationToken).ConfigureAwait(false);
         var client = ClientOf(context);
         if (!limiter.TryAcquire(client, out var refusal))
         {
@@ -55,6 +58,7 @@ internal sealed class ExecutionStreamService(
         var id = managed?.SubscriptionId ?? $"grpc-{Guid.NewGuid():N}";
         var call = new ExecutionCall(core, registry, trail, o, time, responseStream, context.GetHttpContext().Response.BodyWriter, id, context.CancellationToken);
         using var draining = lifetime.ApplicationStopping.Register(call.Subscriptions.StopAll);
+        using var access = call.Access = revocations.Track(id, rights, call.Deny);
         var heartbeats = Task.CompletedTask;
         try
         {
@@ -108,6 +112,11 @@ internal sealed class ExecutionStreamService(
 
             // The token after the last message, in the trailers too: the client resumes on another instance with it.
             var trailers = new Metadata { { "x-resume-token", member.ResumeToken } };
+            if (call.DeniedReason is { } denied)
+            {
+                throw new RpcException(new Status(StatusCode.PermissionDenied, denied), trailers);
+            }
+
             throw member.EndReason == ConnectionSubscriptions.ChangedReason && !lifetime.ApplicationStopping.IsCancellationRequested
                 ? new RpcException(new Status(StatusCode.Aborted, $"subscription '{id}' was changed, paused or deleted; reconnect with your resume token"), trailers)
                 : new RpcException(new Status(StatusCode.Unavailable, "the instance is stopping; reconnect (to another instance) with your resume token"), trailers);
@@ -206,8 +215,10 @@ internal sealed class ExecutionStreamService(
         MultiplexedCall call;
         try
         {
-            call = new MultiplexedCall(this, CallerRights.Of(context.GetHttpContext().User), core, registry, trail, options.Value, time, responseStream,
+            var rights = CallerRights.Of(context.GetHttpContext().User);
+            call = new MultiplexedCall(this, rights, tokens, core, registry, trail, options.Value, time, responseStream,
                 context.GetHttpContext().Response.BodyWriter, replay, context.CancellationToken);
+            using var access = call.Access = revocations.Track($"grpc-call-{Guid.NewGuid():N}", rights, call.Deny);
             await call.RunAsync(requestStream, context, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally
@@ -218,6 +229,11 @@ internal sealed class ExecutionStreamService(
         if (call.Unreadable is { } why)
         {
             throw why;
+        }
+
+        if (call.DeniedReason is { } denied)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, denied));
         }
 
         if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
@@ -291,6 +307,24 @@ internal sealed class ExecutionStreamService(
             throw new RpcException(new Status(StatusCode.Unavailable, ClusterRoles.NoStreamsHere));
         }
     }
+
+    [Authorize(Policy = Scopes.Read)]
+    public override Task<TokenRefreshed> RefreshStream(RefreshRequest request, ServerCallContext context)
+    {
+        var access = revocations.Find(request.StreamId)
+            ?? throw new RpcException(new Status(StatusCode.NotFound, $"stream_id: '{request.StreamId}' is not a stream open on this instance"));
+        var rights = CallerRights.Of(context.GetHttpContext().User);
+        return access.Refresh(rights) is { } problem
+            ? throw new RpcException(new Status(StatusCode.PermissionDenied, problem))
+            : Task.FromResult(Refreshed(string.Empty, rights));
+    }
+
+    /// <summary>The reply to a refresh: when the new token expires.</summary>
+    internal static TokenRefreshed Refreshed(string requestId, CallerRights rights) => new()
+    {
+        RequestId = requestId,
+        ExpiresAt = rights.ExpiresAt is { } at ? at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) : string.Empty,
+    };
 
     [Authorize(Policy = Scopes.Read)]
     public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
@@ -420,7 +454,7 @@ internal sealed class ExecutionStreamService(
         Instruments = [.. filter.Instruments],
         Venues = [.. filter.Venues],
         TargetWorkflows = [.. filter.TargetWorkflows],
-        PortfolioIds = [.. filter.PortfolioIds],
+        PortfolioIds = filter.PortfolioIds.Count > 0 ? [.. filter.PortfolioIds] : null,
         MinPriority = filter.MinPriority == 0 ? null : filter.MinPriority,
     };
 
@@ -456,7 +490,7 @@ internal sealed class ExecutionStreamService(
         filter.Instruments.AddRange(s.Spec.Instruments);
         filter.Venues.AddRange(s.Spec.Venues);
         filter.TargetWorkflows.AddRange(s.Spec.TargetWorkflows);
-        filter.PortfolioIds.AddRange(s.Spec.PortfolioIds);
+        filter.PortfolioIds.AddRange(s.Spec.PortfolioIds ?? []);
         return new Subscription
         {
             SubscriptionId = s.SubscriptionId,

@@ -27,6 +27,7 @@ internal sealed class MultiplexedCall : Connection
 
     private readonly ExecutionStreamService _service;
     private readonly CallerRights _rights; // every subscription of the call is narrowed to them
+    private readonly TokenValidation _tokens;
     private readonly GrpcStreamOptions _options;
     private readonly IServerStreamWriter<MultiplexedMessage> _writer;
     private readonly PipeWriter _body;
@@ -38,13 +39,14 @@ internal sealed class MultiplexedCall : Connection
     private RpcException? _unreadable;
 
     public MultiplexedCall(
-        ExecutionStreamService service, CallerRights rights, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
+        ExecutionStreamService service, CallerRights rights, TokenValidation tokens, FanOutDispatcher core, SubscriptionRegistry registry, AuditTrail trail, GrpcStreamOptions options, TimeProvider time,
         IServerStreamWriter<MultiplexedMessage> writer, PipeWriter body, IEventReplay? replay, CancellationToken aborted)
         : base(core, registry, trail, options.MaxSubscriptionsPerCall, $"{GrpcStreamOptions.SectionName}:{nameof(GrpcStreamOptions.MaxSubscriptionsPerCall)}", multiplexed: true,
             time, options.SendLinger, options.HeartbeatInterval, aborted)
     {
         _service = service;
         _rights = rights;
+        _tokens = tokens;
         _options = options;
         _writer = writer;
         _body = body;
@@ -189,8 +191,11 @@ internal sealed class MultiplexedCall : Connection
                 case StreamCommand.CommandOneofCase.Ack:
                     await AcknowledgeAsync(command.Ack, requestId).ConfigureAwait(false);
                     break;
+                case StreamCommand.CommandOneofCase.Refresh:
+                    await RefreshAsync(command.Refresh, requestId, aborted).ConfigureAwait(false);
+                    break;
                 default:
-                    throw ExecutionStreamService.Invalid("command", "one of subscribe, unsubscribe or ack is required");
+                    throw ExecutionStreamService.Invalid("command", "one of subscribe, unsubscribe, ack or refresh is required");
             }
         }
         catch (RpcException ex)
@@ -249,6 +254,20 @@ internal sealed class MultiplexedCall : Connection
             // Read even when the reply failed, so it is let go of like any other.
             Subscriptions.Activate(member);
         }
+    }
+
+    // A new token for the call, checked as any token is, of the same subject and portfolios.
+    private async Task RefreshAsync(string token, string requestId, CancellationToken aborted)
+    {
+        var (principal, problem) = await _tokens.ValidateAsync(token, aborted).ConfigureAwait(false);
+        var rights = principal is null ? null : CallerRights.Of(principal);
+        problem ??= Access!.Refresh(rights!);
+        if (problem is not null)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, problem.StartsWith("token", StringComparison.Ordinal) ? problem : $"refresh: {problem}"));
+        }
+
+        await WriteAsync(new MultiplexedMessage { Refreshed = ExecutionStreamService.Refreshed(requestId, rights!) }).ConfigureAwait(false);
     }
 
     // An acknowledgement of a managed subscription streaming on this call.

@@ -51,7 +51,7 @@ internal static class StreamRequest
             Instruments = List(query["instruments"]),
             Venues = List(query["venues"]),
             TargetWorkflows = List(query["target_workflows"]),
-            PortfolioIds = List(query["portfolio_ids"]),
+            PortfolioIds = query.ContainsKey("portfolio_ids") ? List(query["portfolio_ids"]) : null,
             MinPriority = ParseInt(query["min_priority"], "min_priority", problems),
         };
         var filter = spec.Build(out var filterProblems);

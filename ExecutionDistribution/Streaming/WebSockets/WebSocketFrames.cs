@@ -178,6 +178,10 @@ internal static class ControlFrames
     public static byte[] Control(string type, string subscriptionId, string resumeToken, DateTime time, string? requestId, string? narrowed = null) =>
         JsonSerializer.SerializeToUtf8Bytes(new ControlFrame(type, subscriptionId, resumeToken, time, requestId, narrowed), FrameJson.Default.ControlFrame);
 
+    /// <summary>The reply to a refresh: when the new token expires.</summary>
+    public static byte[] Refreshed(DateTime? expiresAt, string? requestId) =>
+        JsonSerializer.SerializeToUtf8Bytes(new RefreshedFrame("refreshed", expiresAt, requestId), FrameJson.Default.RefreshedFrame);
+
     public static byte[] Error(string message, string? requestId, string? subscriptionId = null) =>
         JsonSerializer.SerializeToUtf8Bytes(new ErrorFrame("error", message, requestId, subscriptionId), FrameJson.Default.ErrorFrame);
 
@@ -203,6 +207,8 @@ internal sealed record ControlFrame(string Type, string SubscriptionId, string R
 
 internal sealed record AckFrame(string Type, string SubscriptionId, string ResumeToken, long AcknowledgedSequence, string? RequestId);
 
+internal sealed record RefreshedFrame(string Type, DateTime? ExpiresAt, string? RequestId);
+
 internal sealed record ErrorFrame(string Type, string Message, string? RequestId, string? SubscriptionId);
 
 internal sealed record EndedFrame(string Type, string SubscriptionId, string ResumeToken, string Reason);
@@ -218,6 +224,7 @@ internal sealed record MultiplexedHeartbeat(string Type, IReadOnlyDictionary<str
 [JsonSerializable(typeof(ControlFrame))]
 [JsonSerializable(typeof(AckFrame))]
 [JsonSerializable(typeof(ErrorFrame))]
+[JsonSerializable(typeof(RefreshedFrame))]
 [JsonSerializable(typeof(EndedFrame))]
 [JsonSerializable(typeof(SnapshotFrame))]
 [JsonSerializable(typeof(MultiplexedHeartbeat))]

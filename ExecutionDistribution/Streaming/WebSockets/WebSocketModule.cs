@@ -140,7 +140,11 @@ internal static class WebSocketModule
 
         try
         {
-            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, rights, options.Value, time, multiplex, context.RequestAborted, context.RequestServices.GetService<IEventReplay>());
+            var session = new WebSocketStreamSession(socket, core, registry, trail, lookups, rights, options.Value, time, multiplex, context.RequestAborted, context.RequestServices.GetService<IEventReplay>())
+            {
+                Tokens = context.RequestServices.GetRequiredService<TokenValidation>(),
+            };
+            using var access = session.Access = context.RequestServices.GetRequiredService<AccessRevocations>().Track(first?.Id ?? $"ws-call-{Guid.NewGuid():N}", rights, session.Deny);
             await session.RunAsync(first, lifetime.ApplicationStopping).ConfigureAwait(false);
         }
         finally

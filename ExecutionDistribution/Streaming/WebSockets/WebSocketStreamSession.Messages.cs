@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using ExecutionDistribution.Contract;
 using ExecutionDistribution.Core;
+using ExecutionDistribution.Security;
 
 namespace ExecutionDistribution.Streaming.WebSockets;
 
@@ -128,15 +129,34 @@ internal sealed partial class WebSocketStreamSession
                     }
 
                     break;
+                case "refresh":
+                    await RefreshAsync(root, requestId, aborted).ConfigureAwait(false);
+                    break;
                 case "subscribe" or "unsubscribe":
                     await SendErrorAsync(requestId, "type: this connection carries one subscription; connect with multiplex=true to subscribe and unsubscribe on it")
                         .ConfigureAwait(false);
                     break;
                 default:
-                    await SendErrorAsync(requestId, "type: must be ping, ack, subscribe or unsubscribe").ConfigureAwait(false);
+                    await SendErrorAsync(requestId, "type: must be ping, ack, refresh, subscribe or unsubscribe").ConfigureAwait(false);
                     break;
             }
         }
+    }
+
+    // {"type":"refresh","token":"..."}: a new token of the same subject and portfolios; the stream goes on past the old one's expiry.
+    private async Task RefreshAsync(JsonElement message, string? requestId, CancellationToken aborted)
+    {
+        var token = message.TryGetProperty("token"u8, out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (string.IsNullOrEmpty(token) || Tokens is null || Access is null)
+        {
+            await SendErrorAsync(requestId, "token: required, a bearer token").ConfigureAwait(false);
+            return;
+        }
+
+        var (principal, problem) = await Tokens.ValidateAsync(token, aborted).ConfigureAwait(false);
+        var rights = principal is null ? null : CallerRights.Of(principal);
+        problem = problem is not null ? $"token: {problem}" : Access.Refresh(rights!);
+        await SendAsync(problem is null ? ControlFrames.Refreshed(rights!.ExpiresAt?.UtcDateTime, requestId) : ControlFrames.Error(problem, requestId)).ConfigureAwait(false);
     }
 
     // A subscribe message: the query string's parameters as fields. A bad one is answered with an error

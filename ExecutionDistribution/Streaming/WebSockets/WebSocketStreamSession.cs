@@ -36,6 +36,9 @@ internal sealed partial class WebSocketStreamSession : Connection
     private readonly bool _multiplex;
     private readonly IEventReplay? _replay;
     private readonly CallerRights _rights; // every subscription of the connection is narrowed to them
+
+    /// <summary>Checks the tokens of in-band refreshes.</summary>
+    public TokenValidation? Tokens { get; init; }
     private readonly EventFrames _frames = new();
 
     // Frames of events re-read from Kafka for a subscription opening beside others: written holding the writer.
@@ -116,7 +119,12 @@ internal sealed partial class WebSocketStreamSession : Connection
             await StopAsync().ConfigureAwait(false);
             await stop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
-            if (_endedBySubscription is not null && !serviceStopping.IsCancellationRequested)
+            if (DeniedReason is { } denied && !(_clientClosed || aborted.IsCancellationRequested))
+            {
+                // The caller's access was revoked, or its token expired unrefreshed: 4403 with the reason.
+                await CloseAsync(WebSocketAuth.Forbidden, denied).ConfigureAwait(false);
+            }
+            else if (_endedBySubscription is not null && !serviceStopping.IsCancellationRequested)
             {
                 await CloseAsync(WebSocketCloseStatus.NormalClosure, _endedBySubscription).ConfigureAwait(false);
             }
