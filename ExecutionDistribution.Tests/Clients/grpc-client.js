@@ -10,7 +10,10 @@ const definition = loader.loadSync(protoPath, { keepCase: true, longs: String, d
 const api = grpc.loadPackageDefinition(definition).execdist.v1;
 const client = new api.ExecutionStream(address, grpc.credentials.createInsecure());
 
-const call = client.StreamExecution({ filter: { order_ids: [orderId] }, resume_token: resumeToken || '' });
+// A bearer token from the environment (EXECDIST_TOKEN), sent in the call's metadata.
+const metadata = new grpc.Metadata();
+if (process.env.EXECDIST_TOKEN) metadata.add('authorization', `Bearer ${process.env.EXECDIST_TOKEN}`);
+const call = client.StreamExecution({ filter: { order_ids: [orderId] }, resume_token: resumeToken || '' }, metadata);
 const received = [];
 let token = '';
 let done = false;

@@ -37,8 +37,12 @@ internal static class TestAuth
         [$"--Auth:RevocationsFile={path ?? Path.Combine(Path.GetTempPath(), "execdist-tests", Guid.NewGuid().ToString("N"), "revocations.json")}"];
 
     /// <summary>A valid token granting <paramref name="scopes"/> over <paramref name="portfolios"/>.</summary>
-    public static string Token(string[] scopes, string[] portfolios, string subject = "test-client", TimeSpan? lifetime = null, DateTime? issuedAt = null) =>
-        Mint(scopes, portfolios, subject, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow + (lifetime ?? TimeSpan.FromHours(1)), issuedAt: issuedAt);
+    public static string Token(string[] scopes, string[] portfolios, string subject = "test-client", TimeSpan? lifetime = null, DateTime? issuedAt = null, string[]? workflows = null) =>
+        Mint(scopes, portfolios, subject, DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow + (lifetime ?? TimeSpan.FromHours(1)), issuedAt: issuedAt, workflows: workflows);
+
+    /// <summary>A valid token signed by <paramref name="key"/>, naming <paramref name="keyId"/> (a key served by a JWKS).</summary>
+    public static string SignedWith(ECDsa key, string keyId, string[] scopes, string[] portfolios) =>
+        Mint(scopes, portfolios, "jwks-client", DateTime.UtcNow.AddMinutes(-1), DateTime.UtcNow.AddHours(1), key: key, keyId: keyId);
 
     /// <summary>A token with every scope and every portfolio.</summary>
     public static string Admin() => Token(Scopes.All, [CallerRights.Wildcard], "test-admin");
@@ -62,7 +66,7 @@ internal static class TestAuth
     }
 
     private static string Mint(string[] scopes, string[] portfolios, string subject, DateTime notBefore, DateTime expires,
-        string issuer = Issuer, string audience = Audience, ECDsa? key = null, DateTime? issuedAt = null)
+        string issuer = Issuer, string audience = Audience, ECDsa? key = null, DateTime? issuedAt = null, string? keyId = null, string[]? workflows = null)
     {
         var descriptor = new SecurityTokenDescriptor
         {
@@ -71,7 +75,7 @@ internal static class TestAuth
             IssuedAt = issuedAt ?? notBefore,
             NotBefore = notBefore,
             Expires = expires,
-            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? Key), SecurityAlgorithms.EcdsaSha256),
+            SigningCredentials = new SigningCredentials(new ECDsaSecurityKey(key ?? Key) { KeyId = keyId }, SecurityAlgorithms.EcdsaSha256),
             Claims = new Dictionary<string, object>
             {
                 ["sub"] = subject,
@@ -80,6 +84,11 @@ internal static class TestAuth
                 [CallerRights.PortfoliosClaim] = portfolios,
             },
         };
+        if (workflows is not null)
+        {
+            descriptor.Claims[CallerRights.WorkflowsClaim] = workflows;
+        }
+
         return new JsonWebTokenHandler { SetDefaultTimesOnTokenCreation = false }.CreateToken(descriptor);
     }
 

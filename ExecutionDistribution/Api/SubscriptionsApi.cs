@@ -16,22 +16,23 @@ internal static class SubscriptionsApi
         var group = app.MapGroup("/api/v1/subscriptions").WithTags("Subscriptions");
         var manage = Scopes.ManageSubscriptions;
         group.MapPost("/", Create).RequireAuthorization(manage).Produces<SubscriptionView>(StatusCodes.Status201Created).ProducesValidationProblem().ProducesProblem(StatusCodes.Status409Conflict);
-        group.MapGet("/", (SubscriptionRegistry registry) => Results.Ok(registry.List().Select(s => View(s, registry)))).RequireAuthorization(Scopes.Read).Produces<SubscriptionView[]>();
-        group.MapGet("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
+        group.MapGet("/", (HttpContext http, SubscriptionRegistry registry) =>
+            Results.Ok(registry.List().Where(s => Visible(s, http) is not null).Select(s => View(s, registry)))).RequireAuthorization(Scopes.Read).Produces<SubscriptionView[]>();
+        group.MapGet("/{subscription_id}", async (string subscription_id, HttpContext http, SubscriptionRegistry registry, CancellationToken ct) =>
             {
                 await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false); // created or changed through another instance, perhaps
-                return registry.Get(subscription_id) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id);
+                return Visible(registry.Get(subscription_id), http) is { } s ? Results.Ok(View(s, registry)) : NotFound(subscription_id);
             })
             .RequireAuthorization(Scopes.Read).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
         group.MapPut("/{subscription_id}", Update).RequireAuthorization(manage).Produces<SubscriptionView>().ProducesValidationProblem().ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{subscription_id}/pause", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", registry, ct))
+        group.MapPost("/{subscription_id}/pause", (string subscription_id, HttpContext http, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "paused", http, registry, ct))
             .RequireAuthorization(manage).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapPost("/{subscription_id}/resume", (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", registry, ct))
+        group.MapPost("/{subscription_id}/resume", (string subscription_id, HttpContext http, SubscriptionRegistry registry, CancellationToken ct) => SetStatus(subscription_id, "active", http, registry, ct))
             .RequireAuthorization(manage).Produces<SubscriptionView>().ProducesProblem(StatusCodes.Status404NotFound);
-        group.MapDelete("/{subscription_id}", async (string subscription_id, SubscriptionRegistry registry, CancellationToken ct) =>
+        group.MapDelete("/{subscription_id}", async (string subscription_id, HttpContext http, SubscriptionRegistry registry, CancellationToken ct) =>
         {
             await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false);
-            if (registry.Get(subscription_id) is not { } s)
+            if (Visible(registry.Get(subscription_id), http) is not { } s)
             {
                 return NotFound(subscription_id);
             }
@@ -43,7 +44,11 @@ internal static class SubscriptionsApi
         return app;
     }
 
-    private static async Task<IResult> Create(SubscriptionBody body, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time, CancellationToken ct)
+    // A subscription the caller may use (its owner's, or of a workflow its token grants); any other is answered as unknown (404).
+    private static ManagedSubscription? Visible(ManagedSubscription? s, HttpContext http) =>
+        s is not null && Entitlements.MayUse(CallerRights.Of(http.User), s.Owner, s.SubscriberWorkflow) ? s : null;
+
+    private static async Task<IResult> Create(SubscriptionBody body, HttpContext http, SubscriptionRegistry registry, FanOutDispatcher core, TimeProvider time, CancellationToken ct)
     {
         var managed = SubscriptionRules.Build(body.ToDefinition(body.SubscriptionId), "active", Timestamps.UtcNow(time), core.TokenAtHead(),
             out var problems, out var overLimit);
@@ -52,15 +57,16 @@ internal static class SubscriptionsApi
             return Invalid(problems, overLimit);
         }
 
+        managed = managed with { Owner = CallerRights.Of(http.User).Subject };
         return await registry.TryAddAsync(managed, ct).ConfigureAwait(false)
             ? Results.Created($"/api/v1/subscriptions/{managed.SubscriptionId}", View(managed, registry))
             : Results.Problem(statusCode: StatusCodes.Status409Conflict, title: "Subscription exists", detail: $"subscription '{managed.SubscriptionId}' already exists");
     }
 
-    private static async Task<IResult> Update(string subscription_id, SubscriptionBody body, SubscriptionRegistry registry, CancellationToken ct)
+    private static async Task<IResult> Update(string subscription_id, SubscriptionBody body, HttpContext http, SubscriptionRegistry registry, CancellationToken ct)
     {
         await registry.RefreshAsync(subscription_id, ct).ConfigureAwait(false);
-        if (registry.Get(subscription_id) is not { } existing)
+        if (Visible(registry.Get(subscription_id), http) is not { } existing)
         {
             return NotFound(subscription_id);
         }
@@ -71,14 +77,15 @@ internal static class SubscriptionsApi
             return Invalid(problems, overLimit);
         }
 
+        managed = managed with { Owner = existing.Owner };
         await registry.ReplaceAsync(managed, ct).ConfigureAwait(false);
         return Results.Ok(View(managed, registry));
     }
 
-    private static async Task<IResult> SetStatus(string id, string status, SubscriptionRegistry registry, CancellationToken ct)
+    private static async Task<IResult> SetStatus(string id, string status, HttpContext http, SubscriptionRegistry registry, CancellationToken ct)
     {
         await registry.RefreshAsync(id, ct).ConfigureAwait(false);
-        if (registry.Get(id) is not { } s)
+        if (Visible(registry.Get(id), http) is not { } s)
         {
             return NotFound(id);
         }
@@ -88,8 +95,13 @@ internal static class SubscriptionsApi
         return Results.Ok(View(changed, registry));
     }
 
-    private static IResult Acknowledge(string subscription_id, AckBody body, SubscriptionRegistry registry, FanOutDispatcher core)
+    private static IResult Acknowledge(string subscription_id, AckBody body, HttpContext http, SubscriptionRegistry registry, FanOutDispatcher core)
     {
+        if (Visible(registry.Get(subscription_id), http) is null)
+        {
+            return NotFound(subscription_id);
+        }
+
         if (!ResumeToken.TryDecode(body.ResumeToken, out var token, out var reason))
         {
             return Invalid([new ValidationProblem("resume_token", reason)], overLimit: false);

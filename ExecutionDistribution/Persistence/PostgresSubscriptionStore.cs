@@ -10,7 +10,7 @@ internal sealed class PostgresSubscriptionStore(PostgresDatabase db) : ISubscrip
     private const string Select = """
         SELECT s.subscription_id AS SubscriptionId, s.topic_name AS TopicName, s.subscriber_workflow AS SubscriberWorkflow,
                s.filters::text AS Filters, s.delivery_guarantee AS DeliveryGuarantee, s.status AS Status, s.created_at AS CreatedAt,
-               p.resume_token AS ResumeToken, p.sequence AS Sequence
+               p.resume_token AS ResumeToken, p.sequence AS Sequence, s.owner AS Owner
         FROM execution_subscriptions s LEFT JOIN subscription_positions p ON p.subscription_id = s.subscription_id
         """;
 
@@ -35,8 +35,8 @@ internal sealed class PostgresSubscriptionStore(PostgresDatabase db) : ISubscrip
         await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var added = await c.ExecuteAsync(new CommandDefinition("""
-            INSERT INTO execution_subscriptions (subscription_id, topic_name, subscriber_workflow, filters, delivery_guarantee, status, created_at)
-            VALUES (@SubscriptionId, @TopicName, @SubscriberWorkflow, @Filters::json, @Guarantee, @Status, @CreatedAt)
+            INSERT INTO execution_subscriptions (subscription_id, topic_name, subscriber_workflow, filters, delivery_guarantee, status, created_at, owner)
+            VALUES (@SubscriptionId, @TopicName, @SubscriberWorkflow, @Filters::json, @Guarantee, @Status, @CreatedAt, @Owner)
             ON CONFLICT (subscription_id) DO NOTHING
             """, Row(s), tx, cancellationToken: cancellationToken)).ConfigureAwait(false);
         if (added == 1)
@@ -111,5 +111,6 @@ internal sealed class PostgresSubscriptionStore(PostgresDatabase db) : ISubscrip
         Guarantee = s.Guarantee.Name(),
         s.Status,
         s.CreatedAt,
+        s.Owner,
     };
 }

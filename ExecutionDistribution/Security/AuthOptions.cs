@@ -59,8 +59,8 @@ public sealed class AuthOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
     public TimeSpan JwksRefresh { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>The least time between two reads of the JWKS prompted by unknown key ids.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    /// <summary>The least time between two reads of the JWKS prompted by unknown key ids (at least 1 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan JwksMinRefresh { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>The development signing key of an embedded run (created on first use, outside the repository). Default: <c>~/.execdist/development-signing-key.json</c>.</summary>

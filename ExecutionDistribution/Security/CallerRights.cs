@@ -14,12 +14,16 @@ public sealed class CallerRights
     /// <summary>The claim naming the entitled portfolios.</summary>
     public const string PortfoliosClaim = "portfolios";
 
+    /// <summary>The claim naming the workflows whose managed subscriptions the caller may use (<c>*</c>: all).</summary>
+    public const string WorkflowsClaim = "workflows";
+
     /// <summary>The entitlement to every portfolio.</summary>
     public const string Wildcard = "*";
 
-    private CallerRights(string subject, string? tokenId, DateTimeOffset? expiresAt, HashSet<string> scopes, PortfolioEntitlement portfolios, DateTime? issuedAt = null)
+    private CallerRights(string subject, string? tokenId, DateTimeOffset? expiresAt, HashSet<string> scopes, PortfolioEntitlement portfolios, DateTime? issuedAt = null, HashSet<string>? workflows = null)
     {
         IssuedAt = issuedAt;
+        Workflows = workflows ?? [];
         Subject = subject;
         TokenId = tokenId;
         ExpiresAt = expiresAt;
@@ -28,7 +32,7 @@ public sealed class CallerRights
     }
 
     /// <summary>The caller when authentication is off (<c>Auth:Mode=Off</c>): every scope, every portfolio.</summary>
-    public static CallerRights Everyone { get; } = new("anonymous", null, null, [.. Scopes.All], PortfolioEntitlement.Every);
+    public static CallerRights Everyone { get; } = new("anonymous", null, null, [.. Scopes.All], PortfolioEntitlement.Every, workflows: [Wildcard]);
 
     /// <summary>Who the caller is (<c>sub</c>; a client certificate's subject).</summary>
     public string Subject { get; }
@@ -44,6 +48,9 @@ public sealed class CallerRights
 
     /// <summary>The scopes granted.</summary>
     public IReadOnlySet<string> ScopeSet { get; }
+
+    /// <summary>The workflows whose managed subscriptions the caller may use besides its own (<c>workflows</c>; <c>*</c> for all).</summary>
+    public IReadOnlySet<string> Workflows { get; }
 
     /// <summary>The portfolios whose executions the caller may see.</summary>
     public PortfolioEntitlement Portfolios { get; }
@@ -76,10 +83,16 @@ public sealed class CallerRights
             portfolios.UnionWith(claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
         }
 
+        var workflows = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var claim in user.FindAll(WorkflowsClaim))
+        {
+            workflows.UnionWith(claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        }
+
         var expires = Seconds(user, "exp");
         var issued = Seconds(user, "iat") ?? Seconds(user, "nbf");
         var subject = user.FindFirst("sub")?.Value ?? user.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? user.Identity.Name ?? string.Empty;
-        return new CallerRights(subject, user.FindFirst("jti")?.Value, expires, scopes, PortfolioEntitlement.From(portfolios), issued?.UtcDateTime);
+        return new CallerRights(subject, user.FindFirst("jti")?.Value, expires, scopes, PortfolioEntitlement.From(portfolios), issued?.UtcDateTime, workflows);
     }
 
     private static DateTimeOffset? Seconds(ClaimsPrincipal user, string claim) =>

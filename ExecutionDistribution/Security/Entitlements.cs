@@ -48,6 +48,14 @@ public static class Entitlements
             dropped.Count == 0 ? null : $"portfolio_ids: not entitled to {string.Join(", ", dropped)}; the stream carries {(kept.Count == 0 ? "none of the portfolios asked for" : string.Join(", ", kept.Order(StringComparer.Ordinal)))}");
     }
 
+    /// <summary>
+    /// May <paramref name="rights"/> use (read, stream, acknowledge, change) a managed subscription of
+    /// <paramref name="owner"/> for <paramref name="workflow"/>? Its owner may, and whoever the token
+    /// grants the workflow (<c>workflows</c>, or <c>*</c>). Anyone else is told it does not exist.
+    /// </summary>
+    public static bool MayUse(CallerRights rights, string? owner, string workflow) =>
+        (owner is not null && owner == rights.Subject) || rights.Workflows.Contains(workflow) || rights.Workflows.Contains(CallerRights.Wildcard);
+
     /// <summary>May <paramref name="rights"/> see what belongs to <paramref name="portfolio"/> (a lookup's order, fill or report)?</summary>
     public static bool MaySee(CallerRights rights, string? portfolio) => rights.Portfolios.Allows(portfolio);
 }

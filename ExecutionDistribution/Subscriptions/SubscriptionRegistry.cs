@@ -13,6 +13,7 @@ namespace ExecutionDistribution.Subscriptions;
 /// <param name="Status">active, paused or deleted.</param>
 /// <param name="CreatedAt">When created, UTC.</param>
 /// <param name="Acknowledged">Where a stream without a token starts: the creation point, then the last acknowledgement (Kafka offsets per partition, valid on every instance).</param>
+/// <param name="Owner">The subject that created it: it, and callers granted its workflow, may use it (null: created without authentication).</param>
 internal sealed record ManagedSubscription(
     string SubscriptionId,
     string TopicName,
@@ -22,7 +23,8 @@ internal sealed record ManagedSubscription(
     DeliveryGuarantee Guarantee,
     string Status,
     DateTime CreatedAt,
-    ResumeToken Acknowledged);
+    ResumeToken Acknowledged,
+    string? Owner = null);
 
 /// <summary>Told when the client of an attached stream acknowledges (the audit records acknowledged rows).</summary>
 internal interface IAcknowledgementListener
@@ -70,7 +72,7 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
                 var managed = SubscriptionRules.Build(definition, s.Status, DateTime.SpecifyKind(s.CreatedAt, DateTimeKind.Utc), acknowledged, out _, out _);
                 if (managed is not null)
                 {
-                    _subscriptions[managed.SubscriptionId] = managed;
+                    _subscriptions[managed.SubscriptionId] = managed with { Owner = s.Owner };
                 }
             }
         }
@@ -107,7 +109,7 @@ internal sealed class SubscriptionRegistry(ISubscriptionStore store, ISubscripti
 
             if (SubscriptionRules.Build(definition, stored.Status, DateTime.SpecifyKind(stored.CreatedAt, DateTimeKind.Utc), acknowledged, out _, out _) is { } managed)
             {
-                _subscriptions[id] = managed;
+                _subscriptions[id] = managed with { Owner = stored.Owner };
             }
         }
     }

@@ -14,6 +14,7 @@ namespace ExecutionDistribution.Subscriptions;
 /// <param name="CreatedAt">When created, UTC.</param>
 /// <param name="ResumeToken">The acknowledged point (a resume token: offsets per partition), if one was stored.</param>
 /// <param name="Sequence">Acknowledged sequence number.</param>
+/// <param name="Owner">The subject that created it (null: created without authentication).</param>
 internal sealed record StoredSubscription(
     string SubscriptionId,
     string TopicName,
@@ -23,7 +24,8 @@ internal sealed record StoredSubscription(
     string Status,
     DateTime CreatedAt,
     string? ResumeToken,
-    long? Sequence)
+    long? Sequence,
+    string? Owner = null)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = StoredFilterJson.Default };
 

@@ -14,13 +14,14 @@ namespace ExecutionDistribution.Tests.Streaming.Grpc;
 public sealed class NodeGrpcClientTests
 {
     [Test]
-    public async Task Grpc_js_client_receives_disconnects_and_resumes_without_a_gap()
+    public async Task Grpc_js_client_authenticates_receives_disconnects_and_resumes_without_a_gap()
     {
         var clients = Path.GetDirectoryName(ContractDocumentTests.FindRepositoryFile("ExecutionDistribution.Tests/Clients/grpc-client.js"))!;
         Assert.That(Directory.Exists(Path.Combine(clients, "node_modules", "@grpc", "grpc-js")), Is.True,
             $"the client libraries are installed: npm ci --prefix {clients}");
         var proto = ContractDocumentTests.FindRepositoryFile("ExecutionDistribution/Streaming/Grpc/Protos/execution_stream.proto");
-        await using var host = await ServiceHost.StartAsync();
+        await using var host = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile()]);
+        var token = TestAuth.Token([ExecutionDistribution.Security.Scopes.Read], [ExecutionDistribution.Security.CallerRights.Wildcard], "node-client");
         var address = $"{host.GrpcAddress.Host}:{host.GrpcAddress.Port}";
         var order = $"node-{Guid.NewGuid():N}";
 
@@ -30,7 +31,7 @@ public sealed class NodeGrpcClientTests
             {
                 host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a{i}"));
             }
-        }, clients);
+        }, clients, token);
         Assert.That(first["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-a{i}")));
 
         for (var i = 0; i < 10; i++)
@@ -39,7 +40,11 @@ public sealed class NodeGrpcClientTests
         }
 
         await Eventually.WaitUntilAsync(() => host.Core.TryGetRetained(host.Core.Head - 1, out var e) && e.EventId == $"{order}-b9", "missed events ingested");
-        var second = await ExternalClient.RunAsync("node", [Path.Combine(clients, "grpc-client.js"), proto, address, order, "10", (string)first["token"]!], () => { }, clients);
+        var second = await ExternalClient.RunAsync("node", [Path.Combine(clients, "grpc-client.js"), proto, address, order, "10", (string)first["token"]!], () => { }, clients, token);
+
+        var (exit, errors) = await ExternalClient.RunToFailureAsync("node", [Path.Combine(clients, "grpc-client.js"), proto, address, order, "1"], clients, TestAuth.BrokenTokens()["wrong key"]);
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(errors, Does.StartWith("16:"), "UNAUTHENTICATED (16) without a valid token");
 
         Assert.That(second["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-b{i}")));
         Assert.That(second["events"]!.AsArray().Select(e => (long)e![1]!), Is.EqualTo(Enumerable.Range(11, 10).Select(i => (long)i)));

@@ -9,12 +9,15 @@ public sealed class PythonWebSocketClientTests
 {
     /// <summary>Streams <c>count</c> events from the URL (printing READY once subscribed), then prints them and the last token as JSON.</summary>
     internal const string Client = """
-        import asyncio, json, sys
+        import asyncio, json, os, sys
         import websockets
 
         async def main(url, count):
             received, token = [], None
             async with websockets.connect(url, max_size=None) as ws:
+                if os.environ.get('EXECDIST_TOKEN'):
+                    # As a browser does: the bearer token in the first message.
+                    await ws.send(json.dumps({'type': 'auth', 'token': os.environ['EXECDIST_TOKEN']}))
                 while len(received) < count:
                     frame = json.loads(await ws.recv())
                     token = frame.get('resume_token') or token
@@ -28,19 +31,22 @@ public sealed class PythonWebSocketClientTests
         """;
 
     [Test]
-    public async Task Python_websockets_client_receives_disconnects_and_resumes_without_a_gap()
+    public async Task Python_websockets_client_authenticates_receives_disconnects_and_resumes_without_a_gap()
     {
-        await using var host = await ServiceHost.StartAsync();
+        await using var host = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile()]);
+        var token = TestAuth.Token([ExecutionDistribution.Security.Scopes.Read], ["PF001"], "python-client");
         var order = $"py-{Guid.NewGuid():N}";
         var url = new UriBuilder(host.BaseAddress) { Scheme = "ws", Path = "/api/v1/execution/stream", Query = $"order_ids={order}" }.Uri.ToString();
 
-        var first = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, url, "10"], () =>
+        // The order belongs to the token's portfolio: its fills reach the stream.
+        Assert.That(host.Core.TryPublish(Events.Order(order, eventId: $"{order}-new", portfolio: "PF001")), Is.True);
+        var first = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, $"{url}&data_types=FILL_NOTIFICATION", "10"], () =>
         {
             for (var i = 0; i < 10; i++)
             {
                 host.Core.TryPublish(Events.Fill(order, eventId: $"{order}-a{i}"));
             }
-        });
+        }, token: token);
         Assert.That(first["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-a{i}")));
 
         for (var i = 0; i < 10; i++)
@@ -49,7 +55,11 @@ public sealed class PythonWebSocketClientTests
         }
 
         await Eventually.WaitUntilAsync(() => host.Core.TryGetRetained(host.Core.Head - 1, out var e) && e.EventId == $"{order}-b9", "missed events ingested");
-        var second = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, $"{url}&resume_token={(string?)first["token"]}", "10"], () => { });
+        var second = await ExternalClient.RunAsync("/usr/bin/python3", ["-c", Client, $"{url}&data_types=FILL_NOTIFICATION&resume_token={(string?)first["token"]}", "10"], () => { }, token: token);
+
+        var (exit, errors) = await ExternalClient.RunToFailureAsync("/usr/bin/python3", ["-c", Client, url, "1"], token: TestAuth.BrokenTokens()["expired"]);
+        Assert.That(exit, Is.Not.Zero);
+        Assert.That(errors, Does.Contain("4401"), "an expired token is refused with the close code");
 
         Assert.That(second["events"]!.AsArray().Select(e => (string?)e![0]), Is.EqualTo(Enumerable.Range(0, 10).Select(i => $"{order}-b{i}")));
         Assert.That(second["events"]!.AsArray().Select(e => (long)e![1]!), Is.EqualTo(Enumerable.Range(11, 10).Select(i => (long)i)));

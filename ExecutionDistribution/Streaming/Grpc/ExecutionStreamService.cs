@@ -147,7 +147,7 @@ internal sealed class ExecutionStreamService(
             await registry.RefreshAsync(request.SubscriptionId, cancellationToken).ConfigureAwait(false);
         }
 
-        var (asked, guarantee, managed) = ResolveTarget(request);
+        var (asked, guarantee, managed) = ResolveTarget(request, rights);
         var (filter, narrowed) = Entitlements.Apply(asked, rights);
         ResumeToken? resume = null;
         ResumeToken? replayFrom = null;
@@ -255,6 +255,7 @@ internal sealed class ExecutionStreamService(
     public override async Task<SubscriptionResponse> ManageSubscription(SubscriptionRequest request, ServerCallContext context)
     {
         var id = request.SubscriptionId;
+        var rights = CallerRights.Of(context.GetHttpContext().User);
         if (SubscriptionRules.CheckId(id) is { } problem)
         {
             throw Invalid(problem.Path, problem.Message);
@@ -270,24 +271,24 @@ internal sealed class ExecutionStreamService(
             case SubscriptionAction.Create:
                 // Durable from now: a first stream, whenever it comes, starts at this point.
                 var created = core.TokenAtHead();
-                if (!await registry.TryAddAsync(Build(request, "active", Timestamps.UtcNow(time), created), context.CancellationToken).ConfigureAwait(false))
+                if (!await registry.TryAddAsync(Build(request, "active", Timestamps.UtcNow(time), created) with { Owner = rights.Subject }, context.CancellationToken).ConfigureAwait(false))
                 {
                     throw new RpcException(new Status(StatusCode.AlreadyExists, $"subscription '{id}' already exists"));
                 }
 
                 break;
             case SubscriptionAction.Update:
-                var existing = Existing(id);
-                await registry.ReplaceAsync(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged), context.CancellationToken).ConfigureAwait(false);
+                var existing = Existing(id, rights);
+                await registry.ReplaceAsync(Build(request, existing.Status, existing.CreatedAt, existing.Acknowledged) with { Owner = existing.Owner }, context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Pause:
-                await registry.ReplaceAsync(Existing(id) with { Status = "paused" }, context.CancellationToken).ConfigureAwait(false);
+                await registry.ReplaceAsync(Existing(id, rights) with { Status = "paused" }, context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Resume:
-                await registry.ReplaceAsync(Existing(id) with { Status = "active" }, context.CancellationToken).ConfigureAwait(false);
+                await registry.ReplaceAsync(Existing(id, rights) with { Status = "active" }, context.CancellationToken).ConfigureAwait(false);
                 break;
             case SubscriptionAction.Delete:
-                var deleted = Existing(id);
+                var deleted = Existing(id, rights);
                 await registry.RemoveAsync(id, context.CancellationToken).ConfigureAwait(false);
                 return new SubscriptionResponse { Subscription = ToMessage(deleted with { Status = "deleted" }) };
             case SubscriptionAction.Get:
@@ -296,7 +297,7 @@ internal sealed class ExecutionStreamService(
                 throw Invalid("action", "must be CREATE, UPDATE, PAUSE, RESUME, DELETE or GET");
         }
 
-        return new SubscriptionResponse { Subscription = ToMessage(Existing(id)) };
+        return new SubscriptionResponse { Subscription = ToMessage(Existing(id, rights)) };
     }
 
     // A processor serves no streams: the client is sent to a gateway.
@@ -327,7 +328,8 @@ internal sealed class ExecutionStreamService(
     };
 
     [Authorize(Policy = Scopes.Read)]
-    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) => Task.FromResult(Acknowledge(request));
+    public override Task<AckResponse> Acknowledge(AckRequest request, ServerCallContext context) =>
+        Task.FromResult(Acknowledge(request, CallerRights.Of(context.GetHttpContext().User)));
 
     /// <summary>
     /// Nothing writes to the call once this returns: waits for a write under way, and ends the request
@@ -348,12 +350,14 @@ internal sealed class ExecutionStreamService(
     internal static readonly TimeSpan StopWait = TimeSpan.FromSeconds(5);
 
     /// <summary>Records an acknowledgement, or an <see cref="RpcException"/> naming the field.</summary>
-    internal AckResponse Acknowledge(AckRequest request)
+    internal AckResponse Acknowledge(AckRequest request, CallerRights rights)
     {
         if (request.SubscriptionId.Length is 0 or > 100)
         {
             throw Invalid("subscription_id", "must be 1 to 100 characters");
         }
+
+        _ = Existing(request.SubscriptionId, rights);
 
         if (!ResumeToken.TryDecode(request.ResumeToken, out var token, out var reason))
         {
@@ -408,7 +412,7 @@ internal sealed class ExecutionStreamService(
         }
     }
 
-    private (SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed) ResolveTarget(StreamRequest request)
+    private (SubscriptionFilter Filter, DeliveryGuarantee Guarantee, ManagedSubscription? Managed) ResolveTarget(StreamRequest request, CallerRights rights)
     {
         if (request.SubscriptionId.Length > 0)
         {
@@ -417,6 +421,7 @@ internal sealed class ExecutionStreamService(
                 throw Invalid("filter", "give either filter or subscription_id, not both");
             }
 
+            _ = Existing(request.SubscriptionId, rights);
             var managed = registry.ResolveForStream(request.SubscriptionId, out var reason, out var notFound)
                 ?? throw new RpcException(new Status(notFound ? StatusCode.NotFound : StatusCode.FailedPrecondition, reason!));
             return (managed.Filter, managed.Guarantee, managed);
@@ -427,8 +432,11 @@ internal sealed class ExecutionStreamService(
         return (filter, guarantee, null);
     }
 
-    private ManagedSubscription Existing(string id) =>
-        registry.Get(id) ?? throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{id}' does not exist"));
+    // A subscription the caller may use (its owner's, or of a workflow its token grants); any other is answered as unknown.
+    private ManagedSubscription Existing(string id, CallerRights rights) =>
+        registry.Get(id) is { } s && Entitlements.MayUse(rights, s.Owner, s.SubscriberWorkflow)
+            ? s
+            : throw new RpcException(new Status(StatusCode.NotFound, $"subscription '{id}' does not exist"));
 
     private static ManagedSubscription Build(SubscriptionRequest request, string status, DateTime createdAt, ResumeToken acknowledged)
     {

@@ -285,7 +285,7 @@ internal sealed class MultiplexedCall : Connection
                 "ack.subscription_id: acknowledgements are for subscriptions created with ManageSubscription; an ad hoc subscription is not acknowledged"));
         }
 
-        var held = _service.Acknowledge(request);
+        var held = _service.Acknowledge(request, _rights);
         await WriteAsync(new MultiplexedMessage
         {
             Acked = new Acked { RequestId = requestId, SubscriptionId = request.SubscriptionId, AcknowledgedToken = held.AcknowledgedToken, AcknowledgedSequence = held.AcknowledgedSequence },

@@ -74,7 +74,17 @@ internal static class StreamRequest
             {
                 // Created, changed or acknowledged through another instance, perhaps.
                 await registry.RefreshAsync(sid[0] ?? string.Empty, cancellationToken).ConfigureAwait(false);
-                managed = registry.ResolveForStream(sid[0] ?? string.Empty, out var why, out _);
+                // Another's (not its owner, no grant of its workflow) is answered as unknown, whatever its state.
+                string? why;
+                if (registry.Get(sid[0] ?? string.Empty) is { } known && !Entitlements.MayUse(rights, known.Owner, known.SubscriberWorkflow))
+                {
+                    (managed, why) = (null, $"subscription '{sid[0]}' does not exist");
+                }
+                else
+                {
+                    managed = registry.ResolveForStream(sid[0] ?? string.Empty, out why, out _);
+                }
+
                 if (managed is null)
                 {
                     problems.Add(new ValidationProblem("subscription_id", why!));
