@@ -71,7 +71,8 @@ public sealed class Child : IDisposable
         {
             try
             {
-                using var r = probe.GetAsync(new Uri("/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
+                // Ours answers liveness to anyone (its API needs a token when authentication is on); the others map this path.
+                using var r = probe.GetAsync(new Uri(kind == "ours" ? "/health/live" : "/api/v1/distribution/stats", UriKind.Relative)).GetAwaiter().GetResult();
                 if (r.IsSuccessStatusCode)
                 {
                     return new Child(process, address, new Uri($"http://127.0.0.1:{grpc}"), scratch);

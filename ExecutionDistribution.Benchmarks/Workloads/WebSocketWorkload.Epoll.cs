@@ -33,6 +33,9 @@ public static partial class WebSocketWorkload
         /// stream <paramref name="h2StreamWindow"/> bytes of credit and itself <paramref name="h2ConnectionWindow"/>,
         /// each given back when half is used.
         /// </summary>
+        /// <summary>A bearer token every connection (WebSocket upgrade) and stream (HTTP/2 HEADERS) carries, or null.</summary>
+        public string? Bearer { get; init; }
+
         public EpollClients(int threads, int h2StreamWindow = 16 << 20, int h2ConnectionWindow = 256 << 20)
         {
             _loops = [.. Enumerable.Range(0, Math.Max(1, threads)).Select(i => new Loop(i))];
@@ -50,6 +53,7 @@ public static partial class WebSocketWorkload
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             socket.Connect(uri.Host, uri.Port);
             var request = $"GET {uri.PathAndQuery} HTTP/1.1\r\nHost: {uri.Authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                          (Bearer is null ? string.Empty : $"Authorization: Bearer {Bearer}\r\n") +
                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
             socket.Send(Encoding.ASCII.GetBytes(request));
             var client = new Connection(socket, multiplexed: messages.Count > 0 || uri.Query.Contains("multiplex=true", StringComparison.Ordinal));

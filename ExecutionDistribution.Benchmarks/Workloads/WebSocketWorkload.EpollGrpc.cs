@@ -112,6 +112,11 @@ public static partial class WebSocketWorkload
                 Literal(block, 0x04, path); // :path, literal without indexing, name from static table 4
                 Literal(block, 0x01, _authority); // :authority (1)
                 Literal(block, 0x0F, "application/grpc", extraIndex: 31 - 15); // content-type (31)
+                if (_owner.Bearer is { } bearer)
+                {
+                    Literal(block, 0x0F, $"Bearer {bearer}", extraIndex: 23 - 15); // authorization (23)
+                }
+
                 block.Add(0x00); // te: a literal with a new name
                 String(block, "te");
                 String(block, "trailers");

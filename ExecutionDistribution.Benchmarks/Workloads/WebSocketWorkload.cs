@@ -32,7 +32,7 @@ namespace ExecutionDistribution.Benchmarks.Workloads;
 /// </summary>
 public static partial class WebSocketWorkload
 {
-    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--per-connection K] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--kafka-leg] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--json file]</c>; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--per-connection K</c> carries the streams as K subscriptions on each multiplexed WebSocket connection (ours only, read by the epoll client); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
+    /// <summary>Runs it: <c>w4-ws [--runs 3] [--streams 1000] [--seconds 5] [--rates 50,100,200,400] (events/s) [--all-rates] [--no-audit] [--audit-postgres] [--peers] [--transport ws|grpc] [--population broadcast|standard] [--per-connection K] [--set Key=Value] [--kinds ours,bare,nats,redis,signalr] [--source rest|kafka] [--kafka-leg] [--ws-client epoll|dotnet] [--grpc-client epoll|dotnet] [--load-threads N] [--auth] [--auth-entitled named|wildcard] [--json file]</c>; <c>--auth</c> runs ours a second time with authentication on (each stream a JWT entitled to the standard stream's 200 portfolios by name, or by <c>*</c> with <c>--auth-entitled wildcard</c>), beside ours without it; <c>--set</c> passes a setting to our service (repeatable); <c>--transport grpc</c> streams ours over gRPC (W3's delivery half); <c>--per-connection K</c> carries the streams as K subscriptions on each multiplexed WebSocket connection (ours only, read by the epoll client); <c>--peers</c> adds the NATS server (Debian's nats-server, NATS.Net clients), Redis pub/sub (Debian's redis-server, StackExchange.Redis) and ASP.NET Core SignalR on the same stream and streams; <c>--all-rates</c> climbs past a failed step; <c>--no-audit</c> runs the service with <c>Audit:Enabled=false</c>; <c>--audit-postgres</c> audits into PostgreSQL (W6 over this path) and counts the rows.</summary>
     public static int Run(string[] args)
     {
         var runs = args.Int("--runs", 3);
@@ -48,6 +48,14 @@ public static partial class WebSocketWorkload
         oursSettings = [.. oursSettings, .. args.Select((a, i) => (a, i)).Where(x => x.a == "--set" && x.i + 1 < args.Length).Select(x => $"--{args[x.i + 1]}")];
         // --kinds ours,bare,...: which of ours, the bare broadcaster and the peers (with --peers) to run; all by default.
         var kinds = args.Option("--kinds")?.Split(',') ?? Kinds;
+
+        // --auth: ours again with authentication on (a JWT per stream, entitled to every portfolio of the
+        // standard stream by name, so each filter is narrowed at subscribe time), beside ours without it.
+        // --auth-entitled wildcard: the token is entitled to every portfolio by '*' (authentication alone, no narrowing).
+        var auth = args.Contains("--auth") && kinds.Contains("ours")
+            ? BenchAuth.Create(args.Option("--auth-entitled") == "wildcard" ? ["*"] : new SyntheticExecutionStream(42).Portfolios)
+            : null;
+        kinds = auth is null ? [.. kinds.Where(k => k != "ours-auth")] : [.. kinds.Append("ours-auth").Distinct()];
 
         // --source kafka: ours ingests from a 12-partition topic on an embedded broker in this process (W3/W4 of BENCHMARKS.md); rest (default): POST /api/v1/executions.
         var kafkaSource = args.Option("--source") == "kafka";
@@ -94,23 +102,31 @@ public static partial class WebSocketWorkload
         for (var run = 1; run <= runs; run++)
         {
             var r = new Dictionary<string, List<Step>>();
-            if (kinds.Contains("ours"))
+            // Ours and (with --auth) ours with authentication on, the one first that went second in the run before.
+            (string Kind, string? Bearer)[] order = [("ours", null), ("ours-auth", auth?.Token)];
+            foreach (var (oursKind, bearer) in run % 2 == 1 ? order : order.Reverse())
             {
+                if (!kinds.Contains(oursKind) || (oursKind == "ours-auth" && auth is null))
+                {
+                    continue;
+                }
+
                 var schema = $"w6_{Guid.NewGuid():N}";
                 string[] audit = postgres is null ? [] : [$"--Postgres:ConnectionString={postgres}", $"--Postgres:Schema={schema}"];
                 try
                 {
                     using var kafka = kafkaSource ? new KafkaSource(parsed, events) : null;
-                    using var ours = Child.Start("ours", [.. oursSettings, .. audit, .. kafka?.Settings ?? [], "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000"]);
+                    using var ours = Child.Start("ours", [.. oursSettings, .. audit, .. kafka?.Settings ?? [], "--WebSocket:MaxStreams=10000", "--WebSocket:MaxStreamsPerClient=10000", "--Distribution:MaxSubscribers=10000",
+                        .. bearer is null ? [] : auth!.Settings]);
                     kafka?.WaitUntilConsuming(ours.BaseAddress, events[^1]);
                     var clock = Stopwatch.StartNew();
                     using var leg = kafkaLeg ? kafka!.StartLeg() : null;
-                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads, leg, perConnection);
-                    r["ours"] = grpc
+                    var plan = new LadderPlan(streams, seconds, rates, events, climbAll, fanout, epollThreads, leg, perConnection, bearer);
+                    r[oursKind] = grpc
                         ? GrpcLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish, epollGrpc)
                         : perConnection > 1
                             ? MultiplexedLadder(ours, plan, standard ? population : null, kafka is null ? null : kafka.Publish)
-                            : Ladder("ours", ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
+                            : Ladder(oursKind, ours.BaseAddress, i => standard ? $"/api/v1/execution/stream?{Query(population[i].Filter)}&delivery_guarantee=at_most_once" : "/api/v1/execution/stream?topics=%23&delivery_guarantee=at_most_once",
                                 "/api/v1/executions", ours.Pid, plan, kafka is null ? null : kafka.Publish);
                     if (leg is not null)
                     {
@@ -240,7 +256,7 @@ public static partial class WebSocketWorkload
         return 0;
     }
 
-    private static readonly string[] Kinds = ["ours", "bare", "nats", "redis", "signalr"];
+    private static readonly string[] Kinds = ["ours", "ours-auth", "bare", "nats", "redis", "signalr"];
 
     /// <summary>The audit of one run: rows recorded by the service, rows in PostgreSQL, and the rate.</summary>
     public sealed record AuditCheck(long Recorded, long Stored, double RowsPerSecond, double DrainSeconds);
@@ -289,7 +305,7 @@ public static partial class WebSocketWorkload
 
     /// <summary>What every ladder of a run climbs: the streams, the rungs, the events, and the deliveries per event (the streams, for broadcast).</summary>
     /// <param name="Beside">Measured over the same windows as the streams, its steps in <see cref="BesideSteps"/> (the Kafka leg alone).</param>
-    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0, Receiver? Beside = null, int PerConnection = 1)
+    private sealed record LadderPlan(int Streams, int Seconds, int[] Rates, byte[][] Events, bool ClimbAll, double Fanout, int EpollThreads = 0, Receiver? Beside = null, int PerConnection = 1, string? Bearer = null)
     {
         public List<Step> BesideSteps { get; } = [];
     }
@@ -355,11 +371,11 @@ public static partial class WebSocketWorkload
     // by the query and the others by subscribe messages sent after the upgrade (the epoll client only).
     private static List<Step> MultiplexedLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish)
     {
-        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
-        using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads));
+        using var http = BenchAuth.Http(ours.BaseAddress, plan.Bearer);
+        using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads)) { Bearer = plan.Bearer };
         const string Broadcast = "topics=%23";
         var k = plan.PerConnection;
-        return Ladder("ours", c =>
+        return Ladder(plan.Bearer is null ? "ours" : "ours-auth", c =>
         {
             var first = c * k;
             var query = population is null ? Broadcast : Query(population[first].Filter);
@@ -414,9 +430,9 @@ public static partial class WebSocketWorkload
 
     private static List<Step> Ladder(string kind, Uri address, Func<int, string> streamPath, string ingestPath, int pid, LadderPlan plan, Action<List<byte[]>>? publish = null)
     {
-        using var http = new HttpClient { BaseAddress = address };
-        using var epoll = plan.EpollThreads > 0 ? new EpollClients(plan.EpollThreads) : null;
-        Func<Uri, Task<Receiver>> connect = epoll is null ? Client.ConnectAsync : epoll.ConnectAsync;
+        using var http = BenchAuth.Http(address, plan.Bearer);
+        using var epoll = plan.EpollThreads > 0 ? new EpollClients(plan.EpollThreads) { Bearer = plan.Bearer } : null;
+        Func<Uri, Task<Receiver>> connect = epoll is null ? uri => Client.ConnectAsync(uri, plan.Bearer) : epoll.ConnectAsync;
         return Ladder(kind, i => connect(new Uri($"ws://{address.Authority}{streamPath(i)}")), publish ?? (batch => Post(http, ingestPath, batch)), pid, plan);
     }
 
@@ -598,10 +614,15 @@ public static partial class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<Receiver> ConnectAsync(Uri uri)
+        public static async Task<Receiver> ConnectAsync(Uri uri, string? bearer = null)
         {
             var socket = new ClientWebSocket();
             socket.Options.KeepAliveInterval = TimeSpan.Zero;
+            if (bearer is not null)
+            {
+                socket.Options.SetRequestHeader("Authorization", $"Bearer {bearer}");
+            }
+
             await socket.ConnectAsync(uri, CancellationToken.None).ConfigureAwait(false);
             return new Client(socket);
         }
@@ -657,12 +678,13 @@ public static partial class WebSocketWorkload
     // connection, Kestrel's limit), or by Grpc.Net.Client on one channel with several HTTP/2 connections (--grpc-client dotnet).
     private static List<Step> GrpcLadder(Child ours, LadderPlan plan, List<SubscriberDefinition>? population, Action<List<byte[]>>? publish, bool epollClient)
     {
-        using var http = new HttpClient { BaseAddress = ours.BaseAddress };
+        using var http = BenchAuth.Http(ours.BaseAddress, plan.Bearer);
         publish ??= batch => Post(http, "/api/v1/executions", batch);
+        var kind = plan.Bearer is null ? "ours" : "ours-auth";
         if (epollClient)
         {
-            using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads));
-            return Ladder("ours", i => epoll.ConnectGrpcAsync(ours.GrpcAddress, "/execdist.v1.ExecutionStream/StreamExecution", Google.Protobuf.MessageExtensions.ToByteArray(GrpcReceiver.Request(population?[i].Filter)), 100), publish, ours.Pid, plan);
+            using var epoll = new EpollClients(Math.Max(1, plan.EpollThreads)) { Bearer = plan.Bearer };
+            return Ladder(kind, i => epoll.ConnectGrpcAsync(ours.GrpcAddress, "/execdist.v1.ExecutionStream/StreamExecution", Google.Protobuf.MessageExtensions.ToByteArray(GrpcReceiver.Request(population?[i].Filter)), 100), publish, ours.Pid, plan);
         }
 
         using var channel = global::Grpc.Net.Client.GrpcChannel.ForAddress(ours.GrpcAddress, new global::Grpc.Net.Client.GrpcChannelOptions
@@ -671,7 +693,7 @@ public static partial class WebSocketWorkload
             MaxReceiveMessageSize = 64 * 1024 * 1024,
         });
         var client = new ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient(channel);
-        return Ladder("ours", i => GrpcReceiver.ConnectAsync(client, population?[i].Filter), publish, ours.Pid, plan);
+        return Ladder(kind, i => GrpcReceiver.ConnectAsync(client, population?[i].Filter, plan.Bearer), publish, ours.Pid, plan);
     }
 
     /// <summary>One gRPC stream of every event.</summary>
@@ -687,9 +709,9 @@ public static partial class WebSocketWorkload
             _reading = Task.Run(ReadAsync);
         }
 
-        public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client, SubscriptionFilter? filter)
+        public static async Task<Receiver> ConnectAsync(ExecutionDistribution.Grpc.V1.ExecutionStream.ExecutionStreamClient client, SubscriptionFilter? filter, string? bearer = null)
         {
-            var call = client.StreamExecution(Request(filter));
+            var call = client.StreamExecution(Request(filter), bearer is null ? null : new global::Grpc.Core.Metadata { { "Authorization", $"Bearer {bearer}" } });
             await call.ResponseHeadersAsync.ConfigureAwait(false); // attached
             return new GrpcReceiver(call);
         }
