@@ -29,6 +29,7 @@ internal static class SecurityModule
         services.AddSingleton<SecurityMetrics>();
         services.AddSingleton<DevelopmentSigning>();
         services.AddSingleton<TokenValidation>();
+        services.AddSingleton(sp => new CachedTokenHandler(sp.GetRequiredService<TimeProvider>()).Unmapped());
         services.AddSingleton(sp => new AccessRevocations(sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IRevocationStore, FileRevocationStore>(); // PostgreSQL's replaces it when configured
         var authentication = services.AddAuthentication(auth.Mode == AuthMode.Off ? OpenAccess.SchemeName : JwtBearerDefaults.AuthenticationScheme);
@@ -74,7 +75,7 @@ internal static class SecurityModule
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && (uri.IsLoopback || (IPAddress.TryParse(uri.Host, out var ip) && IPAddress.IsLoopback(ip)));
 
     /// <summary>The bearer handler's settings from <c>Auth</c>: keys, issuer, audience, algorithms, clock skew.</summary>
-    private sealed class BearerSetup(IOptions<AuthOptions> options, DevelopmentSigning development, SecurityMetrics metrics, ILoggerFactory loggers)
+    private sealed class BearerSetup(IOptions<AuthOptions> options, DevelopmentSigning development, SecurityMetrics metrics, ILoggerFactory loggers, CachedTokenHandler tokens)
         : IConfigureNamedOptions<JwtBearerOptions>
     {
         public void Configure(JwtBearerOptions o) => Configure(JwtBearerDefaults.AuthenticationScheme, o);
@@ -84,6 +85,8 @@ internal static class SecurityModule
             var auth = options.Value;
             var logger = loggers.CreateLogger(typeof(SecurityModule));
             o.MapInboundClaims = false;
+            o.TokenHandlers.Clear();
+            o.TokenHandlers.Add(tokens); // one signature check per token, not per stream
             o.TokenValidationParameters = new TokenValidationParameters
             {
                 ValidateIssuer = true,

@@ -15,9 +15,9 @@ namespace ExecutionDistribution.Security;
 /// (at most every <c>Auth:JwksMinRefresh</c>) and is checked once more, so rotated keys are taken
 /// up without a restart and without failing the first request that uses them.
 /// </summary>
-internal sealed class TokenValidation(IOptionsMonitor<JwtBearerOptions> bearer, AccessRevocations revocations)
+internal sealed class TokenValidation(IOptionsMonitor<JwtBearerOptions> bearer, AccessRevocations revocations, CachedTokenHandler handler)
 {
-    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    private readonly CachedTokenHandler _handler = handler;
 
     /// <summary>The caller <paramref name="token"/> proves, or why it proves none.</summary>
     public async Task<(ClaimsPrincipal? Principal, string? Problem)> ValidateAsync(string token, CancellationToken cancellationToken)
