@@ -58,14 +58,20 @@ internal sealed class AuditResolver(IEnumerable<AuditRow> streams)
                     continue;
                 }
 
-                parsed ??= ExecutionEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(e.JsonText ?? string.Empty)).Event;
+                if (parsed is null && ExecutionEventParser.Parse(System.Text.Encoding.UTF8.GetBytes(e.JsonText ?? string.Empty)).Event is { } read)
+                {
+                    read.PortfolioId ??= e.Portfolio; // as it was distributed: a fill under its order's portfolio
+                    parsed = read;
+                }
+
                 if (parsed is null || Filter(r.StreamId) is not { } filter || !filter.Matches(parsed))
                 {
                     continue;
                 }
 
                 var record = new AuditRecord(OutcomeId(r.Id, e.FirstPosition), e.EventId!, e.TopicName!, e.RoutingKey!, r.Status!,
-                    e.IngestedAt is { } at ? Math.Max(0, Math.Round((r.CreatedAt - at).TotalMilliseconds, 3)) : null, r.RetryCount, r.CreatedAt, e.OrderId, r.SubscriptionId);
+                    e.IngestedAt is { } at ? Math.Max(0, Math.Round((r.CreatedAt - at).TotalMilliseconds, 3)) : null, r.RetryCount, r.CreatedAt, e.OrderId, r.SubscriptionId,
+                    _streams.TryGetValue(r.StreamId, out var opened) ? opened.Caller : null);
                 if (query.Matches(record))
                 {
                     found.Add(record);

@@ -46,6 +46,8 @@ public enum AuditRowKind : byte
 /// <param name="FirstSequence">Range: the first delivery's sequence.</param>
 /// <param name="LastSequence">Range: the last delivery's sequence.</param>
 /// <param name="Count">Range: deliveries in it.</param>
+/// <param name="Portfolio">Event: the portfolio it was distributed under (its own, or its order's), which a fill's envelope may not name.</param>
+/// <param name="Caller">Stream: who opened it (the token's subject), its filter being the one its entitlements narrowed.</param>
 /// <param name="Text">Event: the envelope as delivered (JSON); Stream: the filter (JSON).</param>
 /// <param name="IngestedAt">Event: when it was ingested, UTC.</param>
 /// <param name="Event">Event, while queued: the event itself, whose envelope bytes are written as they are (no copy of them is queued); null once read back.</param>
@@ -70,7 +72,9 @@ public readonly record struct AuditRow(
     int Count = 0,
     string? Text = null,
     DateTime? IngestedAt = null,
-    Contract.ExecutionEvent? Event = null)
+    Contract.ExecutionEvent? Event = null,
+    string? Portfolio = null,
+    string? Caller = null)
 {
     /// <summary>The envelope or filter as JSON text (the event's envelope decoded when only the event is held).</summary>
     public string? JsonText => Text ?? (Event is { } e ? System.Text.Encoding.UTF8.GetString(e.EnvelopeJson.Span) : null);
@@ -90,6 +94,7 @@ public readonly record struct AuditRow(
 /// <param name="CreatedAt">When the outcome happened, UTC.</param>
 /// <param name="OrderId">The event's order, if any.</param>
 /// <param name="SubscriptionId">Whose delivery it was.</param>
+/// <param name="Caller">Who opened the stream that delivered it (its token's subject), when the audit knows.</param>
 public readonly record struct AuditRecord(
     Guid Id,
     string EventId,
@@ -100,7 +105,8 @@ public readonly record struct AuditRecord(
     int RetryCount,
     DateTime CreatedAt,
     string? OrderId,
-    string? SubscriptionId);
+    string? SubscriptionId,
+    string? Caller = null);
 
 /// <summary>The delivery outcomes the audit records.</summary>
 public static class DeliveryStatuses

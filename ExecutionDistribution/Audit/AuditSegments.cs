@@ -255,6 +255,8 @@ internal sealed partial class AuditSegments
         Optional(w, "order_id"u8, r.OrderId);
         Optional(w, "subscription_id"u8, r.SubscriptionId);
         Optional(w, "status"u8, r.Status);
+        Optional(w, "portfolio"u8, r.Portfolio);
+        Optional(w, "caller"u8, r.Caller);
         if (r.RetryCount != 0)
         {
             w.WriteNumber("retry"u8, r.RetryCount);
@@ -329,7 +331,8 @@ internal sealed partial class AuditSegments
                 (AuditRowKind)o.GetProperty("k").GetInt32(), o.GetProperty("id").GetGuid(), T("at")!.Value,
                 S("event_id"), S("topic_name"), S("routing_key"), S("order_id"), S("subscription_id"), S("status"), (int)L("retry"),
                 o.TryGetProperty("ms", out var ms) ? ms.GetDouble() : null,
-                G("epoch"), L("p0"), L("p1"), G("stream"), L("s0"), L("s1"), (int)L("n"), o.TryGetProperty("json", out var json) ? json.GetRawText() : null, T("ingested"));
+                G("epoch"), L("p0"), L("p1"), G("stream"), L("s0"), L("s1"), (int)L("n"), o.TryGetProperty("json", out var json) ? json.GetRawText() : null, T("ingested"),
+                Portfolio: S("portfolio"), Caller: S("caller"));
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or FormatException or InvalidOperationException)
         {

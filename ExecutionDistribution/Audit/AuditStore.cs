@@ -49,8 +49,8 @@ internal interface IAuditStore
 /// </summary>
 internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
 {
-    private const string AuditColumns = "id, event_id, topic_name, routing_key, delivery_status, delivery_time_ms, retry_count, created_at, order_id, subscription_id, log_epoch, log_position, ingested_at, event_json";
-    private const string StreamColumns = "stream_id, subscription_id, delivery_guarantee, filter, log_epoch, created_at";
+    private const string AuditColumns = "id, event_id, topic_name, routing_key, delivery_status, delivery_time_ms, retry_count, created_at, order_id, subscription_id, log_epoch, log_position, ingested_at, event_json, portfolio_id";
+    private const string StreamColumns = "stream_id, subscription_id, delivery_guarantee, filter, log_epoch, created_at, caller";
     private const string RangeColumns = "id, stream_id, subscription_id, delivery_status, retry_count, log_epoch, first_position, last_position, first_sequence, last_sequence, events, created_at";
 
     public bool IsDatabase => true;
@@ -119,6 +119,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
         Nullable<long?>(import, isEvent ? r.FirstPosition : null, NpgsqlDbType.Bigint);
         Nullable(import, r.IngestedAt, NpgsqlDbType.TimestampTz);
         Nullable(import, r.JsonText, NpgsqlDbType.Json);
+        Nullable(import, r.Portfolio, NpgsqlDbType.Varchar);
     }
 
     private static void WriteStream(NpgsqlBinaryImporter import, AuditRow r)
@@ -129,6 +130,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
         import.Write(r.Text!, NpgsqlDbType.Json);
         import.Write(r.Epoch, NpgsqlDbType.Uuid);
         import.Write(r.CreatedAt, NpgsqlDbType.TimestampTz);
+        Nullable(import, r.Caller, NpgsqlDbType.Varchar);
     }
 
     private static void WriteRange(NpgsqlBinaryImporter import, AuditRow r)
@@ -212,7 +214,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
 
         var streamIds = ranges.Select(r => r.StreamId).Distinct().ToArray();
         var streams = await c.QueryAsync<Row>(new CommandDefinition("""
-            SELECT stream_id AS StreamId, subscription_id AS SubscriptionId, filter::text AS Text, log_epoch AS Epoch, created_at AS CreatedAt
+            SELECT stream_id AS StreamId, subscription_id AS SubscriptionId, filter::text AS Text, log_epoch AS Epoch, created_at AS CreatedAt, caller AS Caller
             FROM audit_streams WHERE stream_id = ANY(@streamIds)
             """, new { streamIds }, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return new AuditResolver(streams.Select(r => r.ToRow(AuditRowKind.Stream)))
@@ -222,7 +224,7 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
     private const string Select = """
         id AS Id, event_id AS EventId, topic_name AS TopicName, routing_key AS RoutingKey, delivery_status AS Status, delivery_time_ms AS DeliveryTimeMs,
         retry_count AS RetryCount, created_at AS CreatedAt, order_id AS OrderId, subscription_id AS SubscriptionId, log_epoch AS Epoch,
-        log_position AS FirstPosition, ingested_at AS IngestedAt, event_json::text AS Text
+        log_position AS FirstPosition, ingested_at AS IngestedAt, event_json::text AS Text, portfolio_id AS Portfolio
         """;
 
     private sealed class Row
@@ -265,8 +267,13 @@ internal sealed class PostgresAuditStore(PostgresDatabase db) : IAuditStore
 
         public string? Text { get; set; }
 
+        public string? Portfolio { get; set; }
+
+        public string? Caller { get; set; }
+
         public AuditRow ToRow(AuditRowKind kind) => new(kind, Id, Utc(CreatedAt)!.Value, EventId, TopicName, RoutingKey, OrderId, SubscriptionId, Status, RetryCount, DeliveryTimeMs,
-            Epoch ?? Guid.Empty, FirstPosition ?? 0, kind == AuditRowKind.Event ? FirstPosition ?? 0 : LastPosition, StreamId, FirstSequence, LastSequence, Count, Text, Utc(IngestedAt));
+            Epoch ?? Guid.Empty, FirstPosition ?? 0, kind == AuditRowKind.Event ? FirstPosition ?? 0 : LastPosition, StreamId, FirstSequence, LastSequence, Count, Text, Utc(IngestedAt),
+            Portfolio: Portfolio, Caller: Caller);
 
         private static DateTime? Utc(DateTime? value) => value is { } v ? DateTime.SpecifyKind(v, DateTimeKind.Utc) : null;
     }

@@ -55,15 +55,15 @@ public sealed class AuditTrail : IDropObserver
         var ms = Elapsed(e);
         Add(new AuditRow(AuditRowKind.Event, AuditIds.Next(now), now, e.EventId, e.Routing.Topic, e.Routing.RoutingKey, e.OrderId,
             Status: DeliveryStatuses.Distributed, DeliveryTimeMs: ms, Epoch: LogEpoch, FirstPosition: e.Position, LastPosition: e.Position,
-            IngestedAt: ms is { } m ? Timestamps.ToUtcMicroseconds(now.AddTicks(-(long)(m * TimeSpan.TicksPerMillisecond))) : null, Event: e));
+            IngestedAt: ms is { } m ? Timestamps.ToUtcMicroseconds(now.AddTicks(-(long)(m * TimeSpan.TicksPerMillisecond))) : null, Event: e, Portfolio: e.PortfolioId));
     }
 
     /// <summary>Records that a stream of <paramref name="subscriptionId"/> opened with <paramref name="filterJson"/>; returns its id.</summary>
-    public Guid RecordStream(string subscriptionId, string filterJson, DeliveryGuarantee guarantee)
+    public Guid RecordStream(string subscriptionId, string filterJson, DeliveryGuarantee guarantee, string? caller = null)
     {
         var now = Timestamps.UtcNow(_time);
         var id = AuditIds.Next(now);
-        Add(new AuditRow(AuditRowKind.Stream, id, now, SubscriptionId: subscriptionId, Status: guarantee.Name(), Epoch: LogEpoch, StreamId: id, Text: filterJson));
+        Add(new AuditRow(AuditRowKind.Stream, id, now, SubscriptionId: subscriptionId, Status: guarantee.Name(), Epoch: LogEpoch, StreamId: id, Text: filterJson, Caller: caller));
         return id;
     }
 

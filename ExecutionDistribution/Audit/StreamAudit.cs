@@ -30,6 +30,9 @@ internal sealed class StreamAudit : IAcknowledgementListener
     private Guid _stream;
     private long _untracked;
 
+    /// <summary>Who opened the stream (its token's subject), recorded with it.</summary>
+    public string? Caller { get; init; }
+
     /// <summary>Creates the audit of a stream.</summary>
     /// <param name="trail">Where rows go.</param>
     /// <param name="subscriptionId">The subscription (managed id, or the stream's own id).</param>
@@ -179,7 +182,7 @@ internal sealed class StreamAudit : IAcknowledgementListener
 
         if (_stream == Guid.Empty)
         {
-            _stream = _trail.RecordStream(_subscriptionId, FilterJson.Write(_filter), _guarantee);
+            _stream = _trail.RecordStream(_subscriptionId, FilterJson.Write(_filter), _guarantee, Caller);
         }
 
         var again = run.Last <= _sentBefore;

@@ -113,7 +113,7 @@ internal sealed class ConnectionSubscriptions(
 
     /// <summary>The audit of a subscription's stream (acknowledged positions recorded for a managed one).</summary>
     public StreamAudit NewAudit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, SubscriptionFilter filter) =>
-        new(trail, id, managed is null ? null : registry, guarantee, filter);
+        new(trail, id, managed is null ? null : registry, guarantee, filter) { Caller = (reader as Connection)?.Access?.Rights.Subject };
 
     /// <summary><see cref="Admit(string, ManagedSubscription?, DeliveryGuarantee, SubscriptionFilter, out OpenRefusal?)"/> with an audit made beforehand (<see cref="NewAudit"/>).</summary>
     public Admission? Admit(string id, ManagedSubscription? managed, DeliveryGuarantee guarantee, StreamAudit audit, out OpenRefusal? refusal)
