@@ -138,6 +138,36 @@ public sealed class EntitlementTests
         }
     }
 
+    [Test]
+    [Category("Postgres")]
+    public async Task After_a_restart_a_fill_of_an_order_created_before_it_reaches_the_streams_entitled_to_the_orders_portfolio()
+    {
+        await using var db = new TestPostgres();
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var order = $"{run}-old";
+        await using (var before = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile(), .. db.Settings()]))
+        {
+            Assert.That(before.Core.TryPublish(Events.Order(order, portfolio: $"{run}-PA", eventId: $"{order}-new")), Is.True);
+            await using var sql = await db.OpenAsync();
+            await Eventually.WaitUntilAsync(() =>
+            {
+                using var command = new Npgsql.NpgsqlCommand("SELECT count(*) FROM orders WHERE order_id = @order", sql);
+                command.Parameters.AddWithValue("order", order);
+                return Convert.ToInt64(command.ExecuteScalar()) == 1;
+            }, "the order is stored");
+        }
+
+        await using var after = await ServiceHost.StartAsync([.. TestAuth.Settings(), .. TestAuth.RevocationsFile(), .. db.Settings()]);
+        await using var ws = await StreamClient.ConnectAsync(after, "data_types=FILL_NOTIFICATION", TestAuth.Token([Scopes.Read], [$"{run}-PA"]));
+        await ws.ReceiveAsync();
+
+        // The fill names no portfolio, and this run has seen nothing of its order: the order store says whose it is.
+        Assert.That(after.Core.TryPublish(Events.Fill(order, eventId: $"{order}-fill")), Is.True);
+
+        var events = await ws.ReceiveUntilAsync(f => (string?)f["type"] == "events"); // within a deadline: heartbeats would keep a plain read waiting
+        Assert.That(StreamClient.EventsOf(events).Single().EventId, Is.EqualTo($"{order}-fill"));
+    }
+
     private static HttpResponseMessage Get(HttpClient http, string path, string token)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(path, UriKind.Relative));

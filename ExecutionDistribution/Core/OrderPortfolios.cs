@@ -42,6 +42,23 @@ public sealed class OrderPortfolios(int capacity = OrderPortfolios.DefaultCapaci
         }
     }
 
+    /// <summary>
+    /// Orders known before this instance started (from the order store), as the older generation: at
+    /// most half the capacity, before any event is ingested. A fill of such an order that names no
+    /// portfolio is then known by its order's.
+    /// </summary>
+    public void Preload(IEnumerable<(string OrderId, string PortfolioId)> known)
+    {
+        var previous = Volatile.Read(ref _previous);
+        foreach (var (order, portfolio) in known.Take(_generation))
+        {
+            previous.TryAdd(order, portfolio);
+        }
+    }
+
+    /// <summary>Orders remembered by default from the order store at start (the older generation's size).</summary>
+    public int PreloadCapacity => _generation;
+
     /// <summary>The portfolio of <paramref name="orderId"/>, if known. Any thread.</summary>
     public string? Find(string orderId) =>
         Volatile.Read(ref _current).TryGetValue(orderId, out var p) || Volatile.Read(ref _previous).TryGetValue(orderId, out p) ? p : null;

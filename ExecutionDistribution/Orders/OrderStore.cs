@@ -35,6 +35,10 @@ internal interface IOrderStore
 
     /// <summary>The execution report of a portfolio over [start, end].</summary>
     Task<PortfolioExecutionReport> ReportAsync(string portfolioId, DateOnly start, DateOnly end, CancellationToken cancellationToken);
+
+    /// <summary>The portfolio of the <paramref name="limit"/> most recently changed orders (none for the in-memory store, which starts empty).</summary>
+    Task<IReadOnlyList<(string OrderId, string PortfolioId)>> RecentPortfoliosAsync(int limit, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<(string, string)>>([]);
 }
 
 /// <summary>How statuses and fills are written as JSON for the cache and the orders table.</summary>

@@ -25,6 +25,7 @@ internal static partial class OrdersModule
             builder.Services.AddSingleton<IDurableHold>(sp => sp.GetRequiredService<OrderProjectionFeeder>());
         }
 
+        builder.Services.AddHostedService<OrderPortfolioPreload>(); // before any ingest starts
         builder.Services.AddHostedService<OrderEviction>();
         builder.Services.AddSingleton<IMemoryReporter, OrderMemory>();
         return builder;

@@ -141,6 +141,15 @@ internal sealed class PostgresOrderStore(PostgresDatabase db, OrderStateProjecti
         return [.. (await LoadFactsAsync(c, null, [.. orderIds], cancellationToken).ConfigureAwait(false)).Values];
     }
 
+    public async Task<IReadOnlyList<(string OrderId, string PortfolioId)>> RecentPortfoliosAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var c = await db.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await c.QueryAsync<(string, string)>(new CommandDefinition(
+            "SELECT order_id, portfolio_id FROM orders WHERE portfolio_id IS NOT NULL ORDER BY updated_at DESC LIMIT @limit",
+            new { limit }, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        return [.. rows];
+    }
+
     public async Task<string?> OrderOfFillAsync(string fillId, CancellationToken cancellationToken)
     {
         if (projection.OrderOfFill(fillId) is { } known)
