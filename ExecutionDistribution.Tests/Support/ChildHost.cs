@@ -11,19 +11,15 @@ namespace ExecutionDistribution.Tests.Support;
 /// </summary>
 internal sealed class ChildHost : IDisposable
 {
-    private readonly Process _process;
     private readonly Queue<string> _lastLines = new();
+    private readonly string[] _settings;
+    private Process _process = null!;
 
-    private ChildHost(Process process, int http, int grpc)
-    {
-        _process = process;
-        HttpPort = http;
-        GrpcPort = grpc;
-    }
+    private ChildHost(string[] settings) => _settings = settings;
 
-    public int HttpPort { get; }
+    public int HttpPort { get; private set; }
 
-    public int GrpcPort { get; }
+    public int GrpcPort { get; private set; }
 
     public Uri HttpAddress => new($"http://127.0.0.1:{HttpPort}");
 
@@ -34,6 +30,21 @@ internal sealed class ChildHost : IDisposable
     /// <summary>Starts an instance with <paramref name="settings"/> on free ports of its own.</summary>
     public static ChildHost Start(string[] settings)
     {
+        var host = new ChildHost(settings);
+        host.Launch();
+        return host;
+    }
+
+    // On free ports: chosen by binding port 0 and letting go, so another process may take one before
+    // the instance binds it; WaitReadyAsync then launches it again on others.
+    private void Launch()
+    {
+        var settings = _settings;
+        lock (_lastLines)
+        {
+            _lastLines.Clear();
+        }
+
         var (http, grpc) = (FreePort(), FreePort());
         var info = new ProcessStartInfo("dotnet")
         {
@@ -56,28 +67,34 @@ internal sealed class ChildHost : IDisposable
         }
 
         var process = Process.Start(info)!;
-        var host = new ChildHost(process, http, grpc);
-        process.OutputDataReceived += (_, e) => host.Keep(e.Data);
-        process.ErrorDataReceived += (_, e) => host.Keep(e.Data);
+        (_process, HttpPort, GrpcPort) = (process, http, grpc);
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return host;
     }
 
     /// <summary>Waits until <c>/health/ready</c> answers 200 (Kafka partitions assigned, stores reachable).</summary>
     public async Task WaitReadyAsync(TimeSpan? timeout = null)
     {
-        using var client = new HttpClient { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(5) };
+        using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var relaunched = 0;
         await Eventually.WaitUntilAsync(() =>
         {
             if (_process.HasExited)
             {
+                if (Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase) && relaunched++ < 3)
+                {
+                    Launch(); // a port taken between choosing and binding it
+                    return false;
+                }
+
                 throw new InvalidOperationException($"the instance on port {HttpPort} exited with {_process.ExitCode}: {Output}");
             }
 
             try
             {
-                using var response = client.GetAsync(new Uri("/health/ready", UriKind.Relative)).GetAwaiter().GetResult();
+                using var response = client.GetAsync(new Uri(HttpAddress, "/health/ready")).GetAwaiter().GetResult();
                 return response.IsSuccessStatusCode;
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
