@@ -58,8 +58,14 @@ public sealed class CallerRights
     /// <summary>Does the token grant <paramref name="scope"/>?</summary>
     public bool Has(string scope) => ScopeSet.Contains(scope);
 
+    // One principal's rights, read from its claims once: the scope policy, the endpoint and the
+    // revocation check of one request all ask for them.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ClaimsPrincipal, CallerRights> Read = [];
+
     /// <summary>The rights of <paramref name="user"/>; none for an anonymous one.</summary>
-    public static CallerRights Of(ClaimsPrincipal user)
+    public static CallerRights Of(ClaimsPrincipal user) => Read.GetValue(user, From);
+
+    private static CallerRights From(ClaimsPrincipal user)
     {
         if (user.Identity?.IsAuthenticated != true)
         {
